@@ -1,0 +1,19 @@
+"""gpudnn: Keras-style dense networks on NumPy (CPU) or CuPy custom kernels (NVIDIA GPU).
+
+    import gpudnn
+    gpudnn.set_device("cuda")     # or "cpu", "auto", "cuda:1"; GPUDNN_DEVICE=... at import
+    from gpudnn import models, layers, optimizers
+"""
+
+from . import activations, callbacks, initializers, layers, losses, models, optimizers, utils
+from .config import floatx, set_floatx, set_seed
+from .device import device, get_device, set_device
+from .errors import (DeviceUnavailableError, GpudnnError, InvalidInputError, KernelCompileError,
+                     NotCompiledError, UnknownNameError)
+
+__version__ = "0.1.0"
+
+__all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
+           "optimizers", "utils", "set_device", "get_device", "device", "set_seed", "floatx",
+           "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
+           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError"]

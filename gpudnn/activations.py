@@ -1,0 +1,54 @@
+"""Activation functions by name, as Keras spells them.
+
+An activation is a :class:`Spec` — a backend kind (``linear sigmoid tanh relu leaky_relu elu
+softmax``) and the ``alpha`` that leaky_relu (negative slope) and elu (saturation) use. The math
+of each lives in the backend (``activation_forward`` / ``activation_backward``):
+
+- sigmoid ``1 / (1 + e^-x)``; its derivative ``y (1 - y)`` is at most 0.25, which is why the
+  gradient shrinks through deep sigmoid stacks (vanishing gradient).
+- tanh ``tanh(x)``, derivative ``1 - y^2``.
+- relu ``max(x, 0)``; leaky_relu ``x if x > 0 else alpha x``; elu ``x if x > 0 else alpha (e^x - 1)``.
+- softmax over each row ``e^x_j / sum_k e^x_k``.
+"""
+
+from typing import NamedTuple
+
+from .errors import InvalidInputError, unknown_name
+
+
+class Spec(NamedTuple):
+    kind: str
+    alpha: float = 0.0
+
+
+#: Keras's defaults for the string forms (``activation="leaky_relu"`` has slope 0.2 in Keras 3).
+_BY_NAME = {
+    "linear": Spec("linear"),
+    "sigmoid": Spec("sigmoid"),
+    "tanh": Spec("tanh"),
+    "relu": Spec("relu"),
+    "leaky_relu": Spec("leaky_relu", 0.2),
+    "elu": Spec("elu", 1.0),
+    "softmax": Spec("softmax"),
+}
+
+NAMES = tuple(_BY_NAME)
+
+
+def get(identifier):
+    """The Spec for a name, None (linear), a Spec, or an activation layer object."""
+    if identifier is None:
+        return _BY_NAME["linear"]
+    if isinstance(identifier, Spec):
+        return identifier
+    if isinstance(identifier, str):
+        spec = _BY_NAME.get(identifier.lower())
+        if spec is None:
+            raise unknown_name("activation", identifier, _BY_NAME)
+        return spec
+    spec = getattr(identifier, "activation_spec", None)
+    if isinstance(spec, Spec):
+        return spec
+    raise InvalidInputError(
+        f"activation must be a name ({', '.join(NAMES)}) or an activation layer such as "
+        f"LeakyReLU(alpha=0.1), not {identifier!r}")

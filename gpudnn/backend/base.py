@@ -1,0 +1,168 @@
+"""The Backend interface: every array operation a gpudnn model performs.
+
+Layers, losses, optimizers and the model call only these methods, so the same model code runs on
+NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
+
+- Arrays are the backend's own type (``numpy.ndarray`` or ``cupy.ndarray``); ``from_host`` and
+  ``to_host`` are the only crossings between host and device.
+- A batch is a C-contiguous ``(n, features)`` matrix. ``n`` is the batch size, ``k`` a layer's
+  width.
+- Every op that produces an array writes into ``out`` (preallocated by the caller, may alias an
+  input where the docstring says so), so a training step allocates nothing after its first batch.
+- Reductions used for metrics and losses return a 0-d array *on the device*; the caller adds them
+  up on the device and reads them with ``to_host`` once per progress update.
+- Optimizer updates are in place over flat 1-d buffers (the model keeps every parameter, gradient
+  and optimizer slot in one contiguous buffer each), so one update is one pass, one kernel launch.
+- Hyperparameters are Python floats. Bias corrections are computed on the host by the optimizer.
+
+Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
+``leaky_relu`` and ``elu``). Loss kinds: ``mse bce cce``.
+"""
+
+from abc import ABC, abstractmethod
+
+ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
+LOSS_KINDS = ("mse", "bce", "cce")
+
+#: Probabilities are clipped to [EPSILON, 1 - EPSILON] before a log, like Keras.
+EPSILON = 1e-7
+
+
+class Backend(ABC):
+    """One device's implementation of the array operations. See the module docstring."""
+
+    #: ``"cpu"`` or ``"cuda:N"``.
+    name = "abstract"
+    #: True when arrays live in GPU memory.
+    is_gpu = False
+
+    # ----------------------------------------------------------------- arrays and transfers
+    @abstractmethod
+    def empty(self, shape, dtype):
+        """An uninitialised array of ``shape`` and ``dtype`` on this device."""
+
+    @abstractmethod
+    def zeros(self, shape, dtype):
+        """A zero-filled array of ``shape`` and ``dtype`` on this device."""
+
+    @abstractmethod
+    def from_host(self, array, dtype=None):
+        """A C-contiguous device copy of the host (NumPy) ``array``, cast to ``dtype`` if given."""
+
+    @abstractmethod
+    def to_host(self, array):
+        """A NumPy copy of the device ``array`` (a 0-d array becomes a 0-d NumPy array)."""
+
+    @abstractmethod
+    def copy_into(self, dst, src):
+        """``dst[...] = src`` where ``src`` is a device array or a host NumPy array of dst's shape."""
+
+    @abstractmethod
+    def fill(self, array, value):
+        """``array[...] = value`` in place."""
+
+    def synchronize(self):
+        """Wait until queued device work has finished (a no-op on the CPU)."""
+
+    # ----------------------------------------------------------------- linear algebra
+    @abstractmethod
+    def matmul(self, a, b, out):
+        """``out = a @ b``; (m, k) @ (k, n) -> (m, n). ``a`` or ``b`` may be a transposed view
+        (``x.T``) of a C-contiguous matrix: BLAS reads it with a transpose flag, no copy."""
+
+    @abstractmethod
+    def sum_rows(self, a, out):
+        """``out[j] = sum_i a[i, j]``; (n, k) -> (k,). The bias gradient."""
+
+    @abstractmethod
+    def take_rows(self, src, index, out):
+        """``out[r] = src[index[r]]``; src (N, k), index (n,) int on this device -> out (n, k)."""
+
+    # ----------------------------------------------------------------- activations
+    @abstractmethod
+    def activation_forward(self, kind, z, bias, out, alpha=0.0):
+        """``out = f(z + bias)`` row-wise; z and out (n, k), bias (k,) or None. ``out`` may be ``z``.
+
+        sigmoid is computed as ``0.5 * tanh(0.5 x) + 0.5``; elu as ``alpha * expm1(x)`` for x <= 0;
+        softmax subtracts the row maximum before ``exp``.
+        """
+
+    @abstractmethod
+    def activation_backward(self, kind, y, dy, out, alpha=0.0):
+        """``out = dL/dx`` from the retained output ``y = f(x)`` and ``dy = dL/dy``; all (n, k).
+
+        relu ``dy * (y > 0)``; leaky_relu ``dy * (y > 0 ? 1 : alpha)``; elu ``dy * (y > 0 ? 1 :
+        y + alpha)``; sigmoid ``dy * y * (1 - y)``; tanh ``dy * (1 - y*y)``; linear ``dy``;
+        softmax ``y * (dy - sum_j dy_j y_j)``. ``out`` may be ``dy``.
+        """
+
+    # ----------------------------------------------------------------- losses and metrics
+    @abstractmethod
+    def loss_value(self, kind, y_pred, y_true):
+        """The mean loss of a batch as a 0-d device array; y_pred, y_true (n, k).
+
+        mse ``mean((p - y)^2)``; bce ``mean(-(y log p + (1-y) log(1-p)))``; cce
+        ``sum(-y log p) / n``; p clipped to [EPSILON, 1 - EPSILON] inside every log.
+        """
+
+    @abstractmethod
+    def loss_grad(self, kind, y_pred, y_true, out):
+        """``out = d loss_value / d y_pred``; all (n, k).
+
+        mse ``2 (p - y) / (n k)``; bce ``(p - y) / (p (1 - p)) / (n k)`` and cce ``-y / p / n``
+        with p clipped as in ``loss_value`` (zero gradient where the clip is active).
+        """
+
+    @abstractmethod
+    def logit_grad(self, y_pred, y_true, scale, out):
+        """``out = (y_pred - y_true) * scale``; (n, k).
+
+        The fused gradient with respect to the pre-activation of softmax + categorical
+        cross-entropy (scale ``1/n``) and of sigmoid + binary cross-entropy (scale ``1/(n k)``).
+        """
+
+    @abstractmethod
+    def count_correct(self, y_pred, y_true, mode):
+        """Number of correct predictions as a 0-d device array (float).
+
+        mode ``"categorical"``: rows where argmax(y_pred) == argmax(y_true); mode ``"binary"``:
+        elements where (y_pred > 0.5) == (y_true > 0.5).
+        """
+
+    @abstractmethod
+    def sum_squares(self, a):
+        """``sum(a * a)`` as a 0-d device array (gradient norms)."""
+
+    @abstractmethod
+    def all_finite(self, a):
+        """True when no element of ``a`` is NaN or infinite (a host bool)."""
+
+    # ----------------------------------------------------------------- optimizer updates
+    # Each is one in-place pass over flat (P,) buffers of the same dtype.
+    @abstractmethod
+    def sgd_update(self, param, grad, lr):
+        """``param -= lr * grad``."""
+
+    @abstractmethod
+    def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
+        """Keras SGD with momentum: ``v = momentum v - lr g``; then ``param += v``, or with
+        Nesterov ``param += momentum v - lr g``."""
+
+    @abstractmethod
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
+        """Keras RMSprop: ``v = rho v + (1 - rho) g^2``; ``inc = lr g / sqrt(v + eps)``; then
+        ``param -= inc``, or with momentum ``mom = momentum mom + inc; param -= mom``."""
+
+    @abstractmethod
+    def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
+        """Keras Adam / AMSGrad / AdamW with the bias correction folded into ``alpha``:
+
+        ``param -= decay * param`` (AdamW: decay = lr * weight_decay, applied first);
+        ``m += (1 - beta1)(g - m)``; ``v += (1 - beta2)(g^2 - v)``;
+        AMSGrad (``vhat`` given): ``vhat = max(vhat, v)`` and vhat replaces v below;
+        ``param -= alpha m / (sqrt(v) + eps)`` with ``alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)``.
+        """
+
+    @abstractmethod
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon):
+        """Keras Adagrad: ``acc += g^2``; ``param -= lr g / sqrt(acc + eps)``."""

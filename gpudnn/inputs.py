@@ -1,0 +1,106 @@
+"""Checks and conversions of user data, done once per ``fit``/``evaluate``/``predict`` call.
+
+Every problem is an InvalidInputError that names it and the fix, raised before any weight
+changes. The results are host NumPy arrays in the model's float dtype, ready for one transfer.
+"""
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def _as_numeric_array(data, what):
+    if data is None:
+        raise InvalidInputError(f"{what} is None; pass a NumPy array (or a nested list) of numbers")
+    try:
+        array = np.asarray(data)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") from None
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    if not (np.issubdtype(array.dtype, np.number)) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InvalidInputError(
+            f"{what} has dtype {array.dtype}; it must hold real numbers (convert it with "
+            f"np.asarray({what}, dtype='float32'))")
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise InvalidInputError(f"{what} is empty (shape {array.shape}); pass at least one sample")
+    return array
+
+
+def _check_finite(array, what):
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise InvalidInputError(
+            f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); remove or "
+            f"impute those values before training (e.g. np.nan_to_num)")
+
+
+def features(x, input_dim, dtype, what="x"):
+    """``x`` as a finite (n, input_dim) array of ``dtype``; ``input_dim`` None accepts any width."""
+    array = _as_numeric_array(x, what)
+    if array.ndim != 2:
+        fix = (f"{what}.reshape(len({what}), -1)" if array.ndim > 2 else f"{what}.reshape(-1, 1)")
+        raise InvalidInputError(
+            f"{what} has shape {array.shape} but Dense networks take a matrix (samples, features); "
+            f"reshape it with {fix}")
+    if input_dim is not None and array.shape[1] != input_dim:
+        raise InvalidInputError(
+            f"{what} has {array.shape[1]} features per sample but the model's input_shape is "
+            f"({input_dim},); pass data with {input_dim} columns or build the model with "
+            f"input_shape=({array.shape[1]},)")
+    _check_finite(array, what)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def targets(y, loss, units, dtype, what="y"):
+    """``y`` as an (n, units) array of ``dtype`` fit for ``loss``; sparse labels become one-hot."""
+    array = _as_numeric_array(y, what)
+    _check_finite(array, what)
+    n = array.shape[0]
+    if loss.sparse:
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 1:
+            raise InvalidInputError(
+                f"{what} has shape {array.shape} but sparse_categorical_crossentropy takes class "
+                f"indices of shape (samples,); for one-hot rows use loss='categorical_crossentropy'")
+        if not np.all(array == np.round(array)):
+            raise InvalidInputError(f"{what} holds non-integer class indices; "
+                                    "sparse labels must be whole numbers 0..classes-1")
+        low, high = array.min(), array.max()
+        if low < 0 or high >= units:
+            raise InvalidInputError(
+                f"{what} holds class index {int(low) if low < 0 else int(high)} but the model has "
+                f"{units} outputs, so labels must be in 0..{units - 1}; give the last Dense layer "
+                f"as many units as there are classes")
+        onehot = np.zeros((n, units), dtype=dtype)
+        onehot[np.arange(n), array.astype(np.intp)] = 1
+        return onehot
+    if array.ndim == 1 and units == 1:
+        array = array[:, None]
+    if array.ndim == 1 and loss.kind == "cce":
+        raise InvalidInputError(
+            f"{what} has shape {array.shape} (class indices) but categorical_crossentropy needs "
+            f"one-hot rows of shape (samples, {units}); use loss='sparse_categorical_crossentropy' "
+            f"or gpudnn.utils.to_categorical({what}, {units})")
+    if array.ndim != 2 or array.shape[1] != units:
+        raise InvalidInputError(
+            f"{what} has shape {array.shape} but the model's output is (samples, {units}); give "
+            f"the last layer as many units as {what} has columns, or reshape {what}")
+    if loss.kind in ("bce", "cce") and (array.min() < 0 or array.max() > 1):
+        raise InvalidInputError(
+            f"{what} holds values outside [0, 1] but {loss.name} needs probabilities or 0/1 "
+            f"labels; for class indices use sparse_categorical_crossentropy")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def same_length(x, y):
+    if x.shape[0] != y.shape[0]:
+        raise InvalidInputError(
+            f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must pair up one to one")
+
+
+def positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidInputError(f"{what} must be a positive integer, not {value!r}")
+    return int(value)

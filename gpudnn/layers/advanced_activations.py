@@ -1,0 +1,53 @@
+"""Activation layers with a parameter, importable as in the course's Keras code:
+``from gpudnn.layers.advanced_activations import LeakyReLU, ELU``.
+
+Each is an :class:`~gpudnn.layers.core.Activation`, so it works as a layer of its own
+(``model.add(LeakyReLU(alpha=0.1))``) or as a Dense activation
+(``Dense(512, activation=LeakyReLU(alpha=0.001))``).
+"""
+
+from ..activations import Spec
+from ..errors import InvalidInputError
+from .core import Activation
+
+
+def _slope(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidInputError(f"{what} must be a number, not {value!r}")
+    return float(value)
+
+
+class LeakyReLU(Activation):
+    """``x if x > 0 else alpha * x``. Keras's default slope 0.3 (``negative_slope`` is an alias)."""
+
+    def __init__(self, alpha=0.3, negative_slope=None, name=None, input_shape=None):
+        alpha = _slope(alpha if negative_slope is None else negative_slope, "LeakyReLU alpha")
+        if alpha < 0:
+            raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {alpha}")
+        super().__init__(Spec("leaky_relu", alpha), name=name, input_shape=input_shape)
+        self.alpha = alpha
+
+
+class ELU(Activation):
+    """``x if x > 0 else alpha * (exp(x) - 1)``, Keras's default alpha 1.0."""
+
+    def __init__(self, alpha=1.0, name=None, input_shape=None):
+        alpha = _slope(alpha, "ELU alpha")
+        if alpha <= 0:
+            raise InvalidInputError(f"ELU alpha must be > 0 (its backward uses y + alpha), not {alpha}")
+        super().__init__(Spec("elu", alpha), name=name, input_shape=input_shape)
+        self.alpha = alpha
+
+
+class ReLU(Activation):
+    """``max(x, 0)`` as a layer."""
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__(Spec("relu"), name=name, input_shape=input_shape)
+
+
+class Softmax(Activation):
+    """Row-wise ``exp(x_j) / sum_k exp(x_k)`` as a layer."""
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__(Spec("softmax"), name=name, input_shape=input_shape)

@@ -1,0 +1,88 @@
+"""Dense and Activation layers.
+
+``Dense``: ``y = f(x W + b)`` with kernel W of shape (input_dim, units) and bias b of shape
+(units,), as in Keras. Backward, with ``dz = dy * f'(z)`` computed from the retained output:
+``dW = x^T dz``, ``db = sum_rows(dz)``, ``dx = dz W^T``. Every GEMM reads C-contiguous
+operands (x^T and W^T are transpose flags to BLAS, not copies).
+"""
+
+from .. import activations, initializers
+from ..errors import InvalidInputError
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected layer ``f(x W + b)``.
+
+    Args:
+        units: output width, a positive int.
+        activation: a name (``"relu"``...), None for linear, or an activation layer object
+            such as ``LeakyReLU(alpha=0.1)``; it is fused into the layer's forward kernel.
+        use_bias: add the bias vector b.
+        kernel_initializer, bias_initializer: initializer names (see gpudnn.initializers).
+        input_shape: ``(features,)`` or a bare int, for the first layer of a model.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", input_shape=None, input_dim=None, name=None):
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
+        super().__init__(name=name, input_shape=input_shape if input_dim is None else input_dim)
+        self.units = units
+        self.activation_spec = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.check(kernel_initializer)
+        self.bias_initializer = initializers.check(bias_initializer)
+        self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
+
+    def build(self, input_dim):
+        self.input_dim = input_dim
+        self.built = True
+
+    def param_specs(self):
+        specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer,
+                  self.input_dim, self.units)]
+        if self.use_bias:
+            specs.append(("bias", (self.units,), self.bias_initializer, self.input_dim, self.units))
+        return specs
+
+    def bind(self, params, grads):
+        self.kernel, self.kernel_grad = params[0], grads[0]
+        if self.use_bias:
+            self.bias, self.bias_grad = params[1], grads[1]
+
+    def forward(self, backend, x, out):
+        backend.matmul(x, self.kernel, out=out)
+        spec = self.activation_spec
+        backend.activation_forward(spec.kind, out, self.bias, out=out, alpha=spec.alpha)
+
+    def backward(self, backend, x, y, dy, dx, skip_activation=False):
+        if not skip_activation:
+            spec = self.activation_spec
+            backend.activation_backward(spec.kind, y, dy, out=dy, alpha=spec.alpha)
+        backend.matmul(x.T, dy, out=self.kernel_grad)
+        if self.use_bias:
+            backend.sum_rows(dy, out=self.bias_grad)
+        if dx is not None:
+            backend.matmul(dy, self.kernel.T, out=dx)
+
+
+class Activation(Layer):
+    """Applies an activation to its input: ``Activation("relu")``, ``Activation("softmax")``."""
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation_spec = activations.get(activation)
+
+    def forward(self, backend, x, out):
+        spec = self.activation_spec
+        backend.activation_forward(spec.kind, x, None, out=out, alpha=spec.alpha)
+
+    def backward(self, backend, x, y, dy, dx, skip_activation=False):
+        if dx is None:
+            return
+        if skip_activation:
+            backend.copy_into(dx, dy)
+        else:
+            spec = self.activation_spec
+            backend.activation_backward(spec.kind, y, dy, out=dx, alpha=spec.alpha)

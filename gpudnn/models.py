@@ -1,0 +1,424 @@
+"""``Sequential``: a stack of layers trained by back-propagation, with Keras's API.
+
+Memory layout: every parameter of the model lives in ONE contiguous buffer (``model.params``,
+the layers hold views into it), every gradient in another (``model.grads``), and each optimizer
+slot in a third of the same size, so an optimizer step is one pass over one buffer. Activations
+and their gradients are preallocated per batch size (a :class:`Workspace`) and reused, so a
+training step allocates no array memory after its first batch. Back-propagation stops at the
+first layer with parameters: the gradient with respect to the model's input is never computed.
+"""
+
+import numpy as np
+
+from . import config, inputs, losses, optimizers
+from .callbacks import Callback, History
+from .device import current_backend
+from .errors import InvalidInputError, NotCompiledError, unknown_name
+from .initializers import draw
+from .layers.base import Layer
+from .progbar import ProgressBar
+from .summary import summary_text
+
+_METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical",
+            "sparse_categorical_accuracy": "categorical", "binary_accuracy": "binary"}
+
+
+class Workspace:
+    """The buffers of one batch size n: inputs, targets, each layer's output and its gradient."""
+
+    def __init__(self, backend, model, n, with_grads):
+        dtype = model.dtype
+        self.n = n
+        self.x = backend.empty((n, model.input_dim), dtype)
+        self.y = backend.empty((n, model.output_dim), dtype)
+        self.outputs = [backend.empty((n, layer.units), dtype) for layer in model.layers]
+        self.grads = ([backend.empty((n, layer.units), dtype) for layer in model.layers]
+                      if with_grads else None)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Args:
+        layers: optional list of layers to add.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; default: gpudnn's current device.
+        dtype: ``"float32"`` (default, gpudnn.config.floatx()) or ``"float64"``.
+    """
+
+    def __init__(self, layers=None, name="sequential", device=None, dtype=None):
+        self.name = name
+        self.backend = current_backend(device)
+        self.dtype = config.resolve_dtype(dtype)
+        self.layers = []
+        self.built = False
+        self.optimizer = self.loss = None
+        self.metric_names = []
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ building
+    def add(self, layer):
+        """Append a layer. The first layer needs ``input_shape`` (or the model builds at fit)."""
+        if not isinstance(layer, Layer):
+            raise InvalidInputError(f"Sequential.add takes a gpudnn layer, not {layer!r}")
+        if self.layers and layer.input_dim is not None and layer.input_dim != self.layers[-1].units:
+            raise InvalidInputError(
+                f"layer {layer.name!r} declares input_shape=({layer.input_dim},) but the previous "
+                f"layer outputs {self.layers[-1].units} features; drop input_shape from it")
+        self.layers.append(layer)
+        self.built = False
+        if self.layers[0].input_dim is not None:
+            self.build(self.layers[0].input_dim)
+
+    def build(self, input_dim):
+        """Size every layer, allocate the flat parameter and gradient buffers, draw initial weights."""
+        if not self.layers:
+            raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
+        width = self.input_dim = input_dim
+        for layer in self.layers:
+            layer.build(width)
+            width = layer.units
+        self.output_dim = width
+        specs = [layer.param_specs() for layer in self.layers]
+        sizes = [int(np.prod(shape)) for layer_specs in specs for _, shape, *_ in layer_specs]
+        total = sum(sizes)
+        be = self.backend
+        self.params = be.zeros((total,), self.dtype)
+        self.grads = be.zeros((total,), self.dtype)
+        host = np.empty(total, dtype=self.dtype)
+        offset = 0
+        for layer, layer_specs in zip(self.layers, specs):
+            param_views, grad_views = [], []
+            for _, shape, initializer, fan_in, fan_out in layer_specs:
+                size = int(np.prod(shape))
+                host[offset:offset + size] = draw(initializer, config.rng(), shape, fan_in,
+                                                  fan_out).ravel()
+                param_views.append(self.params[offset:offset + size].reshape(shape))
+                grad_views.append(self.grads[offset:offset + size].reshape(shape))
+                offset += size
+            layer.bind(param_views, grad_views)
+        be.copy_into(self.params, host)
+        trainable = [i for i, s in enumerate(specs) if s]
+        self._first_trainable = trainable[0] if trainable else len(self.layers)
+        self._workspaces = {}
+        self.built = True
+        if self.optimizer is not None:
+            self.optimizer.build(be, total, self.dtype)
+
+    def count_params(self):
+        self._require_built("count_params")
+        return int(self.params.shape[0])
+
+    def _require_built(self, what):
+        if not self.built:
+            raise InvalidInputError(
+                f"{what}() needs a built model: give the first layer input_shape=(features,), or "
+                f"call fit() first")
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, the loss and the metrics (only accuracy metrics are known)."""
+        if loss is None:
+            raise InvalidInputError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
+        self.loss = losses.get(loss)
+        self.optimizer = optimizers.get(optimizer)
+        names = list(metrics or [])
+        for name in names:
+            if not isinstance(name, str) or name.lower() not in _METRICS:
+                raise unknown_name("metric", name, _METRICS)
+        self.metric_names = names
+        if self.built:
+            self.optimizer.build(self.backend, self.params.shape[0], self.dtype)
+
+    def _metric_mode(self, name):
+        mode = _METRICS[name.lower()]
+        if mode is None:  # "accuracy" means what fits the loss, as in Keras
+            mode = self.loss.accuracy_mode
+            if self.loss.kind == "mse" and self.output_dim == 1:
+                mode = "binary"
+        return mode
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise NotCompiledError(
+                f"{what}() was called before compile(); call model.compile(optimizer=..., "
+                f"loss=..., metrics=[...]) first")
+
+    # ------------------------------------------------------------------ data
+    def _prepare(self, x, y, what=""):
+        """Host-check and convert (x, y) for this model; builds the model if needed."""
+        x_host = inputs.features(x, self.input_dim if self.built else None, self.dtype, "x" + what)
+        if not self.built:
+            self.build(x_host.shape[1])
+        y_host = None
+        if y is not None:
+            y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
+            inputs.same_length(x_host, y_host)
+        return x_host, y_host
+
+    def _workspace(self, n, with_grads):
+        key = (n, with_grads)
+        ws = self._workspaces.get(key)
+        if ws is None:
+            ws = self._workspaces[key] = Workspace(self.backend, self, n, with_grads)
+        return ws
+
+    # ------------------------------------------------------------------ the step
+    def _forward(self, x, ws):
+        for layer, out in zip(self.layers, ws.outputs):
+            layer.forward(self.backend, x, out)
+            x = out
+        return x
+
+    def _fused(self):
+        spec = self.layers[-1].activation_spec
+        return spec is not None and spec.kind == self.loss.fused_activation
+
+    def _backward(self, ws):
+        be, layers = self.backend, self.layers
+        last = len(layers) - 1
+        prediction, delta = ws.outputs[-1], ws.grads[-1]
+        fused = self._fused()
+        if fused:
+            be.logit_grad(prediction, ws.y, self.loss.fused_scale(ws.n, self.output_dim), delta)
+        else:
+            be.loss_grad(self.loss.kind, prediction, ws.y, delta)
+        for i in range(last, self._first_trainable - 1, -1):
+            layer_input = ws.x if i == 0 else ws.outputs[i - 1]
+            dx = ws.grads[i - 1] if i > self._first_trainable else None
+            layers[i].backward(be, layer_input, ws.outputs[i], ws.grads[i], dx,
+                               skip_activation=fused and i == last)
+
+    def _accumulate(self, ws, totals):
+        """Add the batch's summed loss and correct counts to the device accumulators."""
+        be = self.backend
+        prediction = ws.outputs[-1]
+        totals[0] += be.loss_value(self.loss.kind, prediction, ws.y) * ws.n
+        for j, name in enumerate(self.metric_names, start=1):
+            totals[j] += be.count_correct(prediction, ws.y, self._metric_mode(name))
+
+    def _logs(self, totals, count, prefix=""):
+        """Host values of the device accumulators as Keras logs (the one host sync)."""
+        values = [float(self.backend.to_host(t)) for t in totals]
+        logs = {prefix + "loss": values[0] / count}
+        for name, value in zip(self.metric_names, values[1:]):
+            # binary accuracy counts every output element (Keras averages over them)
+            binary = self._metric_mode(name) == "binary"
+            logs[prefix + name] = value / (count * self.output_dim if binary else count)
+        return logs
+
+    def _new_totals(self):
+        return [self.backend.zeros((), np.float64) for _ in range(1 + len(self.metric_names))]
+
+    # ------------------------------------------------------------------ training
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True):
+        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History.
+
+        x (samples, features), y one-hot (samples, classes), class indices (samples,) for
+        sparse_categorical_crossentropy, or targets (samples, outputs). ``validation_split``
+        holds out the last fraction of the samples (before shuffling), as Keras does.
+        """
+        self._require_compiled("fit")
+        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = inputs.positive_int(epochs, "epochs")
+        if verbose not in (0, 1, 2, "auto"):
+            raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
+        verbose = 1 if verbose == "auto" else verbose
+        if not 0 <= validation_split < 1:
+            raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
+        x_host, y_host = self._prepare(x, y)
+        if y_host is None:
+            raise InvalidInputError("fit() needs targets y")
+        val = None
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise InvalidInputError("validation_data must be a pair (x_val, y_val)")
+            val = self._prepare(*validation_data, what="_val")
+        elif validation_split:
+            n_val = int(len(x_host) * validation_split)
+            if n_val == 0 or n_val == len(x_host):
+                raise InvalidInputError(
+                    f"validation_split={validation_split} leaves {n_val} of {len(x_host)} samples "
+                    f"for validation; use a split that keeps samples on both sides")
+            val = (x_host[-n_val:], y_host[-n_val:])
+            x_host, y_host = x_host[:-n_val], y_host[:-n_val]
+
+        be = self.backend
+        x_dev, y_dev = be.from_host(x_host), be.from_host(y_host)
+        val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
+        n = x_dev.shape[0]
+        steps = -(-n // batch_size)
+        history = History()
+        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        all_callbacks = [history] + list(callbacks or [])
+        for cb in all_callbacks:
+            if not isinstance(cb, Callback):
+                raise InvalidInputError(f"callbacks must be gpudnn.callbacks.Callback objects, not {cb!r}")
+            cb.set_model(self)
+            cb.on_train_begin()
+        self.stop_training = False
+        for epoch in range(epochs):
+            for cb in all_callbacks:
+                cb.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
+            totals = self._new_totals()
+            bar = ProgressBar(steps, verbose)
+            seen = 0
+            for step in range(steps):
+                index = order[step * batch_size:(step + 1) * batch_size]
+                ws = self._workspace(index.shape[0], with_grads=True)
+                be.take_rows(x_dev, index, ws.x)
+                be.take_rows(y_dev, index, ws.y)
+                self._train_batch(ws, totals)
+                seen += ws.n
+                bar.update(step + 1, lambda: self._logs(totals, seen))
+                for cb in all_callbacks:
+                    cb.on_train_batch_end(step)
+                if self.stop_training:
+                    break
+            logs = self._logs(totals, seen)
+            if val_dev is not None:
+                logs.update(self._evaluate_device(*val_dev, batch_size, prefix="val_"))
+            bar.update(step + 1, lambda: logs, finalize=True)
+            for cb in all_callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in all_callbacks:
+            cb.on_train_end()
+        return history
+
+    def _train_batch(self, ws, totals):
+        self._forward(ws.x, ws)
+        self._accumulate(ws, totals)
+        self._backward(ws)
+        self.optimizer.apply(self.backend, self.params, self.grads)
+
+    def train_on_batch(self, x, y):
+        """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
+        self._require_compiled("train_on_batch")
+        x_host, y_host = self._prepare(x, y)
+        be = self.backend
+        ws = self._workspace(x_host.shape[0], with_grads=True)
+        be.copy_into(ws.x, x_host)
+        be.copy_into(ws.y, y_host)
+        totals = self._new_totals()
+        self._train_batch(ws, totals)
+        return self._result(self._logs(totals, ws.n))
+
+    # ------------------------------------------------------------------ inference
+    def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
+        be = self.backend
+        n = x_dev.shape[0]
+        steps = -(-n // batch_size)
+        totals = self._new_totals()
+        bar = ProgressBar(steps, verbose)
+        for step in range(steps):
+            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            ws = self._workspace(rows.stop - rows.start, with_grads=False)
+            be.copy_into(ws.x, x_dev[rows])
+            be.copy_into(ws.y, y_dev[rows])
+            self._forward(ws.x, ws)
+            self._accumulate(ws, totals)
+            bar.update(step + 1, lambda: self._logs(totals, rows.stop, prefix))
+        logs = self._logs(totals, n, prefix)
+        bar.update(steps, lambda: logs, finalize=True)
+        return logs
+
+    def _result(self, logs):
+        values = [logs["loss"]] + [logs[name] for name in self.metric_names]
+        return values if self.metric_names else values[0]
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1):
+        """Mean loss (and metrics) over (x, y): ``loss`` or ``[loss, *metrics]`` like Keras."""
+        self._require_compiled("evaluate")
+        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        x_host, y_host = self._prepare(x, y)
+        if y_host is None:
+            raise InvalidInputError("evaluate() needs targets y")
+        be = self.backend
+        logs = self._evaluate_device(be.from_host(x_host), be.from_host(y_host), batch_size,
+                                     verbose=verbose)
+        return self._result(logs)
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """The model's outputs for x as a host NumPy array (samples, outputs)."""
+        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        x_host = inputs.features(x, self.input_dim if self.built else None, self.dtype)
+        if not self.built:
+            self.build(x_host.shape[1])
+        be = self.backend
+        x_dev = be.from_host(x_host)
+        n = x_host.shape[0]
+        result = np.empty((n, self.output_dim), dtype=self.dtype)
+        for start in range(0, n, batch_size):
+            rows = slice(start, min(n, start + batch_size))
+            ws = self._workspace(rows.stop - rows.start, with_grads=False)
+            be.copy_into(ws.x, x_dev[rows])
+            result[rows] = be.to_host(self._forward(ws.x, ws))
+        return result
+
+    # ------------------------------------------------------------------ weights
+    def _views(self):
+        return [(layer, name, view) for layer in self.layers
+                for (name, *_), view in zip(layer.param_specs(), _layer_params(layer))]
+
+    def get_weights(self):
+        """Host copies of every parameter, in layer order: [kernel, bias, kernel, bias, ...]."""
+        self._require_built("get_weights")
+        return [self.backend.to_host(view) for _, _, view in self._views()]
+
+    def set_weights(self, weights):
+        """Copy host arrays (same order and shapes as get_weights) into the model."""
+        self._require_built("set_weights")
+        views = self._views()
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise InvalidInputError(
+                f"set_weights got {len(weights)} arrays but the model has {len(views)} "
+                f"parameters ({', '.join(f'{l.name}/{n}' for l, n, _ in views)})")
+        arrays = []
+        for (layer, name, view), w in zip(views, weights):
+            w = np.asarray(w)
+            if w.shape != tuple(view.shape):
+                raise InvalidInputError(
+                    f"weight {layer.name}/{name} has shape {tuple(view.shape)} but the array given "
+                    f"for it has shape {w.shape}; the weights come from a different architecture")
+            arrays.append(np.ascontiguousarray(w, dtype=self.dtype))
+        for (_, _, view), w in zip(views, arrays):
+            self.backend.copy_into(view, w)
+
+    def save_weights(self, path):
+        """Save every parameter to an ``.npz`` file (keys ``"<index>/<layer>/<param>"``)."""
+        self._require_built("save_weights")
+        arrays = {f"{i:03d}/{layer.name}/{name}": self.backend.to_host(view)
+                  for i, (layer, name, view) in enumerate(self._views())}
+        np.savez(path, **arrays)
+
+    def load_weights(self, path):
+        """Load parameters saved by save_weights; the shapes must match this model's."""
+        self._require_built("load_weights")
+        try:
+            with np.load(path) as data:
+                weights = [data[key] for key in sorted(data.files)]
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read weights from {path!r}: {exc}") from None
+        self.set_weights(weights)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, print_fn=None):
+        """Print Keras's summary table (layer, output shape, parameter count, totals)."""
+        self._require_built("summary")
+        text = summary_text(self)
+        (print_fn or print)(text)
+
+
+def _layer_params(layer):
+    views = []
+    for name, *_ in layer.param_specs():
+        views.append(getattr(layer, name))
+    return views

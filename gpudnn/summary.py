@@ -1,0 +1,39 @@
+"""The text of ``model.summary()``, laid out like Keras 3's table."""
+
+COLUMNS = (("Layer (type)", 31, "<"), ("Output Shape", 22, "<"), ("Param #", 13, ">"))
+
+
+def _rule(left, fill, middle, right):
+    return left + middle.join(fill * (width + 2) for _, width, _ in COLUMNS) + right
+
+
+def _row(cells, edge):
+    parts = [f" {cell:{align}{width}} " for cell, (_, width, align) in zip(cells, COLUMNS)]
+    return edge + edge.join(parts) + edge
+
+
+def _bytes(count):
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+
+
+def summary_text(model):
+    lines = [f'Model: "{model.name}"',
+             _rule("┏", "━", "┳", "┓"),
+             _row([title for title, _, _ in COLUMNS], "┃"),
+             _rule("┡", "━", "╇", "┩")]
+    for i, layer in enumerate(model.layers):
+        if i:
+            lines.append(_rule("├", "─", "┼", "┤"))
+        lines.append(_row([f"{layer.name} ({type(layer).__name__})", f"(None, {layer.units})",
+                           f"{layer.count_params:,}"], "│"))
+    lines.append(_rule("└", "─", "┴", "┘"))
+    total = model.count_params()
+    itemsize = model.dtype.itemsize
+    lines += [f" Total params: {total:,} ({_bytes(total * itemsize)})",
+              f" Trainable params: {total:,} ({_bytes(total * itemsize)})",
+              f" Non-trainable params: 0 ({_bytes(0)})"]
+    return "\n".join(lines)
