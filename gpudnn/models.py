@@ -310,6 +310,24 @@ class Sequential:
         self._train_batch(ws, totals)
         return self._result(self._logs(totals, ws.n))
 
+    def gradients(self, x, y):
+        """dL/dparameter for the batch (x, y) as host arrays in get_weights order; no update.
+
+        L is the compiled loss averaged over the batch, exactly what ``train_on_batch`` descends.
+        """
+        self._require_compiled("gradients")
+        x_host, y_host = self._prepare(x, y)
+        ws = self._workspace(x_host.shape[0], with_grads=True)
+        self.backend.copy_into(ws.x, x_host)
+        self.backend.copy_into(ws.y, y_host)
+        self._forward(ws.x, ws)
+        self._backward(ws)
+        return [self.backend.to_host(layer_grad) for layer_grad in self._grad_views()]
+
+    def _grad_views(self):
+        return [getattr(layer, name + "_grad") for layer in self.layers
+                for name, *_ in layer.param_specs()]
+
     # ------------------------------------------------------------------ inference
     def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
         be = self.backend

@@ -1,0 +1,117 @@
+"""Every optimizer x activation learns a small separable problem; training is reproducible."""
+
+import numpy as np
+import pytest
+
+import gpudnn
+from gpudnn import layers, models, optimizers
+from gpudnn.utils import to_categorical
+
+from conftest import blobs
+
+OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(learning_rate=0.1),
+    "sgd_momentum": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    "sgd_nesterov": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: optimizers.RMSprop(lr=0.01),
+    "rmsprop_momentum": lambda: optimizers.RMSprop(lr=0.005, momentum=0.5),
+    "adam": lambda: optimizers.Adam(lr=0.01),
+    "amsgrad": lambda: optimizers.Adam(lr=0.01, amsgrad=True),
+    "adamw": lambda: optimizers.AdamW(learning_rate=0.01),
+    "adagrad": lambda: optimizers.Adagrad(learning_rate=0.1),
+}
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_learns_separable_blobs(optimizer, activation):
+    x, labels = blobs()
+    model = models.Sequential()
+    model.add(layers.Dense(16, activation=activation, input_shape=(x.shape[1],)))
+    model.add(layers.Dense(3, activation="softmax"))
+    model.compile(optimizer=OPTIMIZERS[optimizer](), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x[:200], to_categorical(labels[:200], 3), epochs=15, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    _, accuracy = model.evaluate(x[200:], to_categorical(labels[200:], 3), verbose=0)
+    assert accuracy > 0.95
+
+
+@pytest.mark.parametrize("loss,output", [("binary_crossentropy", "sigmoid"), ("mse", "sigmoid")])
+def test_binary_problems_and_binary_accuracy(loss, output):
+    x, labels = blobs(classes=2)
+    model = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(x.shape[1],)),
+                               layers.Dense(1, activation=output)])
+    model.compile(optimizer=optimizers.Adam(lr=0.01), loss=loss, metrics=["accuracy"])
+    model.fit(x[:200], labels[:200], epochs=20, batch_size=16, verbose=0)
+    _, accuracy = model.evaluate(x[200:], labels[200:], verbose=0)
+    assert accuracy > 0.95
+    predictions = model.predict(x[200:])
+    assert predictions.shape == (100, 1) and predictions.dtype == np.float32
+    assert accuracy == pytest.approx(np.mean((predictions[:, 0] > 0.5) == labels[200:]))
+
+
+def test_sparse_labels_and_sparse_accuracy():
+    x, labels = blobs()
+    model = models.Sequential([layers.Dense(16, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizers.Adam(lr=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["sparse_categorical_accuracy"])
+    history = model.fit(x, labels, epochs=10, batch_size=32, verbose=0, validation_split=0.2)
+    assert set(history.history) == {"loss", "sparse_categorical_accuracy", "val_loss",
+                                    "val_sparse_categorical_accuracy"}
+    assert history.history["val_sparse_categorical_accuracy"][-1] > 0.95
+
+
+def _train_once(seed, device="cpu"):
+    gpudnn.set_seed(seed)
+    x, labels = blobs(n=256)
+    model = models.Sequential([layers.Dense(32, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")], device=device)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, to_categorical(labels, 3), epochs=3, batch_size=32, verbose=0)
+    return history.history["loss"], model.get_weights()
+
+
+def test_set_seed_makes_training_bit_for_bit_repeatable():
+    loss_a, weights_a = _train_once(7)
+    loss_b, weights_b = _train_once(7)
+    loss_c, _ = _train_once(8)
+    assert loss_a == loss_b
+    for a, b in zip(weights_a, weights_b):
+        assert np.array_equal(a, b)
+    assert loss_a != loss_c
+
+
+def test_train_on_batch_descends_and_matches_evaluate():
+    x, labels = blobs(n=64)
+    y = to_categorical(labels, 3)
+    model = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.5), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    before = model.evaluate(x, y, verbose=0)
+    loss, accuracy = model.train_on_batch(x, y)
+    assert loss == pytest.approx(before[0], rel=1e-5)     # the loss of the weights it started from
+    assert accuracy == pytest.approx(before[1])
+    assert model.evaluate(x, y, verbose=0)[0] < before[0]
+
+
+def test_float64_models_train_and_evaluate_without_metrics():
+    x, labels = blobs()
+    model = models.Sequential([layers.Dense(8, activation="elu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")], dtype="float64")
+    model.compile(optimizer=optimizers.RMSprop(lr=0.01), loss="categorical_crossentropy")
+    history = model.fit(x, to_categorical(labels), epochs=5, verbose=0)
+    loss = model.evaluate(x, to_categorical(labels), verbose=0)
+    assert isinstance(loss, float) and loss < 0.5 * history.history["loss"][0]
+    assert model.predict(x).dtype == np.float64
+
+
+def test_deferred_build_without_input_shape():
+    x, labels = blobs()
+    model = models.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, labels, epochs=1, verbose=0)
+    assert model.count_params() == 6 * 8 + 8 + 8 * 3 + 3
