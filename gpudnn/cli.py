@@ -1,0 +1,291 @@
+"""The ``gpudnn`` command: the course's experiments from the shell.
+
+    gpudnn train                        the course model (784-512-10, Adam) on the embedded sample
+    gpudnn compare optimizers           sgd, rmsprop, adam from the same seed: table + PNG
+    gpudnn compare activations          sigmoid, tanh, relu, leaky_relu, elu: table + PNG
+    gpudnn compare activations --depth 6    per-layer gradient norms of a deep stack
+    gpudnn lr                           one optimizer at several learning rates: table + PNG
+
+Exit status: 0 done; 2 bad arguments, unknown names, unusable device or data set (one line on
+stderr); 130 stopped by Ctrl-C, after printing what finished.
+"""
+
+import argparse
+import sys
+
+from . import activations, datasets, experiments
+from .backend import backend_for, parse_device
+from .errors import GpudnnError
+
+DEFAULT_CHOICES = {
+    "optimizers": ["sgd", "rmsprop", "adam"],
+    "activations": ["sigmoid", "tanh", "relu", "leaky_relu", "elu"],
+}
+DEFAULT_RATES = [1.0, 0.1, 0.01, 0.001]
+INTERRUPTED = 130
+
+
+# ---------------------------------------------------------------- argument parsing
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def _device(text):
+    try:
+        parse_device(text)
+    except GpudnnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _add_training_flags(parser, optimizer, activation, with_lr=True):
+    parser.add_argument("--dataset", choices=datasets.NAMES, default="sample",
+                        help="data set (default: sample, the 5,000 MNIST digits shipped inside)")
+    parser.add_argument("--optimizer", default=optimizer,
+                        help=f"sgd, rmsprop, adam, adamw or adagrad (default: {optimizer})")
+    if with_lr:
+        parser.add_argument("--lr", type=float, default=None,
+                            help="learning rate (default: the optimizer's Keras default)")
+    parser.add_argument("--activation", default=activation,
+                        help=f"hidden-layer activation (default: {activation})")
+    parser.add_argument("--epochs", type=_positive_int, default=5, help="default: 5")
+    parser.add_argument("--batch-size", type=_positive_int, default=128, help="default: 128")
+    parser.add_argument("--device", type=_device, default=None,
+                        help="cpu, cuda, cuda:N or auto (default: $GPUDNN_DEVICE, else cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                        help="train on the first N training samples only (quick runs)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="gpudnn", description="Run the course's experiments.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train the course model and report test accuracy")
+    _add_training_flags(train, "adam", "relu")
+    train.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
+    train.set_defaults(handler=train_command)
+
+    compare = commands.add_parser("compare", help="compare optimizers or activations")
+    compare.add_argument("what", choices=sorted(DEFAULT_CHOICES))
+    _add_training_flags(compare, "adam", "relu")
+    compare.add_argument("--choices", nargs="+", metavar="NAME",
+                         help="the names to compare (default: optimizers sgd rmsprop adam; "
+                              "activations sigmoid tanh relu leaky_relu elu)")
+    compare.add_argument("--depth", type=_positive_int, default=1,
+                         help="hidden layers; above 1 also records per-layer gradient norms")
+    compare.add_argument("--width", type=_positive_int, default=None,
+                         help="hidden units per layer (default: 512, or 128 when depth > 1)")
+    compare.add_argument("--every", type=_positive_int, default=1, metavar="N",
+                         help="with --depth > 1: record gradient norms every N batches")
+    compare.add_argument("--out", metavar="PATH", help="PNG path (default: compare-WHAT.png)")
+    compare.set_defaults(handler=compare_command)
+
+    lr = commands.add_parser("lr", help="one network at several learning rates")
+    _add_training_flags(lr, "sgd", "relu", with_lr=False)
+    lr.add_argument("--rates", nargs="+", type=float, default=DEFAULT_RATES, metavar="LR",
+                    help="learning rates (default: 1.0 0.1 0.01 0.001)")
+    lr.add_argument("--out", metavar="PATH", default="learning-rates.png",
+                    help="PNG path (default: learning-rates.png)")
+    lr.set_defaults(handler=lr_command)
+    return parser
+
+
+# ---------------------------------------------------------------- output
+def format_table(headers, rows):
+    """A text table: first column left-aligned, the others right-aligned."""
+    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _percent(fraction):
+    return "-" if fraction is None else f"{100 * fraction:.2f}"
+
+
+def results_table(results, title):
+    """Per run: test accuracy (%), final training loss, seconds per epoch, device."""
+    rows = []
+    for r in results:
+        note = f" (stopped after {r.epochs_done}/{r.epochs} epochs)" if r.interrupted else ""
+        rows.append([r.choice + note, _percent(r.test_accuracy), f"{r.final_loss:.4f}",
+                     f"{r.seconds_per_epoch:.2f}", r.device])
+    return format_table([title, "test acc %", "final loss", "s/epoch", "device"], rows)
+
+
+def grad_norm_table(results):
+    """Mean gradient norm of each layer (rows) under each run's choice (columns)."""
+    means = [r.mean_grad_norms() for r in results]
+    labels = max((list(m) for m in means), key=len, default=[])
+    rows = [[label + (" (output)" if i == len(labels) - 1 else "")]
+            + [f"{m[label]:.2e}" if label in m else "-" for m in means]
+            for i, label in enumerate(labels)]
+    return format_table(["mean grad norm"] + [r.choice for r in results], rows)
+
+
+def _write_png(draw, results, path, title):
+    """Draw the PNG, or print how to get pictures; returns an exit status (0 or 1)."""
+    from . import plots
+
+    try:
+        draw(results, path, title)
+    except plots.PlotsUnavailable:
+        print(plots.INSTALL_LINE)
+        return 0
+    except OSError as exc:
+        print(f"gpudnn: error: cannot write {path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"Wrote {path}")
+    return 0
+
+
+def _stopped(message):
+    print(f"Interrupted (Ctrl-C): {message}", flush=True)
+    return INTERRUPTED
+
+
+# ---------------------------------------------------------------- commands
+def _check_names(optimizer_names, activation_names, lr, device):
+    """Fail fast, before loading data, on unknown names, a bad learning rate or a missing GPU."""
+    for name in optimizer_names:
+        experiments.make_optimizer(name, lr)
+    for name in activation_names:
+        activations.get(name)
+    return backend_for(device if device is not None else _default_device()).name
+
+
+def _default_device():
+    from .device import get_device
+
+    return get_device()
+
+
+def _optimizer_text(optimizer):
+    return f"{type(optimizer).__name__}(learning_rate={optimizer.learning_rate:g})"
+
+
+def _architecture(depth, width, activation=None):
+    """``784-512-10 (relu)``; without ``activation`` (it is what varies) no parenthesis."""
+    width = width or (experiments.COURSE_WIDTH if depth == 1 else experiments.DEEP_WIDTH)
+    text = f"784-{'-'.join([str(width)] * depth)}-10"
+    return f"{text} ({activation})" if activation else text
+
+
+def train_command(args):
+    device = _check_names([args.optimizer], [args.activation], args.lr, args.device)
+    data = experiments.load_data(args.dataset, args.limit)
+    model = experiments.course_model(activation=args.activation, optimizer=args.optimizer,
+                                     lr=args.lr, device=device, seed=args.seed)
+    print(f"Data: {data.describe()}; optimizer {_optimizer_text(model.optimizer)}; "
+          f"device {device}")
+    model.summary()
+    result = experiments.run("train", model, data, args.epochs, args.batch_size, verbose=1)
+    if result.interrupted:
+        rows = [[str(i), f"{loss:.4f}", _percent(acc), f"{secs:.2f}"] for i, (loss, acc, secs)
+                in enumerate(zip(result.loss, result.accuracy, result.epoch_seconds), start=1)]
+        print(format_table(["epoch", "loss", "accuracy %", "seconds"], rows))
+        return _stopped(f"{result.epochs_done} of {result.epochs} epochs finished")
+    print(f"Test accuracy: {_percent(result.test_accuracy)}")
+    print(f"Test loss: {result.test_loss:.4f}")
+    print(f"Seconds per epoch: {result.seconds_per_epoch:.2f} ({result.device})")
+    if args.save:
+        model.save_weights(args.save)
+        print(f"Saved weights to {args.save}")
+    return 0
+
+
+def _run_comparison(args, choices, build, header, column, out, title):
+    """Run ``build(choice)`` for each choice, print the progress, the tables, write the PNG."""
+    from . import plots
+
+    data = experiments.load_data(args.dataset, args.limit)
+    print(f"{header}; {data.describe()}, {args.epochs} epochs, batch {args.batch_size}, "
+          f"seed {args.seed}", flush=True)
+    record_every = args.every if getattr(args, "depth", 1) > 1 else None
+
+    def announce(index, choice):
+        print(f"\n[{index + 1}/{len(choices)}] {column} {choice}", flush=True)
+
+    comparison = experiments.compare(choices, build, data, args.epochs, args.batch_size,
+                                     args.seed, verbose=1, record_every=record_every,
+                                     announce=announce)
+    results = comparison.results
+    print()
+    if results:
+        print(results_table(results, column))
+    if record_every and results:
+        print()
+        print(grad_norm_table(results))
+    if comparison.interrupted:
+        done = sum(not r.interrupted for r in results)
+        return _stopped(f"{done} of {len(choices)} runs finished")
+    draw = plots.gradient_norms if record_every else plots.learning_curves
+    return _write_png(draw, results, out, title + f" — {data.name}")
+
+
+def compare_command(args):
+    choices = args.choices or DEFAULT_CHOICES[args.what]
+    if args.what == "optimizers":
+        device = _check_names(choices, [args.activation], args.lr, args.device)
+        fixed = f"activation {args.activation}"
+
+        def build(choice):
+            return experiments.course_model(args.activation, args.depth, args.width, choice,
+                                            args.lr, device)
+    else:
+        device = _check_names([args.optimizer], choices, args.lr, args.device)
+        fixed = f"optimizer {_optimizer_text(experiments.make_optimizer(args.optimizer, args.lr))}"
+
+        def build(choice):
+            return experiments.course_model(choice, args.depth, args.width, args.optimizer,
+                                            args.lr, device)
+    column = args.what[:-1]
+    arch = _architecture(args.depth, args.width,
+                         args.activation if args.what == "optimizers" else None)
+    default_out = (f"gradient-norms-depth{args.depth}.png" if args.depth > 1
+                   else f"compare-{args.what}.png")
+    lr_note = f"lr {args.lr}" if args.lr is not None else "each optimizer's default lr"
+    header = f"compare {args.what} on {device}: {arch}, {fixed}"
+    if args.what == "optimizers":
+        header += f", {lr_note}"
+    title = f"{args.what}: {arch}"
+    return _run_comparison(args, choices, build, header, column, args.out or default_out, title)
+
+
+def lr_command(args):
+    device = _check_names([args.optimizer], [args.activation], None, args.device)
+    for rate in args.rates:
+        experiments.make_optimizer(args.optimizer, rate)
+    labels = [f"lr={rate:g}" for rate in args.rates]
+    rate_of = dict(zip(labels, args.rates))
+
+    def build(label):
+        return experiments.course_model(args.activation, 1, None, args.optimizer,
+                                        rate_of[label], device)
+    arch = _architecture(1, None, args.activation)
+    header = f"learning rates on {device}: {arch}, optimizer {args.optimizer}"
+    title = f"{args.optimizer} learning rates: {arch}"
+    return _run_comparison(args, labels, build, header, "learning rate", args.out, title)
+
+
+def main(argv=None):
+    """Entry point of the ``gpudnn`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except GpudnnError as exc:
+        print(f"gpudnn: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return _stopped("nothing had finished")
