@@ -11,6 +11,7 @@ stderr); 130 stopped by Ctrl-C, after printing what finished.
 """
 
 import argparse
+import os
 import sys
 
 from . import activations, datasets, experiments
@@ -26,14 +27,20 @@ INTERRUPTED = 130
 
 
 # ---------------------------------------------------------------- argument parsing
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
+def _int_at_least(low, what):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a {what} integer, not {text!r}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1, "positive")
+_seed = _int_at_least(0, "non-negative")
 
 
 def _device(text):
@@ -58,7 +65,7 @@ def _add_training_flags(parser, optimizer, activation, with_lr=True):
     parser.add_argument("--batch-size", type=_positive_int, default=128, help="default: 128")
     parser.add_argument("--device", type=_device, default=None,
                         help="cpu, cuda, cuda:N or auto (default: $GPUDNN_DEVICE, else cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                         help="train on the first N training samples only (quick runs)")
 
@@ -119,8 +126,10 @@ def results_table(results, title):
     rows = []
     for r in results:
         note = f" (stopped after {r.epochs_done}/{r.epochs} epochs)" if r.interrupted else ""
-        rows.append([r.choice + note, _percent(r.test_accuracy), f"{r.final_loss:.4f}",
-                     f"{r.seconds_per_epoch:.2f}", r.device])
+        done = r.epochs_done > 0
+        rows.append([r.choice + note, _percent(r.test_accuracy),
+                     f"{r.final_loss:.4f}" if done else "-",
+                     f"{r.seconds_per_epoch:.2f}" if done else "-", r.device])
     return format_table([title, "test acc %", "final loss", "s/epoch", "device"], rows)
 
 
@@ -210,7 +219,7 @@ def _run_comparison(args, choices, build, header, column, out, title):
     from . import plots
 
     data = experiments.load_data(args.dataset, args.limit)
-    print(f"{header}; {data.describe()}, {args.epochs} epochs, batch {args.batch_size}, "
+    print(f"{header}; {data.describe()}, {args.epochs} epoch(s), batch {args.batch_size}, "
           f"seed {args.seed}", flush=True)
     record_every = args.every if getattr(args, "depth", 1) > 1 else None
 
@@ -238,7 +247,7 @@ def compare_command(args):
     choices = args.choices or DEFAULT_CHOICES[args.what]
     if args.what == "optimizers":
         device = _check_names(choices, [args.activation], args.lr, args.device)
-        fixed = f"activation {args.activation}"
+        fixed = f"{args.what} at their Keras defaults"
 
         def build(choice):
             return experiments.course_model(args.activation, args.depth, args.width, choice,
@@ -255,10 +264,9 @@ def compare_command(args):
                          args.activation if args.what == "optimizers" else None)
     default_out = (f"gradient-norms-depth{args.depth}.png" if args.depth > 1
                    else f"compare-{args.what}.png")
-    lr_note = f"lr {args.lr}" if args.lr is not None else "each optimizer's default lr"
+    if args.what == "optimizers" and args.lr is not None:
+        fixed = f"learning rate {args.lr:g} for each"
     header = f"compare {args.what} on {device}: {arch}, {fixed}"
-    if args.what == "optimizers":
-        header += f", {lr_note}"
     title = f"{args.what}: {arch}"
     return _run_comparison(args, choices, build, header, column, args.out or default_out, title)
 
@@ -289,3 +297,6 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         return _stopped("nothing had finished")
+    except BrokenPipeError:  # `gpudnn ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
