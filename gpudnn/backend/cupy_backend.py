@@ -1,0 +1,269 @@
+"""The GPU backend: every op of :class:`~gpudnn.backend.base.Backend` in CuPy.
+
+Matrix products go through cuBLAS (``cupy.matmul(a, b, out=out)``); every elementwise op
+(activations, loss gradients, optimizer updates) is one ``cupy.ElementwiseKernel`` launch whose
+CUDA body lives in ``kernels/*.cu``. Kernels are built lazily, on first use, and cached for the
+process; CuPy caches the compiled binaries on disk under ``CUPY_CACHE_DIR`` (default
+``~/.cupy/kernel_cache``). The semantics of every op are those of
+:class:`~gpudnn.backend.numpy_backend.NumpyBackend`; the kernels keep its order of operations, and
+are compiled with ``--fmad=false`` so that float32 optimizer updates match it to the bit.
+
+TF32: float32 matmuls run in full float32 unless TF32 tensor cores are enabled, either with
+``GPUDNN_TF32=1`` in the environment (read when the backend is created) or by calling
+:func:`enable_tf32` before the first matmul. TF32 is about 2-8x faster for large GEMMs on Ampere
+and later GPUs and keeps a 10-bit mantissa in the products (about 1e-3 relative error).
+
+This is the only module that imports CuPy; ``import gpudnn`` never needs it.
+"""
+
+import os
+
+import cupy
+import numpy as np
+
+from ..errors import InvalidInputError, KernelCompileError
+from .base import EPSILON, Backend
+from .kernel_source import load_kernels
+
+#: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
+#: the CPU reference's operation for operation (the updates are memory-bound: FMA buys nothing).
+KERNEL_OPTIONS = ("--fmad=false",)
+
+_ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu")
+
+
+def enable_tf32(enabled=True):
+    """Let float32 matmuls use TF32 tensor cores (or turn that off again). Process-wide."""
+    from cupy._core import _routines_linalg
+
+    mode = _routines_linalg.COMPUTE_TYPE_TF32 if enabled else _routines_linalg.COMPUTE_TYPE_DEFAULT
+    _routines_linalg.set_compute_type(np.float32, mode)
+
+
+def tf32_enabled():
+    """True when float32 matmuls are allowed to use TF32."""
+    from cupy._core import _routines_linalg
+
+    return _routines_linalg.get_compute_type(np.float32) == _routines_linalg.COMPUTE_TYPE_TF32
+
+
+def make_kernel(spec):
+    """The ``cupy.ElementwiseKernel`` for a :class:`~gpudnn.backend.kernel_source.KernelSpec`
+    (building it compiles nothing: CuPy compiles at the first launch, per dtype)."""
+    return cupy.ElementwiseKernel(
+        spec.in_params, spec.out_params, spec.body, name=spec.name,
+        preamble=spec.preamble, no_return=True, options=KERNEL_OPTIONS)
+
+
+class CupyBackend(Backend):
+    """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
+
+    is_gpu = True
+
+    def __init__(self, index=0):
+        self.index = index
+        self.name = f"cuda:{index}"
+        self._device = cupy.cuda.Device(index)
+        self._kernels = {}
+        self._scratch_cache = {}
+        if os.environ.get("GPUDNN_TF32", "").strip().lower() in ("1", "true", "yes", "on"):
+            enable_tf32()
+
+    # ----------------------------------------------------------------- plumbing
+    def _launch(self, name, *args, **kwargs):
+        """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``."""
+        kernel = self._kernels.get(name)
+        if kernel is None:
+            kernel = self._kernels[name] = make_kernel(load_kernels()[name])
+        try:
+            kernel(*args, **kwargs)
+        except cupy.cuda.compiler.CompileException as exc:
+            raise KernelCompileError(
+                f"CUDA kernel {name!r} (kernels/{load_kernels()[name].family}.cu) failed to "
+                f"compile with NVRTC:\n{exc}") from exc
+
+    def _scratch(self, shape, dtype, slot=0):
+        """A reusable work array; ``slot`` tells apart two live at once of the same shape."""
+        key = (tuple(shape), np.dtype(dtype), slot)
+        buf = self._scratch_cache.get(key)
+        if buf is None:
+            buf = self._scratch_cache[key] = self.empty(shape, dtype)
+        return buf
+
+    def _zero_bias(self, k, dtype):
+        """A cached (k,) zero vector: the bias of an activation called with ``bias=None``."""
+        key = ((k,), np.dtype(dtype), "zero-bias")
+        buf = self._scratch_cache.get(key)
+        if buf is None:
+            buf = self._scratch_cache[key] = self.zeros((k,), dtype)
+        return buf
+
+    def _reduce_sum(self, a, scale):
+        """``sum(a) * scale`` as a new 0-d device array (the only reduction of the loss path)."""
+        total = cupy.sum(a)
+        total *= scale
+        return total
+
+    # ----------------------------------------------------------------- arrays and transfers
+    def empty(self, shape, dtype):
+        with self._device:
+            return cupy.empty(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        with self._device:
+            return cupy.zeros(shape, dtype)
+
+    def from_host(self, array, dtype=None):
+        host = np.ascontiguousarray(array, dtype=dtype)
+        with self._device:
+            return cupy.array(host, copy=True)
+
+    def to_host(self, array):
+        with self._device:
+            return cupy.asnumpy(array)
+
+    def copy_into(self, dst, src):
+        with self._device:
+            if isinstance(src, cupy.ndarray):
+                cupy.copyto(dst, src)
+            elif dst.flags.c_contiguous:
+                dst.set(np.ascontiguousarray(src, dtype=dst.dtype))
+            else:
+                cupy.copyto(dst, cupy.asarray(src, dtype=dst.dtype))
+
+    def fill(self, array, value):
+        with self._device:
+            array.fill(value)
+
+    def synchronize(self):
+        self._device.synchronize()
+
+    # ----------------------------------------------------------------- linear algebra
+    def matmul(self, a, b, out):
+        with self._device:
+            cupy.matmul(a, b, out=out)
+
+    def sum_rows(self, a, out):
+        with self._device:
+            cupy.sum(a, axis=0, out=out)
+
+    def take_rows(self, src, index, out):
+        with self._device:
+            cupy.take(src, index, axis=0, out=out)
+
+    # ----------------------------------------------------------------- activations
+    def activation_forward(self, kind, z, bias, out, alpha=0.0):
+        n, k = z.shape
+        with self._device:
+            if bias is None:
+                bias = self._zero_bias(k, z.dtype)
+            if kind == "softmax":
+                self._launch("softmax_fwd", z.reshape(-1), bias, k, out.reshape(-1), size=n)
+            elif kind in ("leaky_relu", "elu"):
+                self._launch(f"{kind}_fwd", z, bias, k, alpha, out)
+            elif kind in _ELEMENTWISE_ACTIVATIONS:
+                self._launch(f"{kind}_fwd", z, bias, k, out)
+            else:
+                raise InvalidInputError(f"unknown activation kind {kind!r}")
+
+    def activation_backward(self, kind, y, dy, out, alpha=0.0):
+        with self._device:
+            if kind == "linear":
+                if out is not dy:
+                    self._launch("linear_bwd", dy, out)
+            elif kind == "softmax":
+                n, k = y.shape
+                self._launch("softmax_bwd", y.reshape(-1), dy.reshape(-1), k, out.reshape(-1),
+                             size=n)
+            elif kind in ("leaky_relu", "elu"):
+                self._launch(f"{kind}_bwd", y, dy, alpha, out)
+            elif kind in _ELEMENTWISE_ACTIVATIONS:
+                self._launch(f"{kind}_bwd", y, dy, out)
+            else:
+                raise InvalidInputError(f"unknown activation kind {kind!r}")
+
+    # ----------------------------------------------------------------- losses and metrics
+    def loss_value(self, kind, y_pred, y_true):
+        n = y_pred.shape[0]
+        with self._device:
+            terms = self._scratch(y_pred.shape, y_pred.dtype)
+            if kind == "mse":
+                self._launch("mse_terms", y_pred, y_true, terms)
+                return self._reduce_sum(terms, 1.0 / y_pred.size)
+            if kind == "cce":
+                self._launch("cce_terms", y_pred, y_true, EPSILON, 1 - EPSILON, terms)
+                return self._reduce_sum(terms, -1.0 / n)
+            if kind == "bce":
+                self._launch("bce_terms", y_pred, y_true, EPSILON, 1 - EPSILON, terms)
+                return self._reduce_sum(terms, -1.0 / y_pred.size)
+        raise InvalidInputError(f"unknown loss kind {kind!r}")
+
+    def loss_grad(self, kind, y_pred, y_true, out):
+        n = y_pred.shape[0]
+        with self._device:
+            if kind == "mse":
+                self._launch("scaled_diff", y_pred, y_true, 2.0 / y_pred.size, out)
+            elif kind == "cce":
+                self._launch("cce_grad", y_pred, y_true, EPSILON, 1 - EPSILON, -1.0 / n, out)
+            elif kind == "bce":
+                self._launch("bce_grad", y_pred, y_true, EPSILON, 1 - EPSILON,
+                             1.0 / y_pred.size, out)
+            else:
+                raise InvalidInputError(f"unknown loss kind {kind!r}")
+
+    def logit_grad(self, y_pred, y_true, scale, out):
+        with self._device:
+            self._launch("scaled_diff", y_pred, y_true, scale, out)
+
+    def count_correct(self, y_pred, y_true, mode):
+        with self._device:
+            if mode == "categorical":
+                n = y_pred.shape[0]
+                predicted = self._scratch((n,), np.int64, slot=0)
+                expected = self._scratch((n,), np.int64, slot=1)
+                cupy.argmax(y_pred, axis=1, out=predicted)
+                cupy.argmax(y_true, axis=1, out=expected)
+                return cupy.sum(predicted == expected, dtype=y_pred.dtype)
+            if mode == "binary":
+                return cupy.sum((y_pred > 0.5) == (y_true > 0.5), dtype=y_pred.dtype)
+        raise InvalidInputError(f"unknown accuracy mode {mode!r}")
+
+    def sum_squares(self, a):
+        with self._device:
+            flat = a.reshape(-1)
+            return cupy.dot(flat, flat)
+
+    def all_finite(self, a):
+        with self._device:
+            return bool(cupy.isfinite(a).all())
+
+    # ----------------------------------------------------------------- optimizer updates
+    def sgd_update(self, param, grad, lr):
+        with self._device:
+            self._launch("sgd_update", grad, lr, param)
+
+    def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
+        with self._device:
+            self._launch("momentum_update", grad, lr, momentum, int(bool(nesterov)),
+                         param, velocity)
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
+        with self._device:
+            if mom is None:
+                self._launch("rmsprop_update", grad, lr, rho, 1 - rho, epsilon, param, velocity)
+            else:
+                self._launch("rmsprop_momentum_update", grad, lr, rho, 1 - rho, epsilon,
+                             momentum, param, velocity, mom)
+
+    def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
+        with self._device:
+            if vhat is None:
+                self._launch("adam_update", grad, alpha, 1 - beta1, 1 - beta2, epsilon, decay,
+                             param, m, v)
+            else:
+                self._launch("amsgrad_update", grad, alpha, 1 - beta1, 1 - beta2, epsilon,
+                             decay, param, m, v, vhat)
+
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon):
+        with self._device:
+            self._launch("adagrad_update", grad, lr, epsilon, param, accumulator)

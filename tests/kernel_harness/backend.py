@@ -1,0 +1,36 @@
+"""The CuPy backend with its device swapped for the host, for the CPU harness.
+
+:class:`HostRoutedBackend` is the real :class:`~gpudnn.backend.cupy_backend.CupyBackend`, its
+kernels the real ``cupy.ElementwiseKernel`` objects built from ``kernels/``; only its allocations
+return :class:`~kernel_harness.HostArray` and its device context is a no-op, so each kernel
+launch runs the kernel's body in the g++ harness. The one CuPy routine on a kernel path,
+``_reduce_sum`` (the loss total), is replaced by NumPy's sum.
+"""
+
+import contextlib
+
+import numpy as np
+
+from . import HostArray
+
+
+def host_routed_backend():
+    from gpudnn.backend.cupy_backend import CupyBackend
+
+    class HostRoutedBackend(CupyBackend):
+        def __init__(self):
+            super().__init__(0)
+            self._device = contextlib.nullcontext()
+
+        def empty(self, shape, dtype):
+            return np.empty(shape, dtype).view(HostArray)
+
+        def zeros(self, shape, dtype):
+            return np.zeros(shape, dtype).view(HostArray)
+
+        def _reduce_sum(self, a, scale):
+            total = np.sum(np.asarray(a).view(np.ndarray))
+            total *= scale
+            return np.asarray(total)
+
+    return HostRoutedBackend()

@@ -1,0 +1,35 @@
+"""Distance in units in the last place between float arrays, for exact-ish comparisons."""
+
+import numpy as np
+
+_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def ulp_distance(a, b):
+    """Elementwise |a - b| in ulp (ordered integer representation: +0 and -0 are 0 apart).
+    NaN against NaN is 0; NaN against a number is the dtype's maximum."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.dtype in _INT, (a.dtype, b.dtype)
+    itype = _INT[a.dtype]
+    big = np.iinfo(itype).max
+
+    def ordered(x):
+        i = x.view(itype).astype(np.int64) if itype is np.int32 else x.view(itype)
+        return np.where(i < 0, np.int64(np.iinfo(itype).min) - i, i).astype(np.float64)
+
+    d = np.abs(ordered(a) - ordered(b))
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    d = np.where(nan_a & nan_b, 0, d)
+    return np.where(nan_a ^ nan_b, big, d)
+
+
+def assert_ulp(actual, expected, max_ulp, what=""):
+    """Fail with the worst element when ``actual`` and ``expected`` differ by more than
+    ``max_ulp`` anywhere (NaN must match NaN; infinities must match exactly)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    d = ulp_distance(actual, expected)
+    worst = np.unravel_index(np.argmax(d), d.shape) if d.size else None
+    assert d.size == 0 or d[worst] <= max_ulp, (
+        f"{what}: {d[worst]:.0f} ulp at {worst}: got {actual[worst]!r}, "
+        f"expected {expected[worst]!r} ({np.count_nonzero(d > max_ulp)} elements over {max_ulp})")

@@ -1,0 +1,202 @@
+"""Every kernel of kernels/*.cu, run on the CPU through the CuPy backend's own call sites.
+
+The CuPy backend's methods are called with host arrays that carry CuPy's override hook, so each
+``ElementwiseKernel`` launch runs its CUDA body in the g++ harness (see ``kernel_harness``); the
+result is compared with the NumPy backend on random inputs and edge values (0, -0, huge, tiny,
+inf, NaN). Where the kernel keeps NumPy's operations (everything but the transcendental
+functions and the row sums of softmax), the float32 and float64 results must match to the bit.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import kernel_harness
+from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend
+from gpudnn.backend.kernel_source import load_kernels
+from kernel_harness import host
+from kernel_harness.ulp import assert_ulp
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
+
+DTYPES = (np.float32, np.float64)
+EDGES = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e30, -1e30, 88.0, -88.0, np.inf, -np.inf, np.nan]
+#: ulp allowed: 0 where the kernel does NumPy's arithmetic; tanh/exp/expm1 come from different
+#: libm builds (NumPy has its own SIMD float32 tanh/exp), and softmax sums rows in another order.
+#: sigmoid = 0.5 tanh(x/2) + 0.5 cancels for x << 0, so it is held to 4 ulp of 1 absolute.
+FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 2, "tanh": 4, "softmax": 4}
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
+    kernel_harness.require("g++", kernel_harness.have_gxx())
+    from kernel_harness.backend import host_routed_backend
+
+    return host_routed_backend()
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    return NumpyBackend()
+
+
+def batch(rng, dtype, n=9, k=13, scale=3.0, edges=EDGES):
+    """(n, k) random normals with the edge values along the last row."""
+    x = (rng.standard_normal((n, k)) * scale).astype(dtype)
+    x[-1, : len(edges)] = np.array(edges[:k], dtype=dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ACTIVATION_KINDS)
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_activation_forward(gpu, cpu, kind, dtype, with_bias, in_place):
+    rng = np.random.default_rng(1)
+    z = batch(rng, dtype)
+    bias = rng.standard_normal(z.shape[1]).astype(dtype) if with_bias else None
+    expected = np.empty_like(z)
+    cpu.activation_forward(kind, z, bias, expected, alpha=0.3)
+    gz = host(z.copy())
+    out = gz if in_place else host(np.empty_like(z))
+    gpu.activation_forward(kind, gz, None if bias is None else host(bias), out, alpha=0.3)
+    if kind == "sigmoid":
+        np.testing.assert_allclose(out, expected, rtol=0, atol=4 * np.finfo(dtype).eps)
+        assert np.array_equal(np.isnan(out), np.isnan(expected))
+    else:
+        assert_ulp(out, expected, FORWARD_ULP[kind], f"{kind} forward {np.dtype(dtype)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ACTIVATION_KINDS)
+@pytest.mark.parametrize("in_place", [False, True])
+def test_activation_backward(gpu, cpu, kind, dtype, in_place):
+    rng = np.random.default_rng(2)
+    y = np.empty((9, 13), dtype)
+    cpu.activation_forward(kind, batch(rng, dtype, edges=EDGES[:-3]), None, y, alpha=0.3)
+    y[0, :3] = [np.nan, np.inf, 0.0]
+    dy = batch(rng, dtype)
+    expected = np.empty_like(dy)
+    cpu.activation_backward(kind, y, dy, expected, alpha=0.3)
+    gdy = host(dy.copy())
+    out = gdy if in_place else host(np.empty_like(dy))
+    gpu.activation_backward(kind, host(y), gdy, out, alpha=0.3)
+    if kind == "softmax":  # dy - sum(dy y) cancels: the row sum's rounding is absolute
+        finite = np.isfinite(dy).all(axis=1) & np.isfinite(y).all(axis=1)
+        atol = 8 * np.finfo(dtype).eps * np.abs(dy[finite]).max()
+        np.testing.assert_allclose(out[finite], expected[finite], rtol=0, atol=atol)
+        assert np.array_equal(np.isnan(out), np.isnan(expected))
+    else:
+        assert_ulp(out, expected, 0, f"{kind} backward")
+
+
+def probabilities(rng, dtype, n=8, k=11):
+    """Predictions in (0, 1) with values on and beyond the clip bounds, and a NaN."""
+    p = rng.uniform(0, 1, (n, k)).astype(dtype)
+    p[-1, :9] = [0.0, 1.0, 1e-9, 1 - 1e-9, 1e-7, 1 - 1e-7, 0.5, 2e-7, np.nan]
+    return p
+
+
+def targets(rng, dtype, p, kind):
+    if kind == "cce":
+        return np.eye(p.shape[1], dtype=dtype)[rng.integers(0, p.shape[1], p.shape[0])]
+    if kind == "bce":
+        return rng.integers(0, 2, p.shape).astype(dtype)
+    return rng.standard_normal(p.shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
+def test_loss_grad(gpu, cpu, kind, dtype):
+    rng = np.random.default_rng(3)
+    p = probabilities(rng, dtype)
+    y = targets(rng, dtype, p, kind)
+    expected = np.empty_like(p)
+    cpu.loss_grad(kind, p, y, expected)
+    out = host(np.empty_like(p))
+    gpu.loss_grad(kind, host(p), host(y), out)
+    assert_ulp(out, expected, 0, f"{kind} gradient")
+    if kind != "mse":  # the clip zeroes the gradient at 0, 1 and beyond the bounds
+        assert np.all(np.asarray(out)[-1, :4] == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
+def test_loss_value(gpu, cpu, kind, dtype):
+    rng = np.random.default_rng(4)
+    p = probabilities(rng, dtype)[:-1]  # no NaN: a total
+    p[0, :2] = [0.0, 1.0]
+    y = targets(rng, dtype, p, kind)
+    expected = cpu.loss_value(kind, p, y)
+    got = gpu.loss_value(kind, host(p), host(y))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12  # a sum in another order
+    np.testing.assert_allclose(float(got), float(expected), rtol=rtol)
+    assert np.isfinite(float(got))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logit_grad(gpu, cpu, dtype):
+    rng = np.random.default_rng(5)
+    p, y = batch(rng, dtype), batch(rng, dtype)
+    expected = np.empty_like(p)
+    cpu.logit_grad(p, y, 1 / 128, expected)
+    out = host(np.empty_like(p))
+    gpu.logit_grad(host(p), host(y), 1 / 128, out)
+    assert_ulp(out, expected, 0, "logit_grad")
+
+
+UPDATES = {
+    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
+    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
+    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
+    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
+    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
+                                                                momentum=0.5, mom=s[1])),
+    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3 * 0.7, 0.9, 0.999, 1e-7)),
+    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
+                                                  decay=1e-3 * 4e-3)),
+    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
+                                                    vhat=s[2])),
+    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype):
+    slots, step = UPDATES[name]
+    rng = np.random.default_rng(6)
+    size = 1000
+    param = rng.standard_normal(size).astype(dtype)
+    param[:4] = [0.0, 1e30, -1e-30, np.nan]
+    cpu_state = [param.copy()] + [np.zeros(size, dtype) for _ in range(slots)]
+    gpu_state = [host(a.copy()) for a in cpu_state]
+    for _ in range(20):
+        g = rng.standard_normal(size).astype(dtype)
+        g[4:7] = [0.0, 1e-20, np.nan]
+        step(cpu, cpu_state[0], g, cpu_state[1:])
+        step(gpu, gpu_state[0], host(g), gpu_state[1:])
+    for i, (got, want) in enumerate(zip(gpu_state, cpu_state)):
+        assert_ulp(got, want, 0, f"{name} buffer {i}")
+    assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
+
+
+def test_every_kernel_runs_through_a_backend_call_site(gpu):
+    """Each kernel in kernels/ is reached by some backend method (so all of them were checked
+    above) and the launches carry the in/out arguments the kernel declares."""
+    kernel_harness.SEEN.clear()
+    rng = np.random.default_rng(7)
+    x = host(rng.uniform(0.1, 0.9, (4, 5)).astype(np.float32))
+    out = host(np.empty_like(x))
+    for kind in ACTIVATION_KINDS:
+        gpu.activation_forward(kind, x, host(np.zeros(5, np.float32)), out, alpha=0.1)
+        gpu.activation_backward(kind, x, x, out, alpha=0.1)
+    for kind in ("mse", "bce", "cce"):
+        gpu.loss_grad(kind, x, x, out)
+        gpu.loss_value(kind, x, x)
+    flat = [host(np.ones(6, np.float32)) for _ in range(4)]
+    for name in sorted(UPDATES):
+        UPDATES[name][1](gpu, flat[0], flat[1], flat[2:] + [host(np.ones(6, np.float32))])
+    assert kernel_harness.SEEN == set(load_kernels())
