@@ -247,7 +247,7 @@ def compare_command(args):
     choices = args.choices or DEFAULT_CHOICES[args.what]
     if args.what == "optimizers":
         device = _check_names(choices, [args.activation], args.lr, args.device)
-        fixed = f"{args.what} at their Keras defaults"
+        fixed = "each optimizer at its Keras default learning rate"
 
         def build(choice):
             return experiments.course_model(args.activation, args.depth, args.width, choice,

@@ -35,7 +35,10 @@ def _reference_norms(weights, x, y):
     dz2 = (p - y) / len(x)
     dh = dz2 @ w2.T
     dz1 = dh * (z1 > 0)
-    norm = lambda *grads: math.sqrt(sum(float((g * g).sum()) for g in grads))  # noqa: E731
+
+    def norm(*grads):
+        return math.sqrt(sum(float((g * g).sum()) for g in grads))
+
     return [norm(x.T @ dz1, dz1.sum(0)), norm(h.T @ dz2, dz2.sum(0))]
 
 
