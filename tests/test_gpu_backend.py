@@ -1,0 +1,197 @@
+"""The CuPy backend against the NumPy backend, op by op, on a real GPU (skipped without one).
+
+Elementwise kernels keep NumPy's order of operations and are compiled without FMA contraction,
+so loss gradients and optimizer updates agree to an ulp or so; transcendental functions
+(tanh, exp, expm1, log) and reductions in another order are held to float32 rounding. Inputs
+avoid float32 subnormals: CuPy compiles with flush-to-zero.
+"""
+
+import numpy as np
+import pytest
+
+import gpudnn
+from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend, backend_for, cuda_problem
+from kernel_harness.ulp import assert_ulp
+
+pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+F32 = np.float32
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    problem = cuda_problem(0)
+    if problem is not None:
+        pytest.skip(f"no usable CUDA device: {problem}")
+    return backend_for("cuda:0")
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    return NumpyBackend()
+
+
+def rand(rng, shape, dtype=F32, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def run_both(gpu, cpu, op, *host_args, out_shape=None, dtype=F32, **kwargs):
+    """Call ``op`` on both backends (device copies of the array args); the two outputs."""
+    dev_args = [gpu.from_host(a) if isinstance(a, np.ndarray) else a for a in host_args]
+    if out_shape is None:
+        return getattr(cpu, op)(*host_args, **kwargs), gpu.to_host(getattr(gpu, op)(*dev_args,
+                                                                                    **kwargs))
+    want, got = np.empty(out_shape, dtype), gpu.empty(out_shape, dtype)
+    getattr(cpu, op)(*host_args, want, **kwargs)
+    getattr(gpu, op)(*dev_args, got, **kwargs)
+    return want, gpu.to_host(got)
+
+
+def test_identity(gpu):
+    assert gpu.is_gpu and gpu.name == "cuda:0"
+
+
+def test_transfers_and_fill(gpu):
+    host = np.arange(12, dtype=np.float64).reshape(3, 4)
+    dev = gpu.from_host(host, dtype=F32)
+    assert dev.dtype == F32 and dev.flags.c_contiguous
+    np.testing.assert_array_equal(gpu.to_host(dev), host.astype(F32))
+    gpu.copy_into(dev, np.ones((3, 4), F32))
+    np.testing.assert_array_equal(gpu.to_host(dev), 1)
+    other = gpu.zeros((3, 4), F32)
+    gpu.copy_into(other, dev)
+    gpu.fill(dev, 2.5)
+    np.testing.assert_array_equal(gpu.to_host(other), 1)
+    np.testing.assert_array_equal(gpu.to_host(dev), 2.5)
+    assert gpu.empty((2, 5), np.float64).shape == (2, 5)
+    gpu.synchronize()
+
+
+@pytest.mark.parametrize("transpose", ["none", "a", "b"])
+def test_matmul(gpu, cpu, transpose):
+    rng = np.random.default_rng(0)
+    a, b = rand(rng, (128, 784)), rand(rng, (784, 512))
+    if transpose == "a":
+        a = np.ascontiguousarray(a.T)
+    if transpose == "b":
+        b = np.ascontiguousarray(b.T)
+    da, db = gpu.from_host(a), gpu.from_host(b)
+    ha, hb = (a.T, b) if transpose == "a" else (a, b.T) if transpose == "b" else (a, b)
+    va, vb = (da.T, db) if transpose == "a" else (da, db.T) if transpose == "b" else (da, db)
+    want = np.empty((ha.shape[0], hb.shape[1]), F32)
+    cpu.matmul(ha, hb, want)
+    got = gpu.empty(want.shape, F32)
+    gpu.matmul(va, vb, got)
+    np.testing.assert_allclose(gpu.to_host(got), want, rtol=1e-4, atol=1e-3)
+
+
+def test_sum_rows_and_take_rows(gpu, cpu):
+    rng = np.random.default_rng(1)
+    a = rand(rng, (300, 17))
+    want, got = run_both(gpu, cpu, "sum_rows", a, out_shape=(17,))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    index = rng.permutation(300)[:64]
+    want = np.empty((64, 17), F32)
+    cpu.take_rows(a, index, want)
+    got = gpu.empty((64, 17), F32)
+    gpu.take_rows(gpu.from_host(a), gpu.from_host(index), got)
+    np.testing.assert_array_equal(gpu.to_host(got), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ACTIVATION_KINDS)
+def test_activations(gpu, cpu, kind, dtype):
+    rng = np.random.default_rng(2)
+    z, bias = rand(rng, (128, 10 if kind == "softmax" else 300), dtype, 3), rand(rng, (300,), dtype)
+    bias = bias[: z.shape[1]]
+    for b in (bias, None):
+        want, got = run_both(gpu, cpu, "activation_forward", kind, z, b, out_shape=z.shape,
+                             dtype=dtype, alpha=0.2)
+        np.testing.assert_allclose(got, want, rtol=16 * np.finfo(dtype).eps,
+                                   atol=8 * np.finfo(dtype).eps)
+    dy = rand(rng, z.shape, dtype)
+    want, got = run_both(gpu, cpu, "activation_backward", kind, want, dy, out_shape=z.shape,
+                         dtype=dtype, alpha=0.2)
+    np.testing.assert_allclose(got, want, rtol=16 * np.finfo(dtype).eps,
+                               atol=32 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
+def test_losses(gpu, cpu, kind):
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, (128, 10)).astype(F32)
+    p[0, :4] = [0, 1, 1e-9, 0.5]
+    y = np.eye(10, dtype=F32)[rng.integers(0, 10, 128)]
+    want, got = run_both(gpu, cpu, "loss_value", kind, p, y)
+    assert got.shape == ()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    want, got = run_both(gpu, cpu, "loss_grad", kind, p, y, out_shape=p.shape)
+    assert_ulp(got, want, 1, f"{kind} gradient")
+    want, got = run_both(gpu, cpu, "logit_grad", p, y, 1 / 128, out_shape=p.shape)
+    assert_ulp(got, want, 0, "logit_grad")
+
+
+def test_metrics(gpu, cpu):
+    rng = np.random.default_rng(4)
+    p, y = rng.uniform(0, 1, (500, 10)).astype(F32), rng.uniform(0, 1, (500, 10)).astype(F32)
+    for mode in ("categorical", "binary"):
+        want, got = run_both(gpu, cpu, "count_correct", p, y, mode)
+        assert got.shape == () and float(got) == float(want)
+    want, got = run_both(gpu, cpu, "sum_squares", p)
+    assert got.shape == ()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert gpu.all_finite(gpu.from_host(p)) is True
+    p[3, 3] = np.inf
+    assert gpu.all_finite(gpu.from_host(p)) is False
+
+
+UPDATES = {
+    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
+    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
+    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
+    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
+    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
+                                                                momentum=0.5, mom=s[1])),
+    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 7e-4, 0.9, 0.999, 1e-7)),
+    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
+                                                  decay=4e-6)),
+    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
+                                                    vhat=s[2])),
+    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_updates_agree_after_100_steps(gpu, cpu, name):
+    slots, step = UPDATES[name]
+    rng = np.random.default_rng(5)
+    size = 10_000
+    host = [rand(rng, size)] + [np.zeros(size, F32) for _ in range(slots)]
+    dev = [gpu.from_host(a) for a in host]
+    for _ in range(100):
+        g = rand(rng, size, scale=0.1)
+        step(cpu, host[0], g, host[1:])
+        step(gpu, dev[0], gpu.from_host(g), dev[1:])
+    for i, (d, h) in enumerate(zip(dev, host)):
+        assert_ulp(gpu.to_host(d), h, 4, f"{name} buffer {i} after 100 steps")
+
+
+def course_model_loss(device, x, y):
+    gpudnn.set_seed(1234)
+    model = gpudnn.models.Sequential(device=device)
+    model.add(gpudnn.layers.Dense(512, activation="relu", input_shape=(784,)))
+    model.add(gpudnn.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=gpudnn.optimizers.Adam(learning_rate=1e-3),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=1, batch_size=128, verbose=0, shuffle=False)
+    return history.history["loss"][0]
+
+
+def test_course_model_trains_the_same_on_both_devices(gpu):
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 10, 6016)
+    centers = rng.uniform(0, 1, (10, 784))
+    x = np.clip(centers[labels] + rng.normal(0, 0.3, (6016, 784)), 0, 1).astype(F32)
+    y = np.eye(10, dtype=F32)[labels]
+    cpu_loss, gpu_loss = course_model_loss("cpu", x, y), course_model_loss("cuda", x, y)
+    assert np.isfinite(cpu_loss) and cpu_loss < 2.3
+    assert abs(gpu_loss - cpu_loss) <= 1e-3 * abs(cpu_loss), (cpu_loss, gpu_loss)

@@ -1,0 +1,81 @@
+"""Every kernel compiled by NVRTC from the exact source CuPy generates for it, without a GPU.
+
+Per kernel: float32 and float64 (and float16 for activations), for sm_90 (H100) and sm_75
+(Turing), plus 64-bit indexing on sm_90. A kernel NVRTC rejects fails with NVRTC's log. See
+``kernel_harness/nvrtc.py`` for the CuPy internals used; they are pinned, and a change in them
+fails these tests rather than skipping them.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import kernel_harness
+from gpudnn.backend.kernel_source import load_kernels
+from kernel_harness import nvrtc
+
+ARCHS = (90, 75)
+CASES = [(name, np.dtype(dt).name, arch, True)
+         for name, spec in load_kernels().items()
+         for dt in ((np.float16,) if spec.family == "activations" else ()) + (np.float32, np.float64)
+         for arch in ARCHS]
+CASES += [(name, "float32", 90, False) for name in load_kernels()]
+
+
+@pytest.fixture(scope="module")
+def cupy_nvrtc():
+    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
+    import cupy
+
+    try:
+        version = cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:  # the NVRTC library is not installed
+        kernel_harness.require(f"NVRTC ({type(exc).__name__}: {exc})", False)
+    if cupy.__version__ != nvrtc.CUPY_VERSION:
+        pytest.fail(f"the NVRTC check reads CuPy {nvrtc.CUPY_VERSION}'s private code generator; "
+                    f"CuPy {cupy.__version__} is installed: pin it, or re-read the internals "
+                    "and update kernel_harness/nvrtc.py")
+    return version
+
+
+def test_generated_source_is_cupys_kernel(cupy_nvrtc):
+    """Guard against CuPy's generator changing shape under the pin: the code carries the
+    kernel's entry point, the typedef of T, each param in CuPy's form and the body verbatim."""
+    spec = load_kernels()["leaky_relu_fwd"]
+    source, options = nvrtc.generated_source(spec, np.float32)
+    assert source.startswith("#include <cupy/")
+    assert 'extern "C" __global__ void leaky_relu_fwd(' in source
+    assert "typedef float T;" in source
+    assert "const float alpha" in source and "const int k" in source  # scalars
+    assert "CArray<float, 1, 1, 1> bias" in source  # raw array
+    assert "const T &z = _raw_z[_ind.get()];" in source  # per-element reference
+    assert spec.body in source
+    assert "--fmad=false" in options and "-ftz=true" in options
+
+
+def test_a_broken_kernel_fails_with_nvrtcs_log(cupy_nvrtc):
+    from cupy.cuda.compiler import CompileException
+
+    from gpudnn.backend.kernel_source import KernelSpec
+
+    spec = load_kernels()["sgd_update"]
+    broken = KernelSpec("broken_update", spec.family, spec.in_params, spec.out_params,
+                        spec.scalars, "param -= lr * undefined_name;", spec.preamble)
+    source, options = nvrtc.generated_source(broken, np.float32)
+    with pytest.raises(CompileException, match="undefined_name"):
+        nvrtc.compile_cubin(source, options, 90)
+
+
+@pytest.mark.parametrize("name,dtype,arch,index_32_bits", CASES,
+                         ids=[f"{n}-{d}-sm{a}" + ("" if i else "-idx64") for n, d, a, i in CASES])
+def test_kernel_compiles(cupy_nvrtc, name, dtype, arch, index_32_bits):
+    from cupy.cuda.compiler import CompileException
+
+    source, options = nvrtc.generated_source(load_kernels()[name], np.dtype(dtype), index_32_bits)
+    try:
+        cubin = nvrtc.compile_cubin(source, options, arch)
+    except CompileException as exc:
+        pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
+    assert len(cubin) > 1000  # an ELF with the kernel in it
+    assert name.encode() in cubin
