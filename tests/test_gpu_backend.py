@@ -6,6 +6,8 @@ so loss gradients and optimizer updates agree to an ulp or so; transcendental fu
 avoid float32 subnormals: CuPy compiles with flush-to-zero.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,8 @@ F32 = np.float32
 def gpu():
     problem = cuda_problem(0)
     if problem is not None:
+        if os.environ.get("GPUDNN_REQUIRE_GPU"):  # set by bench/gpu_check.sh: never skip there
+            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
         pytest.skip(f"no usable CUDA device: {problem}")
     return backend_for("cuda:0")
 
