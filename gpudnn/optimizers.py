@@ -56,7 +56,8 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
-        return {k: v for k, v in vars(self).items() if k not in ("slots", "iterations")}
+        return {k: v for k, v in vars(self).items()
+                if k not in ("slots", "iterations", "slot_names")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
