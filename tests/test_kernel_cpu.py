@@ -200,3 +200,20 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     for name in sorted(UPDATES):
         UPDATES[name][1](gpu, flat[0], flat[1], flat[2:] + [host(np.ones(6, np.float32))])
     assert kernel_harness.SEEN == set(load_kernels())
+
+
+def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):
+    from cupy.cuda.compiler import CompileException
+
+    from gpudnn.errors import KernelCompileError
+
+    def failing_kernel(*args, **kwargs):
+        raise CompileException("kern.cu(7): error: identifier \"oops\" is undefined",
+                               "source", "sgd_update", (), "nvrtc")
+
+    gpu._kernels["sgd_update"] = failing_kernel
+    try:
+        with pytest.raises(KernelCompileError, match=r"(?s)'sgd_update'.*optimizers\.cu.*oops"):
+            gpu.sgd_update(host(np.ones(3, np.float32)), host(np.ones(3, np.float32)), 0.1)
+    finally:
+        del gpu._kernels["sgd_update"]

@@ -62,3 +62,12 @@ def test_parse_rejects_malformed_files(text, message):
 
 def test_sources_are_found_from_this_checkout():
     assert "kernel: relu_fwd" in kernel_source.read_family("activations")
+
+
+def test_import_gpudnn_does_not_import_cupy():
+    import subprocess
+    import sys
+
+    code = "import sys, gpudnn, gpudnn.backend; assert 'cupy' not in sys.modules, 'cupy imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
