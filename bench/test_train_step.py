@@ -1,0 +1,63 @@
+"""One training step of the course model at batch 128: ms per step and its share in GEMMs.
+
+Model: Dense(512, relu, input 784) -> Dense(10, softmax), Adam, categorical cross-entropy,
+metric accuracy, 407,050 params. ours: ``model._train_batch`` on a preallocated batch (forward,
+loss and accuracy accumulated on the device, backward, Adam over the flat buffer), what ``fit``
+runs per batch minus the row gather. limit: the step's own five GEMMs alone (x@W1, h@W2,
+h^T@dz2, dz2@W2^T, x^T@dz1: 2*128*(784*512*2 + 512*10*3) = 0.21 GFLOP) through
+``backend.matmul`` on the same operands, in the same run. peer: the same model in PyTorch
+(nn.Linear x2, CrossEntropyLoss on logits, Adam fused; zero_grad/backward/step) where installed.
+"""
+
+import numpy as np
+
+from bench import peers
+from bench.figures import record
+from gpudnn import layers, models, optimizers
+
+BATCH = 128
+
+
+def course_model(device):
+    model = models.Sequential(device=device)
+    model.add(layers.Dense(512, activation="relu", input_shape=(784,)))
+    model.add(layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=optimizers.Adam(), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def step_gemms(model, ws):
+    """The five GEMMs of one step as a closure, writing into separate outputs; and their flops."""
+    be = model.backend
+    (l1, l2), (h, p), (_, dz2) = model.layers, ws.outputs, ws.grads
+    calls = [(ws.x, l1.kernel), (h, l2.kernel), (h.T, dz2), (dz2, l2.kernel.T), (ws.x.T, ws.grads[0])]
+    outs = [be.empty((a.shape[0], b.shape[1]), a.dtype) for a, b in calls]
+
+    def run():
+        for (a, b), out in zip(calls, outs):
+            be.matmul(a, b, out=out)
+
+    return run, sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in calls)
+
+
+def test_train_step(benchmark, backend, timer, rng, device):
+    model = course_model(device)
+    x = rng.random((BATCH, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, BATCH)
+    ws = model._workspace(BATCH, with_grads=True)
+    backend.copy_into(ws.x, x)
+    backend.copy_into(ws.y, np.eye(10, dtype=np.float32)[labels])
+    totals = model._new_totals()
+    benchmark.group = "train step"
+    ours_s = timer.bench(benchmark, lambda: model._train_batch(ws, totals))
+    gemms, flops = step_gemms(model, ws)
+    gemm_s = timer.median(gemms)
+    peers_s = {}
+    torch_peer = peers.torch_step(x, labels, backend.is_gpu)
+    if torch_peer is not None:
+        peers_s["torch (Adam fused)"] = timer.median(*torch_peer)
+    record(benchmark, figure=f"train step B={BATCH} (784-512-10, Adam)",
+           device=backend.name.split(":")[0], unit="ms", amount=None, ours_s=ours_s,
+           limit_s=gemm_s, limit_name="its 5 GEMMs", peers_s=peers_s, gemm_share=gemm_s / ours_s,
+           gemm_flops=flops, gemm_gflops=flops / gemm_s / 1e9, batch=BATCH)

@@ -1,0 +1,92 @@
+"""Optimizer-update bandwidth over flat float32 buffers of 407,050 params (the course model),
+10 M and, on a GPU, 100 M params.
+
+GB/s counts the bytes each update must move, 4 bytes per float32 read or written per param:
+
+============  ==========================  =========================  ============
+optimizer     reads                       writes                     bytes/param
+============  ==========================  =========================  ============
+SGD           p, g                        p                          12
+SGD momentum  p, g, velocity              p, velocity                20
+RMSprop       p, g, velocity              p, velocity                20
+Adagrad       p, g, accumulator           p, accumulator             20
+Adam          p, g, m, v                  p, m, v                    28
+AdamW         p, g, m, v                  p, m, v                    28
+============  ==========================  =========================  ============
+
+ours: the gpudnn optimizer's step (``optimizer.apply`` -> the backend's in-place update).
+limit: a plain copy of the same bytes, measured in the same run: ``copyto`` of a buffer of half
+those bytes into another (its read + write count as the bytes moved); on the CPU numpy's copy is
+single-threaded, so the copy is also timed split over two threads (numpy releases the GIL), and
+the faster of the two is the limit (the "2-thread copy floor").
+peers: the obvious NumPy/CuPy code of Keras's formulas with temporaries, and ``torch.optim``
+(foreach and fused) over one flat parameter where PyTorch is installed.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from bench import peers
+from bench.figures import record
+from gpudnn import optimizers
+
+OPTIMIZERS = {
+    "SGD": (lambda: optimizers.SGD(), 12),
+    "SGD momentum": (lambda: optimizers.SGD(momentum=peers.MOM), 20),
+    "RMSprop": (lambda: optimizers.RMSprop(), 20),
+    "Adagrad": (lambda: optimizers.Adagrad(), 20),
+    "Adam": (lambda: optimizers.Adam(), 28),
+    "AdamW": (lambda: optimizers.AdamW(), 28),
+}
+
+_POOL = ThreadPoolExecutor(1)
+
+
+def _two_thread_copy(dst, src):
+    """Copy the first half in a worker thread while this thread copies the second half."""
+    half = src.shape[0] // 2
+    job = _POOL.submit(np.copyto, dst[:half], src[:half])
+    np.copyto(dst[half:], src[half:])
+    job.result()
+
+
+def _copy_limits(backend, xp, timer, nbytes):
+    """Seconds per copy moving ``nbytes`` (read + write), by name."""
+    count = nbytes // 8  # float32 elements of each half-size buffer
+    src, dst = xp.ones(count, xp.float32), xp.zeros(count, xp.float32)
+    times = {"copy": timer.median(lambda: xp.copyto(dst, src))}
+    if not backend.is_gpu:
+        times["2-thread copy"] = timer.median(lambda: _two_thread_copy(dst, src))
+    return times
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_update(benchmark, backend, xp, timer, rng, n_params, name):
+    make, per_param = OPTIMIZERS[name]
+    host = rng.standard_normal(n_params, dtype=np.float32)
+    params = backend.from_host(host * 0.05)
+    grads = backend.from_host(host * 0.01)
+    opt = make()
+    opt.build(backend, n_params, params.dtype)
+    benchmark.group = f"update {n_params:,} params"
+    ours_s = timer.bench(benchmark, lambda: opt.apply(backend, params, grads))
+
+    nbytes = per_param * n_params
+    copies = _copy_limits(backend, xp, timer, nbytes)
+    limit_name = min(copies, key=copies.get)
+
+    peer_p, peer_g = params.copy(), grads.copy()
+    peers_s = {"numpy naive" if not backend.is_gpu else "cupy naive":
+               timer.median(peers.naive_update(name, xp, peer_p, peer_g, n_params))}
+    for variant in ("foreach", "fused"):
+        torch_peer = peers.torch_update(name, variant, n_params, backend.is_gpu)
+        if torch_peer is not None:
+            peers_s[f"torch {variant}"] = timer.median(*torch_peer)
+            del torch_peer
+    record(benchmark, figure=f"{name} update {n_params:,} params", device=backend.name.split(":")[0],
+           unit="GB/s", amount=nbytes, ours_s=ours_s, limit_s=copies[limit_name],
+           limit_name=limit_name, peers_s=peers_s, bytes=nbytes, bytes_per_param=per_param,
+           n_params=n_params, optimizer=name,
+           copy_gbs={k: nbytes / s / 1e9 for k, s in copies.items()})
