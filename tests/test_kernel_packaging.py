@@ -21,6 +21,7 @@ def test_wheel_ships_and_loads_the_kernels(tmp_path):
     for family in FAMILIES:
         assert f"gpudnn/kernels/{family}.cu" in names
     assert "gpudnn/kernels/__init__.py" in names
+    assert "gpudnn/backend/cuda_shim.h" in names  # the compiled CPU backend includes it
 
     site = tmp_path / "site"
     install = subprocess.run(

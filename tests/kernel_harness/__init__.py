@@ -1,10 +1,9 @@
 """A CPU harness that runs the CUDA bodies of ``kernels/*.cu`` with ElementwiseKernel semantics.
 
-Each kernel family is compiled by g++ into a shared library per dtype (``T`` bound to float or
-double): every kernel becomes ``extern "C" void NAME(ptrdiff_t n, params...)`` looping ``i`` over
-``[0, n)``, where a non-raw array param is a reference to element ``i`` (``const T& x``, ``T& y``),
-a ``raw`` param is a pointer indexed by hand, and a scalar param is a value. The library is cached
-on disk under a hash of its source and flags, so only the first run pays the compile.
+The kernels are the library's own host build (:mod:`gpudnn.backend.host_kernels`: g++ compiles
+every body into one shared library per dtype, ``extern "C" void NAME(ptrdiff_t n, params...)``
+looping ``i`` over ``[0, n)``), so the harness checks exactly the code the compiled CPU backend
+runs.
 
 :class:`HostArray` is a NumPy array that carries CuPy's ``__cupy_override_elementwise_kernel__``
 hook: when the real ``cupy.ElementwiseKernel`` objects of the CuPy backend are called with it they
@@ -12,26 +11,18 @@ hand their arguments here instead of touching a GPU, which runs the same body on
 """
 
 import ctypes
-import hashlib
 import os
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gpudnn.backend import host_kernels
 from gpudnn.backend.kernel_source import load_kernels
 
-SHIM = Path(__file__).with_name("cuda_shim.h")
-CXXFLAGS = ["-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off"]
-_CTYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
-           "bool": "bool"}
 _CTYPES_PY = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double,
               np.dtype(np.int32): ctypes.c_int32, np.dtype(np.int64): ctypes.c_int64,
               np.dtype(np.bool_): ctypes.c_bool}
-_libraries = {}
 #: Names of the kernels that ran through the override hook in this process (coverage check).
 SEEN = set()
 
@@ -47,60 +38,13 @@ def require(what, available):
 
 
 def have_gxx():
-    return shutil.which("g++") is not None
+    return shutil.which(host_kernels.compiler()) is not None
 
 
-def _param_type(param, ctype):
-    return ctype if param.type == "T" else _CTYPES[param.type]
-
-
-def family_source(family, ctype):
-    """The C++ translation unit of one family with T bound to ``ctype``."""
-    specs = [s for s in load_kernels().values() if s.family == family]
-    parts = ['#include "cuda_shim.h"', f"typedef {ctype} T;", specs[0].preamble]
-    for spec in specs:
-        args, refs = ["ptrdiff_t _n"], []
-        for p in spec.inputs + spec.outputs:
-            const = "const " if p in spec.inputs else ""
-            t = _param_type(p, ctype)
-            if p.scalar:
-                args.append(f"const {t} {p.name}")
-            elif p.raw:
-                args.append(f"{const}{t}* {p.name}")
-            else:
-                args.append(f"{const}{t}* _raw_{p.name}")
-                refs.append(f"    {const}{t}& {p.name} = _raw_{p.name}[i];")
-        parts.append(f'extern "C" void {spec.name}({", ".join(args)}) {{\n'
-                     "  for (ptrdiff_t i = 0; i < _n; ++i) {\n" + "\n".join(refs) +
-                     f"\n{spec.body}\n;\n  }}\n}}")
-    return "\n\n".join(parts) + "\n"
-
-
-def library(family, dtype):
-    """The compiled harness of ``family`` for ``dtype`` (float32 or float64), cached."""
-    ctype = _CTYPES[np.dtype(dtype).name]
-    key = (family, ctype)
-    if key in _libraries:
-        return _libraries[key]
-    source = family_source(family, ctype)
-    digest = hashlib.sha256("\0".join([source, SHIM.read_text(), " ".join(CXXFLAGS)]).encode())
-    cache = Path(os.environ.get("GPUDNN_HARNESS_CACHE",
-                                Path(tempfile.gettempdir()) / "gpudnn-kernel-harness"))
-    cache.mkdir(parents=True, exist_ok=True)
-    so = cache / f"{family}-{ctype}-{digest.hexdigest()[:20]}.so"
-    if not so.exists():
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            cpp = Path(tmp) / f"{family}.cpp"
-            cpp.write_text(source)
-            out = Path(tmp) / "lib.so"
-            done = subprocess.run(["g++", *CXXFLAGS, f"-I{SHIM.parent}", str(cpp), "-o", str(out)],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise AssertionError(f"g++ rejected the {family} kernels as {ctype}:\n"
-                                     f"{done.stderr}\n--- source ---\n{source}")
-            os.replace(out, so)  # atomic: parallel runs never see half a file
-    _libraries[key] = ctypes.CDLL(str(so))
-    return _libraries[key]
+def library(dtype):
+    """The library's own compiled kernels for ``dtype`` (float32 or float64): the very code the
+    compiled CPU backend runs, OpenMP branch included (these tests' sizes take the serial one)."""
+    return host_kernels.load(dtype)
 
 
 def run(spec, args, size=None):
@@ -113,7 +57,7 @@ def run(spec, args, size=None):
     if len(t_dtypes) != 1:
         raise TypeError(f"{spec.name}: the T arrays disagree in dtype: {t_dtypes}")
     t_dtype = t_dtypes.pop()
-    lib = library(spec.family, t_dtype)
+    lib = library(t_dtype)
     nonraw = [np.asarray(a) for p, a in zip(params, args) if not p.scalar and not p.raw]
     if size is None:
         if not nonraw:

@@ -1,6 +1,7 @@
-// Lets the CUDA C bodies of kernels/*.cu compile as host C++ (g++ -std=c++17) for the CPU
-// harness. Only what the bodies use or could plausibly use: the function qualifiers, and the
-// math functions as unqualified overloads for float and double, as CUDA provides them.
+// Lets the CUDA C bodies of kernels/*.cu compile as host C++ (g++ -std=c++17): used by
+// gpudnn/backend/host_kernels.py (the compiled CPU backend and the tests' harness). Only what
+// the bodies use or could plausibly use: the function qualifiers, and the math functions as
+// unqualified overloads for float and double, as CUDA provides them.
 #pragma once
 #include <cmath>
 #include <cstddef>

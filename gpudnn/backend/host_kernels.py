@@ -1,0 +1,212 @@
+"""The CUDA bodies of ``kernels/*.cu`` compiled by g++ into a host shared library, for the CPU.
+
+One library per dtype holds every kernel of every family. Each kernel becomes::
+
+    extern "C" void NAME(ptrdiff_t n, params...)
+
+running its body for every ``i`` in ``[0, n)`` with ``cupy.ElementwiseKernel``'s meaning: a
+non-raw array param is the element at ``i`` (``const T& x`` for an in-param, ``T& y`` for an
+out-param, the call passing the array's pointer), a ``raw`` param is the pointer itself, indexed
+by hand, and a scalar param is a value; ``T`` is ``float`` or ``double``. A row kernel (every
+array raw) runs ``i`` over the ``n`` rows. The body sits in a lambda, so a ``return`` in it ends
+that index only, as it ends one CUDA thread.
+
+With ``openmp`` the loop is split in equal static chunks over the OpenMP threads when its work
+(``n``, times ``k`` for a row kernel) is at least ``parallel_min`` elements, and runs serially
+below that, where starting the threads would cost more than it saves.
+
+The flags keep the arithmetic NumPy's, operation for operation: ``-ffp-contract=off`` (no fused
+multiply-add) and no fast-math; ``-fno-math-errno`` only lets ``sqrt`` compile to the (correctly
+rounded) vector instruction; ``-march=native`` widens the vectors on the machine that compiles.
+
+The library is cached on disk under ``$GPUDNN_CACHE_DIR`` (default ``~/.cache/gpudnn/host-kernels``)
+named by a hash of its source, the shim, the flags, the compiler's version and this CPU, and is
+written atomically, so concurrent processes never load half a file and only the first pays the
+compile (about half a second).
+"""
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import KernelCompileError
+from .kernel_source import FAMILIES, load_kernels
+
+SHIM = Path(__file__).with_name("cuda_shim.h")
+#: Always used; ``-fno-math-errno`` vectorises sqrt without changing any result.
+BASE_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno")
+OPENMP_FLAGS = ("-fopenmp",)
+#: Loops with at least this many elements of work run on all OpenMP threads.
+PARALLEL_MIN = 32768
+
+_CTYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
+                "bool": "bool"}
+_CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int32,
+           "int64": ctypes.c_int64, "bool": ctypes.c_bool}
+_loaded = {}
+_lock = threading.Lock()
+
+
+def compiler():
+    """The C++ compiler command: ``$GPUDNN_CXX``, default ``g++``."""
+    return os.environ.get("GPUDNN_CXX", "").strip() or "g++"
+
+
+def _arch_flags():
+    return ("-march=native",) if platform.machine().lower() in ("x86_64", "amd64", "aarch64") else ()
+
+
+def flags(openmp=True):
+    """The full g++ flag list of a build."""
+    return BASE_FLAGS + _arch_flags() + (OPENMP_FLAGS if openmp else ())
+
+
+def _dtype_name(dtype):
+    name = np.dtype(dtype).name
+    if name not in ("float32", "float64"):
+        raise TypeError(f"host kernels are built for float32 and float64, not {name}")
+    return name
+
+
+def _kernel_source(spec, ctype, openmp, parallel_min):
+    args, refs = ["ptrdiff_t _n"], []
+    for p in spec.inputs + spec.outputs:
+        const = "const " if p in spec.inputs else ""
+        t = ctype if p.type == "T" else _CTYPE_NAMES[p.type]
+        if p.scalar:
+            args.append(f"const {t} {p.name}")
+        elif p.raw:
+            args.append(f"{const}{t}* {p.name}")
+        else:
+            args.append(f"{const}{t}* _raw_{p.name}")
+            refs.append(f"    {const}{t}& {p.name} = _raw_{p.name}[i];")
+    body = "\n".join("    " + line for line in spec.body.splitlines())
+    loop = "    for (ptrdiff_t i = 0; i < _n; ++i) _body(i);"
+    if openmp:
+        row_k = " * (ptrdiff_t)k" if spec.is_row_kernel and "k" in spec.scalars else ""
+        run = (f"  if (_n{row_k} >= {int(parallel_min)}) {{\n"
+               "#pragma omp parallel for schedule(static)\n"
+               f"{loop}\n  }} else {{\n{loop}\n  }}")
+    else:
+        run = loop[2:]
+    return (f'extern "C" void {spec.name}({", ".join(args)}) {{\n'
+            "  auto _body = [&](const ptrdiff_t i) {\n" + "\n".join(refs) +
+            f"\n{body}\n    ;\n  }};\n{run}\n}}")
+
+
+def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
+    """The C++ source of every kernel with ``T`` bound to ``dtype``; each family's preamble and
+    kernels sit in a namespace of their own (the kernels keep their C names)."""
+    ctype = _CTYPE_NAMES[_dtype_name(dtype)]
+    specs = load_kernels()
+    parts = ['#include "cuda_shim.h"']
+    for family in FAMILIES:
+        members = [s for s in specs.values() if s.family == family]
+        parts.append(f"namespace gpudnn_{family} {{\ntypedef {ctype} T;\n{members[0].preamble}")
+        parts.extend(_kernel_source(s, ctype, openmp, parallel_min) for s in members)
+        parts.append(f"}}  // namespace gpudnn_{family}")
+    return "\n\n".join(parts) + "\n"
+
+
+def argtypes(spec, dtype):
+    """The ctypes argument types of kernel ``spec`` for ``dtype``: ``ssize_t n``, then a pointer
+    per array param and a value per scalar, in the kernel's in-then-out order."""
+    name = _dtype_name(dtype)
+    types = [ctypes.c_ssize_t]
+    for p in spec.inputs + spec.outputs:
+        types.append(_CTYPES[name if p.type == "T" else p.type] if p.scalar else ctypes.c_void_p)
+    return types
+
+
+def cache_dir():
+    """Where compiled libraries are kept (created on demand)."""
+    root = os.environ.get("GPUDNN_CACHE_DIR")
+    if root:
+        return Path(root) / "host-kernels"
+    return Path.home() / ".cache" / "gpudnn" / "host-kernels"
+
+
+def _compiler_version(cxx):
+    try:
+        done = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KernelCompileError(
+            f"the C++ compiler {cxx!r} is not usable ({type(exc).__name__}: {exc}); install g++ "
+            "(e.g. `apt-get install g++`) or point GPUDNN_CXX at one") from None
+    if done.returncode != 0:
+        raise KernelCompileError(f"`{cxx} --version` failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _cpu_identity():
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    lines = [ln for ln in text.splitlines() if ln.split(":")[0].strip() in
+             ("model name", "flags", "Features", "CPU part")]
+    return "\n".join(sorted(set(lines)))
+
+
+def build(dtype, openmp=True, parallel_min=PARALLEL_MIN):
+    """Compile (or find in the cache) the library for ``dtype``; returns its path.
+
+    Raises :class:`~gpudnn.errors.KernelCompileError` naming the cause when the compiler is
+    missing or rejects the source (its log and the source are in the message).
+    """
+    name = _dtype_name(dtype)
+    source = translation_unit(name, openmp, parallel_min)
+    cxx = compiler()
+    all_flags = flags(openmp)
+    key = "\0".join([source, SHIM.read_text(), " ".join(all_flags), _compiler_version(cxx),
+                     _cpu_identity()])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    folder = cache_dir()
+    so = folder / f"gpudnn-{name}-{'omp' if openmp else 'serial'}-{digest}.so"
+    if so.exists():
+        return so
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".build-", dir=folder)
+    except OSError as exc:
+        raise KernelCompileError(f"cannot write the kernel cache {folder} ({exc}); set "
+                                 "GPUDNN_CACHE_DIR to a writable folder") from None
+    try:
+        cpp, out = Path(tmp) / "kernels.cpp", Path(tmp) / "kernels.so"
+        cpp.write_text(source)
+        done = subprocess.run([cxx, *all_flags, f"-I{SHIM.parent}", str(cpp), "-o", str(out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise KernelCompileError(f"{cxx} rejected the host kernels for {name}:\n"
+                                     f"{done.stderr}\n--- source ---\n{source}")
+        os.replace(out, so)  # atomic: a concurrent process sees no file or the whole file
+    finally:
+        for leftover in Path(tmp).iterdir():
+            leftover.unlink()
+        os.rmdir(tmp)
+    return so
+
+
+def load(dtype, openmp=True):
+    """The loaded library for ``dtype`` (built on first use, once per process), every kernel's
+    ``argtypes`` set, ``restype`` None."""
+    key = (_dtype_name(dtype), bool(openmp))
+    lib = _loaded.get(key)
+    if lib is None:
+        with _lock:
+            lib = _loaded.get(key)
+            if lib is None:
+                lib = ctypes.CDLL(str(build(key[0], openmp)))
+                for spec in load_kernels().values():
+                    fn = getattr(lib, spec.name)
+                    fn.argtypes = argtypes(spec, key[0])
+                    fn.restype = None
+                _loaded[key] = lib
+    return lib
