@@ -46,7 +46,7 @@ def build_rows(data):
     infos = [i for i in infos if "figure" in i and "ours" in i]
     infos.sort(key=lambda i: _SECTION.get(i.get("unit"), 3))  # stable: keeps run order inside
     several = len({i.get("device") for i in infos}) > 1
-    rows, peaks = [], {}
+    rows, peaks, shares = [], {}, []
     for info in infos:
         unit = info["unit"]
         figure = f"{info['figure']} [{unit}]"
@@ -61,10 +61,13 @@ def build_rows(data):
             f"{number(peer)} ({info.get('peer_name')})" if peer else "",
             f"{ours / peer:.2f}" if peer else "",
         ))
+        if "gemm_share" in info:
+            shares.append(f"{info['figure']} ({info.get('device')}): {100 * info['gemm_share']:.0f} % "
+                          f"of the step is its GEMMs")
         if "peak_gflops" in info:
-            peaks[info.get("device")] = (info["peak_gflops"], info.get("batch"))
+            peaks[info.get("device")] = (info["peak_gflops"], info.get("shape", ["?"])[0])
     notes = [f"BLAS peak estimate ({dev}): {number(g)} GFLOP/s at {n}^3" for dev, (g, n) in peaks.items()]
-    return rows, notes
+    return rows, notes + shares
 
 
 def format_table(rows, markdown=False):

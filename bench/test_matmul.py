@@ -66,5 +66,5 @@ def test_square_gemm(benchmark, backend, xp, timer, rng, square):
     b = _operand(backend, rng, (square, square), False, 0)
     benchmark.group = "matmul square"
     info = _measure(benchmark, backend, xp, timer, a, b, f"GEMM {square}^3 (BLAS peak)",
-                    gemm="square", batch=square)
+                    gemm="square")
     info["peak_gflops"] = max(info["ours"], info["limit"])

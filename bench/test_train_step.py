@@ -56,7 +56,7 @@ def test_train_step(benchmark, backend, timer, rng, device):
     peers_s = {}
     torch_peer = peers.torch_step(x, labels, backend.is_gpu)
     if torch_peer is not None:
-        peers_s["torch (Adam fused)"] = timer.median(*torch_peer)
+        peers_s["torch, Adam fused"] = timer.median(*torch_peer)
     record(benchmark, figure=f"train step B={BATCH} (784-512-10, Adam)",
            device=backend.name.split(":")[0], unit="ms", amount=None, ours_s=ours_s,
            limit_s=gemm_s, limit_name="its 5 GEMMs", peers_s=peers_s, gemm_share=gemm_s / ours_s,

@@ -18,7 +18,9 @@ ours: the gpudnn optimizer's step (``optimizer.apply`` -> the backend's in-place
 limit: a plain copy of the same bytes, measured in the same run: ``copyto`` of a buffer of half
 those bytes into another (its read + write count as the bytes moved); on the CPU numpy's copy is
 single-threaded, so the copy is also timed split over two threads (numpy releases the GIL), and
-the faster of the two is the limit (the "2-thread copy floor").
+the faster of the two is the limit (the "2-thread copy floor"). An update can beat it (ratio > 1):
+it writes buffers it has just read, while a copy's destination is also read for ownership into
+the cache before it is written, unseen in the bytes counted.
 peers: the obvious NumPy/CuPy code of Keras's formulas with temporaries, and ``torch.optim``
 (foreach and fused) over one flat parameter where PyTorch is installed.
 """

@@ -19,12 +19,13 @@ FAKE = {
     "datetime": "2026-01-01T00:00:00",
     "benchmarks": [
         _bench(figure="train step B=128", device="cpu", unit="ms", ours=2.0, limit=1.6,
-               limit_name="its 5 GEMMs", peer=4.0, peer_name="torch", peers={"torch": 4.0}),
+               limit_name="its 5 GEMMs", peer=4.0, peer_name="torch", peers={"torch": 4.0},
+               gemm_share=0.8),
         _bench(figure="Adam update 407,050 params", device="cpu", unit="GB/s", ours=40.0,
                limit=50.0, limit_name="2-thread copy", peers={}),
         _bench(figure="GEMM 2048^3 (BLAS peak)", device="cpu", unit="GFLOP/s", ours=190.0,
                limit=200.0, limit_name="numpy.matmul", peer=100.0, peer_name="torch.matmul",
-               peak_gflops=200.0, batch=2048),
+               peak_gflops=200.0, shape=[2048, 2048, 2048]),
         {"name": "unrelated", "extra_info": {}},
     ],
 }
@@ -38,7 +39,8 @@ def test_rows_are_ordered_gemm_update_step_with_ratios():
     assert gemm[1:] == ("190", "200 (numpy.matmul)", "0.95", "100 (torch.matmul)", "1.90")
     assert update[1:] == ("40.0", "50.0 (2-thread copy)", "0.80", "", "")
     assert step[1:] == ("2.00", "1.60 (its 5 GEMMs)", "1.25", "4.00 (torch)", "0.50")
-    assert notes == ["BLAS peak estimate (cpu): 200 GFLOP/s at 2048^3"]
+    assert notes == ["BLAS peak estimate (cpu): 200 GFLOP/s at 2048^3",
+                     "train step B=128 (cpu): 80 % of the step is its GEMMs"]
 
 
 def test_markdown_and_text_tables(tmp_path, capsys):
