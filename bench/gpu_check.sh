@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The one GPU check: on a machine with an NVIDIA GPU and CuPy installed (no internet needed, no
-# gpudnn install: the checkout is put on PYTHONPATH), run the GPU tests and a short benchmark,
-# and write logs, a Markdown table and JSON under OUTDIR. Takes about 2-4 minutes; each stage
-# has its own time limit and a failing stage does not stop the others.
+# gpudnn install: the checkout is put on PYTHONPATH), run the GPU tests, the library's own tests
+# with every model on the GPU (GPUDNN_DEVICE=cuda; Fashion-MNIST too when GPUDNN_DATA holds it),
+# and the benchmark suites (bench/, --device cuda), and write logs, a Markdown table and JSON
+# under OUTDIR. Takes about 3-5 minutes; each stage has its own time limit and a failing stage
+# does not stop the others.
 #
 #   bench/gpu_check.sh OUTDIR
 #
 # OUTDIR/summary.md   stage results, then the benchmark table
 # OUTDIR/stages.tsv   stage <tab> exit status <tab> seconds
 # OUTDIR/*.log        each stage's full output; gpu-tests.xml the JUnit report
-# OUTDIR/gpu_bench.json, gpu_bench.md   the benchmark numbers
+# OUTDIR/bench_cuda.json, bench_cuda.md   the benchmark numbers (python -m bench.report)
 # The GPU tests fail rather than skip here (GPUDNN_REQUIRE_GPU=1). GPU_CHECK_FAKE=1 lets them skip
-# and runs the benchmark on the CPU backend with tiny sizes (to test this script without a GPU).
+# and runs every stage on the CPU in quick mode (to test this script without a GPU).
 set -u
 OUT=${1:?usage: bench/gpu_check.sh OUTDIR}
 mkdir -p "$OUT"
@@ -21,8 +23,11 @@ cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 PY=${PYTHON:-python3}
-FAKE=()
-if [ "${GPU_CHECK_FAKE:-}" = 1 ]; then FAKE=(--fake); else export GPUDNN_REQUIRE_GPU=1; fi
+if [ "${GPU_CHECK_FAKE:-}" = 1 ]; then
+  DEVICE=cpu; BENCH=(--device cpu --quick)
+else
+  DEVICE=cuda; BENCH=(--device cuda); export GPUDNN_REQUIRE_GPU=1
+fi
 : > "$OUT/stages.tsv"
 failed=0
 
@@ -47,9 +52,12 @@ print(\"device 0:\", p[\"name\"].decode(), \"sm_%d%d\" % (p[\"major\"], p[\"mino
 from gpudnn.backend import cuda_problem
 print(\"gpudnn cuda_problem:\", cuda_problem(0))
 '"
-stage gpu-tests 300 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
+stage gpu-tests 180 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
   --junitxml="$OUT/gpu-tests.xml"
-stage benchmark 240 "$PY" bench/gpu_bench.py --out "$OUT" "${FAKE[@]}"
+stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
+  tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
+  tests/test_fashion_mnist.py
+stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 
 {
   echo "# gpudnn GPU check"
@@ -58,9 +66,12 @@ stage benchmark 240 "$PY" bench/gpu_bench.py --out "$OUT" "${FAKE[@]}"
   echo "|---|---:|---:|"
   while IFS=$'\t' read -r name rc secs; do echo "| $name | $rc | $secs |"; done < "$OUT/stages.tsv"
   echo
-  grep -E "passed|failed|skipped|error" "$OUT/gpu-tests.log" | tail -n 1
+  for log in gpu-tests suite-on-device; do
+    echo "$log: $(grep -E "passed|failed|skipped|error" "$OUT/$log.log" | tail -n 1)"
+  done
+  grep -E "^Fashion-MNIST" "$OUT/suite-on-device.log"
   echo
-  [ -f "$OUT/gpu_bench.md" ] && cat "$OUT/gpu_bench.md"
+  [ -f "$OUT/benchmark.log" ] && grep -E "^\|" "$OUT/benchmark.log"
 } > "$OUT/summary.md"
 echo
 cat "$OUT/summary.md"
