@@ -20,11 +20,6 @@ from .callbacks import Callback
 from .errors import InvalidInputError
 
 
-def layer_gradients(layer):
-    """The gradient views of ``layer``'s parameters (``kernel_grad``, ``bias_grad``...), in order."""
-    return [getattr(layer, f"{name}_grad") for name, *_ in layer.param_specs()]
-
-
 class GradientNormRecorder(Callback):
     """Records the gradient L2 norm of every layer with parameters, every ``every`` batches.
 
@@ -54,7 +49,7 @@ class GradientNormRecorder(Callback):
             squares = []
             for layer in self._layers:
                 total = None
-                for grad in layer_gradients(layer):
+                for grad in layer.gradient_views():
                     part = be.sum_squares(grad)
                     total = part if total is None else total + part
                 squares.append(total)

@@ -322,11 +322,8 @@ class Sequential:
         self.backend.copy_into(ws.y, y_host)
         self._forward(ws.x, ws)
         self._backward(ws)
-        return [self.backend.to_host(layer_grad) for layer_grad in self._grad_views()]
-
-    def _grad_views(self):
-        return [getattr(layer, name + "_grad") for layer in self.layers
-                for name, *_ in layer.param_specs()]
+        return [self.backend.to_host(grad) for layer in self.layers
+                for grad in layer.gradient_views()]
 
     # ------------------------------------------------------------------ inference
     def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
@@ -383,7 +380,7 @@ class Sequential:
     # ------------------------------------------------------------------ weights
     def _views(self):
         return [(layer, name, view) for layer in self.layers
-                for (name, *_), view in zip(layer.param_specs(), _layer_params(layer))]
+                for (name, *_), view in zip(layer.param_specs(), layer.parameter_views())]
 
     def get_weights(self):
         """Host copies of every parameter, in layer order: [kernel, bias, kernel, bias, ...]."""
@@ -434,9 +431,3 @@ class Sequential:
         text = summary_text(self)
         (print_fn or print)(text)
 
-
-def _layer_params(layer):
-    views = []
-    for name, *_ in layer.param_specs():
-        views.append(getattr(layer, name))
-    return views

@@ -44,6 +44,14 @@ class Layer:
     def bind(self, params, grads):
         """Receive views (one per param spec, same order) into the model's flat buffers."""
 
+    def parameter_views(self):
+        """The bound parameter views (``self.kernel``, ``self.bias``...), in param_specs order."""
+        return [getattr(self, name) for name, *_ in self.param_specs()]
+
+    def gradient_views(self):
+        """The bound gradient views (``self.kernel_grad``...), in param_specs order."""
+        return [getattr(self, f"{name}_grad") for name, *_ in self.param_specs()]
+
     def forward(self, backend, x, out):
         """``out = layer(x)``; x (n, input_dim), out (n, units)."""
         raise NotImplementedError
