@@ -3,13 +3,21 @@
 ``backend_for(device)`` turns a device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``)
 into a cached :class:`Backend`. Asking for a GPU where none is usable raises
 :class:`~gpudnn.errors.DeviceUnavailableError` that says why; it never falls back silently.
+
+``"cpu"`` is the :class:`~gpudnn.backend.native_backend.CompiledCpuBackend` (NumPy with the
+kernels of ``kernels/`` compiled by g++, built the first time the CPU backend is asked for, never
+at import) when it builds; otherwise plain :class:`NumpyBackend`, with one warning that says why.
+``GPUDNN_CPU_KERNELS=0`` asks for plain NumPy without a warning.
 """
 
-from ..errors import DeviceUnavailableError, InvalidInputError
+import os
+import warnings
+
+from ..errors import DeviceUnavailableError, InvalidInputError, KernelCompileError
 from .base import ACTIVATION_KINDS, EPSILON, LOSS_KINDS, Backend
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "NumpyBackend", "backend_for", "cuda_problem", "parse_device",
+__all__ = ["Backend", "NumpyBackend", "backend_for", "cpu_backend", "cuda_problem", "parse_device",
            "ACTIVATION_KINDS", "LOSS_KINDS", "EPSILON"]
 
 _backends = {}
@@ -61,6 +69,24 @@ def cuda_problem(index=0):
     return None
 
 
+def cpu_backend():
+    """A new CPU backend: compiled kernels when they build and are not switched off, else NumPy."""
+    if os.environ.get("GPUDNN_CPU_KERNELS", "").strip().lower() in ("0", "false", "no", "off"):
+        return NumpyBackend()
+    from .native_backend import CompiledCpuBackend
+
+    backend = CompiledCpuBackend()
+    try:
+        backend.load()
+    except KernelCompileError as exc:
+        reason = "\n".join(str(exc).splitlines()[:12])
+        warnings.warn(f"gpudnn: the compiled CPU kernels are unavailable, so the CPU backend is "
+                      f"plain NumPy (slower); set GPUDNN_CPU_KERNELS=0 to silence this. "
+                      f"Cause: {reason}", RuntimeWarning, stacklevel=3)
+        return NumpyBackend()
+    return backend
+
+
 def backend_for(device):
     """The cached Backend for ``device``; ``"auto"`` picks CUDA device 0 when usable, else CPU."""
     parsed = parse_device(device)
@@ -73,7 +99,7 @@ def backend_for(device):
     backend = _backends.get(key)
     if backend is None:
         if key == "cpu":
-            backend = NumpyBackend()
+            backend = cpu_backend()
         else:
             problem = cuda_problem(parsed[1])
             if problem is not None:

@@ -6,21 +6,22 @@ _INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 
 def ulp_distance(a, b):
-    """Elementwise |a - b| in ulp (ordered integer representation: +0 and -0 are 0 apart).
-    NaN against NaN is 0; NaN against a number is the dtype's maximum."""
+    """Elementwise |a - b| in ulp (ordered integer representation: +0 and -0 are 0 apart), as
+    exact uint64 counts. NaN against NaN is 0; NaN against a number is the dtype's maximum."""
     a, b = np.asarray(a), np.asarray(b)
     assert a.dtype == b.dtype and a.dtype in _INT, (a.dtype, b.dtype)
     itype = _INT[a.dtype]
     big = np.iinfo(itype).max
 
     def ordered(x):
-        i = x.view(itype).astype(np.int64) if itype is np.int32 else x.view(itype)
-        return np.where(i < 0, np.int64(np.iinfo(itype).min) - i, i).astype(np.float64)
+        i = x.view(itype).astype(np.int64)
+        return np.where(i < 0, np.int64(np.iinfo(itype).min) - i, i).astype(np.uint64)
 
-    d = np.abs(ordered(a) - ordered(b))
+    oa, ob = ordered(a), ordered(b)  # as uint64: the difference below wraps, then is exact
+    d = np.where(oa.view(np.int64) >= ob.view(np.int64), oa - ob, ob - oa)
     nan_a, nan_b = np.isnan(a), np.isnan(b)
-    d = np.where(nan_a & nan_b, 0, d)
-    return np.where(nan_a ^ nan_b, big, d)
+    d = np.where(nan_a & nan_b, np.uint64(0), d)
+    return np.where(nan_a ^ nan_b, np.uint64(big), d)
 
 
 def assert_ulp(actual, expected, max_ulp, what=""):

@@ -1,0 +1,246 @@
+"""The compiled CPU backend: NumPy, with the elementwise ops run by the kernels of ``kernels/``.
+
+:class:`CompiledCpuBackend` is :class:`~gpudnn.backend.numpy_backend.NumpyBackend` whose
+activations (forward with the bias fused, and backward), loss and logit gradients and every
+optimizer update call the very CUDA bodies of ``kernels/*.cu``, compiled for the host by
+:mod:`~gpudnn.backend.host_kernels` (g++ -O3, OpenMP over both cores for large arrays). Each op
+is one pass over memory instead of NumPy's several passes through temporaries. Matmul, reductions
+and gathers stay NumPy (OpenBLAS). The math of every op is NumPy's, operation for operation:
+the updates and the piecewise-linear ops agree with NumPy to the bit; tanh, sigmoid, elu and
+softmax call the C library's ``tanh``/``exp``/``expm1`` where NumPy has its own, so they agree
+to a few ulp.
+
+An op whose arrays the kernels cannot take (not C-contiguous, mixed or non-float dtypes, sizes
+that disagree, partly overlapping buffers) is done by NumPy instead, so the result is always
+right. A call site is validated once: its arrays' pointers, the bound kernel and the element
+count are cached under the arrays' ids, and a repeated call costs a dictionary look-up and one
+ctypes call, a few microseconds. The cache holds weak references whose callbacks drop a site
+when one of its arrays dies, before that id can name another array; an ndarray's pointer, dtype,
+size and contiguity never change while it lives.
+"""
+
+import weakref
+
+import numpy as np
+
+from . import host_kernels
+from .base import EPSILON
+from .numpy_backend import NumpyBackend
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu")
+_WITH_ALPHA = ("leaky_relu", "elu")
+#: Call sites cached before the cache is emptied (arrays of a finished model are then freed).
+_MAX_SITES = 4096
+
+
+class CompiledCpuBackend(NumpyBackend):
+    """The CPU backend with compiled elementwise kernels; ``name`` stays ``"cpu"``.
+
+    Creating it compiles nothing; :meth:`load` builds (or finds cached) the library of a dtype
+    and raises :class:`~gpudnn.errors.KernelCompileError` when that fails.
+    """
+
+    def __init__(self, openmp=True):
+        super().__init__()
+        self.openmp = openmp
+        self._libs = {}
+        self._sites = {}
+
+    def load(self, dtype=np.float32):
+        """The compiled kernels for ``dtype`` (float32 or float64), built on first use."""
+        dtype = np.dtype(dtype)
+        lib = self._libs.get(dtype)
+        if lib is None:
+            lib = self._libs[dtype] = host_kernels.load(dtype, self.openmp)
+        return lib
+
+    # ----------------------------------------------------------------- call-site cache
+    def _site(self, kernel, arrays, outputs):
+        """``(fn, n, ptr...)`` for ``kernel`` on ``arrays`` (the last ``outputs`` are written),
+        or None when NumPy must do the op. ``n`` is the element count of the first array."""
+        first = arrays[0]
+        dtype = first.dtype
+        if dtype not in _FLOATS:
+            return None
+        spans = []
+        for j, a in enumerate(arrays):
+            if (not isinstance(a, np.ndarray) or a.dtype != dtype or not a.flags.c_contiguous
+                    or (j >= len(arrays) - outputs and not a.flags.writeable)):
+                return None
+            start = a.ctypes.data
+            spans.append((start, start + a.nbytes, j >= len(arrays) - outputs))
+        for j, (s1, e1, out1) in enumerate(spans):
+            for s2, e2, out2 in spans[:j]:
+                same = s1 == s2 and e1 == e2
+                if (same and out1 and out2) or (not same and s1 < e2 and s2 < e1):
+                    return None
+        fn = getattr(self.load(dtype), kernel)
+        return (fn, first.size) + tuple(s for s, _, _ in spans)
+
+    def _store(self, key, site, arrays):
+        """Cache ``site`` under ``key`` until one of ``arrays`` is garbage-collected."""
+        sites = self._sites
+        if len(sites) >= _MAX_SITES:
+            sites.clear()
+
+        def drop(_ref, key=key):
+            sites.pop(key, None)
+
+        refs = tuple(weakref.ref(a, drop) for a in arrays if a is not None)
+        sites[key] = site = site + (refs,)
+        return site
+
+    def _zero_bias(self, k, dtype):
+        """A cached (k,) zero vector: the bias of an activation called with ``bias=None``."""
+        buf = self._scratch((k,), dtype, slot="zero-bias")
+        buf.fill(0)
+        return buf
+
+    # ----------------------------------------------------------------- activations
+    def activation_forward(self, kind, z, bias, out, alpha=0.0):
+        key = ("fwd", kind, id(z), id(bias), id(out), z.shape)
+        site = self._sites.get(key)
+        if site is None:
+            site = self._bind_forward(kind, z, bias, out)
+            if not site:
+                return super().activation_forward(kind, z, bias, out, alpha)
+            site = self._store(key, site, (z, bias, out))
+        fn, n, pz, pb, k, po = site[:6]
+        if kind in _WITH_ALPHA:
+            fn(n, pz, pb, k, alpha, po)
+        else:
+            fn(n, pz, pb, k, po)
+
+    def _bind_forward(self, kind, z, bias, out):
+        if kind not in _ELEMENTWISE and kind != "softmax":
+            return False  # NumPy raises the error for an unknown kind
+        if (kind == "linear" and bias is None) or getattr(z, "ndim", 0) != 2 or \
+                getattr(out, "shape", None) != z.shape:
+            return False
+        n, k = z.shape
+        if bias is None:
+            bias = self._zero_bias(k, z.dtype)
+        if getattr(bias, "shape", None) != (k,):
+            return False
+        site = self._site(f"{kind}_fwd", (z, bias, out), 1)
+        if site is None:
+            return False
+        fn, size, pz, pb, po = site
+        return (fn, n if kind == "softmax" else size, pz, pb, k, po)
+
+    def activation_backward(self, kind, y, dy, out, alpha=0.0):
+        key = ("bwd", kind, id(y), id(dy), id(out), y.shape)
+        site = self._sites.get(key)
+        if site is None:
+            site = self._bind_backward(kind, y, dy, out)
+            if not site:
+                return super().activation_backward(kind, y, dy, out, alpha)
+            site = self._store(key, site, (y, dy, out))
+        fn, n, py, pdy, k, po = site[:6]
+        if kind == "softmax":
+            fn(n, py, pdy, k, po)
+        elif kind in _WITH_ALPHA:
+            fn(n, py, pdy, alpha, po)
+        else:
+            fn(n, py, pdy, po)
+
+    def _bind_backward(self, kind, y, dy, out):
+        if kind not in _ELEMENTWISE and kind != "softmax":
+            return False
+        if kind == "linear" or getattr(y, "ndim", 0) != 2 or \
+                getattr(dy, "shape", None) != y.shape or getattr(out, "shape", None) != y.shape:
+            return False  # linear is a copy (or nothing): NumPy's
+        site = self._site(f"{kind}_bwd", (y, dy, out), 1)
+        if site is None:
+            return False
+        fn, size, py, pdy, po = site
+        n, k = y.shape
+        return (fn, n if kind == "softmax" else size, py, pdy, k, po)
+
+    # ----------------------------------------------------------------- losses
+    def loss_grad(self, kind, y_pred, y_true, out):
+        kernel = {"mse": "scaled_diff", "cce": "cce_grad", "bce": "bce_grad"}.get(kind)
+        site = self._elementwise(kernel, (y_pred, y_true, out), 1) if kernel else None
+        if site is None:
+            return super().loss_grad(kind, y_pred, y_true, out)
+        fn, n, pp, py, po = site[:5]
+        if kind == "mse":
+            fn(n, pp, py, 2.0 / y_pred.size, po)
+        elif kind == "cce":
+            fn(n, pp, py, EPSILON, 1 - EPSILON, -1.0 / y_pred.shape[0], po)
+        else:
+            fn(n, pp, py, EPSILON, 1 - EPSILON, 1.0 / y_pred.size, po)
+
+    def logit_grad(self, y_pred, y_true, scale, out):
+        site = self._elementwise("scaled_diff", (y_pred, y_true, out), 1)
+        if site is None:
+            return super().logit_grad(y_pred, y_true, scale, out)
+        fn, n, pp, py, po = site[:5]
+        fn(n, pp, py, scale, po)
+
+    def _elementwise(self, kernel, arrays, outputs):
+        """The cached site of an elementwise ``kernel`` over same-shaped ``arrays``, or None."""
+        key = (kernel,) + tuple(map(id, arrays))
+        site = self._sites.get(key)
+        if site is None:
+            shape = getattr(arrays[0], "shape", None)
+            if any(getattr(a, "shape", None) != shape for a in arrays):
+                return None
+            site = self._site(kernel, arrays, outputs)
+            if site is None:
+                return None
+            site = self._store(key, site, arrays)
+        return site
+
+    # ----------------------------------------------------------------- optimizer updates
+    def sgd_update(self, param, grad, lr):
+        site = self._elementwise("sgd_update", (grad, param), 1)
+        if site is None:
+            return super().sgd_update(param, grad, lr)
+        fn, n, pg, pp = site[:4]
+        fn(n, pg, lr, pp)
+
+    def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
+        site = self._elementwise("momentum_update", (grad, param, velocity), 2)
+        if site is None:
+            return super().momentum_update(param, grad, velocity, lr, momentum, nesterov)
+        fn, n, pg, pp, pv = site[:5]
+        fn(n, pg, lr, momentum, 1 if nesterov else 0, pp, pv)
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
+        if mom is None:
+            site = self._elementwise("rmsprop_update", (grad, param, velocity), 2)
+        else:
+            site = self._elementwise("rmsprop_momentum_update", (grad, param, velocity, mom), 3)
+        if site is None:
+            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon, momentum, mom)
+        if mom is None:
+            fn, n, pg, pp, pv = site[:5]
+            fn(n, pg, lr, rho, 1 - rho, epsilon, pp, pv)
+        else:
+            fn, n, pg, pp, pv, pm = site[:6]
+            fn(n, pg, lr, rho, 1 - rho, epsilon, momentum, pp, pv, pm)
+
+    def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
+        if vhat is None:
+            site = self._elementwise("adam_update", (grad, param, m, v), 3)
+        else:
+            site = self._elementwise("amsgrad_update", (grad, param, m, v, vhat), 4)
+        if site is None:
+            return super().adam_update(param, grad, m, v, alpha, beta1, beta2, epsilon, vhat,
+                                       decay)
+        if vhat is None:
+            fn, n, pg, pp, pm, pv = site[:6]
+            fn(n, pg, alpha, 1 - beta1, 1 - beta2, epsilon, decay, pp, pm, pv)
+        else:
+            fn, n, pg, pp, pm, pv, ph = site[:7]
+            fn(n, pg, alpha, 1 - beta1, 1 - beta2, epsilon, decay, pp, pm, pv, ph)
+
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon):
+        site = self._elementwise("adagrad_update", (grad, param, accumulator), 2)
+        if site is None:
+            return super().adagrad_update(param, grad, accumulator, lr, epsilon)
+        fn, n, pg, pp, pa = site[:5]
+        fn(n, pg, lr, epsilon, pp, pa)
+
