@@ -9,7 +9,9 @@ non-raw array param is the element at ``i`` (``const T& x`` for an in-param, ``T
 out-param, the call passing the array's pointer), a ``raw`` param is the pointer itself, indexed
 by hand, and a scalar param is a value; ``T`` is ``float`` or ``double``. A row kernel (every
 array raw) runs ``i`` over the ``n`` rows. The body sits in a lambda, so a ``return`` in it ends
-that index only, as it ends one CUDA thread.
+that index only, as it ends one CUDA thread. In a kernel over an (n, k) batch with an int32
+scalar ``k``, the idiom ``i % k`` (the column) is replaced by a column counter kept by a loop
+over rows: the same value, without an integer division per element that stops vectorisation.
 
 With ``openmp`` the loop is split in equal static chunks over the OpenMP threads when its work
 (``n``, times ``k`` for a row kernel) is at least ``parallel_min`` elements, and runs serially
@@ -29,6 +31,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import threading
@@ -75,6 +78,16 @@ def _dtype_name(dtype):
     return name
 
 
+#: ``i % k``, the column of element i of an (n, k) batch seen flat.
+_COLUMN = re.compile(r"\bi\s*%\s*k\b")
+
+
+def _is_column_kernel(spec):
+    """An elementwise kernel over an (n, k) batch that indexes by column (``bias[i % k]``)."""
+    return (not spec.is_row_kernel and "k" in spec.scalars and _COLUMN.search(spec.body) is not None
+            and all(p.type == "int32" for p in spec.inputs if p.name == "k"))
+
+
 def _kernel_source(spec, ctype, openmp, parallel_min):
     args, names, refs = ["ptrdiff_t _n"], [], []
     for p in spec.inputs + spec.outputs:
@@ -90,14 +103,25 @@ def _kernel_source(spec, ctype, openmp, parallel_min):
             args.append(f"{const}{t}* _raw_{p.name}")
             names.append(f"_raw_{p.name}")
             refs.append(f"    {const}{t}& {p.name} = _raw_{p.name}[i];")
-    body = "\n".join("    " + line for line in spec.body.splitlines())
+    text, columns = spec.body, _is_column_kernel(spec)
+    if columns:
+        text = _COLUMN.sub("_col", text)
+    body = "\n".join("    " + line for line in text.splitlines())
     # The loop over [_lo, _hi) is a function of its own, its pointers plain arguments: GCC
     # vectorises it, where it would not vectorise the body inside OpenMP's outlined loop.
+    if columns:  # row by row, so that the column is a counter, not a division per element
+        loop = ("  if (k <= 0) return;\n"
+                "  for (ptrdiff_t _row = _lo - _lo % k; _row < _hi; _row += k) {\n"
+                "    const ptrdiff_t _first = _row < _lo ? _lo - _row : 0;\n"
+                "    const ptrdiff_t _last = _hi - _row < k ? _hi - _row : k;\n"
+                "    for (ptrdiff_t _col = _first; _col < _last; ++_col) _body(_row + _col, _col);\n"
+                "  }")
+    else:
+        loop = "  for (ptrdiff_t i = _lo; i < _hi; ++i) _body(i, 0);"
     ranged = (f"static void {spec.name}_range(const ptrdiff_t _lo, const ptrdiff_t _hi, "
               f"{', '.join(args[1:])}) {{\n"
-              "  auto _body = [&](const ptrdiff_t i) {\n" + "\n".join(refs) +
-              f"\n{body}\n    ;\n  }};\n"
-              "  for (ptrdiff_t i = _lo; i < _hi; ++i) _body(i);\n}")
+              "  auto _body = [&](const ptrdiff_t i, const ptrdiff_t _col) {\n" +
+              "\n".join(refs) + f"\n{body}\n    ;\n  }};\n{loop}\n}}")
     call = ", ".join(names)
     if openmp:
         row_k = " * (ptrdiff_t)k" if spec.is_row_kernel and "k" in spec.scalars else ""
@@ -210,6 +234,22 @@ def build(dtype, openmp=True, parallel_min=PARALLEL_MIN):
     return so
 
 
+def _open(path, openmp):
+    """``ctypes.CDLL(path)``; an OpenMP build loads with libgomp told to sleep, not spin, when
+    idle (``OMP_WAIT_POLICY=passive``, unless the user set a policy), restoring the environment
+    after. libgomp reads the policy when it is first loaded. Spinning (its default) keeps a core
+    busy for about a millisecond after each loop, which starves OpenBLAS's GEMM threads: a
+    training step took 15x longer on 2 cores."""
+    user_set = any(os.environ.get(v) for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+    if not openmp or user_set:
+        return ctypes.CDLL(str(path))
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        return ctypes.CDLL(str(path))
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
 def load(dtype, openmp=True):
     """The loaded library for ``dtype`` (built on first use, once per process), every kernel's
     ``argtypes`` set, ``restype`` None."""
@@ -219,7 +259,7 @@ def load(dtype, openmp=True):
         with _lock:
             lib = _loaded.get(key)
             if lib is None:
-                lib = ctypes.CDLL(str(build(key[0], openmp)))
+                lib = _open(build(key[0], openmp), openmp)
                 for spec in load_kernels().values():
                     fn = getattr(lib, spec.name)
                     fn.argtypes = argtypes(spec, key[0])
