@@ -316,3 +316,17 @@ def test_the_cache_key_covers_the_flags(fresh_selection):
     assert "#pragma omp" in host_kernels.translation_unit(np.float32, openmp=True)
     assert "#pragma omp" not in host_kernels.translation_unit(np.float32, openmp=False)
     assert os.path.getmtime(a) <= os.path.getmtime(b)
+
+
+def test_libgomp_loads_with_a_passive_wait_policy_and_the_environment_is_restored(monkeypatch):
+    seen = []
+    monkeypatch.setattr(host_kernels.ctypes, "CDLL",
+                        lambda path: seen.append(os.environ.get("OMP_WAIT_POLICY")) or path)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    host_kernels._open("lib.so", openmp=True)
+    host_kernels._open("lib.so", openmp=False)
+    assert seen == ["passive", None] and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice is kept
+    host_kernels._open("lib.so", openmp=True)
+    assert seen[-1] == "active" and os.environ["OMP_WAIT_POLICY"] == "active"
