@@ -30,8 +30,8 @@ EDGES = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e30, -1e30, 88.0, -88.0, np.inf, 
 #: ulp allowed: 0 where the kernel does NumPy's arithmetic; glibc's tanh/expm1 against NumPy's
 #: own; softmax sums a row in order where NumPy sums pairwise, an error growing with k (4 + k/4).
 FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 4, "tanh": 4}
-#: (rows, columns): 117 elements run serially; 300 x 251 = 75,300 > PARALLEL_MIN on both threads.
-SHAPES = {"small": (9, 13), "large": (300, 251)}
+#: (rows, columns): 117 elements run serially; 520 x 257 = 133,640 > PARALLEL_MIN on both threads.
+SHAPES = {"small": (9, 13), "large": (520, 257)}
 
 
 @pytest.fixture(scope="module", params=["openmp", "serial"])
@@ -157,7 +157,7 @@ UPDATES = {
 }
 
 
-@pytest.mark.parametrize("size", [1000, 70_001])
+@pytest.mark.parametrize("size", [1000, 140_001])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size):
