@@ -84,8 +84,8 @@ class Sequential:
         sizes = [int(np.prod(shape)) for layer_specs in specs for _, shape, *_ in layer_specs]
         total = sum(sizes)
         be = self.backend
-        self.params = be.zeros((total,), self.dtype)
-        self.grads = be.zeros((total,), self.dtype)
+        self.params = be.flat_zeros(total, self.dtype, slot=0)
+        self.grads = be.flat_zeros(total, self.dtype, slot=1)
         host = np.empty(total, dtype=self.dtype)
         offset = 0
         for layer, layer_specs in zip(self.layers, specs):

@@ -44,7 +44,8 @@ class Optimizer:
 
     def build(self, backend, size, dtype):
         """Allocate zeroed slot buffers of ``size`` elements (called by the model, once)."""
-        self.slots = {name: backend.zeros((size,), dtype) for name in self.slot_names}
+        self.slots = {name: backend.flat_zeros(size, dtype, slot=2 + i)
+                      for i, name in enumerate(self.slot_names)}
         self.iterations = 0
 
     def apply(self, backend, params, grads):

@@ -30,14 +30,16 @@ EDGES = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e30, -1e30, 88.0, -88.0, np.inf, 
 #: ulp allowed: 0 where the kernel does NumPy's arithmetic; glibc's tanh/expm1 against NumPy's
 #: own; softmax sums a row in order where NumPy sums pairwise, an error growing with k (4 + k/4).
 FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 4, "tanh": 4}
-#: (rows, columns): 117 elements run serially; 520 x 257 = 133,640 > PARALLEL_MIN on both threads.
+#: (rows, columns): 117 elements run serially; 520 x 257 = 133,640 >= TEST_PARALLEL_MIN on both
+#: threads (the tests build with a lower threshold than the default, to keep the arrays small).
 SHAPES = {"small": (9, 13), "large": (520, 257)}
+TEST_PARALLEL_MIN = 131072
 
 
 @pytest.fixture(scope="module", params=["openmp", "serial"])
 def compiled(request):
     kernel_harness.require("g++", kernel_harness.have_gxx())
-    backend = CompiledCpuBackend(openmp=request.param == "openmp")
+    backend = CompiledCpuBackend(openmp=request.param == "openmp", parallel_min=TEST_PARALLEL_MIN)
     for dtype in DTYPES:
         backend.load(dtype)
     return backend
@@ -57,7 +59,7 @@ def batch(rng, dtype, shape, scale=3.0, edges=EDGES):
 
 def test_large_shapes_take_the_parallel_branch():
     rows, cols = SHAPES["large"]
-    assert rows * cols >= host_kernels.PARALLEL_MIN > np.prod(SHAPES["small"])
+    assert rows * cols >= TEST_PARALLEL_MIN > np.prod(SHAPES["small"])
 
 
 @pytest.mark.parametrize("size", sorted(SHAPES))

@@ -75,3 +75,22 @@ def test_first_layer_never_computes_a_gradient_for_the_input(monkeypatch):
     # forward x@W1, h@W2; backward h^T@d2, d2@W2^T, x^T@d1 -- and no d1@W1^T of shape (32, 6)
     assert len(calls) == 5
     assert ((32, 8), (8, 6)) not in calls
+
+
+def test_flat_buffers_are_zeroed_and_staggered():
+    from gpudnn.backend import NumpyBackend
+    backend = NumpyBackend()
+    for size in (10, 407_050):
+        buffers = [backend.flat_zeros(size, np.float32, slot) for slot in range(4)]
+        assert all(b.shape == (size,) and b.flags.c_contiguous and b.flags.writeable
+                   and not b.any() for b in buffers)
+        assert len({b.ctypes.data % 4096 for b in buffers}) == 4   # no 4K aliasing between them
+    big = backend.flat_zeros(407_050, np.float32, 0)
+    assert big.ctypes.data % (2 << 20) == 0                         # huge-page aligned
+
+
+def test_model_and_optimizer_buffers_use_distinct_placements():
+    model = model_of(width=512)
+    addresses = [model.params.ctypes.data, model.grads.ctypes.data] + \
+        [slot.ctypes.data for slot in model.optimizer.slots.values()]
+    assert len({a % 4096 for a in addresses}) == len(addresses)

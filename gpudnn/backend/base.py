@@ -45,6 +45,12 @@ class Backend(ABC):
     def zeros(self, shape, dtype):
         """A zero-filled array of ``shape`` and ``dtype`` on this device."""
 
+    def flat_zeros(self, size, dtype, slot=0):
+        """A zeroed 1-d buffer of ``size`` elements for one of a model's flat arrays (parameters
+        ``slot=0``, gradients ``1``, optimizer slots ``2...``); a backend may place the buffers
+        so that the updates, which stream through all of them at once, run faster."""
+        return self.zeros((size,), dtype)
+
     @abstractmethod
     def from_host(self, array, dtype=None):
         """A C-contiguous device copy of the host (NumPy) ``array``, cast to ``dtype`` if given."""

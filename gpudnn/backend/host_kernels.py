@@ -46,10 +46,12 @@ SHIM = Path(__file__).with_name("cuda_shim.h")
 #: Always used; ``-fno-math-errno`` vectorises sqrt without changing any result.
 BASE_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno")
 OPENMP_FLAGS = ("-fopenmp",)
-#: Loops with at least this many elements of work run on all OpenMP threads. Measured on 2
-#: cores: waking the second thread costs more than it saves on the 65,536-element activations
-#: of the course model at batch 128 (step 1.98 ms at 32768 vs 1.61-1.76 ms at 131072-262144).
-PARALLEL_MIN = 131072
+#: Loops with at least this many elements run on all OpenMP threads. Waking the sleeping second
+#: thread (libgomp's passive wait, see ``_open``) costs tens of microseconds, more than it saves
+#: while the buffers sit in cache. Measured on 2 cores (float32, median of 9): Adam over 407,050
+#: params 137 us serial vs 274 us on 2 threads, over 2M 0.90 vs 1.14 ms, over 4M 3.66 vs 2.26 ms,
+#: over 10M 10.1 vs 5.9 ms; SGD crosses over near 2M as well.
+PARALLEL_MIN = 3_000_000
 
 _CTYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
                 "bool": "bool"}
@@ -252,16 +254,16 @@ def _open(path, openmp):
         del os.environ["OMP_WAIT_POLICY"]
 
 
-def load(dtype, openmp=True):
+def load(dtype, openmp=True, parallel_min=PARALLEL_MIN):
     """The loaded library for ``dtype`` (built on first use, once per process), every kernel's
-    ``argtypes`` set, ``restype`` None."""
-    key = (_dtype_name(dtype), bool(openmp))
+    ``argtypes`` set, ``restype`` None; loops of ``parallel_min`` elements or more use OpenMP."""
+    key = (_dtype_name(dtype), bool(openmp), int(parallel_min))
     lib = _loaded.get(key)
     if lib is None:
         with _lock:
             lib = _loaded.get(key)
             if lib is None:
-                lib = _open(build(key[0], openmp), openmp)
+                lib = _open(build(key[0], openmp, parallel_min), openmp)
                 for spec in load_kernels().values():
                     fn = getattr(lib, spec.name)
                     fn.argtypes = argtypes(spec, key[0])

@@ -41,9 +41,10 @@ class CompiledCpuBackend(NumpyBackend):
     and raises :class:`~gpudnn.errors.KernelCompileError` when that fails.
     """
 
-    def __init__(self, openmp=True):
+    def __init__(self, openmp=True, parallel_min=host_kernels.PARALLEL_MIN):
         super().__init__()
         self.openmp = openmp
+        self.parallel_min = parallel_min
         self._libs = {}
         self._sites = {}
 
@@ -52,7 +53,7 @@ class CompiledCpuBackend(NumpyBackend):
         dtype = np.dtype(dtype)
         lib = self._libs.get(dtype)
         if lib is None:
-            lib = self._libs[dtype] = host_kernels.load(dtype, self.openmp)
+            lib = self._libs[dtype] = host_kernels.load(dtype, self.openmp, self.parallel_min)
         return lib
 
     # ----------------------------------------------------------------- call-site cache
