@@ -1,8 +1,9 @@
-"""``python -m bench.report [results.json] [--device cpu|cuda] [--quick] [--markdown]``
+"""``python -m bench.report [results.json ...] [--device cpu|cuda] [--quick] [--markdown]``
 
 With no file, runs the suites (pytest with ``--benchmark-json`` to a temporary file, or to
 ``--json PATH``; other arguments such as ``-k Adam`` go to pytest) and then prints one table;
-with a pytest-benchmark JSON file, just prints its table:
+with pytest-benchmark JSON files, prints their table (several files: the median of each figure
+over the runs, and each ratio's spread as ``median (min-max)``):
 
     figure | ours | limit | ratio | peer | ratio
 
@@ -15,6 +16,7 @@ figure's unit: for GFLOP/s and GB/s above 1 is faster, for ms below 1 is faster.
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -40,10 +42,41 @@ def number(value):
     return f"{value:.2f}"
 
 
+def _ratio(values):
+    """``median`` of the ratios, with ``(min-max)`` when there are several runs."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return ""
+    text = f"{statistics.median(values):.2f}"
+    return text if len(values) == 1 else f"{text} ({min(values):.2f}-{max(values):.2f})"
+
+
+def combine(runs):
+    """One ``extra_info`` per figure from several runs' JSON dicts: each figure the median over
+    the runs; ``ratios`` / ``peer_ratios`` keep every run's ratio for the spread."""
+    groups = {}
+    for data in runs:
+        for bench in data.get("benchmarks", []):
+            info = bench.get("extra_info", {})
+            if "figure" in info and "ours" in info:
+                groups.setdefault((info.get("device"), info["figure"]), []).append(info)
+    combined = []
+    for infos in groups.values():
+        info = dict(infos[0])
+        for key in ("ours", "limit", "peer", "peak_gflops", "gemm_share"):
+            values = [i[key] for i in infos if i.get(key) is not None]
+            if values:
+                info[key] = statistics.median(values)
+        info["ratios"] = [i["ours"] / i["limit"] for i in infos if i.get("limit")]
+        info["peer_ratios"] = [i["ours"] / i["peer"] for i in infos if i.get("peer")]
+        combined.append(info)
+    return combined
+
+
 def build_rows(data):
-    """Table rows (tuples of str, see HEADER) from a pytest-benchmark JSON dict, plus notes."""
-    infos = [b.get("extra_info", {}) for b in data.get("benchmarks", [])]
-    infos = [i for i in infos if "figure" in i and "ours" in i]
+    """Table rows (tuples of str, see HEADER) from a pytest-benchmark JSON dict (or a list of
+    them: several runs of the same suites), plus notes."""
+    infos = combine(data if isinstance(data, list) else [data])
     infos.sort(key=lambda i: _SECTION.get(i.get("unit"), 3))  # stable: keeps run order inside
     several = len({i.get("device") for i in infos}) > 1
     rows, peaks, shares = [], {}, []
@@ -57,9 +90,9 @@ def build_rows(data):
             figure,
             number(ours),
             f"{number(limit)} ({info.get('limit_name')})" if limit else "",
-            f"{ours / limit:.2f}" if limit else "",
+            _ratio(info["ratios"]),
             f"{number(peer)} ({info.get('peer_name')})" if peer else "",
-            f"{ours / peer:.2f}" if peer else "",
+            _ratio(info["peer_ratios"]),
         ))
         if "gemm_share" in info:
             shares.append(f"{info['figure']} ({info.get('device')}): {100 * info['gemm_share']:.0f} % "
@@ -94,12 +127,15 @@ def machine_line(data):
 
 
 def report(data, markdown=False):
-    """The whole printed report of a benchmark JSON dict."""
-    rows, notes = build_rows(data)
+    """The whole printed report of a benchmark JSON dict, or of a list of them (several runs)."""
+    runs = data if isinstance(data, list) else [data]
+    rows, notes = build_rows(runs)
     if not rows:
         return "no gpudnn benchmark figures in these results (were all cases skipped?)"
     sep = "\n\n" if markdown else "\n"
-    return sep.join([format_table(rows, markdown), *notes, LEGEND, machine_line(data)])
+    header = [f"median of {len(runs)} runs; ratio spread (min-max) in brackets"] if len(runs) > 1 else []
+    return sep.join([*header, format_table(rows, markdown), *notes, LEGEND,
+                     *[machine_line(d) for d in runs]])
 
 
 def run_suites(json_path, device, quick, extra):
@@ -115,30 +151,33 @@ def run_suites(json_path, device, quick, extra):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="?", help="a pytest-benchmark JSON file to print")
+    parser.add_argument("results", nargs="*", help="pytest-benchmark JSON files to print")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda (when running)")
     parser.add_argument("--quick", action="store_true", help="few rounds, small sizes (when running)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--json", help="keep the JSON of the run here (default: a temporary file)")
     args, extra = parser.parse_known_args(argv)
     code = 0
-    path = args.results
-    if path is None:
+    paths = args.results
+    if not paths:
         path = args.json or os.path.join(tempfile.mkdtemp(prefix="gpudnn-bench-"), "bench.json")
         code = run_suites(path, args.device, args.quick, extra)
         if not os.path.exists(path) or not os.path.getsize(path):
             print(f"the benchmark run wrote no results (pytest exit code {code})", file=sys.stderr)
             return int(code) or 1
         print()
+        paths = [path]
     elif extra:
         parser.error(f"unknown arguments {extra} (pytest arguments only go with a run)")
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        print(f"cannot read benchmark results {path!r}: {exc}", file=sys.stderr)
-        return 2
-    print(report(data, args.markdown))
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                runs.append(json.load(fh))
+        except (OSError, ValueError) as exc:
+            print(f"cannot read benchmark results {path!r}: {exc}", file=sys.stderr)
+            return 2
+    print(report(runs if len(runs) > 1 else runs[0], args.markdown))
     return 0 if int(code) in (0, 5) else int(code)
 
 
