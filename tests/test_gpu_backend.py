@@ -14,6 +14,7 @@ import pytest
 import gpudnn
 from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend, backend_for, cuda_problem
 from kernel_harness.ulp import assert_ulp
+from kernel_harness.updates import UPDATES
 
 pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 F32 = np.float32
@@ -146,22 +147,6 @@ def test_metrics(gpu, cpu):
     assert gpu.all_finite(gpu.from_host(p)) is True
     p[3, 3] = np.inf
     assert gpu.all_finite(gpu.from_host(p)) is False
-
-
-UPDATES = {
-    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
-    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
-    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
-    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
-    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
-                                                                momentum=0.5, mom=s[1])),
-    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 7e-4, 0.9, 0.999, 1e-7)),
-    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                  decay=4e-6)),
-    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                    vhat=s[2])),
-    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
-}
 
 
 @pytest.mark.parametrize("name", sorted(UPDATES))

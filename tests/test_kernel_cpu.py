@@ -17,6 +17,7 @@ from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
 from kernel_harness.ulp import assert_ulp
+from kernel_harness.updates import UPDATES
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 
@@ -145,22 +146,6 @@ def test_logit_grad(gpu, cpu, dtype):
     out = host(np.empty_like(p))
     gpu.logit_grad(host(p), host(y), 1 / 128, out)
     assert_ulp(out, expected, 0, "logit_grad")
-
-
-UPDATES = {
-    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
-    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
-    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
-    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
-    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
-                                                                momentum=0.5, mom=s[1])),
-    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3 * 0.7, 0.9, 0.999, 1e-7)),
-    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                  decay=1e-3 * 4e-3)),
-    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                    vhat=s[2])),
-    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
-}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -22,6 +22,7 @@ from gpudnn import layers, models, optimizers
 from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend, backend_for, host_kernels
 from gpudnn.backend.native_backend import CompiledCpuBackend
 from kernel_harness.ulp import assert_ulp
+from kernel_harness.updates import UPDATES
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 
@@ -141,22 +142,6 @@ def test_logit_grad(compiled, reference, dtype, size):
     reference.logit_grad(p, y, 1 / 128, expected)
     compiled.logit_grad(p, y, 1 / 128, out)
     assert_ulp(out, expected, 0, "logit_grad")
-
-
-UPDATES = {
-    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
-    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
-    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
-    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
-    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
-                                                                momentum=0.5, mom=s[1])),
-    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3 * 0.7, 0.9, 0.999, 1e-7)),
-    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                  decay=1e-3 * 4e-3)),
-    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                    vhat=s[2])),
-    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
-}
 
 
 @pytest.mark.parametrize("size", [1000, 140_001])

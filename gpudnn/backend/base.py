@@ -21,6 +21,8 @@ Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha``
 
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
 LOSS_KINDS = ("mse", "bce", "cce")
 
@@ -69,6 +71,25 @@ class Backend(ABC):
 
     def synchronize(self):
         """Wait until queued device work has finished (a no-op on the CPU)."""
+
+    def _scratch(self, shape, dtype, slot=0):
+        """A work array of this device, allocated once per (shape, dtype, slot) and reused;
+        ``slot`` tells apart two that are live at the same time."""
+        cache = self.__dict__.setdefault("_scratch_cache", {})
+        key = (tuple(shape), np.dtype(dtype), slot)
+        buf = cache.get(key)
+        if buf is None:
+            buf = cache[key] = self.empty(shape, dtype)
+        return buf
+
+    def _zero_bias(self, k, dtype):
+        """A cached (k,) zero vector: the bias of a kernel called with ``bias=None``."""
+        key = ((k,), np.dtype(dtype), "zero-bias")
+        cache = self.__dict__.setdefault("_scratch_cache", {})
+        buf = cache.get(key)
+        if buf is None:
+            buf = cache[key] = self.zeros((k,), dtype)
+        return buf
 
     # ----------------------------------------------------------------- linear algebra
     @abstractmethod

@@ -82,22 +82,6 @@ class CupyBackend(Backend):
                 f"CUDA kernel {name!r} (kernels/{load_kernels()[name].family}.cu) failed to "
                 f"compile with NVRTC:\n{exc}") from exc
 
-    def _scratch(self, shape, dtype, slot=0):
-        """A reusable work array; ``slot`` tells apart two live at once of the same shape."""
-        key = (tuple(shape), np.dtype(dtype), slot)
-        buf = self._scratch_cache.get(key)
-        if buf is None:
-            buf = self._scratch_cache[key] = self.empty(shape, dtype)
-        return buf
-
-    def _zero_bias(self, k, dtype):
-        """A cached (k,) zero vector: the bias of an activation called with ``bias=None``."""
-        key = ((k,), np.dtype(dtype), "zero-bias")
-        buf = self._scratch_cache.get(key)
-        if buf is None:
-            buf = self._scratch_cache[key] = self.zeros((k,), dtype)
-        return buf
-
     def _reduce_sum(self, a, scale):
         """``sum(a) * scale`` as a new 0-d device array (the only reduction of the loss path)."""
         total = cupy.sum(a)

@@ -92,12 +92,6 @@ class CompiledCpuBackend(NumpyBackend):
         sites[key] = site = site + (refs,)
         return site
 
-    def _zero_bias(self, k, dtype):
-        """A cached (k,) zero vector: the bias of an activation called with ``bias=None``."""
-        buf = self._scratch((k,), dtype, slot="zero-bias")
-        buf.fill(0)
-        return buf
-
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
         key = ("fwd", kind, id(z), id(bias), id(out), z.shape)
