@@ -157,8 +157,10 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--json", help="keep the JSON of the run here (default: a temporary file)")
     args, extra = parser.parse_known_args(argv)
+    # a pytest option's value (``-k "update or step"``) lands among the results: keep it there
+    paths = [r for r in args.results if r.endswith(".json")]
+    extra += [r for r in args.results if not r.endswith(".json")]
     code = 0
-    paths = args.results
     if not paths:
         path = args.json or os.path.join(tempfile.mkdtemp(prefix="gpudnn-bench-"), "bench.json")
         code = run_suites(path, args.device, args.quick, extra)
