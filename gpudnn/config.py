@@ -25,11 +25,15 @@ def rng():
 
 
 def set_floatx(dtype):
-    """Default float type of new models: ``"float32"`` (default), ``"float64"`` or ``"float16"``."""
+    """Default float type of new models: ``"float32"`` (default) or ``"float64"``.
+
+    float16 is refused: without loss scaling its gradients underflow, and the 1e-7 clip of the
+    cross-entropies rounds to nothing in it.
+    """
     name = np.dtype(dtype).name if _is_float(dtype) else None
     if name is None:
         raise InvalidInputError(
-            f"floatx must be 'float16', 'float32' or 'float64', not {dtype!r}")
+            f"floatx must be 'float32' or 'float64' (float16 cannot train without loss scaling), not {dtype!r}")
     _state["floatx"] = name
 
 
@@ -40,7 +44,7 @@ def floatx():
 
 def _is_float(dtype):
     try:
-        return np.dtype(dtype).name in ("float16", "float32", "float64")
+        return np.dtype(dtype).name in ("float32", "float64")
     except TypeError:
         return False
 
@@ -49,5 +53,5 @@ def resolve_dtype(dtype):
     """``dtype`` (or floatx when None) as a NumPy dtype, checked to be a float type."""
     dtype = floatx() if dtype is None else dtype
     if not _is_float(dtype):
-        raise InvalidInputError(f"dtype must be 'float16', 'float32' or 'float64', not {dtype!r}")
+        raise InvalidInputError(f"dtype must be 'float32' or 'float64' (float16 cannot train without loss scaling), not {dtype!r}")
     return np.dtype(dtype)

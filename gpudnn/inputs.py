@@ -91,6 +91,14 @@ def targets(y, loss, units, dtype, what="y"):
         raise InvalidInputError(
             f"{what} holds values outside [0, 1] but {loss.name} needs probabilities or 0/1 "
             f"labels; for class indices use sparse_categorical_crossentropy")
+    if loss.kind == "cce":
+        sums = array.sum(axis=1, dtype=np.float64)
+        bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
+        if bad.size:
+            raise InvalidInputError(
+                f"row {int(bad[0])} of {what} sums to {sums[bad[0]]:g}, but categorical_crossentropy "
+                f"needs one class per sample (one-hot rows, or probabilities summing to 1); for "
+                f"several labels per sample use a sigmoid output with binary_crossentropy")
     return np.ascontiguousarray(array, dtype=dtype)
 
 

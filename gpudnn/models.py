@@ -19,6 +19,9 @@ from .layers.base import Layer
 from .progbar import ProgressBar
 from .summary import summary_text
 
+#: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
+MAX_WORKSPACES = 6
+
 _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical",
             "sparse_categorical_accuracy": "categorical", "binary_accuracy": "binary"}
 
@@ -75,6 +78,7 @@ class Sequential:
         """Size every layer, allocate the flat parameter and gradient buffers, draw initial weights."""
         if not self.layers:
             raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
+        kept = self._current_weights()
         width = self.input_dim = input_dim
         for layer in self.layers:
             layer.build(width)
@@ -90,10 +94,14 @@ class Sequential:
         offset = 0
         for layer, layer_specs in zip(self.layers, specs):
             param_views, grad_views = [], []
-            for _, shape, initializer, fan_in, fan_out in layer_specs:
+            old = kept.get(id(layer), [])
+            for j, (_, shape, initializer, fan_in, fan_out) in enumerate(layer_specs):
                 size = int(np.prod(shape))
-                host[offset:offset + size] = draw(initializer, config.rng(), shape, fan_in,
-                                                  fan_out).ravel()
+                if j < len(old) and old[j].shape == tuple(shape):   # built before: keep it
+                    host[offset:offset + size] = old[j].ravel()
+                else:
+                    host[offset:offset + size] = draw(initializer, config.rng(), shape, fan_in,
+                                                      fan_out).ravel()
                 param_views.append(self.params[offset:offset + size].reshape(shape))
                 grad_views.append(self.grads[offset:offset + size].reshape(shape))
                 offset += size
@@ -104,7 +112,13 @@ class Sequential:
         self._workspaces = {}
         self.built = True
         if self.optimizer is not None:
-            self.optimizer.build(be, total, self.dtype)
+            self.optimizer.build(be, total, self.dtype, owner=self)
+
+    def _current_weights(self):
+        """Host copies of the bound parameters, by layer id (layers added since have none)."""
+        return {id(layer): [self.backend.to_host(v) for v in layer.parameter_views()]
+                for layer in self.layers
+                if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
 
     def count_params(self):
         self._require_built("count_params")
@@ -123,20 +137,18 @@ class Sequential:
             raise InvalidInputError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
         self.loss = losses.get(loss)
         self.optimizer = optimizers.get(optimizer)
-        names = list(metrics or [])
+        names = [metrics] if isinstance(metrics, str) else list(metrics or [])
         for name in names:
             if not isinstance(name, str) or name.lower() not in _METRICS:
                 raise unknown_name("metric", name, _METRICS)
         self.metric_names = names
         if self.built:
-            self.optimizer.build(self.backend, self.params.shape[0], self.dtype)
+            self.optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self)
 
     def _metric_mode(self, name):
         mode = _METRICS[name.lower()]
-        if mode is None:  # "accuracy" means what fits the loss, as in Keras
-            mode = self.loss.accuracy_mode
-            if self.loss.kind == "mse" and self.output_dim == 1:
-                mode = "binary"
+        if mode is None:  # "accuracy" means what fits the loss and output, as in Keras
+            mode = "binary" if self.output_dim == 1 else self.loss.accuracy_mode
         return mode
 
     def _require_compiled(self, what):
@@ -153,14 +165,41 @@ class Sequential:
             self.build(x_host.shape[1])
         y_host = None
         if y is not None:
+            self._check_output_fits_loss()
             y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
             inputs.same_length(x_host, y_host)
         return x_host, y_host
 
+    def _batch_workspace(self, x, y):
+        """(x, y) checked and copied into the workspace of its size, as one batch."""
+        x_host, y_host = self._prepare(x, y)
+        if y_host is None:
+            raise InvalidInputError("this call needs targets y")
+        ws = self._workspace(x_host.shape[0], with_grads=True)
+        self.backend.copy_into(ws.x, x_host)
+        self.backend.copy_into(ws.y, y_host)
+        return ws
+
+    def _check_output_fits_loss(self):
+        """Categorical cross-entropy is defined here on probability rows that sum to 1: a
+        softmax output. (Keras divides other outputs by their row sum first; rather than train
+        on a silently different function, gpudnn asks for the softmax.)"""
+        spec = self.layers[-1].activation_spec
+        kind = spec.kind if spec is not None else "linear"
+        if self.loss.kind == "cce" and kind != "softmax":
+            raise InvalidInputError(
+                f"{self.loss.name} needs a softmax output, but the last layer "
+                f"{self.layers[-1].name!r} has activation {kind!r}; use activation='softmax' on "
+                f"the last layer, or binary_crossentropy for independent sigmoid outputs")
+
     def _workspace(self, n, with_grads):
+        """The Workspace of batch size n, kept for reuse; the least recently made go first once
+        more than MAX_WORKSPACES sizes are in use (predict on many sizes must not pile up)."""
         key = (n, with_grads)
         ws = self._workspaces.get(key)
         if ws is None:
+            while len(self._workspaces) >= MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
             ws = self._workspaces[key] = Workspace(self.backend, self, n, with_grads)
         return ws
 
@@ -223,9 +262,7 @@ class Sequential:
         self._require_compiled("fit")
         batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = inputs.positive_int(epochs, "epochs")
-        if verbose not in (0, 1, 2, "auto"):
-            raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
-        verbose = 1 if verbose == "auto" else verbose
+        verbose = _verbosity(verbose)
         if not 0 <= validation_split < 1:
             raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
         x_host, y_host = self._prepare(x, y)
@@ -236,8 +273,8 @@ class Sequential:
             if len(validation_data) != 2:
                 raise InvalidInputError("validation_data must be a pair (x_val, y_val)")
             val = self._prepare(*validation_data, what="_val")
-        elif validation_split:
-            n_val = int(len(x_host) * validation_split)
+        elif validation_split:  # Keras keeps the first ceil(n (1 - split)) samples for training
+            n_val = len(x_host) - int(np.ceil(len(x_host) * (1 - validation_split)))
             if n_val == 0 or n_val == len(x_host):
                 raise InvalidInputError(
                     f"validation_split={validation_split} leaves {n_val} of {len(x_host)} samples "
@@ -256,12 +293,13 @@ class Sequential:
         for cb in all_callbacks:
             if not isinstance(cb, Callback):
                 raise InvalidInputError(f"callbacks must be gpudnn.callbacks.Callback objects, not {cb!r}")
+        for cb in all_callbacks:
             cb.set_model(self)
-            cb.on_train_begin()
+            cb.on_train_begin({})
         self.stop_training = False
         for epoch in range(epochs):
             for cb in all_callbacks:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
@@ -277,7 +315,7 @@ class Sequential:
                 seen += ws.n
                 bar.update(step + 1, lambda: self._logs(totals, seen))
                 for cb in all_callbacks:
-                    cb.on_train_batch_end(step)
+                    cb.on_train_batch_end(step, {})
                 if self.stop_training:
                     break
             logs = self._logs(totals, seen)
@@ -289,7 +327,7 @@ class Sequential:
             if self.stop_training:
                 break
         for cb in all_callbacks:
-            cb.on_train_end()
+            cb.on_train_end(history.history and {k: v[-1] for k, v in history.history.items()})
         return history
 
     def _train_batch(self, ws, totals):
@@ -301,11 +339,7 @@ class Sequential:
     def train_on_batch(self, x, y):
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        x_host, y_host = self._prepare(x, y)
-        be = self.backend
-        ws = self._workspace(x_host.shape[0], with_grads=True)
-        be.copy_into(ws.x, x_host)
-        be.copy_into(ws.y, y_host)
+        ws = self._batch_workspace(x, y)
         totals = self._new_totals()
         self._train_batch(ws, totals)
         return self._result(self._logs(totals, ws.n))
@@ -316,10 +350,7 @@ class Sequential:
         L is the compiled loss averaged over the batch, exactly what ``train_on_batch`` descends.
         """
         self._require_compiled("gradients")
-        x_host, y_host = self._prepare(x, y)
-        ws = self._workspace(x_host.shape[0], with_grads=True)
-        self.backend.copy_into(ws.x, x_host)
-        self.backend.copy_into(ws.y, y_host)
+        ws = self._batch_workspace(x, y)
         self._forward(ws.x, ws)
         self._backward(ws)
         return [self.backend.to_host(grad) for layer in self.layers
@@ -351,6 +382,7 @@ class Sequential:
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1):
         """Mean loss (and metrics) over (x, y): ``loss`` or ``[loss, *metrics]`` like Keras."""
         self._require_compiled("evaluate")
+        verbose = _verbosity(verbose)
         batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
         x_host, y_host = self._prepare(x, y)
         if y_host is None:
@@ -362,19 +394,22 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose=0):
         """The model's outputs for x as a host NumPy array (samples, outputs)."""
+        verbose = _verbosity(verbose)
         batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        x_host = inputs.features(x, self.input_dim if self.built else None, self.dtype)
-        if not self.built:
-            self.build(x_host.shape[1])
+        x_host, _ = self._prepare(x, None)
         be = self.backend
         x_dev = be.from_host(x_host)
         n = x_host.shape[0]
         result = np.empty((n, self.output_dim), dtype=self.dtype)
-        for start in range(0, n, batch_size):
-            rows = slice(start, min(n, start + batch_size))
+        steps = -(-n // batch_size)
+        bar = ProgressBar(steps, verbose)
+        for step in range(steps):
+            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
             ws = self._workspace(rows.stop - rows.start, with_grads=False)
             be.copy_into(ws.x, x_dev[rows])
             result[rows] = be.to_host(self._forward(ws.x, ws))
+            bar.update(step + 1, dict)
+        bar.update(steps, dict, finalize=True)
         return result
 
     # ------------------------------------------------------------------ weights
@@ -431,3 +466,9 @@ class Sequential:
         text = summary_text(self)
         (print_fn or print)(text)
 
+
+def _verbosity(verbose):
+    """Keras's verbose argument: 0 silent, 1 progress bar, 2 one line per epoch, "auto" = 1."""
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2, "auto"):
+        raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
+    return 1 if verbose == "auto" else verbose

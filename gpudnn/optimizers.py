@@ -6,6 +6,7 @@ as an alias of ``learning_rate`` (the course writes ``RMSprop(lr=0.001)``).
 """
 
 import math
+import weakref
 
 from .errors import InvalidInputError, unknown_name
 
@@ -33,6 +34,7 @@ class Optimizer:
         self.learning_rate = _positive(learning_rate if lr is None else lr, "learning_rate")
         self.iterations = 0
         self.slots = None
+        self._owner = None
 
     @property
     def lr(self):
@@ -42,11 +44,30 @@ class Optimizer:
     def lr(self, value):
         self.learning_rate = _positive(value, "learning_rate")
 
-    def build(self, backend, size, dtype):
-        """Allocate zeroed slot buffers of ``size`` elements (called by the model, once)."""
+    def build(self, backend, size, dtype, owner=None):
+        """Allocate zeroed slot buffers of ``size`` elements for the model ``owner``.
+
+        Called again for the same model with the same size (a second ``compile``), it keeps its
+        state, as Keras does. One optimizer serves one model: its slots are that model's.
+        """
+        if self._owner is not None and owner is not None and self._owner() is not None \
+                and self._owner() is not owner:
+            raise InvalidInputError(
+                f"this {type(self).__name__} already trains another model; its moments belong to "
+                f"that model's parameters. Create one optimizer per model, e.g. "
+                f"compile(optimizer={type(self).__name__}(...)) or optimizer='{type(self).__name__.lower()}'")
+        if self.slots is not None and self._size == (size, dtype) and \
+                (self._owner is not None and self._owner() is owner):
+            return
         self.slots = {name: backend.flat_zeros(size, dtype, slot=2 + i)
                       for i, name in enumerate(self.slot_names)}
         self.iterations = 0
+        self._size = (size, dtype)
+        self._owner = weakref.ref(owner) if owner is not None else None
+        self._initialize_slots(backend)
+
+    def _initialize_slots(self, backend):
+        """Give freshly allocated slots their starting values (zeros unless overridden)."""
 
     def apply(self, backend, params, grads):
         """One step: update the flat ``params`` in place from the flat ``grads``."""
@@ -58,7 +79,7 @@ class Optimizer:
 
     def get_config(self):
         return {k: v for k, v in vars(self).items()
-                if k not in ("slots", "iterations", "slot_names")}
+                if k not in ("slots", "iterations", "slot_names") and not k.startswith("_")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -164,14 +185,15 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, lr=None):
         super().__init__(learning_rate, lr)
-        if isinstance(initial_accumulator_value, bool) or not initial_accumulator_value >= 0:
+        if isinstance(initial_accumulator_value, bool) \
+                or not isinstance(initial_accumulator_value, (int, float)) \
+                or not initial_accumulator_value >= 0:
             raise InvalidInputError(
                 f"initial_accumulator_value must be >= 0, not {initial_accumulator_value!r}")
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = _positive(epsilon, "epsilon")
 
-    def build(self, backend, size, dtype):
-        super().build(backend, size, dtype)
+    def _initialize_slots(self, backend):
         backend.fill(self.slots["accumulator"], self.initial_accumulator_value)
 
     def _update(self, backend, params, grads):

@@ -29,7 +29,7 @@ def summary_text(model):
         if i:
             lines.append(_rule("├", "─", "┼", "┤"))
         lines.append(_row([f"{layer.name} ({type(layer).__name__})", f"(None, {layer.units})",
-                           f"{layer.count_params:,}"], "│"))
+                           f"{layer.count_params():,}"], "│"))
     lines.append(_rule("└", "─", "┴", "┘"))
     total = model.count_params()
     itemsize = model.dtype.itemsize

@@ -142,3 +142,48 @@ def test_load_weights_with_mismatched_shapes(tmp_path, data):
 def test_loss_needs_a_name_or_class():
     with pytest.raises(InvalidInputError, match="loss must be a name"):
         losses.get(42)
+
+
+def test_categorical_crossentropy_needs_rows_that_sum_to_one(data):
+    x, y, _ = data
+    multi_hot = y.copy()
+    multi_hot[0] = [1, 1, 0]
+    model = course_like()
+    before = model.get_weights()
+    with pytest.raises(InvalidInputError, match="row 0 of y sums to 2.*binary_crossentropy"):
+        model.fit(x, multi_hot, verbose=0)
+    assert_unchanged(model, before)
+
+
+def test_categorical_crossentropy_needs_a_softmax_output(data):
+    x, y, _ = data
+    model = models.Sequential([layers.Dense(3, activation="sigmoid", input_shape=(6,))])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    with pytest.raises(InvalidInputError, match="needs a softmax output.*'sigmoid'"):
+        model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32", "complex64"])
+def test_float16_and_non_float_models_are_refused(dtype):
+    with pytest.raises(InvalidInputError, match="float32' or 'float64'"):
+        models.Sequential(dtype=dtype)
+
+
+def test_one_optimizer_per_model(data):
+    x, y, _ = data
+    first = course_like()
+    shared = first.optimizer
+    other = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    with pytest.raises(InvalidInputError, match="already trains another model.*one optimizer per model"):
+        other.compile(optimizer=shared, loss="categorical_crossentropy")
+
+
+@pytest.mark.parametrize("verbose", [3, "loud", True])
+def test_bad_verbose(verbose, data):
+    model = course_like()
+    for call in (lambda: model.fit(data[0], data[1], verbose=verbose),
+                 lambda: model.evaluate(data[0], data[1], verbose=verbose),
+                 lambda: model.predict(data[0], verbose=verbose)):
+        with pytest.raises(InvalidInputError, match="verbose must be 0, 1, 2 or 'auto'"):
+            call()

@@ -1,5 +1,7 @@
 """Every optimizer x activation learns a small separable problem; training is reproducible."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,51 @@ def test_deferred_build_without_input_shape():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, labels, epochs=1, verbose=0)
     assert model.count_params() == 6 * 8 + 8 + 8 * 3 + 3
+
+
+def test_compile_again_keeps_the_optimizer_state():
+    x, labels = blobs(n=64)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    adam = optimizers.Adam(lr=0.01)
+    model.compile(optimizer=adam, loss="sparse_categorical_crossentropy")
+    model.fit(x, labels, epochs=1, batch_size=16, verbose=0)
+    moments = adam.slots["m"].copy()
+    model.compile(optimizer=adam, loss="sparse_categorical_crossentropy", metrics="accuracy")
+    assert adam.iterations == 4 and np.array_equal(adam.slots["m"], moments)
+    assert model.metric_names == ["accuracy"]
+
+
+def test_adding_a_layer_keeps_the_weights_already_there():
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,))])
+    kernel, bias = model.get_weights()
+    model.add(layers.Dense(3, activation="softmax"))
+    weights = model.get_weights()
+    assert np.array_equal(weights[0], kernel) and np.array_equal(weights[1], bias)
+    assert weights[2].shape == (8, 3) and weights[2].any()
+    assert model.layers[0].count_params() == 56 and model.count_params() == 56 + 27
+
+
+def test_validation_split_holds_out_the_last_samples_like_keras():
+    x, labels = blobs(n=50)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, labels, epochs=1, batch_size=8, validation_split=0.58, verbose=0)
+    # Keras trains on the first ceil(50 * (1 - 0.58)) samples (22: 50 * 0.42 is 21.000000000000004
+    # in floating point) and validates on the rest
+    split_at = math.ceil(50 * (1 - 0.58))
+    val_loss, val_acc = model.evaluate(x[split_at:], labels[split_at:], verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(val_loss, rel=1e-6)
+    assert history.history["val_accuracy"][0] == pytest.approx(val_acc)
+    other = model.evaluate(x[split_at + 1:], labels[split_at + 1:], verbose=0)[0]
+    assert history.history["val_loss"][0] != pytest.approx(other, rel=1e-6)
+
+
+def test_predict_on_many_batch_sizes_keeps_a_bounded_cache():
+    x, _ = blobs(n=64)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    for n in range(1, 40):
+        model.predict(x[:n], batch_size=n)
+    assert len(model._workspaces) <= models.MAX_WORKSPACES

@@ -26,6 +26,9 @@ import numpy as np
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
 LOSS_KINDS = ("mse", "bce", "cce")
 
+#: Work arrays a backend keeps for reuse (a training step uses about a dozen).
+MAX_SCRATCH = 64
+
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before a log, like Keras.
 EPSILON = 1e-7
 
@@ -72,24 +75,23 @@ class Backend(ABC):
     def synchronize(self):
         """Wait until queued device work has finished (a no-op on the CPU)."""
 
-    def _scratch(self, shape, dtype, slot=0):
+    def _scratch(self, shape, dtype, slot=0, zeroed=False):
         """A work array of this device, allocated once per (shape, dtype, slot) and reused;
-        ``slot`` tells apart two that are live at the same time."""
+        ``slot`` tells apart two that are live at the same time. ``zeroed``: filled with zeros
+        when first made (callers that never write it get a constant zero array)."""
         cache = self.__dict__.setdefault("_scratch_cache", {})
         key = (tuple(shape), np.dtype(dtype), slot)
         buf = cache.get(key)
         if buf is None:
-            buf = cache[key] = self.empty(shape, dtype)
+            while len(cache) >= MAX_SCRATCH:  # many batch sizes (predict): drop the oldest
+                cache.pop(next(iter(cache)))
+            make = self.zeros if zeroed else self.empty
+            buf = cache[key] = make(shape, dtype)
         return buf
 
     def _zero_bias(self, k, dtype):
         """A cached (k,) zero vector: the bias of a kernel called with ``bias=None``."""
-        key = ((k,), np.dtype(dtype), "zero-bias")
-        cache = self.__dict__.setdefault("_scratch_cache", {})
-        buf = cache.get(key)
-        if buf is None:
-            buf = cache[key] = self.zeros((k,), dtype)
-        return buf
+        return self._scratch((k,), dtype, slot="zero-bias", zeroed=True)
 
     # ----------------------------------------------------------------- linear algebra
     @abstractmethod
@@ -150,7 +152,7 @@ class Backend(ABC):
 
     @abstractmethod
     def count_correct(self, y_pred, y_true, mode):
-        """Number of correct predictions as a 0-d device array (float).
+        """Number of correct predictions as a 0-d float64 device array (exact up to 2^53).
 
         mode ``"categorical"``: rows where argmax(y_pred) == argmax(y_true); mode ``"binary"``:
         elements where (y_pred > 0.5) == (y_true > 0.5).

@@ -65,7 +65,6 @@ class CupyBackend(Backend):
         self.name = f"cuda:{index}"
         self._device = cupy.cuda.Device(index)
         self._kernels = {}
-        self._scratch_cache = {}
         if os.environ.get("GPUDNN_TF32", "").strip().lower() in ("1", "true", "yes", "on"):
             enable_tf32()
 
@@ -207,9 +206,9 @@ class CupyBackend(Backend):
                 expected = self._scratch((n,), np.int64, slot=1)
                 cupy.argmax(y_pred, axis=1, out=predicted)
                 cupy.argmax(y_true, axis=1, out=expected)
-                return cupy.sum(predicted == expected, dtype=y_pred.dtype)
+                return cupy.sum(predicted == expected, dtype=np.float64)
             if mode == "binary":
-                return cupy.sum((y_pred > 0.5) == (y_true > 0.5), dtype=y_pred.dtype)
+                return cupy.sum((y_pred > 0.5) == (y_true > 0.5), dtype=np.float64)
         raise InvalidInputError(f"unknown accuracy mode {mode!r}")
 
     def sum_squares(self, a):

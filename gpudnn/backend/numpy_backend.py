@@ -69,7 +69,9 @@ class NumpyBackend(Backend):
         np.sum(a, axis=0, out=out)
 
     def take_rows(self, src, index, out):
-        np.take(src, index, axis=0, out=out)
+        # mode="clip": with the default "raise", NumPy gathers into a temporary and copies it
+        # to out (a whole batch allocated per step); the indices are in range by construction
+        np.take(src, index, axis=0, out=out, mode="clip")
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
@@ -223,7 +225,7 @@ class NumpyBackend(Backend):
             np.equal(predicted, expected, out=hits)
         else:
             raise ValueError(f"unknown accuracy mode {mode!r}")
-        return np.asarray(np.count_nonzero(hits), dtype=y_pred.dtype)
+        return np.asarray(np.count_nonzero(hits), dtype=np.float64)
 
     def sum_squares(self, a):
         flat = a.reshape(-1)

@@ -65,7 +65,6 @@ class Layer:
         """
         raise NotImplementedError
 
-    @property
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())
 

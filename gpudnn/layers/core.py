@@ -6,6 +6,8 @@
 operands (x^T and W^T are transpose flags to BLAS, not copies).
 """
 
+import numpy as np
+
 from .. import activations, initializers
 from ..errors import InvalidInputError
 from .base import Layer
@@ -25,8 +27,9 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", input_shape=None, input_dim=None, name=None):
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
+        units = int(units)
         super().__init__(name=name, input_shape=input_shape if input_dim is None else input_dim)
         self.units = units
         self.activation_spec = activations.get(activation)
