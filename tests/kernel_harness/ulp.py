@@ -34,3 +34,16 @@ def assert_ulp(actual, expected, max_ulp, what=""):
     assert d.size == 0 or d[worst] <= max_ulp, (
         f"{what}: {d[worst]:.0f} ulp at {worst}: got {actual[worst]!r}, "
         f"expected {expected[worst]!r} ({np.count_nonzero(d > max_ulp)} elements over {max_ulp})")
+
+
+def assert_backward_matches(kind, actual, expected, y, dy):
+    """An activation backward against NumPy's: bit-identical, except softmax, whose
+    ``dy - sum(dy y)`` cancels, so its row sum's rounding error is absolute (8 eps of max |dy|)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if kind != "softmax":
+        assert_ulp(actual, expected, 0, f"{kind} backward")
+        return
+    finite = np.isfinite(dy).all(axis=1) & np.isfinite(y).all(axis=1)
+    atol = 8 * np.finfo(dy.dtype).eps * np.abs(dy[finite]).max()
+    np.testing.assert_allclose(actual[finite], expected[finite], rtol=0, atol=atol)
+    assert np.array_equal(np.isnan(actual), np.isnan(expected))
