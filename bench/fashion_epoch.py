@@ -16,24 +16,13 @@ import time
 import numpy as np
 
 import gpudnn
-from gpudnn.experiments import course_model, load_data
+from gpudnn.experiments import course_model, load_data, run
 
 
 def run_gpudnn(data, optimizer, epochs, device, seed):
     model = course_model(optimizer=optimizer, lr=0.001, device=device, seed=seed)
-    times = []
-
-    class Timer(gpudnn.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=128, verbose=0,
-              callbacks=[Timer()])
-    _, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0)
-    return statistics.median(times), accuracy
+    result = run(optimizer, model, data, epochs, batch_size=128, verbose=0)
+    return result.seconds_per_epoch, result.test_accuracy
 
 
 def run_torch(data, optimizer, epochs, seed):

@@ -21,7 +21,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.figures import HIGHER_IS_BETTER
 
 HEADER = ("figure", "ours", "limit", "ratio", "peer", "ratio")
 _SECTION = {"GFLOP/s": 0, "GB/s": 1, "ms": 2}

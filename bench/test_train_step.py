@@ -30,7 +30,7 @@ def course_model(device):
 def step_gemms(model, ws):
     """The five GEMMs of one step as a closure, writing into separate outputs; and their flops."""
     be = model.backend
-    (l1, l2), (h, p), (_, dz2) = model.layers, ws.outputs, ws.grads
+    (l1, l2), (h, _), (_, dz2) = model.layers, ws.outputs, ws.grads
     calls = [(ws.x, l1.kernel), (h, l2.kernel), (h.T, dz2), (dz2, l2.kernel.T), (ws.x.T, ws.grads[0])]
     outs = [be.empty((a.shape[0], b.shape[1]), a.dtype) for a, b in calls]
 

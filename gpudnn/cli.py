@@ -15,7 +15,8 @@ import os
 import sys
 
 from . import activations, datasets, experiments
-from .backend import backend_for, parse_device
+from .backend import parse_device
+from .device import current_backend
 from .errors import GpudnnError
 
 DEFAULT_CHOICES = {
@@ -172,13 +173,7 @@ def _check_names(optimizer_names, activation_names, lr, device):
         experiments.make_optimizer(name, lr)
     for name in activation_names:
         activations.get(name)
-    return backend_for(device if device is not None else _default_device()).name
-
-
-def _default_device():
-    from .device import get_device
-
-    return get_device()
+    return current_backend(device).name
 
 
 def _optimizer_text(optimizer):
@@ -187,7 +182,7 @@ def _optimizer_text(optimizer):
 
 def _architecture(depth, width, activation=None):
     """``784-512-10 (relu)``; without ``activation`` (it is what varies) no parenthesis."""
-    width = width or (experiments.COURSE_WIDTH if depth == 1 else experiments.DEEP_WIDTH)
+    width = experiments.hidden_width(depth, width)
     text = f"784-{'-'.join([str(width)] * depth)}-10"
     return f"{text} ({activation})" if activation else text
 

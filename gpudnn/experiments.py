@@ -68,6 +68,11 @@ def make_optimizer(name, lr=None):
     return optimizer
 
 
+def hidden_width(depth, width=None):
+    """``width``, or the default: the course's 512 for one hidden layer, 128 for deep stacks."""
+    return width if width is not None else (COURSE_WIDTH if depth == 1 else DEEP_WIDTH)
+
+
 def course_model(activation="relu", depth=1, width=None, optimizer="adam", lr=None, device=None,
                  seed=None):
     """The course network, compiled: ``depth`` hidden Dense(width, activation) -> Dense(10, softmax).
@@ -79,8 +84,7 @@ def course_model(activation="relu", depth=1, width=None, optimizer="adam", lr=No
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise InvalidInputError(f"depth must be a positive number of hidden layers, not {depth!r}")
-    if width is None:
-        width = COURSE_WIDTH if depth == 1 else DEEP_WIDTH
+    width = hidden_width(depth, width)
     compiled_optimizer = make_optimizer(optimizer, lr)
     if seed is not None:
         config.set_seed(seed)

@@ -14,7 +14,7 @@ a sigmoid (binary) output, the gradient with respect to the pre-activation is th
 the activation's derivatives.
 """
 
-from .errors import InvalidInputError, unknown_name
+from .identifiers import instance
 
 
 class Loss:
@@ -78,14 +78,4 @@ _NAME_OF = {MeanSquaredError: "mean_squared_error", BinaryCrossentropy: "binary_
 
 def get(identifier):
     """A Loss from a name, a Loss class or a Loss instance."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise unknown_name("loss", identifier, _BY_NAME)
-        return cls()
-    raise InvalidInputError(
-        f"loss must be a name ({', '.join(_BY_NAME)}) or a gpudnn.losses class, not {identifier!r}")
+    return instance("loss", identifier, _BY_NAME, Loss)

@@ -27,16 +27,18 @@ _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical"
 
 
 class Workspace:
-    """The buffers of one batch size n: inputs, targets, each layer's output and its gradient."""
+    """The buffers of one batch size n: each layer's output and, for training, the batch's
+    inputs and targets (gathered from the data set) and each layer's output gradient."""
 
     def __init__(self, backend, model, n, with_grads):
         dtype = model.dtype
         self.n = n
-        self.x = backend.empty((n, model.input_dim), dtype)
-        self.y = backend.empty((n, model.output_dim), dtype)
         self.outputs = [backend.empty((n, layer.units), dtype) for layer in model.layers]
-        self.grads = ([backend.empty((n, layer.units), dtype) for layer in model.layers]
-                      if with_grads else None)
+        self.x = self.y = self.grads = None
+        if with_grads:
+            self.x = backend.empty((n, model.input_dim), dtype)
+            self.y = backend.empty((n, model.output_dim), dtype)
+            self.grads = [backend.empty((n, layer.units), dtype) for layer in model.layers]
 
 
 class Sequential:
@@ -158,34 +160,39 @@ class Sequential:
                 f"loss=..., metrics=[...]) first")
 
     # ------------------------------------------------------------------ data
-    def _prepare(self, x, y, what=""):
-        """Host-check and convert (x, y) for this model; builds the model if needed."""
+    def _prepare(self, caller, x, y, what=""):
+        """Host-check and convert (x, y) for this model (builds it if needed); ``y`` None is
+        refused, naming ``caller``, unless ``caller`` is "predict"."""
         x_host = inputs.features(x, self.input_dim if self.built else None, self.dtype, "x" + what)
         if not self.built:
             self.build(x_host.shape[1])
-        y_host = None
-        if y is not None:
-            self._check_output_fits_loss()
-            y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
-            inputs.same_length(x_host, y_host)
+        if caller == "predict":
+            return x_host, None
+        if y is None:
+            raise InvalidInputError(f"{caller}() needs targets y")
+        self._check_output_fits_loss()
+        y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
+        inputs.same_length(x_host, y_host)
         return x_host, y_host
 
-    def _batch_workspace(self, x, y):
+    def _batch_workspace(self, caller, x, y):
         """(x, y) checked and copied into the workspace of its size, as one batch."""
-        x_host, y_host = self._prepare(x, y)
-        if y_host is None:
-            raise InvalidInputError("this call needs targets y")
+        x_host, y_host = self._prepare(caller, x, y)
         ws = self._workspace(x_host.shape[0], with_grads=True)
         self.backend.copy_into(ws.x, x_host)
         self.backend.copy_into(ws.y, y_host)
         return ws
 
+    def _output_activation(self):
+        """The kind of the activation the last layer applies ("linear" when none)."""
+        spec = self.layers[-1].activation_spec
+        return spec.kind if spec is not None else "linear"
+
     def _check_output_fits_loss(self):
         """Categorical cross-entropy is defined here on probability rows that sum to 1: a
         softmax output. (Keras divides other outputs by their row sum first; rather than train
         on a silently different function, gpudnn asks for the softmax.)"""
-        spec = self.layers[-1].activation_spec
-        kind = spec.kind if spec is not None else "linear"
+        kind = self._output_activation()
         if self.loss.kind == "cce" and kind != "softmax":
             raise InvalidInputError(
                 f"{self.loss.name} needs a softmax output, but the last layer "
@@ -211,8 +218,7 @@ class Sequential:
         return x
 
     def _fused(self):
-        spec = self.layers[-1].activation_spec
-        return spec is not None and spec.kind == self.loss.fused_activation
+        return self._output_activation() == self.loss.fused_activation
 
     def _backward(self, ws):
         be, layers = self.backend, self.layers
@@ -229,13 +235,12 @@ class Sequential:
             layers[i].backward(be, layer_input, ws.outputs[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
 
-    def _accumulate(self, ws, totals):
-        """Add the batch's summed loss and correct counts to the device accumulators."""
+    def _accumulate(self, prediction, y, totals):
+        """Add a batch's summed loss and correct counts to the device accumulators."""
         be = self.backend
-        prediction = ws.outputs[-1]
-        totals[0] += be.loss_value(self.loss.kind, prediction, ws.y) * ws.n
+        totals[0] += be.loss_value(self.loss.kind, prediction, y) * prediction.shape[0]
         for j, name in enumerate(self.metric_names, start=1):
-            totals[j] += be.count_correct(prediction, ws.y, self._metric_mode(name))
+            totals[j] += be.count_correct(prediction, y, self._metric_mode(name))
 
     def _logs(self, totals, count, prefix=""):
         """Host values of the device accumulators as Keras logs (the one host sync)."""
@@ -260,19 +265,17 @@ class Sequential:
         holds out the last fraction of the samples (before shuffling), as Keras does.
         """
         self._require_compiled("fit")
-        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = _batch_size(batch_size)
         epochs = inputs.positive_int(epochs, "epochs")
         verbose = _verbosity(verbose)
         if not 0 <= validation_split < 1:
             raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
-        x_host, y_host = self._prepare(x, y)
-        if y_host is None:
-            raise InvalidInputError("fit() needs targets y")
+        x_host, y_host = self._prepare("fit", x, y)
         val = None
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise InvalidInputError("validation_data must be a pair (x_val, y_val)")
-            val = self._prepare(*validation_data, what="_val")
+            val = self._prepare("fit", *validation_data, what="_val")
         elif validation_split:  # Keras keeps the first ceil(n (1 - split)) samples for training
             n_val = len(x_host) - int(np.ceil(len(x_host) * (1 - validation_split)))
             if n_val == 0 or n_val == len(x_host):
@@ -297,6 +300,7 @@ class Sequential:
             cb.set_model(self)
             cb.on_train_begin({})
         self.stop_training = False
+        logs = {}
         for epoch in range(epochs):
             for cb in all_callbacks:
                 cb.on_epoch_begin(epoch, {})
@@ -306,6 +310,7 @@ class Sequential:
             totals = self._new_totals()
             bar = ProgressBar(steps, verbose)
             seen = 0
+            read_logs = lambda: self._logs(totals, seen)  # noqa: E731 (reads seen when drawn)
             for step in range(steps):
                 index = order[step * batch_size:(step + 1) * batch_size]
                 ws = self._workspace(index.shape[0], with_grads=True)
@@ -313,12 +318,12 @@ class Sequential:
                 be.take_rows(y_dev, index, ws.y)
                 self._train_batch(ws, totals)
                 seen += ws.n
-                bar.update(step + 1, lambda: self._logs(totals, seen))
+                bar.update(step + 1, read_logs)
                 for cb in all_callbacks:
                     cb.on_train_batch_end(step, {})
                 if self.stop_training:
                     break
-            logs = self._logs(totals, seen)
+            logs = read_logs()
             if val_dev is not None:
                 logs.update(self._evaluate_device(*val_dev, batch_size, prefix="val_"))
             bar.update(step + 1, lambda: logs, finalize=True)
@@ -327,19 +332,18 @@ class Sequential:
             if self.stop_training:
                 break
         for cb in all_callbacks:
-            cb.on_train_end(history.history and {k: v[-1] for k, v in history.history.items()})
+            cb.on_train_end(logs)
         return history
 
     def _train_batch(self, ws, totals):
-        self._forward(ws.x, ws)
-        self._accumulate(ws, totals)
+        self._accumulate(self._forward(ws.x, ws), ws.y, totals)
         self._backward(ws)
         self.optimizer.apply(self.backend, self.params, self.grads)
 
     def train_on_batch(self, x, y):
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        ws = self._batch_workspace(x, y)
+        ws = self._batch_workspace("train_on_batch", x, y)
         totals = self._new_totals()
         self._train_batch(ws, totals)
         return self._result(self._logs(totals, ws.n))
@@ -350,30 +354,32 @@ class Sequential:
         L is the compiled loss averaged over the batch, exactly what ``train_on_batch`` descends.
         """
         self._require_compiled("gradients")
-        ws = self._batch_workspace(x, y)
+        ws = self._batch_workspace("gradients", x, y)
         self._forward(ws.x, ws)
         self._backward(ws)
         return [self.backend.to_host(grad) for layer in self.layers
                 for grad in layer.gradient_views()]
 
     # ------------------------------------------------------------------ inference
-    def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
-        be = self.backend
+    def _inference(self, x_dev, batch_size, verbose, read_logs):
+        """Forward x_dev batch by batch; yields ``(rows, outputs)`` for each and draws the
+        progress bar with ``read_logs(samples_done)``. The batches are row slices of x_dev."""
         n = x_dev.shape[0]
         steps = -(-n // batch_size)
-        totals = self._new_totals()
         bar = ProgressBar(steps, verbose)
         for step in range(steps):
             rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
             ws = self._workspace(rows.stop - rows.start, with_grads=False)
-            be.copy_into(ws.x, x_dev[rows])
-            be.copy_into(ws.y, y_dev[rows])
-            self._forward(ws.x, ws)
-            self._accumulate(ws, totals)
-            bar.update(step + 1, lambda: self._logs(totals, rows.stop, prefix))
-        logs = self._logs(totals, n, prefix)
-        bar.update(steps, lambda: logs, finalize=True)
-        return logs
+            yield rows, self._forward(x_dev[rows], ws)
+            bar.update(step + 1, lambda: read_logs(rows.stop))
+        bar.update(steps, lambda: read_logs(n), finalize=True)
+
+    def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
+        totals = self._new_totals()
+        read_logs = lambda done: self._logs(totals, done, prefix)  # noqa: E731
+        for rows, prediction in self._inference(x_dev, batch_size, verbose, read_logs):
+            self._accumulate(prediction, y_dev[rows], totals)
+        return read_logs(x_dev.shape[0])
 
     def _result(self, logs):
         values = [logs["loss"]] + [logs[name] for name in self.metric_names]
@@ -383,10 +389,8 @@ class Sequential:
         """Mean loss (and metrics) over (x, y): ``loss`` or ``[loss, *metrics]`` like Keras."""
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
-        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        x_host, y_host = self._prepare(x, y)
-        if y_host is None:
-            raise InvalidInputError("evaluate() needs targets y")
+        batch_size = _batch_size(batch_size)
+        x_host, y_host = self._prepare("evaluate", x, y)
         be = self.backend
         logs = self._evaluate_device(be.from_host(x_host), be.from_host(y_host), batch_size,
                                      verbose=verbose)
@@ -395,21 +399,13 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose=0):
         """The model's outputs for x as a host NumPy array (samples, outputs)."""
         verbose = _verbosity(verbose)
-        batch_size = inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        x_host, _ = self._prepare(x, None)
-        be = self.backend
-        x_dev = be.from_host(x_host)
-        n = x_host.shape[0]
-        result = np.empty((n, self.output_dim), dtype=self.dtype)
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose)
-        for step in range(steps):
-            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            ws = self._workspace(rows.stop - rows.start, with_grads=False)
-            be.copy_into(ws.x, x_dev[rows])
-            result[rows] = be.to_host(self._forward(ws.x, ws))
-            bar.update(step + 1, dict)
-        bar.update(steps, dict, finalize=True)
+        batch_size = _batch_size(batch_size)
+        x_host, _ = self._prepare("predict", x, None)
+        result = np.empty((x_host.shape[0], self.output_dim), dtype=self.dtype)
+        no_logs = lambda done: {}  # noqa: E731
+        for rows, prediction in self._inference(self.backend.from_host(x_host), batch_size,
+                                                verbose, no_logs):
+            result[rows] = self.backend.to_host(prediction)
         return result
 
     # ------------------------------------------------------------------ weights
@@ -472,3 +468,8 @@ def _verbosity(verbose):
     if isinstance(verbose, bool) or verbose not in (0, 1, 2, "auto"):
         raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
     return 1 if verbose == "auto" else verbose
+
+
+def _batch_size(batch_size):
+    """Keras's default batch size (32) or the given one, checked."""
+    return inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")

@@ -8,7 +8,8 @@ as an alias of ``learning_rate`` (the course writes ``RMSprop(lr=0.001)``).
 import math
 import weakref
 
-from .errors import InvalidInputError, unknown_name
+from .errors import InvalidInputError
+from .identifiers import instance
 
 
 def _positive(value, what):
@@ -206,15 +207,4 @@ _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagr
 
 def get(identifier):
     """An Optimizer from a name (Keras defaults), a class, or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise unknown_name("optimizer", identifier, _BY_NAME)
-        return cls()
-    raise InvalidInputError(
-        f"optimizer must be a name ({', '.join(_BY_NAME)}) or a gpudnn.optimizers object, "
-        f"not {identifier!r}")
+    return instance("optimizer", identifier, _BY_NAME, Optimizer)

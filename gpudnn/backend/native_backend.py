@@ -79,8 +79,15 @@ class CompiledCpuBackend(NumpyBackend):
         fn = getattr(self.load(dtype), kernel)
         return (fn, first.size) + tuple(s for s, _, _ in spans)
 
-    def _store(self, key, site, arrays):
-        """Cache ``site`` under ``key`` until one of ``arrays`` is garbage-collected."""
+    def _cached(self, key, arrays, bind, *args):
+        """The site cached under ``key``, else ``bind(*args)`` stored until one of ``arrays`` is
+        garbage-collected; None when the kernels cannot take the call (NumPy then does it)."""
+        site = self._sites.get(key)
+        if site is not None:
+            return site
+        site = bind(*args)
+        if site is None:
+            return None
         sites = self._sites
         if len(sites) >= _MAX_SITES:
             sites.clear()
@@ -94,13 +101,10 @@ class CompiledCpuBackend(NumpyBackend):
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
-        key = ("fwd", kind, id(z), id(bias), id(out), z.shape)
-        site = self._sites.get(key)
+        site = self._cached(("fwd", kind, id(z), id(bias), id(out), z.shape), (z, bias, out),
+                            self._bind_forward, kind, z, bias, out)
         if site is None:
-            site = self._bind_forward(kind, z, bias, out)
-            if not site:
-                return super().activation_forward(kind, z, bias, out, alpha)
-            site = self._store(key, site, (z, bias, out))
+            return super().activation_forward(kind, z, bias, out, alpha)
         fn, n, pz, pb, k, po = site[:6]
         if kind in _WITH_ALPHA:
             fn(n, pz, pb, k, alpha, po)
@@ -109,29 +113,26 @@ class CompiledCpuBackend(NumpyBackend):
 
     def _bind_forward(self, kind, z, bias, out):
         if kind not in _ELEMENTWISE and kind != "softmax":
-            return False  # NumPy raises the error for an unknown kind
+            return None  # NumPy raises the error for an unknown kind
         if (kind == "linear" and bias is None) or getattr(z, "ndim", 0) != 2 or \
                 getattr(out, "shape", None) != z.shape:
-            return False
+            return None
         n, k = z.shape
         if bias is None:
             bias = self._zero_bias(k, z.dtype)
         if getattr(bias, "shape", None) != (k,):
-            return False
+            return None
         site = self._site(f"{kind}_fwd", (z, bias, out), 1)
         if site is None:
-            return False
+            return None
         fn, size, pz, pb, po = site
         return (fn, n if kind == "softmax" else size, pz, pb, k, po)
 
     def activation_backward(self, kind, y, dy, out, alpha=0.0):
-        key = ("bwd", kind, id(y), id(dy), id(out), y.shape)
-        site = self._sites.get(key)
+        site = self._cached(("bwd", kind, id(y), id(dy), id(out), y.shape), (y, dy, out),
+                            self._bind_backward, kind, y, dy, out)
         if site is None:
-            site = self._bind_backward(kind, y, dy, out)
-            if not site:
-                return super().activation_backward(kind, y, dy, out, alpha)
-            site = self._store(key, site, (y, dy, out))
+            return super().activation_backward(kind, y, dy, out, alpha)
         fn, n, py, pdy, k, po = site[:6]
         if kind == "softmax":
             fn(n, py, pdy, k, po)
@@ -142,13 +143,13 @@ class CompiledCpuBackend(NumpyBackend):
 
     def _bind_backward(self, kind, y, dy, out):
         if kind not in _ELEMENTWISE and kind != "softmax":
-            return False
+            return None
         if kind == "linear" or getattr(y, "ndim", 0) != 2 or \
                 getattr(dy, "shape", None) != y.shape or getattr(out, "shape", None) != y.shape:
-            return False  # linear is a copy (or nothing): NumPy's
+            return None  # linear is a copy (or nothing): NumPy's
         site = self._site(f"{kind}_bwd", (y, dy, out), 1)
         if site is None:
-            return False
+            return None
         fn, size, py, pdy, po = site
         n, k = y.shape
         return (fn, n if kind == "softmax" else size, py, pdy, k, po)
@@ -176,17 +177,14 @@ class CompiledCpuBackend(NumpyBackend):
 
     def _elementwise(self, kernel, arrays, outputs):
         """The cached site of an elementwise ``kernel`` over same-shaped ``arrays``, or None."""
-        key = (kernel,) + tuple(map(id, arrays))
-        site = self._sites.get(key)
-        if site is None:
-            shape = getattr(arrays[0], "shape", None)
-            if any(getattr(a, "shape", None) != shape for a in arrays):
-                return None
-            site = self._site(kernel, arrays, outputs)
-            if site is None:
-                return None
-            site = self._store(key, site, arrays)
-        return site
+        return self._cached((kernel,) + tuple(map(id, arrays)), arrays, self._bind_elementwise,
+                            kernel, arrays, outputs)
+
+    def _bind_elementwise(self, kernel, arrays, outputs):
+        shape = getattr(arrays[0], "shape", None)
+        if any(getattr(a, "shape", None) != shape for a in arrays):
+            return None
+        return self._site(kernel, arrays, outputs)
 
     # ----------------------------------------------------------------- optimizer updates
     def sgd_update(self, param, grad, lr):

@@ -52,7 +52,6 @@ def run(spec, args, size=None):
     params = spec.inputs + spec.outputs
     if len(args) != len(params):
         raise TypeError(f"{spec.name} takes {len(params)} arguments, got {len(args)}")
-    arrays = [np.asarray(a) for p, a in zip(params, args) if not p.scalar]
     t_dtypes = {np.asarray(a).dtype for p, a in zip(params, args) if not p.scalar and p.type == "T"}
     if len(t_dtypes) != 1:
         raise TypeError(f"{spec.name}: the T arrays disagree in dtype: {t_dtypes}")
