@@ -10,13 +10,11 @@ first layer with parameters: the gradient with respect to the model's input is n
 
 import numpy as np
 
-from . import config, inputs, losses, optimizers
-from .callbacks import Callback, History
+from . import config, inputs, losses, optimizers, training
 from .device import current_backend
 from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
 from .layers.base import Layer
-from .progbar import ProgressBar
 from .summary import summary_text
 
 #: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
@@ -265,75 +263,9 @@ class Sequential:
         holds out the last fraction of the samples (before shuffling), as Keras does.
         """
         self._require_compiled("fit")
-        batch_size = _batch_size(batch_size)
-        epochs = inputs.positive_int(epochs, "epochs")
-        verbose = _verbosity(verbose)
-        if not 0 <= validation_split < 1:
-            raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
-        x_host, y_host = self._prepare("fit", x, y)
-        val = None
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise InvalidInputError("validation_data must be a pair (x_val, y_val)")
-            val = self._prepare("fit", *validation_data, what="_val")
-        elif validation_split:  # Keras keeps the first ceil(n (1 - split)) samples for training
-            n_val = len(x_host) - int(np.ceil(len(x_host) * (1 - validation_split)))
-            if n_val == 0 or n_val == len(x_host):
-                raise InvalidInputError(
-                    f"validation_split={validation_split} leaves {n_val} of {len(x_host)} samples "
-                    f"for validation; use a split that keeps samples on both sides")
-            val = (x_host[-n_val:], y_host[-n_val:])
-            x_host, y_host = x_host[:-n_val], y_host[:-n_val]
-
-        be = self.backend
-        x_dev, y_dev = be.from_host(x_host), be.from_host(y_host)
-        val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
-        n = x_dev.shape[0]
-        steps = -(-n // batch_size)
-        history = History()
-        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-        all_callbacks = [history] + list(callbacks or [])
-        for cb in all_callbacks:
-            if not isinstance(cb, Callback):
-                raise InvalidInputError(f"callbacks must be gpudnn.callbacks.Callback objects, not {cb!r}")
-        for cb in all_callbacks:
-            cb.set_model(self)
-            cb.on_train_begin({})
-        self.stop_training = False
-        logs = {}
-        for epoch in range(epochs):
-            for cb in all_callbacks:
-                cb.on_epoch_begin(epoch, {})
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
-            totals = self._new_totals()
-            bar = ProgressBar(steps, verbose)
-            seen = 0
-            read_logs = lambda: self._logs(totals, seen)  # noqa: E731 (reads seen when drawn)
-            for step in range(steps):
-                index = order[step * batch_size:(step + 1) * batch_size]
-                ws = self._workspace(index.shape[0], with_grads=True)
-                be.take_rows(x_dev, index, ws.x)
-                be.take_rows(y_dev, index, ws.y)
-                self._train_batch(ws, totals)
-                seen += ws.n
-                bar.update(step + 1, read_logs)
-                for cb in all_callbacks:
-                    cb.on_train_batch_end(step, {})
-                if self.stop_training:
-                    break
-            logs = read_logs()
-            if val_dev is not None:
-                logs.update(self._evaluate_device(*val_dev, batch_size, prefix="val_"))
-            bar.update(step + 1, lambda: logs, finalize=True)
-            for cb in all_callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in all_callbacks:
-            cb.on_train_end(logs)
-        return history
+        return training.fit(self, x, y, _batch_size(batch_size),
+                            inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
+                            validation_split, validation_data, shuffle)
 
     def _train_batch(self, ws, totals):
         self._accumulate(self._forward(ws.x, ws), ws.y, totals)
@@ -361,26 +293,6 @@ class Sequential:
                 for grad in layer.gradient_views()]
 
     # ------------------------------------------------------------------ inference
-    def _inference(self, x_dev, batch_size, verbose, read_logs):
-        """Forward x_dev batch by batch; yields ``(rows, outputs)`` for each and draws the
-        progress bar with ``read_logs(samples_done)``. The batches are row slices of x_dev."""
-        n = x_dev.shape[0]
-        steps = -(-n // batch_size)
-        bar = ProgressBar(steps, verbose)
-        for step in range(steps):
-            rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            ws = self._workspace(rows.stop - rows.start, with_grads=False)
-            yield rows, self._forward(x_dev[rows], ws)
-            bar.update(step + 1, lambda: read_logs(rows.stop))
-        bar.update(steps, lambda: read_logs(n), finalize=True)
-
-    def _evaluate_device(self, x_dev, y_dev, batch_size, prefix="", verbose=0):
-        totals = self._new_totals()
-        read_logs = lambda done: self._logs(totals, done, prefix)  # noqa: E731
-        for rows, prediction in self._inference(x_dev, batch_size, verbose, read_logs):
-            self._accumulate(prediction, y_dev[rows], totals)
-        return read_logs(x_dev.shape[0])
-
     def _result(self, logs):
         values = [logs["loss"]] + [logs[name] for name in self.metric_names]
         return values if self.metric_names else values[0]
@@ -392,8 +304,8 @@ class Sequential:
         batch_size = _batch_size(batch_size)
         x_host, y_host = self._prepare("evaluate", x, y)
         be = self.backend
-        logs = self._evaluate_device(be.from_host(x_host), be.from_host(y_host), batch_size,
-                                     verbose=verbose)
+        logs = training.evaluate_on_device(self, be.from_host(x_host), be.from_host(y_host),
+                                           batch_size, verbose=verbose)
         return self._result(logs)
 
     def predict(self, x, batch_size=None, verbose=0):
@@ -403,8 +315,8 @@ class Sequential:
         x_host, _ = self._prepare("predict", x, None)
         result = np.empty((x_host.shape[0], self.output_dim), dtype=self.dtype)
         no_logs = lambda done: {}  # noqa: E731
-        for rows, prediction in self._inference(self.backend.from_host(x_host), batch_size,
-                                                verbose, no_logs):
+        for rows, prediction in training.inference_batches(self, self.backend.from_host(x_host),
+                                                           batch_size, verbose, no_logs):
             result[rows] = self.backend.to_host(prediction)
         return result
 

@@ -8,9 +8,8 @@ each kernel one header line::
 followed by its body up to the next header. This module knows nothing of CuPy: it only parses,
 so the CPU harness, the NVRTC check and the CuPy backend all read the same records.
 
-The sources are found with ``importlib.resources`` as the package ``gpudnn.kernels`` (a wheel or
-an editable install maps ``kernels/`` there); in a plain source checkout on ``PYTHONPATH``, where
-that package does not exist, the ``kernels/`` folder next to ``gpudnn/`` is used.
+The sources are the ``kernels/`` folder next to ``gpudnn/`` in a source checkout, else the
+package ``gpudnn.kernels`` found with ``importlib.resources`` (a wheel maps ``kernels/`` there).
 """
 
 import importlib.resources
@@ -115,13 +114,15 @@ def parse(text, family):
 
 
 def _source_dir():
-    """The folder (a Traversable) holding the ``.cu`` files."""
+    """The folder (a Traversable) holding the ``.cu`` files: ``kernels/`` beside ``gpudnn/``
+    in a source checkout (so that a second checkout, e.g. a git worktree, reads its own
+    kernels even while another is installed in editable mode), else the package."""
+    checkout = Path(__file__).resolve().parents[2] / "kernels"
+    if (checkout / "activations.cu").is_file():
+        return checkout
     try:
         return importlib.resources.files("gpudnn.kernels")
     except ModuleNotFoundError:
-        checkout = Path(__file__).resolve().parents[2] / "kernels"
-        if (checkout / "activations.cu").is_file():
-            return checkout
         raise FileNotFoundError(
             "gpudnn's CUDA kernel sources are missing: neither the package gpudnn.kernels nor "
             f"{checkout} exists; reinstall gpudnn") from None
