@@ -16,6 +16,7 @@ from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
 from .layers.base import Layer
 from .summary import summary_text
+from .variables import Variable
 
 #: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
 MAX_WORKSPACES = 6
@@ -112,13 +113,30 @@ class Sequential:
         self._workspaces = {}
         self.built = True
         if self.optimizer is not None:
-            self.optimizer.build(be, total, self.dtype, owner=self)
+            self.optimizer.build(be, total, self.dtype, owner=self, segments=self.param_segments())
 
     def _current_weights(self):
         """Host copies of the bound parameters, by layer id (layers added since have none)."""
         return {id(layer): [self.backend.to_host(v) for v in layer.parameter_views()]
                 for layer in self.layers
                 if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
+
+    def param_segments(self):
+        """``[(start, stop)]`` of every parameter (kernel, bias...) in the flat buffers."""
+        segments, start = [], 0
+        for _, _, view in self._views():
+            segments.append((start, start + view.size))
+            start += view.size
+        return segments
+
+    @property
+    def trainable_weights(self):
+        """Every parameter as a :class:`gpudnn.Variable` sharing the model's memory, in
+        get_weights order (``optimizer.apply_gradients(zip(grads, model.trainable_weights))``)."""
+        self._require_built("trainable_weights")
+        return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
+                for (layer, name, view), (start, stop) in zip(self._views(),
+                                                              self.param_segments())]
 
     def count_params(self):
         self._require_built("count_params")
@@ -143,7 +161,8 @@ class Sequential:
                 raise unknown_name("metric", name, _METRICS)
         self.metric_names = names
         if self.built:
-            self.optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self)
+            self.optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
+                                 segments=self.param_segments())
 
     def _metric_mode(self, name):
         mode = _METRICS[name.lower()]

@@ -1,10 +1,17 @@
 // gpudnn CUDA kernels: optimizer updates. File format: see the top of activations.cu.
 //
-// Each update is ONE launch over the model's flat (P,) buffers: parameters and optimizer slots
-// are out-params updated in place, g is the gradient. Hyperparameters arrive as T scalars;
-// anything derived from them (1 - beta, Adam's bias-corrected step alpha) is computed on the
-// host in double precision, as the NumPy backend does, and the operations keep NumpyBackend's
-// order, so that with --fmad=false float32 results match it to the bit.
+// Each update is ONE launch over a flat (P,) buffer: parameters and optimizer slots are
+// out-params updated in place, g is the gradient. Hyperparameters fixed for a run (betas, rho,
+// epsilon, momentum) arrive as T scalars. The values that change from step to step are read from
+// the optimizer's small device array `hyper` when the kernel runs, never passed as host scalars,
+// so that a captured step (a CUDA graph) sees them change:
+//   hyper[0] = the step size: the learning rate, or Adam's bias-corrected alpha
+//              (lr sqrt(1 - beta2^t) / (1 - beta1^t)), Adamax's lr / (1 - beta1^t);
+//   hyper[1] = decay = lr * weight_decay (0 when weight decay is off), applied first as
+//              param -= param * decay (Keras: variable - variable * weight_decay * lr);
+//   hyper[2..] = kernel-specific per-step factors (Nadam).
+// The host computes them in double precision, as the NumPy backend does, and the operations keep
+// NumpyBackend's order, so that with --fmad=false float32 results match it to the bit.
 
 // NaN-propagating maximum, like numpy.maximum (CUDA's max/fmax drop a NaN).
 template <typename U>
@@ -12,45 +19,101 @@ __device__ __forceinline__ U nan_max(U a, U b) {
   return (a != a || a > b) ? a : b;
 }
 
-// kernel: sgd_update | in: T g, T lr | out: T param | scalars: lr
+// kernel: sgd_update | in: T g, raw T hyper | out: T param
 // param -= lr g
-param -= lr * g;
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
+param -= hyper[0] * g;
 
-// kernel: momentum_update | in: T g, T lr, T momentum, int32 nesterov | out: T param, T velocity | scalars: lr, momentum, nesterov
+// kernel: momentum_update | in: T g, raw T hyper, T momentum, int32 nesterov | out: T param, T velocity | scalars: momentum, nesterov
 // v = momentum v - lr g; param += v, or with Nesterov param += momentum v - lr g
-const T step = lr * g;
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
+const T step = hyper[0] * g;
 velocity = velocity * momentum - step;
 param = nesterov ? (param - step) + velocity * momentum : param + velocity;
 
-// kernel: rmsprop_update | in: T g, T lr, T rho, T one_minus_rho, T epsilon | out: T param, T velocity | scalars: lr, rho, one_minus_rho, epsilon
+// kernel: rmsprop_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon | out: T param, T velocity | scalars: rho, one_minus_rho, epsilon
 // v = rho v + (1 - rho) g^2; param -= lr g / sqrt(v + eps)
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
 velocity = velocity * rho + g * g * one_minus_rho;
-param -= lr * (g / sqrt(velocity + epsilon));
+param -= hyper[0] * (g / sqrt(velocity + epsilon));
 
-// kernel: rmsprop_momentum_update | in: T g, T lr, T rho, T one_minus_rho, T epsilon, T momentum | out: T param, T velocity, T mom | scalars: lr, rho, one_minus_rho, epsilon, momentum
+// kernel: rmsprop_momentum_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon, T momentum | out: T param, T velocity, T mom | scalars: rho, one_minus_rho, epsilon, momentum
 // v = rho v + (1 - rho) g^2; mom = momentum mom + lr g / sqrt(v + eps); param -= mom
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
 velocity = velocity * rho + g * g * one_minus_rho;
-mom = mom * momentum + lr * (g / sqrt(velocity + epsilon));
+mom = mom * momentum + hyper[0] * (g / sqrt(velocity + epsilon));
 param -= mom;
 
-// kernel: adam_update | in: T g, T alpha, T one_minus_beta1, T one_minus_beta2, T epsilon, T decay | out: T param, T m, T v | scalars: alpha, one_minus_beta1, one_minus_beta2, epsilon, decay
-// AdamW decay first (decay = lr weight_decay, 0 for Adam): param -= decay param;
-// m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); param -= alpha m / (sqrt(v) + eps),
-// alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t) from the host
+// kernel: rmsprop_centered_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon, T momentum | out: T param, T velocity, T average, T mom | scalars: rho, one_minus_rho, epsilon, momentum
+// centered RMSprop: v = rho v + (1 - rho) g^2; a = rho a + (1 - rho) g;
+// mom = momentum mom + lr g / sqrt(v - a^2 + eps); param -= mom (momentum 0: mom is the increment)
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
+velocity = velocity * rho + g * g * one_minus_rho;
+average = average * rho + g * one_minus_rho;
+mom = mom * momentum + hyper[0] * (g / sqrt((velocity - average * average) + epsilon));
+param -= mom;
+
+// kernel: adam_update | in: T g, raw T hyper, T one_minus_beta1, T one_minus_beta2, T epsilon | out: T param, T m, T v | scalars: one_minus_beta1, one_minus_beta2, epsilon
+// m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); param -= alpha m / (sqrt(v) + eps)
+const T decay = hyper[1];
 if (decay != (T)0) param -= param * decay;
 m += (g - m) * one_minus_beta1;
 v += (g * g - v) * one_minus_beta2;
-param -= alpha * (m / (sqrt(v) + epsilon));
+param -= hyper[0] * (m / (sqrt(v) + epsilon));
 
-// kernel: amsgrad_update | in: T g, T alpha, T one_minus_beta1, T one_minus_beta2, T epsilon, T decay | out: T param, T m, T v, T vhat | scalars: alpha, one_minus_beta1, one_minus_beta2, epsilon, decay
-// Adam (with optional AdamW decay) where vhat = max(vhat, v) replaces v in the step
+// kernel: amsgrad_update | in: T g, raw T hyper, T one_minus_beta1, T one_minus_beta2, T epsilon | out: T param, T m, T v, T vhat | scalars: one_minus_beta1, one_minus_beta2, epsilon
+// Adam where vhat = max(vhat, v) replaces v in the step
+const T decay = hyper[1];
 if (decay != (T)0) param -= param * decay;
 m += (g - m) * one_minus_beta1;
 v += (g * g - v) * one_minus_beta2;
 vhat = nan_max(vhat, v);
-param -= alpha * (m / (sqrt(vhat) + epsilon));
+param -= hyper[0] * (m / (sqrt(vhat) + epsilon));
 
-// kernel: adagrad_update | in: T g, T lr, T epsilon | out: T param, T accumulator | scalars: lr, epsilon
+// kernel: nadam_update | in: T g, raw T hyper, T one_minus_beta1, T one_minus_beta2, T epsilon | out: T param, T m, T v | scalars: one_minus_beta1, one_minus_beta2, epsilon
+// Keras Nadam: m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v);
+// m_hat = c_m m + c_g g (hyper[2], hyper[3]); v_hat = v c_v (hyper[4]);
+// param -= lr m_hat / (sqrt(v_hat) + eps)
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
+m += (g - m) * one_minus_beta1;
+v += (g * g - v) * one_minus_beta2;
+const T m_hat = m * hyper[2] + g * hyper[3];
+param -= (m_hat * hyper[0]) / (sqrt(v * hyper[4]) + epsilon);
+
+// kernel: adamax_update | in: T g, raw T hyper, T one_minus_beta1, T beta2, T epsilon | out: T param, T m, T u | scalars: one_minus_beta1, beta2, epsilon
+// Keras Adamax: m += (1 - beta1)(g - m); u = max(beta2 u, |g|); param -= alpha m / (u + eps),
+// alpha = lr / (1 - beta1^t)
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
+m += (g - m) * one_minus_beta1;
+u = nan_max(u * beta2, (T)fabs(g));
+param -= hyper[0] * (m / (u + epsilon));
+
+// kernel: adagrad_update | in: T g, raw T hyper, T epsilon | out: T param, T accumulator | scalars: epsilon
 // acc += g^2; param -= lr g / sqrt(acc + eps)
+const T decay = hyper[1];
+if (decay != (T)0) param -= param * decay;
 accumulator += g * g;
-param -= lr * (g / sqrt(accumulator + epsilon));
+param -= hyper[0] * (g / sqrt(accumulator + epsilon));
+
+// kernel: clip_by_value | in: T g_in, T limit | out: T g | scalars: limit
+// g = clip(g_in, -limit, limit), NaN kept (Keras clipvalue); called in place (g_in is g)
+g = g_in < -limit ? -limit : (g_in > limit ? limit : g_in);
+
+// kernel: clip_by_norm | in: raw T norm2, T clipnorm | out: T g | scalars: clipnorm
+// Keras clipnorm: g = g clipnorm / max(||g||, clipnorm), ||g||^2 = norm2[0] (a device reduction)
+const T norm = sqrt(norm2[0]);
+g = (g * clipnorm) / nan_max(norm, clipnorm);
+
+// kernel: clip_by_global_norm | in: raw T norm2, T clipnorm | out: T g | scalars: clipnorm
+// Keras global_clipnorm: g *= clipnorm min(1 / ||all g||, 1 / clipnorm) (NaN when the norm is not finite)
+const T norm = sqrt(norm2[0]);
+const T inv = (T)1 / norm;
+const T cap = (T)1 / clipnorm;
+g *= clipnorm * (inv < cap ? inv : cap) + (norm - norm);

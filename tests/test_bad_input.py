@@ -96,7 +96,7 @@ def test_bad_validation_data_is_refused_before_training(data):
     ("loss", lambda: course_like(compiled=False).compile(optimizer="adam", loss="hinge"),
      "binary_crossentropy, categorical_crossentropy"),
     ("optimizer", lambda: course_like(compiled=False).compile(optimizer="adadelta", loss="mse"),
-     "adagrad, adam, adamw, rmsprop, sgd"),
+     "adagrad, adam, adamax, adamw, nadam, rmsprop, sgd"),
     ("metric", lambda: course_like(compiled=False).compile(optimizer="adam", loss="mse", metrics=["auc"]),
      "accuracy"),
     ("initializer", lambda: layers.Dense(3, kernel_initializer="orthogonal"), "glorot_uniform"),

@@ -160,7 +160,7 @@ def test_bad_flags_are_argparse_errors(argv, capsys):
     (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; valid optimizer names are"),
     (["compare", "activations", "--choices", "relu", "swish"], "unknown activation 'swish'"),
     (["compare", "optimizers", "--lr", "-1"], "learning_rate must be a positive"),
-    (["lr", "--optimizer", "nadam"], "unknown optimizer 'nadam'"),
+    (["lr", "--optimizer", "adadelta"], "unknown optimizer 'adadelta'"),
 ])
 def test_unknown_names_are_one_line_errors_with_exit_2(argv, message, capsys):
     code, out, err = _run(capsys, *argv)

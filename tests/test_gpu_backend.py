@@ -151,15 +151,17 @@ def test_metrics(gpu, cpu):
 
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_updates_agree_after_100_steps(gpu, cpu, name):
-    slots, step = UPDATES[name]
+    slots, values, step = UPDATES[name]
     rng = np.random.default_rng(5)
     size = 10_000
+    cpu_hyper = np.array(values, F32)
+    gpu_hyper = gpu.from_host(cpu_hyper)
     host = [rand(rng, size)] + [np.zeros(size, F32) for _ in range(slots)]
     dev = [gpu.from_host(a) for a in host]
     for _ in range(100):
         g = rand(rng, size, scale=0.1)
-        step(cpu, host[0], g, host[1:])
-        step(gpu, dev[0], gpu.from_host(g), dev[1:])
+        step(cpu, host[0], g, host[1:], cpu_hyper)
+        step(gpu, dev[0], gpu.from_host(g), dev[1:], gpu_hyper)
     for i, (d, h) in enumerate(zip(dev, host)):
         assert_ulp(gpu.to_host(d), h, 4, f"{name} buffer {i} after 100 steps")
 

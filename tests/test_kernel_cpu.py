@@ -145,9 +145,11 @@ def test_logit_grad(gpu, cpu, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype):
-    slots, step = UPDATES[name]
+    slots, values, step = UPDATES[name]
     rng = np.random.default_rng(6)
     size = 1000
+    cpu_hyper = np.array(values, dtype)
+    gpu_hyper = host(cpu_hyper.copy())
     param = rng.standard_normal(size).astype(dtype)
     param[:4] = [0.0, 1e30, -1e-30, np.nan]
     cpu_state = [param.copy()] + [np.zeros(size, dtype) for _ in range(slots)]
@@ -155,8 +157,8 @@ def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype):
     for _ in range(20):
         g = rng.standard_normal(size).astype(dtype)
         g[4:7] = [0.0, 1e-20, np.nan]
-        step(cpu, cpu_state[0], g, cpu_state[1:])
-        step(gpu, gpu_state[0], host(g), gpu_state[1:])
+        step(cpu, cpu_state[0], g, cpu_state[1:], cpu_hyper)
+        step(gpu, gpu_state[0], host(g), gpu_state[1:], gpu_hyper)
     for i, (got, want) in enumerate(zip(gpu_state, cpu_state)):
         assert_ulp(got, want, 0, f"{name} buffer {i}")
     assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
@@ -175,9 +177,14 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     for kind in ("mse", "bce", "cce"):
         gpu.loss_grad(kind, x, x, out)
         gpu.loss_value(kind, x, x)
-    flat = [host(np.ones(6, np.float32)) for _ in range(4)]
+    flat = [host(np.ones(6, np.float32)) for _ in range(5)]
     for name in sorted(UPDATES):
-        UPDATES[name][1](gpu, flat[0], flat[1], flat[2:] + [host(np.ones(6, np.float32))])
+        _, values, step = UPDATES[name]
+        step(gpu, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
+    norm2 = host(np.ones(1, np.float32))
+    gpu.clip_by_value(flat[1], 0.5)
+    gpu.clip_by_norm(flat[1], norm2, 0.5)
+    gpu.clip_by_global_norm(flat[1], norm2, 0.5)
     assert kernel_harness.SEEN == set(load_kernels())
 
 
@@ -193,6 +200,7 @@ def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):
     gpu._kernels["sgd_update"] = failing_kernel
     try:
         with pytest.raises(KernelCompileError, match=r"(?s)'sgd_update'.*optimizers\.cu.*oops"):
-            gpu.sgd_update(host(np.ones(3, np.float32)), host(np.ones(3, np.float32)), 0.1)
+            gpu.sgd_update(host(np.ones(3, np.float32)), host(np.ones(3, np.float32)),
+                           host(np.array([0.1, 0.0], np.float32)))
     finally:
         del gpu._kernels["sgd_update"]

@@ -6,13 +6,15 @@ from gpudnn.backend import kernel_source
 from gpudnn.backend.kernel_source import FAMILIES, load_kernels, parse
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
-UPDATES = ("sgd", "momentum", "rmsprop", "rmsprop_momentum", "adam", "amsgrad", "adagrad")
+UPDATES = ("sgd", "momentum", "rmsprop", "rmsprop_momentum", "rmsprop_centered", "adam", "amsgrad",
+           "nadam", "adamax", "adagrad")
+CLIPS = ("clip_by_value", "clip_by_norm", "clip_by_global_norm")
 
 
 def test_every_family_has_its_kernels():
     specs = load_kernels()
     expected = {f"{a}_{d}" for a in ACTIVATIONS for d in ("fwd", "bwd")}
-    expected |= {f"{u}_update" for u in UPDATES}
+    expected |= {f"{u}_update" for u in UPDATES} | set(CLIPS)
     expected |= {"scaled_diff", "cce_grad", "bce_grad", "mse_terms", "cce_terms", "bce_terms"}
     assert set(specs) == expected
     assert {s.family for s in specs.values()} == set(FAMILIES)
@@ -29,7 +31,9 @@ def test_updates_write_only_their_buffers_in_place():
     for name, spec in load_kernels().items():
         if name.endswith("_update"):
             assert spec.outputs[0].name == "param" and not spec.outputs[0].raw
-            assert [p.name for p in spec.inputs if not p.scalar] == ["g"]
+            # the gradient, and the per-step values read when the kernel runs (never scalars)
+            assert [(p.name, p.raw) for p in spec.inputs if not p.scalar] == [("g", False),
+                                                                             ("hyper", True)]
 
 
 def test_parse_reads_header_body_and_preamble():

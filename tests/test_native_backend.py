@@ -142,7 +142,8 @@ def test_logit_grad(compiled, reference, dtype, size):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size):
-    slots, step = UPDATES[name]
+    slots, values, step = UPDATES[name]
+    hyper = np.array(values, dtype)
     rng = np.random.default_rng(6)
     param = rng.standard_normal(size).astype(dtype)
     param[:4] = [0.0, 1e30, -1e-30, np.nan]
@@ -152,8 +153,8 @@ def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size
     for _ in range(5):
         g = rng.standard_normal(size).astype(dtype)
         g[4:7] = [0.0, 1e-20, np.nan]
-        step(reference, want[0], g, want[1:])
-        step(compiled, got[0], g, got[1:])
+        step(reference, want[0], g, want[1:], hyper)
+        step(compiled, got[0], g, got[1:], hyper)
     for i, (a, b) in enumerate(zip(got, want)):
         assert_ulp(a, b, 0, f"{name} buffer {i}")
     assert np.isnan(got[0][3]) and np.isnan(got[0][6])
@@ -198,8 +199,9 @@ def test_a_new_array_at_a_recycled_id_is_not_served_a_stale_pointer(compiled, re
         param, grad = rng.standard_normal(300).astype(np.float32), np.ones(300, np.float32)
         ids.add(id(param))
         want = param.copy()
-        reference.sgd_update(want, grad, 0.5)
-        compiled.sgd_update(param, grad, 0.5)
+        hyper = np.array([0.5, 0.0], np.float32)
+        reference.sgd_update(want, grad, hyper)
+        compiled.sgd_update(param, grad, hyper)
         np.testing.assert_array_equal(param, want)
         del param, grad
         gc.collect()

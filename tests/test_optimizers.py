@@ -114,5 +114,5 @@ def test_non_positive_learning_rate_is_refused(bad):
 
 
 def test_unknown_optimizer_lists_the_valid_names():
-    with pytest.raises(UnknownNameError, match="adagrad, adam, adamw, rmsprop, sgd"):
-        optimizers.get("adamax")
+    with pytest.raises(UnknownNameError, match="adagrad, adam, adamax, adamw, nadam, rmsprop, sgd"):
+        optimizers.get("adadelta")

@@ -187,53 +187,82 @@ class CompiledCpuBackend(NumpyBackend):
         return self._site(kernel, arrays, outputs)
 
     # ----------------------------------------------------------------- optimizer updates
-    def sgd_update(self, param, grad, lr):
-        site = self._elementwise("sgd_update", (grad, param), 1)
-        if site is None:
-            return super().sgd_update(param, grad, lr)
-        fn, n, pg, pp = site[:4]
-        fn(n, pg, lr, pp)
+    def _update(self, kernel, hyper, arrays, outputs):
+        """``(fn, n, hyper_ptr, grad_ptr, out_ptrs...)`` of an update ``kernel`` over the flat
+        same-shaped ``arrays`` (grad first, the last ``outputs`` written) reading ``hyper``, or
+        None when NumPy must do it. ``hyper`` is checked like the arrays: C-contiguous, same
+        dtype, not overlapping an output."""
+        key = (kernel, id(hyper)) + tuple(map(id, arrays))
+        return self._cached(key, arrays + (hyper,), self._bind_update, kernel, hyper, arrays,
+                            outputs)
 
-    def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
-        site = self._elementwise("momentum_update", (grad, param, velocity), 2)
-        if site is None:
-            return super().momentum_update(param, grad, velocity, lr, momentum, nesterov)
-        fn, n, pg, pp, pv = site[:5]
-        fn(n, pg, lr, momentum, 1 if nesterov else 0, pp, pv)
+    def _bind_update(self, kernel, hyper, arrays, outputs):
+        site = self._bind_elementwise(kernel, arrays, outputs)
+        if site is None or self._site(kernel, (hyper,) + arrays, outputs) is None:
+            return None
+        return site[:2] + (hyper.ctypes.data,) + site[2:]
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
+    def sgd_update(self, param, grad, hyper):
+        site = self._update("sgd_update", hyper, (grad, param), 1)
+        if site is None:
+            return super().sgd_update(param, grad, hyper)
+        fn, n, ph, pg, pp = site[:5]
+        fn(n, pg, ph, pp)
+
+    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
+        site = self._update("momentum_update", hyper, (grad, param, velocity), 2)
+        if site is None:
+            return super().momentum_update(param, grad, velocity, hyper, momentum, nesterov)
+        fn, n, ph, pg, pp, pv = site[:6]
+        fn(n, pg, ph, momentum, 1 if nesterov else 0, pp, pv)
+
+    def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
+                       average=None):
+        if average is not None and mom is not None:
+            site = self._update("rmsprop_centered_update", hyper,
+                                (grad, param, velocity, average, mom), 4)
+        elif average is None and mom is None:
+            site = self._update("rmsprop_update", hyper, (grad, param, velocity), 2)
+        elif average is None:
+            site = self._update("rmsprop_momentum_update", hyper, (grad, param, velocity, mom), 3)
+        else:
+            site = None
+        if site is None:
+            return super().rmsprop_update(param, grad, velocity, hyper, rho, epsilon, momentum,
+                                          mom, average)
+        fn, n, ph, pg, *outs = site[:-1]
         if mom is None:
-            site = self._elementwise("rmsprop_update", (grad, param, velocity), 2)
+            fn(n, pg, ph, rho, 1 - rho, epsilon, *outs)
         else:
-            site = self._elementwise("rmsprop_momentum_update", (grad, param, velocity, mom), 3)
-        if site is None:
-            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon, momentum, mom)
-        if mom is None:
-            fn, n, pg, pp, pv = site[:5]
-            fn(n, pg, lr, rho, 1 - rho, epsilon, pp, pv)
-        else:
-            fn, n, pg, pp, pv, pm = site[:6]
-            fn(n, pg, lr, rho, 1 - rho, epsilon, momentum, pp, pv, pm)
+            fn(n, pg, ph, rho, 1 - rho, epsilon, momentum, *outs)
 
-    def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
+    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
         if vhat is None:
-            site = self._elementwise("adam_update", (grad, param, m, v), 3)
+            site = self._update("adam_update", hyper, (grad, param, m, v), 3)
         else:
-            site = self._elementwise("amsgrad_update", (grad, param, m, v, vhat), 4)
+            site = self._update("amsgrad_update", hyper, (grad, param, m, v, vhat), 4)
         if site is None:
-            return super().adam_update(param, grad, m, v, alpha, beta1, beta2, epsilon, vhat,
-                                       decay)
-        if vhat is None:
-            fn, n, pg, pp, pm, pv = site[:6]
-            fn(n, pg, alpha, 1 - beta1, 1 - beta2, epsilon, decay, pp, pm, pv)
-        else:
-            fn, n, pg, pp, pm, pv, ph = site[:7]
-            fn(n, pg, alpha, 1 - beta1, 1 - beta2, epsilon, decay, pp, pm, pv, ph)
+            return super().adam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, vhat)
+        fn, n, ph, pg, *outs = site[:-1]
+        fn(n, pg, ph, 1 - beta1, 1 - beta2, epsilon, *outs)
 
-    def adagrad_update(self, param, grad, accumulator, lr, epsilon):
-        site = self._elementwise("adagrad_update", (grad, param, accumulator), 2)
+    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
+        site = self._update("nadam_update", hyper, (grad, param, m, v), 3)
         if site is None:
-            return super().adagrad_update(param, grad, accumulator, lr, epsilon)
-        fn, n, pg, pp, pa = site[:5]
-        fn(n, pg, lr, epsilon, pp, pa)
+            return super().nadam_update(param, grad, m, v, hyper, beta1, beta2, epsilon)
+        fn, n, ph, pg, *outs = site[:-1]
+        fn(n, pg, ph, 1 - beta1, 1 - beta2, epsilon, *outs)
 
+    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
+        site = self._update("adamax_update", hyper, (grad, param, m, u), 3)
+        if site is None:
+            return super().adamax_update(param, grad, m, u, hyper, beta1, beta2, epsilon)
+        fn, n, ph, pg, *outs = site[:-1]
+        fn(n, pg, ph, 1 - beta1, beta2, epsilon, *outs)
+
+    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
+        site = self._update("adagrad_update", hyper, (grad, param, accumulator), 2)
+        if site is None:
+            return super().adagrad_update(param, grad, accumulator, hyper, epsilon)
+        fn, n, ph, pg, pp, pa = site[:6]
+        fn(n, pg, ph, epsilon, pp, pa)

@@ -235,14 +235,23 @@ class NumpyBackend(Backend):
         return bool(np.isfinite(a).all())
 
     # ----------------------------------------------------------------- optimizer updates
-    def sgd_update(self, param, grad, lr):
+    def _decay(self, param, hyper, t):
+        """Weight decay first: ``param -= param * hyper[1]`` when hyper[1] is not 0."""
+        decay = hyper[1]
+        if decay != 0:
+            np.multiply(param, decay, out=t)
+            param -= t
+
+    def sgd_update(self, param, grad, hyper):
         t = self._scratch(param.shape, param.dtype)
-        np.multiply(grad, lr, out=t)
+        self._decay(param, hyper, t)
+        np.multiply(grad, hyper[0], out=t)
         param -= t
 
-    def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
+    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
         t = self._scratch(param.shape, param.dtype)
-        np.multiply(grad, lr, out=t)
+        self._decay(param, hyper, t)
+        np.multiply(grad, hyper[0], out=t)
         velocity *= momentum
         velocity -= t
         if nesterov:
@@ -252,16 +261,26 @@ class NumpyBackend(Backend):
             np.copyto(t, velocity)
         param += t
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
+    def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
+                       average=None):
         t = self._scratch(param.shape, param.dtype)
+        self._decay(param, hyper, t)
         np.multiply(grad, grad, out=t)
         t *= 1 - rho
         velocity *= rho
         velocity += t
-        np.add(velocity, epsilon, out=t)
+        if average is not None:  # centered: v - a^2 with a the running mean of g
+            np.multiply(grad, 1 - rho, out=t)
+            average *= rho
+            average += t
+            np.multiply(average, average, out=t)
+            np.subtract(velocity, t, out=t)
+            t += epsilon
+        else:
+            np.add(velocity, epsilon, out=t)
         np.sqrt(t, out=t)
         np.divide(grad, t, out=t)
-        t *= lr
+        t *= hyper[0]
         if mom is not None:
             mom *= momentum
             mom += t
@@ -269,11 +288,8 @@ class NumpyBackend(Backend):
         else:
             param -= t
 
-    def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
-        t = self._scratch(param.shape, param.dtype)
-        if decay:
-            np.multiply(param, decay, out=t)
-            param -= t
+    def _moments(self, grad, m, v, beta1, beta2, t):
+        """Adam's moments in place: ``m += (1 - beta1)(g - m)``; ``v += (1 - beta2)(g^2 - v)``."""
         np.subtract(grad, m, out=t)
         t *= 1 - beta1
         m += t
@@ -281,6 +297,11 @@ class NumpyBackend(Backend):
         t -= v
         t *= 1 - beta2
         v += t
+
+    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
+        t = self._scratch(param.shape, param.dtype)
+        self._decay(param, hyper, t)
+        self._moments(grad, m, v, beta1, beta2, t)
         if vhat is not None:
             np.maximum(vhat, v, out=vhat)
             np.sqrt(vhat, out=t)
@@ -288,15 +309,67 @@ class NumpyBackend(Backend):
             np.sqrt(v, out=t)
         t += epsilon
         np.divide(m, t, out=t)
-        t *= alpha
+        t *= hyper[0]
         param -= t
 
-    def adagrad_update(self, param, grad, accumulator, lr, epsilon):
+    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
         t = self._scratch(param.shape, param.dtype)
+        u = self._scratch(param.shape, param.dtype, slot=1)
+        self._decay(param, hyper, t)
+        self._moments(grad, m, v, beta1, beta2, t)
+        np.multiply(m, hyper[2], out=u)          # m_hat = c_m m + c_g g
+        np.multiply(grad, hyper[3], out=t)
+        u += t
+        u *= hyper[0]                            # lr m_hat
+        np.multiply(v, hyper[4], out=t)          # v_hat = c_v v
+        np.sqrt(t, out=t)
+        t += epsilon
+        np.divide(u, t, out=t)
+        param -= t
+
+    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
+        t = self._scratch(param.shape, param.dtype)
+        self._decay(param, hyper, t)
+        np.subtract(grad, m, out=t)
+        t *= 1 - beta1
+        m += t
+        u *= beta2
+        np.abs(grad, out=t)
+        np.maximum(u, t, out=u)
+        np.add(u, epsilon, out=t)
+        np.divide(m, t, out=t)
+        t *= hyper[0]
+        param -= t
+
+    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
+        t = self._scratch(param.shape, param.dtype)
+        self._decay(param, hyper, t)
         np.multiply(grad, grad, out=t)
         accumulator += t
         np.add(accumulator, epsilon, out=t)
         np.sqrt(t, out=t)
         np.divide(grad, t, out=t)
-        t *= lr
+        t *= hyper[0]
         param -= t
+
+    # ----------------------------------------------------------------- gradient clipping
+    def clip_by_value(self, grad, limit):
+        np.clip(grad, -limit, limit, out=grad)
+
+    def sum_squares_into(self, a, out):
+        flat = a.reshape(-1)
+        out[...] = np.dot(flat, flat)
+
+    def clip_by_norm(self, grad, norm2, clipnorm):
+        norm = np.sqrt(norm2[0])
+        grad *= clipnorm
+        grad /= np.maximum(norm, norm.dtype.type(clipnorm))
+
+    def clip_by_global_norm(self, grad, norm2, clipnorm):
+        dtype = grad.dtype.type
+        norm = np.sqrt(norm2[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = dtype(1) / norm
+            cap = dtype(1) / dtype(clipnorm)
+            scale = dtype(clipnorm) * (inv if inv < cap else cap) + (norm - norm)
+        grad *= scale

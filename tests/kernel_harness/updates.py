@@ -1,21 +1,31 @@
 """Every optimizer update of the Backend interface as one call each, shared by the tests that
 compare backends (compiled CPU, CUDA harness, GPU) against NumPy.
 
-``UPDATES[name] = (slots, step)``: ``step(backend, param, grad, slots)`` runs the update once with
-fixed hyperparameters; ``slots`` is how many zero-initialised slot buffers it needs.
+``UPDATES[name] = (slots, hyper, step)``: ``step(backend, param, grad, slots, hyper)`` runs the
+update once with fixed hyperparameters, reading the per-step values from the device array
+``hyper`` (made from the listed values in the param dtype); ``slots`` is how many
+zero-initialised slot buffers it needs.
 """
 
+NADAM = [1e-3, 0.0, 1.3, 0.06, 1.0005]
 UPDATES = {
-    "sgd": (0, lambda b, p, g, s: b.sgd_update(p, g, 0.01)),
-    "momentum": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, False)),
-    "nesterov": (1, lambda b, p, g, s: b.momentum_update(p, g, s[0], 0.01, 0.9, True)),
-    "rmsprop": (1, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7)),
-    "rmsprop_momentum": (2, lambda b, p, g, s: b.rmsprop_update(p, g, s[0], 1e-3, 0.9, 1e-7,
-                                                                momentum=0.5, mom=s[1])),
-    "adam": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3 * 0.7, 0.9, 0.999, 1e-7)),
-    "adamw": (2, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                  decay=1e-3 * 4e-3)),
-    "amsgrad": (3, lambda b, p, g, s: b.adam_update(p, g, s[0], s[1], 1e-3, 0.9, 0.999, 1e-7,
-                                                    vhat=s[2])),
-    "adagrad": (1, lambda b, p, g, s: b.adagrad_update(p, g, s[0], 0.01, 1e-7)),
+    "sgd": (0, [0.01, 0.0], lambda b, p, g, s, h: b.sgd_update(p, g, h)),
+    "sgd_decay": (0, [0.01, 4e-5], lambda b, p, g, s, h: b.sgd_update(p, g, h)),
+    "momentum": (1, [0.01, 0.0], lambda b, p, g, s, h: b.momentum_update(p, g, s[0], h, 0.9, False)),
+    "nesterov": (1, [0.01, 0.0], lambda b, p, g, s, h: b.momentum_update(p, g, s[0], h, 0.9, True)),
+    "rmsprop": (1, [1e-3, 0.0], lambda b, p, g, s, h: b.rmsprop_update(p, g, s[0], h, 0.9, 1e-7)),
+    "rmsprop_momentum": (2, [1e-3, 0.0], lambda b, p, g, s, h: b.rmsprop_update(
+        p, g, s[0], h, 0.9, 1e-7, momentum=0.5, mom=s[1])),
+    "rmsprop_centered": (3, [1e-3, 1e-6], lambda b, p, g, s, h: b.rmsprop_update(
+        p, g, s[0], h, 0.9, 1e-7, momentum=0.5, mom=s[1], average=s[2])),
+    "adam": (2, [1e-3 * 0.7, 0.0], lambda b, p, g, s, h: b.adam_update(
+        p, g, s[0], s[1], h, 0.9, 0.999, 1e-7)),
+    "adamw": (2, [1e-3, 1e-3 * 4e-3], lambda b, p, g, s, h: b.adam_update(
+        p, g, s[0], s[1], h, 0.9, 0.999, 1e-7)),
+    "amsgrad": (3, [1e-3, 0.0], lambda b, p, g, s, h: b.adam_update(
+        p, g, s[0], s[1], h, 0.9, 0.999, 1e-7, vhat=s[2])),
+    "nadam": (2, NADAM, lambda b, p, g, s, h: b.nadam_update(p, g, s[0], s[1], h, 0.9, 0.999, 1e-7)),
+    "adamax": (2, [1e-2, 0.0], lambda b, p, g, s, h: b.adamax_update(
+        p, g, s[0], s[1], h, 0.9, 0.999, 1e-7)),
+    "adagrad": (1, [0.01, 0.0], lambda b, p, g, s, h: b.adagrad_update(p, g, s[0], h, 1e-7)),
 }

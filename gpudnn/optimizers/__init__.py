@@ -1,0 +1,50 @@
+"""Optimizers with Keras 3's names, formulas and defaults; ``lr=`` is an alias of
+``learning_rate`` (the course writes ``RMSprop(lr=0.001)``), and ``learning_rate`` may be a
+schedule from :mod:`gpudnn.optimizers.schedules`.
+
+Every optimizer takes ``weight_decay``, ``clipnorm``, ``clipvalue`` and ``global_clipnorm``
+(see :mod:`gpudnn.optimizers.base`), and each update is one in-place pass over the model's flat
+parameter buffer, with the optimizer's slots in flat buffers of the same size.
+"""
+
+from ..errors import InvalidInputError
+from ..identifiers import instance
+from . import schedules
+from .adagrad import Adagrad
+from .adam import Adam, Adamax, AdamW, Nadam
+from .base import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
+            "nadam": Nadam, "adamax": Adamax}
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "Adamax",
+           "schedules", "get", "serialize", "deserialize"]
+
+
+def get(identifier):
+    """An Optimizer from a name (Keras defaults), a class, or an instance."""
+    return instance("optimizer", identifier, _BY_NAME, Optimizer)
+
+
+def serialize(optimizer):
+    """``{"class_name": ..., "config": ...}`` (JSON-able) of a built-in optimizer."""
+    name = type(optimizer).__name__
+    if _BY_NAME.get(name.lower()) is not type(optimizer):
+        raise InvalidInputError(f"only gpudnn's optimizers can be saved, not {name}")
+    return {"class_name": name, "config": optimizer.get_config()}
+
+
+def deserialize(config):
+    """A new optimizer (no state) from ``serialize``'s dict."""
+    cls = _BY_NAME.get(str(config.get("class_name", "")).lower()) \
+        if isinstance(config, dict) else None
+    if cls is None or not isinstance(config.get("config"), dict):
+        raise InvalidInputError(
+            f"not an optimizer description: {config!r}; expected {{'class_name': one of "
+            f"{', '.join(c.__name__ for c in _BY_NAME.values())}, 'config': {{...}}}}")
+    try:
+        return cls.from_config(config["config"])
+    except TypeError as exc:
+        raise InvalidInputError(f"bad {config['class_name']} config: {exc}") from None

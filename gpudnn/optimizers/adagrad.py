@@ -1,0 +1,32 @@
+"""Adagrad (Keras defaults: learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7).
+
+``acc += g^2``; ``p -= lr g / sqrt(acc + epsilon)``.
+"""
+
+from ..errors import InvalidInputError
+from .base import Optimizer, positive
+
+
+class Adagrad(Optimizer):
+    slot_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if isinstance(initial_accumulator_value, bool) \
+                or not isinstance(initial_accumulator_value, (int, float)) \
+                or not initial_accumulator_value >= 0:
+            raise InvalidInputError(
+                f"initial_accumulator_value must be >= 0, not {initial_accumulator_value!r}")
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = positive(epsilon, "epsilon")
+
+    def _initialize_slots(self, backend):
+        backend.fill(self.slots["accumulator"], self.initial_accumulator_value)
+
+    def _update(self, backend, params, grads):
+        backend.adagrad_update(params, grads, self.slots["accumulator"], self.hyper, self.epsilon)
+
+    def _own_config(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}

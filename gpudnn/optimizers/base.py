@@ -1,0 +1,215 @@
+"""The optimizer base class: learning rate (a float or a schedule), step count, weight decay,
+gradient clipping, and the device array of per-step values that the update kernels read.
+
+One step (``apply``), as Keras 3 does it, with ``t = iterations + 1``:
+
+1. clip the gradients: ``clipnorm`` (each variable's gradient ``g clipnorm / max(||g||,
+   clipnorm)``), or ``global_clipnorm`` (all of them by their joint norm), or ``clipvalue``
+   (``clip(g, -v, v)``); at most one of the three;
+2. compute on the host, in double precision, the values that change from step to step: the
+   learning rate ``lr`` (the schedule at ``iterations``), the optimizer's step size (Adam's
+   bias-corrected alpha...) and ``decay = lr * weight_decay``, and write them into the small
+   device array ``hyper`` (``hyper[0]`` step size, ``hyper[1]`` decay, ``hyper[2:]`` extras);
+3. one in-place update pass over the flat buffers (weight decay ``p -= p * decay`` first);
+4. ``iterations += 1``.
+
+The update kernels read ``hyper`` when they run, never a host scalar that changes per step, so a
+recorded or captured step replays with the current values.
+"""
+
+import math
+import weakref
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from . import schedules
+
+
+def positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
+    return float(value)
+
+
+def fraction(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidInputError(f"{what} must be in [0, 1), not {value!r}")
+    return float(value)
+
+
+def _optional_nonnegative(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+            or not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be None or a number >= 0, not {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class. Subclasses set ``slot_names``, ``hyper_size`` and implement ``_update`` (and
+    ``_step_size`` / ``_extras`` when the step size is not the learning rate)."""
+
+    #: names of the flat slot buffers this optimizer keeps (each the size of the parameters)
+    slot_names = ()
+    #: length of the device array of per-step values (step size, decay, extras)
+    hyper_size = 2
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None, lr=None, **kwargs):
+        if kwargs:
+            raise InvalidInputError(
+                f"{type(self).__name__} got unknown arguments {sorted(kwargs)}; it takes "
+                f"learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm and its own "
+                f"hyperparameters")
+        self._learning_rate = None
+        self.learning_rate = learning_rate if lr is None else lr
+        self.weight_decay = _optional_nonnegative(weight_decay, "weight_decay")
+        self.clipnorm = _optional_nonnegative(clipnorm, "clipnorm")
+        self.clipvalue = _optional_nonnegative(clipvalue, "clipvalue")
+        self.global_clipnorm = _optional_nonnegative(global_clipnorm, "global_clipnorm")
+        if sum(c is not None for c in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
+            raise InvalidInputError(
+                "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras)")
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.slots = self.hyper = None
+        self._owner = None
+        self._segments = ()
+
+    # ------------------------------------------------------------------ learning rate
+    @property
+    def learning_rate(self):
+        """The learning rate of the next step: the schedule at ``iterations``, or the float."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise InvalidInputError(
+                f"this optimizer's learning rate is a schedule "
+                f"({type(self._learning_rate).__name__}); it cannot be set to a number. Create "
+                f"the optimizer with a float learning_rate to change it during training")
+        if isinstance(value, (np.floating, np.integer)):
+            value = float(value)
+        self._learning_rate = positive(value, "learning_rate")
+
+    @property
+    def lr(self):
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = value
+
+    # ------------------------------------------------------------------ state
+    def build(self, backend, size, dtype, owner=None, segments=None):
+        """Allocate zeroed slot buffers of ``size`` elements for the model ``owner``, the
+        per-step value array, and (clipnorm) the ``segments`` ``[(start, stop)]`` of each
+        variable in the flat buffers.
+
+        Called again for the same owner with the same size (a second ``compile``), it keeps its
+        state, as Keras does. One optimizer serves one model: its slots are that model's.
+        """
+        if self._owner is not None and owner is not None and self._owner() is not None \
+                and self._owner() is not owner:
+            raise InvalidInputError(
+                f"this {type(self).__name__} already trains another model; its moments belong to "
+                f"that model's parameters. Create one optimizer per model, e.g. "
+                f"compile(optimizer={type(self).__name__}(...)) or optimizer='{type(self).__name__.lower()}'")
+        self._segments = tuple(segments) if segments is not None else ((0, size),)
+        if self.slots is not None and self._size == (size, np.dtype(dtype)) and \
+                (self._owner is not None and self._owner() is owner):
+            return
+        self.slots = {name: backend.flat_zeros(size, dtype, slot=2 + i)
+                      for i, name in enumerate(self.slot_names)}
+        self.hyper = backend.zeros((self.hyper_size,), dtype)
+        self._norm2 = backend.zeros((1,), dtype)
+        self.iterations = 0
+        self._size = (size, np.dtype(dtype))
+        self._owner = weakref.ref(owner) if owner is not None else None
+        self._initialize_slots(backend)
+
+    def _initialize_slots(self, backend):
+        """Give freshly allocated slots their starting values (zeros unless overridden)."""
+
+    # ------------------------------------------------------------------ one step
+    def apply(self, backend, params, grads):
+        """One step over the flat ``params`` from the flat ``grads`` (clipped in place)."""
+        self._clip(backend, grads)
+        lr = self.learning_rate
+        t = self.iterations + 1
+        decay = lr * self.weight_decay if self.weight_decay else 0.0
+        backend.copy_into(self.hyper, np.array(
+            [self._step_size(lr, t), decay, *self._extras(lr, t)], dtype=self.hyper.dtype))
+        self._update(backend, params, grads)
+        self.iterations += 1
+
+    def _clip(self, backend, grads):
+        if self.clipnorm is not None:
+            for start, stop in self._segments:
+                backend.sum_squares_into(grads[start:stop], self._norm2)
+                backend.clip_by_norm(grads[start:stop], self._norm2, self.clipnorm)
+        elif self.global_clipnorm is not None:
+            backend.sum_squares_into(grads, self._norm2)
+            backend.clip_by_global_norm(grads, self._norm2, self.global_clipnorm)
+        elif self.clipvalue is not None:
+            backend.clip_by_value(grads, self.clipvalue)
+
+    def _step_size(self, lr, t):
+        """``hyper[0]`` for step t (from 1): the learning rate unless overridden."""
+        return lr
+
+    def _extras(self, lr, t):
+        """``hyper[2:]`` for step t."""
+        return ()
+
+    def _update(self, backend, params, grads):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ custom loops
+    def apply_gradients(self, grads_and_vars):
+        """Keras's ``apply_gradients(zip(grads, variables))``: one step; returns iterations.
+
+        ``variables`` are ``gpudnn.Variable``s; gradients host or device arrays of their
+        shapes. The trainable weights of a model (``model.trainable_weights``, in order) take
+        the model's own flat path, exactly what ``train_on_batch`` does.
+        """
+        from ..variables import apply_gradients
+
+        apply_gradients(self, grads_and_vars)
+        return self.iterations
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        """The constructor arguments (JSON-able; a schedule as its serialized dict)."""
+        rate = self._learning_rate
+        config = {"name": self.name,
+                  "learning_rate": schedules.serialize(rate)
+                  if isinstance(rate, schedules.LearningRateSchedule) else rate,
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+        config.update(self._own_config())
+        return config
+
+    def _own_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if v is not None and k != "name")
+        return f"{type(self).__name__}({args})"
