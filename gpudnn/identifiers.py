@@ -17,5 +17,11 @@ def instance(kind, identifier, by_name, base):
             raise unknown_name(kind, identifier, by_name)
         return cls()
     raise InvalidInputError(
-        f"{kind} must be a name ({', '.join(by_name)}) or a gpudnn.{base.__module__.split('.')[-1]} "
+        f"{kind} must be a name ({', '.join(by_name)}) or a gpudnn.{_module_of(base)} "
         f"object, not {identifier!r}")
+
+
+def _module_of(base):
+    """``optimizers`` for gpudnn.optimizers.base.Optimizer, ``losses`` for gpudnn.losses.Loss."""
+    parts = base.__module__.split(".")
+    return parts[-2] if parts[-1] == "base" and len(parts) > 2 else parts[-1]

@@ -16,6 +16,7 @@ from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
 from .layers.base import Layer
 from .summary import summary_text
+from .recorded_steps import RecordedSteps, capture_enabled
 from .variables import Variable
 
 #: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
@@ -111,6 +112,7 @@ class Sequential:
         trainable = [i for i, s in enumerate(specs) if s]
         self._first_trainable = trainable[0] if trainable else len(self.layers)
         self._workspaces = {}
+        self._steps = RecordedSteps()
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(be, total, self.dtype, owner=self, segments=self.param_segments())
@@ -161,6 +163,7 @@ class Sequential:
                 raise unknown_name("metric", name, _METRICS)
         self.metric_names = names
         if self.built:
+            self._steps = RecordedSteps()
             self.optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
                                  segments=self.param_segments())
 
@@ -255,9 +258,9 @@ class Sequential:
     def _accumulate(self, prediction, y, totals):
         """Add a batch's summed loss and correct counts to the device accumulators."""
         be = self.backend
-        totals[0] += be.loss_value(self.loss.kind, prediction, y) * prediction.shape[0]
+        be.accumulate_loss(self.loss.kind, prediction, y, totals[0])
         for j, name in enumerate(self.metric_names, start=1):
-            totals[j] += be.count_correct(prediction, y, self._metric_mode(name))
+            be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
 
     def _logs(self, totals, count, prefix=""):
         """Host values of the device accumulators as Keras logs (the one host sync)."""
@@ -271,6 +274,16 @@ class Sequential:
 
     def _new_totals(self):
         return [self.backend.zeros((), np.float64) for _ in range(1 + len(self.metric_names))]
+
+    def _epoch_totals(self):
+        """fit's accumulators, zeroed: the same buffers every epoch (a recorded step writes
+        into them)."""
+        totals = self.__dict__.get("_fit_totals")
+        if totals is None or len(totals) != 1 + len(self.metric_names):
+            totals = self._fit_totals = self._new_totals()
+        for total in totals:
+            self.backend.fill(total, 0.0)
+        return totals
 
     # ------------------------------------------------------------------ training
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
@@ -286,10 +299,22 @@ class Sequential:
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
                             validation_split, validation_data, shuffle)
 
-    def _train_batch(self, ws, totals):
+    def _train_batch(self, ws, totals, record=False):
+        """One training step on the batch in ``ws``; with ``record`` (fit's steady state), the
+        device part is recorded on its first run for this batch size and replayed after."""
+        self.optimizer.begin_step(self.backend)
+        if record and capture_enabled():
+            self._steps.run(self, ws, totals)
+        else:
+            self._device_step(ws, totals)
+        self.optimizer.end_step()
+
+    def _device_step(self, ws, totals):
+        """Forward, loss and metric accumulation, backward and update: backend calls only, each
+        writing into given buffers and reading per-step values from device memory."""
         self._accumulate(self._forward(ws.x, ws), ws.y, totals)
         self._backward(ws)
-        self.optimizer.apply(self.backend, self.params, self.grads)
+        self.optimizer.update(self.backend, self.params, self.grads)
 
     def train_on_batch(self, x, y):
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""

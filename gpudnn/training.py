@@ -71,7 +71,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
         order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
-        totals = model._new_totals()
+        totals = model._epoch_totals()
         bar = ProgressBar(steps, verbose)
         seen = 0
         read_logs = lambda: model._logs(totals, seen)  # noqa: E731 (reads seen when drawn)
@@ -80,7 +80,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             ws = model._workspace(index.shape[0], with_grads=True)
             be.take_rows(x_dev, index, ws.x)
             be.take_rows(y_dev, index, ws.y)
-            model._train_batch(ws, totals)
+            model._train_batch(ws, totals, record=True)
             seen += ws.n
             bar.update(step + 1, read_logs)
             for cb in all_callbacks:

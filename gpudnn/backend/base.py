@@ -163,6 +163,15 @@ class Backend(ABC):
         elements where (y_pred > 0.5) == (y_true > 0.5).
         """
 
+    def accumulate_loss(self, kind, y_pred, y_true, total):
+        """``total += loss_value(kind, y_pred, y_true) * n`` in place; ``total`` a 0-d float64
+        device array (the summed loss of an epoch, read once per progress update)."""
+        total += self.loss_value(kind, y_pred, y_true) * y_pred.shape[0]
+
+    def accumulate_correct(self, y_pred, y_true, mode, total):
+        """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64)."""
+        total += self.count_correct(y_pred, y_true, mode)
+
     @abstractmethod
     def sum_squares(self, a):
         """``sum(a * a)`` as a 0-d device array (gradient norms)."""

@@ -143,13 +143,26 @@ class Optimizer:
     # ------------------------------------------------------------------ one step
     def apply(self, backend, params, grads):
         """One step over the flat ``params`` from the flat ``grads`` (clipped in place)."""
-        self._clip(backend, grads)
+        self.begin_step(backend)
+        self.update(backend, params, grads)
+        self.end_step()
+
+    def begin_step(self, backend):
+        """Host part before the update: write this step's values into ``hyper``."""
         lr = self.learning_rate
         t = self.iterations + 1
         decay = lr * self.weight_decay if self.weight_decay else 0.0
         backend.copy_into(self.hyper, np.array(
             [self._step_size(lr, t), decay, *self._extras(lr, t)], dtype=self.hyper.dtype))
+
+    def update(self, backend, params, grads):
+        """Device part: clip the gradients and update in place, reading ``hyper``. It makes only
+        backend calls that write into given buffers, so a recorded step can replay it."""
+        self._clip(backend, grads)
         self._update(backend, params, grads)
+
+    def end_step(self):
+        """Host part after the update."""
         self.iterations += 1
 
     def _clip(self, backend, grads):

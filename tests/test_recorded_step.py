@@ -1,0 +1,139 @@
+"""The recorded training step (the CPU form of a captured step, gpudnn/backend/capture.py).
+
+fit records the device part of its step on the first batch of each size and replays it after.
+Replay k must do exactly what eager step k does: every test trains the same model twice from the
+same seed, once recorded and once with GPUDNN_RECORD_STEPS=0, and asks for bit-identical weights
+(and checks that replays really happened, so a silently disabled recording fails). Anything baked
+at record time -- a learning rate, a bias correction, a schedule's value, an accumulator, a batch
+-- makes the two runs differ.
+"""
+
+import numpy as np
+import pytest
+
+import gpudnn
+from gpudnn import layers, models, optimizers
+from gpudnn.backend.capture import RecordedStep, RecordingBackend
+from gpudnn.utils import to_categorical
+
+from conftest import blobs
+
+OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(learning_rate=0.1),
+    "momentum": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    "nesterov": lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: optimizers.RMSprop(learning_rate=0.01),
+    "rmsprop_momentum": lambda: optimizers.RMSprop(learning_rate=0.005, momentum=0.5),
+    "rmsprop_centered": lambda: optimizers.RMSprop(learning_rate=0.005, centered=True),
+    "adam": lambda: optimizers.Adam(learning_rate=0.01),
+    "amsgrad": lambda: optimizers.Adam(learning_rate=0.01, amsgrad=True),
+    "adamw": lambda: optimizers.AdamW(learning_rate=0.01),
+    "adagrad": lambda: optimizers.Adagrad(learning_rate=0.1),
+    "nadam": lambda: optimizers.Nadam(learning_rate=0.01),
+    "adamax": lambda: optimizers.Adamax(learning_rate=0.01),
+    "adam_clipnorm": lambda: optimizers.Adam(learning_rate=0.01, clipnorm=0.1),
+    "sgd_global_clipnorm": lambda: optimizers.SGD(learning_rate=0.1, global_clipnorm=0.1),
+    "rmsprop_clipvalue": lambda: optimizers.RMSprop(learning_rate=0.01, clipvalue=0.01),
+    "adam_schedule": lambda: optimizers.Adam(
+        learning_rate=optimizers.schedules.ExponentialDecay(0.01, decay_steps=3, decay_rate=0.5)),
+    "sgd_cosine_warmup": lambda: optimizers.SGD(learning_rate=optimizers.schedules.CosineDecay(
+        0.0, decay_steps=20, warmup_target=0.1, warmup_steps=5)),
+}
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
+
+
+def train(monkeypatch, record, optimizer, activation="relu", loss="categorical_crossentropy",
+          epochs=2, batch_size=32, callbacks=None, samples=150):
+    monkeypatch.setenv("GPUDNN_RECORD_STEPS", "1" if record else "0")
+    gpudnn.set_seed(3)
+    x, labels = blobs(n=samples)
+    y = to_categorical(labels, 3)
+    model = models.Sequential([layers.Dense(8, activation=activation, input_shape=(x.shape[1],)),
+                               layers.Dense(3, activation="softmax" if loss.startswith("cat")
+                                            else "sigmoid")])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
+                        callbacks=callbacks)
+    return model, history
+
+
+def assert_same_training(monkeypatch, make_optimizer, **kwargs):
+    recorded, h1 = train(monkeypatch, True, make_optimizer(), **kwargs)
+    eager, h2 = train(monkeypatch, False, make_optimizer(), **kwargs)
+    assert recorded._steps.replays > 0, "the recorded run replayed nothing"
+    assert eager._steps.replays == 0
+    for a, b in zip(recorded.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert h1.history == h2.history  # the accumulated loss and accuracy, epoch by epoch
+    assert recorded.optimizer.iterations == eager.optimizer.iterations
+    for name, slot in recorded.optimizer.slots.items():
+        np.testing.assert_array_equal(slot, eager.optimizer.slots[name], err_msg=name)
+    return recorded
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_replay_equals_eager_for_every_optimizer(monkeypatch, name):
+    assert_same_training(monkeypatch, OPTIMIZERS[name])
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_replay_equals_eager_for_every_activation(monkeypatch, activation):
+    assert_same_training(monkeypatch, OPTIMIZERS["adam"], activation=activation)
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse"])
+def test_replay_equals_eager_for_other_losses(monkeypatch, loss):
+    assert_same_training(monkeypatch, OPTIMIZERS["rmsprop"], loss=loss)
+
+
+def test_full_and_partial_batches_each_get_a_recording(monkeypatch):
+    """150 samples in batches of 32: 4 full batches and one of 22 per epoch, 3 epochs."""
+    model = assert_same_training(monkeypatch, OPTIMIZERS["adam"], epochs=3)
+    # the first step of each batch size records (runs eagerly); every other step replays
+    assert model._steps.replays == 3 * 5 - 2
+
+
+def test_a_learning_rate_changed_between_steps_reaches_the_replay(monkeypatch):
+    class Halve(gpudnn.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.optimizer.learning_rate = self.model.optimizer.learning_rate * 0.7
+
+    assert_same_training(monkeypatch, OPTIMIZERS["sgd"], callbacks=[Halve()])
+
+
+def test_a_step_that_reads_a_value_is_not_recorded(monkeypatch):
+    """A backend call that returns something cannot be replayed: warned once, eager after."""
+    original = layers.Dense.forward
+
+    def reading_forward(self, backend, x, out):
+        backend.sum_squares(x)  # returns a device scalar: its replay would be stale
+        original(self, backend, x, out)
+
+    monkeypatch.setattr(layers.Dense, "forward", reading_forward)
+    with pytest.warns(RuntimeWarning, match="cannot be recorded.*sum_squares"):
+        recorded, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
+    assert recorded._steps.replays == 0
+    eager, _ = train(monkeypatch, False, OPTIMIZERS["adam"]())
+    for a, b in zip(recorded.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_recompiling_drops_the_recordings(monkeypatch):
+    model, _ = train(monkeypatch, True, OPTIMIZERS["adam"](), epochs=1)
+    old = model._steps
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
+    assert model._steps is not old and model._steps.replays == 0
+
+
+def test_recording_backend_keeps_calls_and_replay_repeats_them():
+    backend = gpudnn.backend.backend_for("cpu")
+    recorder = RecordingBackend(backend)
+    param, grad = np.ones(5, np.float32), np.full(5, 2.0, np.float32)
+    hyper = np.array([0.5, 0.0], np.float32)
+    recorder.sgd_update(param, grad, hyper)
+    assert recorder.unusable is None and len(recorder.calls) == 1
+    np.testing.assert_array_equal(param, 0.0)
+    hyper[0] = 0.25  # the next replay reads the new value: nothing was baked
+    RecordedStep(recorder.calls).replay()
+    np.testing.assert_array_equal(param, -0.5)
+    assert recorder.is_gpu is False  # attributes pass through
