@@ -73,6 +73,12 @@ class Backend(ABC):
     def copy_into(self, dst, src):
         """``dst[...] = src`` where ``src`` is a device array or a host NumPy array of dst's shape."""
 
+    def write_step_values(self, dst, values):
+        """``dst[:] = values``: a few host floats into a small device array (an optimizer's
+        per-step values) without waiting for queued device work; the values are cast to
+        dst's dtype. The default is ``copy_into``."""
+        self.copy_into(dst, np.asarray(values, dtype=dst.dtype))
+
     @abstractmethod
     def fill(self, array, value):
         """``array[...] = value`` in place."""

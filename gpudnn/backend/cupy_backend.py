@@ -19,6 +19,7 @@ This is the only module that imports CuPy; ``import gpudnn`` never needs it.
 import os
 
 import cupy
+import cupyx
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
@@ -45,6 +46,40 @@ def tf32_enabled():
     from cupy._core import _routines_linalg
 
     return _routines_linalg.get_compute_type(np.float32) == _routines_linalg.COMPUTE_TYPE_TF32
+
+
+#: Depth of the pinned ring that per-step values are copied from, and the bytes of one slot.
+STEP_SLOTS = 64
+STEP_SLOT_BYTES = 256
+
+
+class _PinnedRing:
+    """STEP_SLOTS pinned host buffers used in turn, each with the event of its last copy."""
+
+    def __init__(self, slots, slot_bytes):
+        self._bytes = cupyx.empty_pinned((slots * slot_bytes,), np.uint8)
+        self._slot_bytes = slot_bytes
+        self._events = [None] * slots
+        self._index = -1
+
+    def next_slot(self, count, dtype):
+        """A host array of ``count`` values of ``dtype`` whose previous copy has completed."""
+        dtype = np.dtype(dtype)
+        if count * dtype.itemsize > self._slot_bytes:
+            raise ValueError(f"{count} step values do not fit a {self._slot_bytes}-byte slot")
+        self._index = (self._index + 1) % len(self._events)
+        event = self._events[self._index]
+        if event is not None:
+            event.synchronize()
+        start = self._index * self._slot_bytes
+        return self._bytes[start:start + count * dtype.itemsize].view(dtype)
+
+    def mark_used(self, stream):
+        event = self._events[self._index]
+        if event is None:
+            event = self._events[self._index] = cupy.cuda.Event(block=False,
+                                                                disable_timing=True)
+        event.record(stream)
 
 
 def make_kernel(spec):
@@ -117,6 +152,21 @@ class CupyBackend(Backend):
     def fill(self, array, value):
         with self._device:
             array.fill(value)
+
+    def write_step_values(self, dst, values):
+        """An asynchronous copy from a ring of pinned host slots: a copy from pageable memory
+        (``ndarray.set``) would first wait for the stream, i.e. for every queued kernel, once
+        per training step. A slot is reused only after the event recorded behind its previous
+        copy has passed (in practice at once: the ring is STEP_SLOTS steps deep)."""
+        ring = self.__dict__.get("_step_ring")
+        if ring is None:
+            ring = self._step_ring = _PinnedRing(STEP_SLOTS, STEP_SLOT_BYTES)
+        host = ring.next_slot(len(values), dst.dtype)
+        host[:] = values
+        with self._device:
+            stream = cupy.cuda.get_current_stream()
+            dst.data.copy_from_host_async(host.ctypes.data, host.nbytes, stream)
+            ring.mark_used(stream)
 
     def synchronize(self):
         self._device.synchronize()

@@ -131,6 +131,7 @@ class Optimizer:
         self.slots = {name: backend.flat_zeros(size, dtype, slot=2 + i)
                       for i, name in enumerate(self.slot_names)}
         self.hyper = backend.zeros((self.hyper_size,), dtype)
+        self._written = None  # the values last written into hyper
         self._norm2 = backend.zeros((1,), dtype)
         self.iterations = 0
         self._size = (size, np.dtype(dtype))
@@ -152,8 +153,10 @@ class Optimizer:
         lr = self.learning_rate
         t = self.iterations + 1
         decay = lr * self.weight_decay if self.weight_decay else 0.0
-        backend.copy_into(self.hyper, np.array(
-            [self._step_size(lr, t), decay, *self._extras(lr, t)], dtype=self.hyper.dtype))
+        values = (self._step_size(lr, t), decay, *self._extras(lr, t))
+        if values != self._written:  # constant for SGD, RMSprop, Adagrad at a fixed rate
+            backend.write_step_values(self.hyper, values)
+            self._written = values
 
     def update(self, backend, params, grads):
         """Device part: clip the gradients and update in place, reading ``hyper``. It makes only
