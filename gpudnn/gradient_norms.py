@@ -39,7 +39,7 @@ class GradientNormRecorder(Callback):
         self._pending = []
 
     def on_train_begin(self, logs=None):
-        self._layers = [layer for layer in self.model.layers if layer.param_specs()]
+        self._layers = [layer for layer in self.model._leaf_layers if layer.param_specs()]
         for layer in self._layers:
             self.norms.setdefault(layer.name, [])
 

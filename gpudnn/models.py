@@ -6,15 +6,23 @@ slot in a third of the same size, so an optimizer step is one pass over one buff
 and their gradients are preallocated per batch size (a :class:`Workspace`) and reused, so a
 training step allocates no array memory after its first batch. Back-propagation stops at the
 first layer with parameters: the gradient with respect to the model's input is never computed.
+
+Samples of any shape are flattened on the host once per call (a view of the converted data), so
+every batch inside the model is a (n, features) matrix; ``Flatten`` (and ``Dropout`` outside
+training) are then the identity: no buffer, no call, their output is their input. A model may
+contain another (``Sequential([model, Softmax()])``): the outer model's flat buffers hold the
+inner model's parameters, and the inner model's buffers become views of them (see nesting.py).
 """
 
 import numpy as np
 
-from . import config, inputs, losses, optimizers, training
+from . import config, inputs, losses, nesting, optimizers, training
 from .device import current_backend
 from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
 from .layers.base import Layer
+from .layers.input_layer import InputLayer
+from .layers.reshaping import Flatten
 from .summary import summary_text
 from .recorded_steps import RecordedSteps, capture_enabled
 from .variables import Variable
@@ -32,13 +40,23 @@ class Workspace:
 
     def __init__(self, backend, model, n, with_grads):
         dtype = model.dtype
+        leaves = model._leaf_layers
         self.n = n
-        self.outputs = [backend.empty((n, layer.units), dtype) for layer in model.layers]
+        # identity layers (Flatten; Dropout outside training) need no buffer of their own
+        self.outputs = [None if layer.identity_in(True) and layer.identity_in(False)
+                        else backend.empty((n, layer.units), dtype) for layer in leaves]
+        #: what each layer output in the last forward pass (its input when it is the identity)
+        self.acts = [None] * len(leaves)
         self.x = self.y = self.grads = None
         if with_grads:
             self.x = backend.empty((n, model.input_dim), dtype)
             self.y = backend.empty((n, model.output_dim), dtype)
-            self.grads = [backend.empty((n, layer.units), dtype) for layer in model.layers]
+            self.grads = []
+            for i, layer in enumerate(leaves):  # an identity layer's dL/dy is its dL/dx
+                if layer.identity_in(True):
+                    self.grads.append(self.grads[i - 1] if i else None)
+                else:
+                    self.grads.append(backend.empty((n, layer.units), dtype))
 
 
 class Sequential:
@@ -56,6 +74,12 @@ class Sequential:
         self.dtype = config.resolve_dtype(dtype)
         self.layers = []
         self.built = False
+        self.input_shape = self.input_dim = self.output_dim = None
+        self._input = None  # the InputLayer given first, if any
+        self._owner = None  # the model this one is nested in, if any
+        self._leaf_layers = []
+        #: the dropout step: read by the dropout kernels, advanced on the device once per step
+        self._dropout_step = self.backend.zeros((1,), np.int64)
         self.optimizer = self.loss = None
         self.metric_names = []
         self.stop_training = False
@@ -64,29 +88,71 @@ class Sequential:
 
     # ------------------------------------------------------------------ building
     def add(self, layer):
-        """Append a layer. The first layer needs ``input_shape`` (or the model builds at fit)."""
-        if not isinstance(layer, Layer):
+        """Append a layer, another (nested) Sequential, or first an ``Input(shape)``. The model
+        builds as soon as its input shape is known (``Input``, or ``input_shape`` on the first
+        layer), else at the first fit/predict."""
+        nesting.check_not_nested(self, "add layers to it")
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input is not None:
+                raise InvalidInputError(
+                    "Input(...) must be the first element of a Sequential model, and come once")
+            if layer.dtype is not None and np.dtype(layer.dtype) != self.dtype:
+                raise InvalidInputError(
+                    f"Input dtype {layer.dtype} differs from the model's dtype {self.dtype.name}; "
+                    f"give Sequential(dtype={layer.dtype!r}) or drop dtype from Input")
+            self._input = layer
+            return
+        if isinstance(layer, Sequential):
+            nesting.check_nestable(self, layer)
+        elif not isinstance(layer, Layer):
             raise InvalidInputError(f"Sequential.add takes a gpudnn layer, not {layer!r}")
-        if self.layers and layer.input_dim is not None and layer.input_dim != self.layers[-1].units:
+        previous = self.layers[-1].units if self.layers else None
+        if self._input is not None and not self.layers:
+            previous = int(np.prod(self._input.sample_shape))
+        if previous is not None and layer.input_dim is not None and layer.input_dim != previous:
             raise InvalidInputError(
                 f"layer {layer.name!r} declares input_shape=({layer.input_dim},) but the previous "
-                f"layer outputs {self.layers[-1].units} features; drop input_shape from it")
+                f"layer outputs {previous} features; drop input_shape from it")
         self.layers.append(layer)
+        if isinstance(layer, Sequential):
+            layer._owner = self
         self.built = False
-        if self.layers[0].input_dim is not None:
-            self.build(self.layers[0].input_dim)
+        shape = self._declared_input_shape()
+        if shape is not None:
+            self.build(shape)
 
-    def build(self, input_dim):
-        """Size every layer, allocate the flat parameter and gradient buffers, draw initial weights."""
+    def _declared_input_shape(self):
+        """The sample shape given by ``Input`` or the first layer's ``input_shape``, or None."""
+        if self._input is not None:
+            return self._input.sample_shape
         if not self.layers:
+            return None
+        first = self.layers[0]
+        if isinstance(first, Sequential):
+            return first.input_shape if first.built else first._declared_input_shape()
+        return first.input_shape
+
+    def build(self, input_shape):
+        """Size every layer for samples of ``input_shape`` (a tuple, or an int for flat
+        features), allocate the flat parameter and gradient buffers, draw initial weights."""
+        nesting.check_not_nested(self, "build it again")
+        leaves = nesting.leaves(self.layers)
+        if not leaves:
             raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
-        kept = self._current_weights()
-        width = self.input_dim = input_dim
-        for layer in self.layers:
+        shape = (int(input_shape),) if np.ndim(input_shape) == 0 else tuple(map(int, input_shape))
+        if len(shape) > 1 and not isinstance(leaves[0], Flatten):
+            raise InvalidInputError(
+                f"the model's samples have shape {shape} but its first layer {leaves[0].name!r} "
+                f"takes flat feature vectors; add layers.Flatten() first, or pass x reshaped to "
+                f"(samples, {int(np.prod(shape))})")
+        kept = self._current_weights(leaves)
+        self.input_shape = shape
+        width = self.input_dim = int(np.prod(shape))
+        for layer in leaves:
             layer.build(width)
             width = layer.units
         self.output_dim = width
-        specs = [layer.param_specs() for layer in self.layers]
+        specs = [layer.param_specs() for layer in leaves]
         sizes = [int(np.prod(shape)) for layer_specs in specs for _, shape, *_ in layer_specs]
         total = sum(sizes)
         be = self.backend
@@ -94,7 +160,9 @@ class Sequential:
         self.grads = be.flat_zeros(total, self.dtype, slot=1)
         host = np.empty(total, dtype=self.dtype)
         offset = 0
-        for layer, layer_specs in zip(self.layers, specs):
+        starts = []  # where each leaf layer's parameters begin in the flat buffers
+        for layer, layer_specs in zip(leaves, specs):
+            starts.append(offset)
             param_views, grad_views = [], []
             old = kept.get(id(layer), [])
             for j, (_, shape, initializer, fan_in, fan_out) in enumerate(layer_specs):
@@ -107,20 +175,30 @@ class Sequential:
                 param_views.append(self.params[offset:offset + size].reshape(shape))
                 grad_views.append(self.grads[offset:offset + size].reshape(shape))
                 offset += size
+            layer._backend = be
             layer.bind(param_views, grad_views)
         be.copy_into(self.params, host)
-        trainable = [i for i, s in enumerate(specs) if s]
-        self._first_trainable = trainable[0] if trainable else len(self.layers)
-        self._workspaces = {}
+        self._set_leaves(leaves)
         self._steps = RecordedSteps()
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(be, total, self.dtype, owner=self, segments=self.param_segments())
+        nesting.adopt_nested(self, starts + [total])
 
-    def _current_weights(self):
+    def _set_leaves(self, leaves):
+        """Record the leaf layers the step runs, and the indices the step needs."""
+        self._leaf_layers = leaves
+        trainable = [i for i, layer in enumerate(leaves) if layer.param_specs()]
+        self._first_trainable = trainable[0] if trainable else len(leaves)
+        computing = [i for i, layer in enumerate(leaves) if not layer.identity_in(True)]
+        self._output_index = computing[-1] if computing else len(leaves) - 1
+        self._has_dropout = any(layer.stochastic for layer in leaves)
+        self._workspaces = {}
+
+    def _current_weights(self, leaves):
         """Host copies of the bound parameters, by layer id (layers added since have none)."""
         return {id(layer): [self.backend.to_host(v) for v in layer.parameter_views()]
-                for layer in self.layers
+                for layer in leaves
                 if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
 
     def param_segments(self):
@@ -139,6 +217,24 @@ class Sequential:
         return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
                 for (layer, name, view), (start, stop) in zip(self._views(),
                                                               self.param_segments())]
+
+    @property
+    def units(self):
+        """The output width, so that a model can be a layer of another."""
+        if self.built:
+            return self.output_dim
+        leaves = nesting.leaves(self.layers)
+        return leaves[-1].units if leaves else None
+
+    def state_arrays(self):
+        """Training state besides parameters and optimizer slots, as device arrays by name:
+        ``{"dropout_step": (1,) int64}`` (saved and restored for an exact resume)."""
+        return {"dropout_step": self._dropout_step}
+
+    def _advance_step(self):
+        """One training step done: the dropout step moves on (on the device, no host sync)."""
+        if self._has_dropout:
+            self.backend.increment(self._dropout_step)
 
     def count_params(self):
         self._require_built("count_params")
@@ -183,9 +279,13 @@ class Sequential:
     def _prepare(self, caller, x, y, what=""):
         """Host-check and convert (x, y) for this model (builds it if needed); ``y`` None is
         refused, naming ``caller``, unless ``caller`` is "predict"."""
-        x_host = inputs.features(x, self.input_dim if self.built else None, self.dtype, "x" + what)
+        leaves = self._leaf_layers if self.built else nesting.leaves(self.layers)
+        flattens = bool(leaves) and isinstance(leaves[0], Flatten)
+        x_host = inputs.features(x, self.input_shape if self.built else None, self.dtype,
+                                 "x" + what, any_rank=flattens)
         if not self.built:
-            self.build(x_host.shape[1])
+            self.build(x_host.shape[1:])
+        x_host = x_host.reshape(x_host.shape[0], self.input_dim)  # a view: samples flattened
         if caller == "predict":
             return x_host, None
         if y is None:
@@ -205,7 +305,7 @@ class Sequential:
 
     def _output_activation(self):
         """The kind of the activation the last layer applies ("linear" when none)."""
-        spec = self.layers[-1].activation_spec
+        spec = self._leaf_layers[self._output_index].activation_spec
         return spec.kind if spec is not None else "linear"
 
     def _check_output_fits_loss(self):
@@ -216,7 +316,8 @@ class Sequential:
         if self.loss.kind == "cce" and kind != "softmax":
             raise InvalidInputError(
                 f"{self.loss.name} needs a softmax output, but the last layer "
-                f"{self.layers[-1].name!r} has activation {kind!r}; use activation='softmax' on "
+                f"{self._leaf_layers[self._output_index].name!r} has activation {kind!r}; use "
+                f"activation='softmax' on "
                 f"the last layer, or binary_crossentropy for independent sigmoid outputs")
 
     def _workspace(self, n, with_grads):
@@ -231,28 +332,44 @@ class Sequential:
         return ws
 
     # ------------------------------------------------------------------ the step
-    def _forward(self, x, ws):
-        for layer, out in zip(self.layers, ws.outputs):
-            layer.forward(self.backend, x, out)
-            x = out
+    def _forward(self, x, ws, training=False):
+        """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
+        (with the current step); identity layers pass their input on without a call."""
+        be, acts = self.backend, ws.acts
+        for i, layer in enumerate(self._leaf_layers):
+            if not layer.identity_in(training):
+                out = ws.outputs[i]
+                if layer.stochastic:
+                    layer.forward(be, x, out, self._dropout_step)
+                else:
+                    layer.forward(be, x, out)
+                x = out
+            acts[i] = x
         return x
 
     def _fused(self):
         return self._output_activation() == self.loss.fused_activation
 
     def _backward(self, ws):
-        be, layers = self.backend, self.layers
-        last = len(layers) - 1
-        prediction, delta = ws.outputs[-1], ws.grads[-1]
+        be, layers = self.backend, self._leaf_layers
+        last = self._output_index
+        prediction, delta = ws.acts[-1], ws.grads[-1]
         fused = self._fused()
         if fused:
             be.logit_grad(prediction, ws.y, self.loss.fused_scale(ws.n, self.output_dim), delta)
         else:
             be.loss_grad(self.loss.kind, prediction, ws.y, delta)
         for i in range(last, self._first_trainable - 1, -1):
-            layer_input = ws.x if i == 0 else ws.outputs[i - 1]
+            layer = layers[i]
+            if layer.identity_in(True):
+                continue  # its gradient buffer is the previous layer's
+            layer_input = ws.x if i == 0 else ws.acts[i - 1]
             dx = ws.grads[i - 1] if i > self._first_trainable else None
-            layers[i].backward(be, layer_input, ws.outputs[i], ws.grads[i], dx,
+            if layer.stochastic:
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
+                               step=self._dropout_step)
+            else:
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
 
     def _accumulate(self, prediction, y, totals):
@@ -312,9 +429,10 @@ class Sequential:
     def _device_step(self, ws, totals):
         """Forward, loss and metric accumulation, backward and update: backend calls only, each
         writing into given buffers and reading per-step values from device memory."""
-        self._accumulate(self._forward(ws.x, ws), ws.y, totals)
+        self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals)
         self._backward(ws)
         self.optimizer.update(self.backend, self.params, self.grads)
+        self._advance_step()
 
     def train_on_batch(self, x, y):
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
@@ -331,9 +449,10 @@ class Sequential:
         """
         self._require_compiled("gradients")
         ws = self._batch_workspace("gradients", x, y)
-        self._forward(ws.x, ws)
+        self._forward(ws.x, ws, training=True)
         self._backward(ws)
-        return [self.backend.to_host(grad) for layer in self.layers
+        self._advance_step()
+        return [self.backend.to_host(grad) for layer in self._leaf_layers
                 for grad in layer.gradient_views()]
 
     # ------------------------------------------------------------------ inference
@@ -364,9 +483,44 @@ class Sequential:
             result[rows] = self.backend.to_host(prediction)
         return result
 
+    def __call__(self, x, training=False):
+        """The model's outputs for x as a host NumPy array (samples, outputs), in one batch.
+
+        ``training=True`` applies Dropout with the model's current step (the mask the next
+        training step will draw) and changes nothing; False (default) or None is inference.
+        """
+        if training not in (True, False, None):
+            raise InvalidInputError(f"training must be True, False or None, not {training!r}")
+        x_host, _ = self._prepare("predict", x, None)
+        be = self.backend
+        ws = self._workspace(x_host.shape[0], with_grads=False)
+        return be.to_host(self._forward(be.from_host(x_host), ws, training=bool(training)))
+
+    def get_layer(self, name=None, index=None):
+        """A layer of ``model.layers`` by ``name`` or by ``index`` (exactly one of them)."""
+        if (name is None) == (index is None):
+            raise InvalidInputError("get_layer takes a layer name or an index, exactly one")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or \
+                    not -len(self.layers) <= index < len(self.layers):
+                raise InvalidInputError(
+                    f"get_layer index {index!r} is out of range: the model has "
+                    f"{len(self.layers)} layers (index 0..{len(self.layers) - 1})")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise InvalidInputError(f"no layer named {name!r}; the model's layers are "
+                                f"{[layer.name for layer in self.layers]}")
+
+    @property
+    def weights(self):
+        """All weights of the model (the same list as trainable_weights: every one trains)."""
+        return self.trainable_weights
+
     # ------------------------------------------------------------------ weights
     def _views(self):
-        return [(layer, name, view) for layer in self.layers
+        return [(layer, name, view) for layer in self._leaf_layers
                 for (name, *_), view in zip(layer.param_specs(), layer.parameter_views())]
 
     def get_weights(self):

@@ -186,3 +186,42 @@ def test_course_model_trains_the_same_on_both_devices(gpu):
     cpu_loss, gpu_loss = course_model_loss("cpu", x, y), course_model_loss("cuda", x, y)
     assert np.isfinite(cpu_loss) and cpu_loss < 2.3
     assert abs(gpu_loss - cpu_loss) <= 1e-3 * abs(cpu_loss), (cpu_loss, gpu_loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_draws_the_cpus_mask_bit_for_bit(gpu, cpu, dtype):
+    rng = np.random.default_rng(7)
+    x = rand(rng, (257, 129), dtype)
+    for seed, step in [(0, 0), (987654321, 12), (2**63 - 1, 2**40)]:
+        want = np.empty_like(x)
+        cpu.dropout(x, seed, np.array([step], np.int64), 0.3, want)
+        got = gpu.empty(x.shape, dtype)
+        gpu.dropout(gpu.from_host(x), seed, gpu.from_host(np.array([step], np.int64)), 0.3, got)
+        assert_ulp(gpu.to_host(got), want, 0, f"dropout seed={seed} step={step}")
+
+
+def test_the_dropout_step_advances_on_the_device(gpu):
+    counter = gpu.zeros((1,), np.int64)
+    for _ in range(3):
+        gpu.increment(counter)
+    assert gpu.to_host(counter).tolist() == [3]
+
+
+def test_a_dropout_model_trains_the_same_on_both_devices(gpu):
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 10, 2048)
+    centers = rng.uniform(0, 1, (10, 28, 28))
+    x = np.clip(centers[labels] + rng.normal(0, 0.3, (2048, 28, 28)), 0, 1).astype(F32)
+    losses, steps = [], []
+    for device in ("cpu", "cuda"):
+        gpudnn.set_seed(3)
+        model = gpudnn.models.Sequential([
+            gpudnn.layers.Flatten(input_shape=(28, 28)),
+            gpudnn.layers.Dense(128, activation="relu"), gpudnn.layers.Dropout(0.2),
+            gpudnn.layers.Dense(10, activation="softmax")], device=device)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        history = model.fit(x, labels, epochs=1, batch_size=128, verbose=0, shuffle=False)
+        losses.append(history.history["loss"][0])
+        steps.append(int(model.backend.to_host(model.state_arrays()["dropout_step"])[0]))
+    assert steps == [16, 16]
+    assert abs(losses[1] - losses[0]) <= 1e-3 * abs(losses[0]), losses

@@ -37,6 +37,41 @@ def test_training_step_allocates_nothing_after_the_first_batch():
     assert peak - before < 64 * 1024
 
 
+def test_a_step_with_flatten_and_dropout_allocates_nothing_after_the_first_batch():
+    rng = np.random.default_rng(0)
+    images = rng.random((512, 28, 28), dtype=np.float32)
+    y = to_categorical(rng.integers(0, 10, 512), 10)
+    model = models.Sequential([layers.Flatten(input_shape=(28, 28)),
+                               layers.Dense(512, activation="relu"), layers.Dropout(0.2),
+                               layers.Dense(512, activation="relu"), layers.Dropout(0.2),
+                               layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images, y, epochs=1, batch_size=128, verbose=0)     # warms every buffer
+    x, _ = model._prepare("fit", images, y)  # the flat view fit gathers batches from
+    assert np.shares_memory(x, images)
+    ws = model._workspace(128, with_grads=True)
+    totals = model._new_totals()
+    backend = model.backend
+    step_before = int(model.state_arrays()["dropout_step"][0])
+    order = np.random.default_rng(1).permutation(512)
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for step in range(4):
+            index = order[step * 128:(step + 1) * 128]
+            backend.take_rows(x, index, ws.x)
+            backend.take_rows(y, index, ws.y)
+            model._train_batch(ws, totals)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < 64 * 1024
+    assert int(model.state_arrays()["dropout_step"][0]) == step_before + 4
+    # Flatten has no buffer of its own; each Dropout one output and one gradient buffer
+    assert ws.outputs[0] is None and ws.grads[0] is None
+
+
 def test_integer_images_are_converted_once_per_fit(monkeypatch):
     x = np.random.default_rng(0).integers(0, 256, (256, 20), dtype=np.uint8)
     y = to_categorical(np.arange(256) % 4, 4)

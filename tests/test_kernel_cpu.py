@@ -164,6 +164,30 @@ def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype):
     assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rate", [0.0, 0.2, 0.5, 0.9])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_dropout_draws_numpys_mask_bit_for_bit(gpu, cpu, dtype, rate, in_place):
+    """The CUDA body and the vectorised uint64 NumPy reference are the same function of
+    (seed, step, element), so the CPU and the GPU drop the same elements."""
+    rng = np.random.default_rng(12)
+    x = batch(rng, dtype, n=37, k=29)
+    for seed, step in [(0, 0), (123456789, 5), (2**63 - 1, 2**40 + 3)]:
+        expected = np.empty_like(x)
+        cpu.dropout(x, seed, np.array([step], np.int64), rate, expected)
+        gx = host(x.copy())
+        out = gx if in_place else host(np.empty_like(x))
+        gpu.dropout(gx, seed, host(np.array([step], np.int64)), rate, out)
+        assert_ulp(out, expected, 0, f"dropout seed={seed} step={step}")
+
+
+def test_the_step_counter_advances_on_the_device(gpu):
+    counter = host(np.array([41], np.int64))
+    gpu.increment(counter)
+    gpu.increment(counter)
+    assert np.asarray(counter).tolist() == [43]
+
+
 def test_every_kernel_runs_through_a_backend_call_site(gpu):
     """Each kernel in kernels/ is reached by some backend method (so all of them were checked
     above) and the launches carry the in/out arguments the kernel declares."""
@@ -177,6 +201,9 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     for kind in ("mse", "bce", "cce"):
         gpu.loss_grad(kind, x, x, out)
         gpu.loss_value(kind, x, x)
+    counter = host(np.zeros(1, np.int64))
+    gpu.dropout(x, 1, counter, 0.5, out)
+    gpu.increment(counter)
     flat = [host(np.ones(6, np.float32)) for _ in range(5)]
     for name in sorted(UPDATES):
         _, values, step = UPDATES[name]

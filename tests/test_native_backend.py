@@ -160,6 +160,25 @@ def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size
     assert np.isnan(got[0][3]) and np.isnan(got[0][6])
 
 
+@pytest.mark.parametrize("size", sorted(SHAPES))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("in_place", [False, True])
+def test_dropout_matches_numpy_bit_for_bit(compiled, reference, dtype, in_place, size):
+    rng = np.random.default_rng(13)
+    x = batch(rng, dtype, SHAPES[size])
+    step = np.array([7], np.int64)
+    expected = np.empty_like(x)
+    reference.dropout(x, 99, step, 0.25, expected)
+    got = x.copy()
+    out = got if in_place else np.empty_like(x)
+    compiled.dropout(got, 99, step, 0.25, out)
+    assert_ulp(out, expected, 0, "dropout")
+    step[0] = 8  # the kernel reads the step from memory: a new step, a new mask
+    compiled.dropout(x, 99, step, 0.25, out)
+    reference.dropout(x, 99, step, 0.25, expected)
+    assert_ulp(out, expected, 0, "dropout at the next step")
+
+
 def test_model_views_of_flat_buffers_update_in_place(compiled, reference):
     """The shapes a model hands over: params a flat buffer, biases 1-d views of it."""
     rng = np.random.default_rng(8)

@@ -137,3 +137,27 @@ def test_recording_backend_keeps_calls_and_replay_repeats_them():
     RecordedStep(recorder.calls).replay()
     np.testing.assert_array_equal(param, -0.5)
     assert recorder.is_gpu is False  # attributes pass through
+
+
+def test_replay_equals_eager_with_dropout_and_flatten(monkeypatch):
+    """The dropout step counter is advanced on the device inside the recorded step: a replay
+    draws a new mask every step, as the eager step does."""
+    def run(record):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", "1" if record else "0")
+        gpudnn.set_seed(5)
+        x, labels = blobs(n=150, features=6)
+        model = models.Sequential([layers.Flatten(input_shape=(2, 3)),
+                                   layers.Dense(16, activation="relu"), layers.Dropout(0.3),
+                                   layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=optimizers.Adam(0.01), loss="categorical_crossentropy")
+        model.fit(x.reshape(-1, 2, 3), to_categorical(labels, 3), epochs=2, batch_size=32,
+                  verbose=0)
+        return model
+
+    recorded, eager = run(True), run(False)
+    assert recorded._steps.replays > 0
+    np.testing.assert_array_equal(recorded.state_arrays()["dropout_step"],
+                                  eager.state_arrays()["dropout_step"])
+    assert int(recorded.state_arrays()["dropout_step"][0]) == 2 * 5
+    for a, b in zip(recorded.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)

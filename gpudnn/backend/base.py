@@ -38,6 +38,14 @@ MAX_SCRATCH = 64
 EPSILON = 1e-7
 
 
+def dropout_threshold(rate):
+    """``ceil(rate * 2^32)``: dropout keeps an element whose 32 random bits ``b`` (a uniform
+    ``u = b / 2^32``) satisfy ``b >= threshold``, i.e. ``u >= rate``, compared exactly."""
+    import math
+
+    return math.ceil(float(rate) * 2.0 ** 32)
+
+
 class Backend(ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
@@ -177,6 +185,23 @@ class Backend(ABC):
     def accumulate_correct(self, y_pred, y_true, mode, total):
         """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64)."""
         total += self.count_correct(y_pred, y_true, mode)
+
+    # ----------------------------------------------------------------- randomness and counters
+    @abstractmethod
+    def dropout(self, x, seed, step, rate, out):
+        """Inverted dropout: ``out = x * (1 / (1 - rate)) * keep``; x and out (n, k) C-contiguous,
+        ``out`` may be ``x``.
+
+        ``keep[i] = (bits >> 32) >= dropout_threshold(rate)`` with ``bits`` the counter-based
+        random word of (``seed``, ``step[0]``, flat element index i) defined in
+        ``kernels/random.cu`` (splitmix64); ``seed`` a host int in [0, 2^63) fixed for the run,
+        ``step`` a (1,) int64 device array read by the kernel. The same call on the gradient
+        (x = dy) applies the same mask: the backward pass.
+        """
+
+    @abstractmethod
+    def increment(self, counter):
+        """``counter += 1`` on the device; counter a (1,) int64 array (the dropout step)."""
 
     @abstractmethod
     def sum_squares(self, a):

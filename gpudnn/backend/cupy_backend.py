@@ -23,7 +23,7 @@ import cupyx
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
-from .base import EPSILON, Backend
+from .base import EPSILON, Backend, dropout_threshold
 from .kernel_source import load_kernels
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
@@ -260,6 +260,16 @@ class CupyBackend(Backend):
             if mode == "binary":
                 return cupy.sum((y_pred > 0.5) == (y_true > 0.5), dtype=np.float64)
         raise InvalidInputError(f"unknown accuracy mode {mode!r}")
+
+    # ----------------------------------------------------------------- randomness and counters
+    def dropout(self, x, seed, step, rate, out):
+        with self._device:
+            self._launch("dropout", x, step, int(seed), dropout_threshold(rate),
+                         1.0 / (1.0 - rate), out)
+
+    def increment(self, counter):
+        with self._device:
+            self._launch("increment_counter", counter)
 
     def sum_squares(self, a):
         with self._device:

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from . import host_kernels
-from .base import EPSILON
+from .base import EPSILON, dropout_threshold
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -185,6 +185,22 @@ class CompiledCpuBackend(NumpyBackend):
         if any(getattr(a, "shape", None) != shape for a in arrays):
             return None
         return self._site(kernel, arrays, outputs)
+
+    # ----------------------------------------------------------------- dropout
+    def dropout(self, x, seed, step, rate, out):
+        site = self._cached(("dropout", id(x), id(step), id(out)), (x, step, out),
+                            self._bind_dropout, x, step, out)
+        if site is None:
+            return super().dropout(x, seed, step, rate, out)
+        fn, n, px, pout, pstep = site[:5]
+        fn(n, px, pstep, int(seed), dropout_threshold(rate), 1.0 / (1.0 - rate), pout)
+
+    def _bind_dropout(self, x, step, out):
+        if not (isinstance(step, np.ndarray) and step.dtype == np.int64 and step.size >= 1
+                and step.flags.c_contiguous) or getattr(out, "shape", None) != x.shape:
+            return None
+        site = self._site("dropout", (x, out), 1)
+        return None if site is None else site + (step.ctypes.data,)
 
     # ----------------------------------------------------------------- optimizer updates
     def _update(self, kernel, hyper, arrays, outputs):

@@ -1,8 +1,12 @@
-"""Layers: ``Dense``, ``Activation`` and the activation layers ``LeakyReLU``, ``ELU``,
-``ReLU``, ``Softmax``."""
+"""Layers: ``Dense``, ``Activation``, the activation layers ``LeakyReLU``, ``ELU``, ``ReLU``,
+``Softmax``, ``Flatten``, ``Dropout``, and ``Input`` (``InputLayer``) to declare a model's input."""
 
 from .advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from .base import Layer
 from .core import Activation, Dense
+from .input_layer import Input, InputLayer
+from .regularization import Dropout
+from .reshaping import Flatten
 
-__all__ = ["Layer", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax"]
+__all__ = ["Layer", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
+           "Dropout", "Input", "InputLayer"]

@@ -9,6 +9,8 @@ import itertools
 import re
 from collections import defaultdict
 
+import numpy as np
+
 _name_counters = defaultdict(itertools.count)
 
 
@@ -24,12 +26,29 @@ class Layer:
 
     #: The activation applied last by this layer, as an activations.Spec (None for none).
     activation_spec = None
+    #: True for a layer whose input_shape may have any rank (Flatten, Dropout); others take
+    #: ``(features,)``.
+    accepts_any_rank = False
+    #: True for a layer that draws random numbers while training (Dropout): the model passes
+    #: its device step counter to forward and backward as ``step=``.
+    stochastic = False
 
     def __init__(self, name=None, input_shape=None):
         self.name = name or keras_name(type(self).__name__)
-        self.input_dim = _input_dim(input_shape, self.name)
+        if self.accepts_any_rank:
+            self.input_shape = _input_shape(input_shape, self.name)
+            self.input_dim = None if self.input_shape is None else _size(self.input_shape)
+        else:
+            self.input_dim = _input_dim(input_shape, self.name)
+            self.input_shape = None if self.input_dim is None else (self.input_dim,)
         self.units = None
         self.built = False
+        self._backend = None  # set by the model that binds the layer's parameters
+
+    def identity_in(self, training):
+        """True when the layer passes its input through unchanged (training or inference): the
+        model then gives it no buffer and makes no call, its output is its input."""
+        return False
 
     def build(self, input_dim):
         """Fix the input width; set ``self.units`` (the output width)."""
@@ -68,6 +87,45 @@ class Layer:
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())
 
+    def get_weights(self):
+        """Host copies of the layer's parameters in param_specs order (``[kernel, bias]`` for
+        Dense); ``[]`` for a layer without parameters or not yet built into a model."""
+        views = self.parameter_views()
+        if self._backend is None or any(v is None for v in views):
+            return []
+        return [self._backend.to_host(v) for v in views]
+
+    def set_weights(self, weights):
+        """Copy host arrays (as get_weights returns them) into the layer's parameters, in place:
+        every model holding the layer sees the new values."""
+        from ..errors import InvalidInputError
+
+        specs = self.param_specs()
+        weights = list(weights)
+        if specs and (self._backend is None or any(v is None for v in self.parameter_views())):
+            raise InvalidInputError(
+                f"layer {self.name!r} has no weights yet; build its model first (give the first "
+                f"layer input_shape=..., or call fit/predict)")
+        if len(weights) != len(specs):
+            raise InvalidInputError(
+                f"layer {self.name!r} takes {len(specs)} weight arrays "
+                f"({', '.join(name for name, *_ in specs) or 'none'}) but set_weights got "
+                f"{len(weights)}")
+        arrays = []
+        for (name, *_), view, w in zip(specs, self.parameter_views(), weights):
+            w = np.asarray(w)
+            if w.shape != tuple(view.shape):
+                raise InvalidInputError(
+                    f"weight {self.name}/{name} has shape {tuple(view.shape)} but the array given "
+                    f"for it has shape {w.shape}")
+            if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or \
+                    np.issubdtype(w.dtype, np.complexfloating):
+                raise InvalidInputError(f"weight {self.name}/{name} must hold real numbers, "
+                                        f"not dtype {w.dtype}")
+            arrays.append(np.ascontiguousarray(w, dtype=view.dtype))
+        for view, w in zip(self.parameter_views(), arrays):
+            self._backend.copy_into(view, w)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} units={self.units}>"
 
@@ -98,3 +156,24 @@ def _input_dim(input_shape, name):
             f"(dense networks take flat vectors; flatten images with x.reshape(len(x), -1)), "
             f"not {input_shape!r}")
     return dims[0]
+
+
+def _input_shape(input_shape, name):
+    """``input_shape=(28, 28)``, ``(784,)`` or ``784`` -> a tuple of positive ints; None stays None."""
+    from ..errors import InvalidInputError
+
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        dims = (input_shape,)
+    else:
+        try:
+            dims = tuple(input_shape)
+        except TypeError:
+            dims = None
+    if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
+                           for d in dims):
+        raise InvalidInputError(
+            f"layer {name!r}: input_shape must be the shape of one sample, positive ints such as "
+            f"(28, 28) or (784,), without the batch dimension; not {input_shape!r}")
+    return tuple(int(d) for d in dims)

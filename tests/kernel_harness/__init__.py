@@ -53,9 +53,10 @@ def run(spec, args, size=None):
     if len(args) != len(params):
         raise TypeError(f"{spec.name} takes {len(params)} arguments, got {len(args)}")
     t_dtypes = {np.asarray(a).dtype for p, a in zip(params, args) if not p.scalar and p.type == "T"}
-    if len(t_dtypes) != 1:
+    if len(t_dtypes) > 1:
         raise TypeError(f"{spec.name}: the T arrays disagree in dtype: {t_dtypes}")
-    t_dtype = t_dtypes.pop()
+    # a kernel without T arrays (a step counter) is the same code in either library
+    t_dtype = t_dtypes.pop() if t_dtypes else np.dtype(np.float32)
     lib = library(t_dtype)
     nonraw = [np.asarray(a) for p, a in zip(params, args) if not p.scalar and not p.raw]
     if size is None:

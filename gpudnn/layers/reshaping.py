@@ -1,0 +1,45 @@
+"""``Flatten``: samples of any shape become flat feature vectors, as in Keras.
+
+``y = x.reshape(n, -1)``: (n, d1, d2, ...) -> (n, d1 * d2 * ...). The model reshapes its input
+data on the host once per call (a view of the converted array), so in the training step the layer
+is the identity on the flat batch: no buffer, no kernel, no copy; its output is its input.
+"""
+
+from ..errors import InvalidInputError
+from .base import Layer
+
+
+class Flatten(Layer):
+    """Flattens each sample: ``Flatten(input_shape=(28, 28))`` takes (n, 28, 28) and gives (n, 784).
+
+    Args:
+        data_format: ``None`` or ``"channels_last"`` (the only layout gpudnn keeps).
+        input_shape: the shape of one sample, any rank, for the first layer of a model.
+    """
+
+    accepts_any_rank = True
+
+    def __init__(self, data_format=None, name=None, input_shape=None):
+        if data_format not in (None, "channels_last"):
+            raise InvalidInputError(
+                f"Flatten data_format must be None or 'channels_last', not {data_format!r}: "
+                f"gpudnn flattens samples in their stored (row-major) order; transpose "
+                f"channels-first data to channels-last with np.moveaxis(x, 1, -1) first")
+        super().__init__(name=name, input_shape=input_shape)
+        self.data_format = "channels_last"
+
+    def identity_in(self, training):
+        return True
+
+    def forward(self, backend, x, out):
+        backend.copy_into(out, x)
+
+    def backward(self, backend, x, y, dy, dx, skip_activation=False):
+        if dx is not None:
+            backend.copy_into(dx, dy)
+
+    def get_config(self):
+        config = {"name": self.name, "data_format": self.data_format}
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape)
+        return config

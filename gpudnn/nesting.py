@@ -1,0 +1,84 @@
+"""Models inside models: ``Sequential([model, layers.Softmax()])`` with the weights shared.
+
+A model's step runs its *leaf* layers: its layers with every nested Sequential replaced by that
+model's own leaves, recursively. The outermost built model owns the memory: its flat parameter
+and gradient buffers hold every leaf's parameters, in order, so a nested model's parameters are
+one contiguous range of them. When the outer model builds, each nested model (at any depth)
+adopts views of that range as its own ``params`` and ``grads``: the two models then read and
+write the same memory, so training either changes both, and each keeps its own optimizer,
+workspaces and dropout step. A nested model cannot be rebuilt or grown (that would move its
+weights out of the shared buffer), and belongs to one model at a time.
+"""
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def _is_model(layer):
+    from .models import Sequential
+
+    return isinstance(layer, Sequential)
+
+
+def leaves(layers):
+    """The leaf layers of ``layers``, nested models expanded in place, recursively."""
+    out = []
+    for layer in layers:
+        out.extend(leaves(layer.layers) if _is_model(layer) else [layer])
+    return out
+
+
+def _nested(layers, first=0):
+    """``(model, first_leaf, stop_leaf)`` for every model nested in ``layers`` (any depth)."""
+    found = []
+    for layer in layers:
+        count = len(leaves([layer]))
+        if _is_model(layer):
+            found.append((layer, first, first + count))
+            found.extend(_nested(layer.layers, first))
+        first += count
+    return found
+
+
+def check_nestable(outer, inner):
+    """Refuse, with the reason, a model that cannot become a layer of ``outer``."""
+    if inner is outer or any(model is outer for model, _, _ in _nested(inner.layers)):
+        raise InvalidInputError(f"model {outer.name!r} cannot contain itself")
+    if inner._owner is not None and inner._owner is not outer:
+        raise InvalidInputError(
+            f"model {inner.name!r} is already part of model {inner._owner.name!r}; a model is "
+            f"nested in one model at a time (its weights live in that model's buffer)")
+    if not inner.layers:
+        raise InvalidInputError(f"model {inner.name!r} has no layers to nest")
+    if inner.backend is not outer.backend or inner.dtype != outer.dtype:
+        raise InvalidInputError(
+            f"model {inner.name!r} runs on {inner.backend.name} in {inner.dtype.name} but "
+            f"{outer.name!r} on {outer.backend.name} in {outer.dtype.name}; nested models share "
+            f"memory, so they need the same device and dtype")
+
+
+def check_not_nested(model, what):
+    if model._owner is not None:
+        raise InvalidInputError(
+            f"model {model.name!r} is nested in model {model._owner.name!r}, whose buffer holds "
+            f"its weights; it cannot {what}. Change it before nesting it")
+
+
+def adopt_nested(outer, starts):
+    """After ``outer`` built: give every nested model views of its range of outer's buffers.
+    ``starts[j]`` is where leaf j's parameters begin (``starts[-1]`` the total)."""
+    for model, first, stop in _nested(outer.layers):
+        lo, hi = starts[first], starts[stop]
+        model.params = outer.params[lo:hi]
+        model.grads = outer.grads[lo:hi]
+        if first == 0:
+            model.input_shape = outer.input_shape
+        else:
+            model.input_shape = (outer._leaf_layers[first].input_dim,)
+        model.input_dim = int(np.prod(model.input_shape))
+        model._set_leaves(outer._leaf_layers[first:stop])
+        model.output_dim = model._leaf_layers[-1].units
+        model.built = True
+        if model.optimizer is not None:
+            model.optimizer.build(model.backend, hi - lo, model.dtype, owner=model)

@@ -1,0 +1,143 @@
+"""Calling and composing models: model(x), get_layer, layer weights, trainable_weights, and a
+Sequential nested in another with its weights shared both ways."""
+
+import numpy as np
+import pytest
+
+from gpudnn import layers, models
+from gpudnn.errors import InvalidInputError
+from gpudnn.utils import to_categorical
+
+from conftest import blobs
+
+
+def linear_model():
+    return models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,), name="hidden"),
+                              layers.Dense(3, name="logits")], name="linear")
+
+
+def test_call_returns_host_predictions():
+    x, _ = blobs(50)
+    model = linear_model()
+    out = model(x)
+    assert isinstance(out, np.ndarray) and out.shape == (50, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, model.predict(x))
+    np.testing.assert_array_equal(model(x[:1]), model.predict(x[:1]))
+    np.testing.assert_array_equal(model(x, training=None), out)
+
+
+def test_get_layer_by_name_and_index():
+    model = linear_model()
+    assert model.get_layer("logits") is model.layers[1]
+    assert model.get_layer(index=0).name == "hidden" and model.get_layer(index=-1).name == "logits"
+    with pytest.raises(InvalidInputError, match=r"no layer named 'out'.*\['hidden', 'logits'\]"):
+        model.get_layer("out")
+    with pytest.raises(InvalidInputError, match="out of range"):
+        model.get_layer(index=2)
+    with pytest.raises(InvalidInputError, match="exactly one"):
+        model.get_layer()
+
+
+def test_layer_weights_are_host_copies_and_set_in_place():
+    x, _ = blobs(20)
+    model = linear_model()
+    hidden = model.get_layer("hidden")
+    kernel, bias = hidden.get_weights()
+    assert kernel.shape == (6, 8) and bias.shape == (8,)
+    kernel[:] = 0  # a copy: the model is unchanged
+    assert np.any(model.get_weights()[0] != 0)
+    hidden.set_weights([np.zeros((6, 8)), np.ones(8)])
+    np.testing.assert_array_equal(model.get_weights()[0], 0)
+    np.testing.assert_array_equal(model.get_weights()[1], 1)
+    assert layers.Flatten().get_weights() == [] and layers.Dense(3).get_weights() == []
+    with pytest.raises(InvalidInputError, match=r"hidden/kernel has shape \(6, 8\).*\(8, 6\)"):
+        hidden.set_weights([np.zeros((8, 6)), np.ones(8)])
+    with pytest.raises(InvalidInputError, match=r"takes 2 weight arrays \(kernel, bias\).*got 1"):
+        hidden.set_weights([np.zeros((6, 8))])
+    with pytest.raises(InvalidInputError, match="has no weights yet"):
+        layers.Dense(3).set_weights([np.zeros((2, 3)), np.zeros(3)])
+
+
+def test_trainable_weights_are_views_of_the_parameters():
+    x, _ = blobs(20)
+    model = linear_model()
+    views = model.trainable_weights
+    assert [tuple(v.shape) for v in views] == [w.shape for w in model.get_weights()]
+    views[3].assign(np.full(views[3].shape, 5.0))  # the logits bias, written through its view
+    np.testing.assert_array_equal(model.get_weights()[3], 5.0)
+    assert all(np.shares_memory(v.value, model.params) for v in views)
+    assert [v.name for v in views][:2] == [f"{model.layers[0].name}/kernel",
+                                           f"{model.layers[0].name}/bias"]
+
+
+def test_a_nested_model_shares_its_weights_both_ways():
+    x, labels = blobs(300)
+    y = to_categorical(labels, 3)
+    inner = linear_model()
+    outer = models.Sequential([inner, layers.Softmax()])
+    assert outer.layers[0] is inner and outer.count_params() == inner.count_params() == 83
+    for a, b in zip(outer.get_weights(), inner.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    logits = inner(x)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(outer(x), p / p.sum(1, keepdims=True), rtol=1e-6, atol=1e-7)
+    # training the outer model moves the inner model's predictions
+    outer.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    outer.fit(x, y, epochs=5, verbose=0)
+    assert not np.allclose(inner(x), logits)
+    assert outer.evaluate(x, y, verbose=0)[1] > 0.9
+    np.testing.assert_array_equal(np.argmax(inner(x), 1), np.argmax(outer(x), 1))
+    # and training the inner model (its own optimizer) moves the outer's
+    before = outer(x)
+    inner.compile(optimizer="sgd", loss="mse")
+    inner.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(outer(x), before)
+    for a, b in zip(outer.get_weights(), inner.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # set_weights on either side is seen by both
+    inner.get_layer("logits").set_weights([np.zeros((8, 3)), np.zeros(3)])
+    np.testing.assert_allclose(outer(x), 1 / 3, rtol=1e-6)
+
+
+def test_nesting_summary_and_deeper_nesting():
+    inner = linear_model()
+    middle = models.Sequential([inner, layers.Dense(4, name="extra")], name="middle")
+    outer = models.Sequential([middle, layers.Softmax(name="probs")], name="outer")
+    lines = []
+    outer.summary(print_fn=lines.append)
+    text = lines[0]
+    assert "│ middle (Sequential)             │ (None, 4)              │            99 │" in text
+    assert "│ probs (Softmax)                 │ (None, 4)              │             0 │" in text
+    assert " Total params: 99 (396.00 B)" in text
+    x, _ = blobs(10)
+    weights = [np.full(w.shape, 0.1 * (i + 1), np.float32) for i, w in enumerate(inner.get_weights())]
+    inner.set_weights(weights)
+    for w, got in zip(weights, outer.get_weights()[:4]):
+        np.testing.assert_array_equal(got, w)
+    assert np.shares_memory(inner.params, outer.params)
+    assert np.shares_memory(middle.params, outer.params)
+
+
+def test_nesting_misuse_is_refused():
+    inner = linear_model()
+    models.Sequential([inner])
+    with pytest.raises(InvalidInputError, match="already part of model"):
+        models.Sequential([inner])
+    with pytest.raises(InvalidInputError, match="nested in model .* cannot add layers"):
+        inner.add(layers.Dense(2))
+    lone = linear_model()
+    with pytest.raises(InvalidInputError, match="cannot contain itself"):
+        lone.add(lone)
+    with pytest.raises(InvalidInputError, match="same device and dtype"):
+        models.Sequential([linear_model()], dtype="float64")
+
+
+def test_unbuilt_nested_model_is_built_by_the_outer_one():
+    x, labels = blobs(100)
+    inner = models.Sequential([layers.Dense(5, activation="relu"), layers.Dense(3)])
+    outer = models.Sequential([inner, layers.Softmax()])
+    assert not outer.built
+    outer.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    outer.fit(x, labels, epochs=1, verbose=0)
+    assert inner.built and inner.input_shape == (6,)
+    np.testing.assert_array_equal(np.argmax(inner(x), 1), np.argmax(outer(x), 1))
