@@ -32,20 +32,24 @@ class RecordedSteps:
     def __init__(self):
         self._entries = {}
         self.replays = 0  # steps served by a replay (tests and benchmarks read it)
+        self.graphs = 0  # recordings captured as CUDA graphs
 
     def run(self, model, ws, totals):
         """Run ``model._device_step(ws, totals)``: replayed when a recording of exactly these
-        buffers exists, else run eagerly while recording it."""
+        buffers exists (captured as a CUDA graph on its second run when the backend has graphs
+        on), else run eagerly while recording it."""
         key = (id(ws), tuple(map(id, totals)))
         entry = self._entries.get(key)
-        if entry is not None and entry[0] is ws and _same(entry[1], totals) \
-                and _same(entry[2], self._state_of(model)):
-            step = entry[3]
-            if step is None:
+        if entry is not None and entry.ws is ws and _same(entry.totals, totals) \
+                and _same(entry.state, self._state_of(model)):
+            if entry.step is None:
                 model._device_step(ws, totals)
-            else:
-                step.replay()
-                self.replays += 1
+                return
+            if not entry.graph_tried:
+                entry.graph_tried = True
+                self._capture(model, ws, totals, entry)
+            entry.step.replay()
+            self.replays += 1
             return
         recorder = RecordingBackend(model.backend)
         model.backend = recorder
@@ -62,13 +66,37 @@ class RecordedSteps:
             step = RecordedStep(recorder.calls)
         while len(self._entries) >= MAX_RECORDINGS:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (ws, list(totals), self._state_of(model), step)
+        self._entries[key] = _Entry(ws, list(totals), self._state_of(model), step)
+
+    def _capture(self, model, ws, totals, entry):
+        """Replace the entry's call list by a CUDA graph when the backend has graphs on; on
+        failure, say why once and keep replaying the calls."""
+        graphs = model.backend.graphs()
+        if graphs is None:
+            return
+        from .backend.cuda_graph import CaptureFailed
+
+        try:
+            entry.step = graphs.capture(model.backend, lambda: model._device_step(ws, totals),
+                                        entry.step.calls)
+            self.graphs += 1
+        except CaptureFailed as exc:
+            warnings.warn(f"gpudnn: the training step could not be captured as a CUDA graph "
+                          f"({exc}); it is replayed call by call", RuntimeWarning, stacklevel=5)
 
     @staticmethod
     def _state_of(model):
         """What a recording is made of besides the batch: these objects must not change."""
         opt = model.optimizer
         return (model.params, model.grads, opt, opt.hyper, model.loss, tuple(model.metric_names))
+
+
+class _Entry:
+    """One recording: the objects it was made with, and its step (None: run eagerly)."""
+
+    def __init__(self, ws, totals, state, step):
+        self.ws, self.totals, self.state, self.step = ws, totals, state, step
+        self.graph_tried = False
 
 
 def _same(a, b):

@@ -24,6 +24,7 @@ Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha``
 ``leaky_relu`` and ``elu``). Loss kinds: ``mse bce cce``.
 """
 
+import contextlib
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -93,6 +94,16 @@ class Backend(ABC):
 
     def synchronize(self):
         """Wait until queued device work has finished (a no-op on the CPU)."""
+
+    def graphs(self):
+        """The device's CUDA-graph support when enabled (see gpudnn.backend.cuda_graph), else
+        None: then a recorded step is replayed call by call."""
+        return None
+
+    def training_stream(self):
+        """A context manager ``fit`` runs in: the stream its steps are ordered on (a no-op
+        unless CUDA graphs are on)."""
+        return contextlib.nullcontext()
 
     def _scratch(self, shape, dtype, slot=0, zeroed=False):
         """A work array of this device, allocated once per (shape, dtype, slot) and reused;

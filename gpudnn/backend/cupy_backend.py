@@ -100,6 +100,8 @@ class CupyBackend(Backend):
         self.name = f"cuda:{index}"
         self._device = cupy.cuda.Device(index)
         self._kernels = {}
+        self._graphs = None
+        self._capture_blas = None  # gpudnn's own cuBLAS handle while a step is being captured
         if os.environ.get("GPUDNN_TF32", "").strip().lower() in ("1", "true", "yes", "on"):
             enable_tf32()
 
@@ -171,8 +173,27 @@ class CupyBackend(Backend):
     def synchronize(self):
         self._device.synchronize()
 
+    # ----------------------------------------------------------------- CUDA graphs
+    def graphs(self):
+        """The :class:`~gpudnn.backend.cuda_graph.CudaGraphs` of this device when
+        ``GPUDNN_CUDA_GRAPHS=1``, else None."""
+        from . import cuda_graph
+
+        if not cuda_graph.graphs_requested():
+            return None
+        if self._graphs is None:
+            self._graphs = cuda_graph.CudaGraphs(self._device, tf32_enabled())
+        return self._graphs
+
+    def training_stream(self):
+        graphs = self.graphs()
+        return graphs.training() if graphs is not None else super().training_stream()
+
     # ----------------------------------------------------------------- linear algebra
     def matmul(self, a, b, out):
+        if self._capture_blas is not None:  # inside a graph capture: CuPy's cuBLAS refuses
+            self._capture_blas.gemm(a, b, out)
+            return
         with self._device:
             cupy.matmul(a, b, out=out)
 

@@ -1,0 +1,123 @@
+"""cuBLAS GEMMs through cuBLAS's C API on a handle of gpudnn's own, for a CUDA graph capture.
+
+CuPy's matmul (and every wrapper in ``cupy_backends.cuda.libs.cublas``) calls
+``cublasSetStream`` on each call, and CuPy refuses that while a stream is capturing (CuPy <=
+14.2: "calling cuBLAS API during stream capture is currently unsupported"). cuBLAS itself
+supports capture when the handle's stream and workspace are set *before* the capture begins
+(cuBLAS docs, "CUDA Graphs Support"). So the captured step's GEMMs go through
+``cublasSgemm_v2`` / ``cublasDgemm_v2`` via ``ctypes`` on the libcublas that CuPy has already
+loaded (found in ``/proc/self/maps``, so both libraries are one), on a handle bound to the
+capture stream with a preallocated workspace. Eager steps keep ``cupy.matmul``.
+
+Row-major ``C (m, n) = A (m, k) @ B (k, n)`` is column-major ``C^T = B^T A^T``:
+``gemm(opB, opA, n, m, k, 1, B, ldb, A, lda, 0, C, n)``, where a C-contiguous operand of shape
+(r, c) is passed with ``op = N, ld = c`` and a transposed view (F-contiguous) with
+``op = T, ld = r``.
+"""
+
+import ctypes
+
+import numpy as np
+
+OP_N, OP_T = 0, 1
+DEFAULT_MATH, TF32_TENSOR_OP_MATH = 0, 3
+#: cuBLAS's recommended workspace on Hopper is 32 MiB.
+WORKSPACE_BYTES = 32 << 20
+
+
+class CublasUnavailable(RuntimeError):
+    """No libcublas is loaded in this process, or a cuBLAS call failed."""
+
+
+def _loaded_cublas_path():
+    """The path of the libcublas.so* mapped into this process (CuPy's), or None."""
+    import cupy_backends.cuda.libs.cublas  # noqa: F401  (makes CuPy load libcublas)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ")[-1]
+                name = path.rsplit("/", 1)[-1]
+                if name.startswith("libcublas.so"):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def _library():
+    path = _loaded_cublas_path()
+    if path is None:
+        raise CublasUnavailable("no libcublas.so is loaded by CuPy in this process")
+    lib = ctypes.CDLL(path)
+    handle_p, int_, ptr = ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p
+    lib.cublasCreate_v2.argtypes = [ctypes.POINTER(handle_p)]
+    lib.cublasDestroy_v2.argtypes = [handle_p]
+    lib.cublasSetStream_v2.argtypes = [handle_p, ptr]
+    lib.cublasSetWorkspace_v2.argtypes = [handle_p, ptr, ctypes.c_size_t]
+    lib.cublasSetMathMode.argtypes = [handle_p, int_]
+    for name in ("cublasSgemm_v2", "cublasDgemm_v2"):
+        getattr(lib, name).argtypes = [handle_p, int_, int_, int_, int_, int_, ptr, ptr, int_,
+                                       ptr, int_, ptr, ptr, int_]
+    return lib
+
+
+def _check(status, what):
+    if status != 0:
+        raise CublasUnavailable(f"{what} failed with cuBLAS status {status}")
+
+
+def operand(x):
+    """``(op, ld)`` of a row-major operand for the column-major call (see the module doc)."""
+    if x.flags.c_contiguous:
+        return OP_N, max(1, x.shape[1])
+    if x.flags.f_contiguous:
+        return OP_T, max(1, x.shape[0])
+    raise ValueError("a GEMM operand must be C-contiguous or a transposed C-contiguous matrix")
+
+
+class CublasHandle:
+    """A cuBLAS handle bound to ``stream`` with its own workspace; :meth:`gemm` is
+    ``out = a @ b`` for float32 or float64 CuPy matrices."""
+
+    def __init__(self, stream, tf32=False):
+        import cupy
+
+        self._lib = _library()
+        self._handle = ctypes.c_void_p()
+        _check(self._lib.cublasCreate_v2(ctypes.byref(self._handle)), "cublasCreate")
+        self._workspace = cupy.empty(WORKSPACE_BYTES, np.uint8)
+        _check(self._lib.cublasSetStream_v2(self._handle, ctypes.c_void_p(stream.ptr)),
+               "cublasSetStream")
+        _check(self._lib.cublasSetWorkspace_v2(self._handle,
+                                               ctypes.c_void_p(self._workspace.data.ptr),
+                                               WORKSPACE_BYTES), "cublasSetWorkspace")
+        _check(self._lib.cublasSetMathMode(self._handle,
+                                           TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH),
+               "cublasSetMathMode")
+        self._one = {np.dtype(np.float32): ctypes.c_float(1.0),
+                     np.dtype(np.float64): ctypes.c_double(1.0)}
+        self._zero = {np.dtype(np.float32): ctypes.c_float(0.0),
+                      np.dtype(np.float64): ctypes.c_double(0.0)}
+
+    def gemm(self, a, b, out):
+        """``out = a @ b``; a (m, k), b (k, n), out (m, n) C-contiguous, one float dtype."""
+        dtype = np.dtype(out.dtype)
+        if dtype not in self._one or a.dtype != dtype or b.dtype != dtype \
+                or not out.flags.c_contiguous:
+            raise ValueError("gemm takes float32 or float64 operands of one dtype and a "
+                             "C-contiguous output")
+        m, k = a.shape
+        n = b.shape[1]
+        op_b, ld_b = operand(b)
+        op_a, ld_a = operand(a)
+        fn = self._lib.cublasSgemm_v2 if dtype == np.float32 else self._lib.cublasDgemm_v2
+        _check(fn(self._handle, op_b, op_a, n, m, k, ctypes.byref(self._one[dtype]),
+                  ctypes.c_void_p(b.data.ptr), ld_b, ctypes.c_void_p(a.data.ptr), ld_a,
+                  ctypes.byref(self._zero[dtype]), ctypes.c_void_p(out.data.ptr), max(1, n)),
+               "cublas gemm")
+
+    def __del__(self):
+        lib, handle = getattr(self, "_lib", None), getattr(self, "_handle", None)
+        if lib is not None and handle is not None and handle.value:
+            lib.cublasDestroy_v2(handle)

@@ -1,0 +1,99 @@
+"""The GPU form of a recorded step: one CUDA graph per batch size, replayed with one launch.
+
+A step that records cleanly (see :mod:`gpudnn.backend.capture`) is captured on the backend's
+training stream: every kernel of the forward pass, the loss and metric accumulation, the
+backward pass and the optimizer update, with the GEMMs on gpudnn's own cuBLAS handle
+(:mod:`gpudnn.backend.cublas_ctypes`). Values that change between steps are read from device
+memory when the graph runs (the optimizer's per-step array, the dropout step counter), written
+on the same stream before each launch.
+
+Temporaries that CuPy allocates inside the captured ops (reduction outputs, comparisons) come
+from a memory pool private to the graphs, held for the life of the backend, so their addresses,
+baked into the graphs, are never handed to another array. The whole ``fit`` runs on the
+training stream (a non-blocking stream), so the gathers, the per-step writes and the graphs
+are ordered on it; ``fit`` synchronizes it before returning.
+
+Opt in with ``GPUDNN_CUDA_GRAPHS=1``: the graph path has not yet been run on a GPU by this
+project's checks (``bench/gpu_check.sh`` compares it with the eager step).
+"""
+
+import contextlib
+import os
+
+import cupy
+
+from .cublas_ctypes import CublasHandle
+from .capture import RecordedStep
+
+
+def graphs_requested():
+    """True when ``GPUDNN_CUDA_GRAPHS`` is ``1``/``true``/``yes``/``on``."""
+    return os.environ.get("GPUDNN_CUDA_GRAPHS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class CaptureFailed(RuntimeError):
+    """The step could not be captured; the message says why."""
+
+
+class GraphStep(RecordedStep):
+    """A captured CUDA graph, launched on the training stream by :meth:`replay`."""
+
+    def __init__(self, graph, stream, calls):
+        super().__init__(calls)
+        self.graph, self.stream = graph, stream
+
+    def replay(self):
+        self.graph.launch(self.stream)
+
+
+class CudaGraphs:
+    """The training stream, the private memory pool and the cuBLAS handle of one device."""
+
+    def __init__(self, device, tf32):
+        self._device = device
+        with device:
+            self.stream = cupy.cuda.Stream(non_blocking=True)
+            self.pool = cupy.cuda.MemoryPool()
+        self._tf32 = tf32
+        self._blas = None
+
+    def blas(self):
+        if self._blas is None:
+            with self._device:
+                self._blas = CublasHandle(self.stream, self._tf32)
+        return self._blas
+
+    @contextlib.contextmanager
+    def training(self):
+        """Run the block on the training stream; wait for it at the end."""
+        with self._device, self.stream:
+            try:
+                yield
+            finally:
+                self.stream.synchronize()
+
+    def capture(self, backend, run_step, calls):
+        """Capture ``run_step()`` (which must make only stream-ordered, allocation-stable
+        device calls) into a :class:`GraphStep`; raises CaptureFailed naming the cause. The
+        captured work is not executed: launch the result to run it."""
+        try:
+            blas = self.blas()
+        except Exception as exc:  # no libcublas, a failing cuBLAS call
+            raise CaptureFailed(f"no cuBLAS handle for the capture ({exc})") from None
+        backend._capture_blas = blas
+        graph, error = None, None
+        with self._device, self.stream, cupy.cuda.using_allocator(self.pool.malloc):
+            self.stream.begin_capture()
+            try:
+                run_step()
+            except Exception as exc:  # an op that cannot be captured
+                error = exc
+            finally:
+                backend._capture_blas = None
+                try:
+                    graph = self.stream.end_capture()  # always: else the stream stays capturing
+                except Exception as exc:
+                    error = error or exc
+        if error is not None:
+            raise CaptureFailed(f"{type(error).__name__}: {error}") from None
+        return GraphStep(graph, self.stream, calls)
