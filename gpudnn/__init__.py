@@ -9,12 +9,12 @@ from . import activations, callbacks, initializers, layers, losses, models, opti
 from .config import floatx, set_floatx, set_seed
 from .device import device, get_device, set_device
 from .gradient_norms import GradientNormRecorder
-from .errors import (DeviceUnavailableError, GpudnnError, InvalidInputError, KernelCompileError,
-                     NotCompiledError, UnknownNameError)
+from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
+                     KernelCompileError, NotCompiledError, UnknownNameError)
 
 __version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
            "optimizers", "utils", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
            "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
-           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError"]
+           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError", "FileFormatError"]

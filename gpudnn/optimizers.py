@@ -208,3 +208,24 @@ _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagr
 def get(identifier):
     """An Optimizer from a name (Keras defaults), a class, or an instance."""
     return instance("optimizer", identifier, _BY_NAME, Optimizer)
+
+
+def serialize(optimizer):
+    """``{"class_name": ..., "config": optimizer.get_config()}`` (JSON-able)."""
+    if not isinstance(optimizer, Optimizer):
+        raise InvalidInputError(f"serialize takes a gpudnn optimizer, not {optimizer!r}")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config):
+    """A new optimizer (no state) from what ``serialize`` gave."""
+    classes = {cls.__name__: cls for cls in _BY_NAME.values()}
+    if not isinstance(config, dict) or set(config) != {"class_name", "config"} \
+            or config["class_name"] not in classes or not isinstance(config["config"], dict):
+        raise InvalidInputError(f"not a serialized gpudnn optimizer ({', '.join(classes)}): "
+                                f"{config!r}")
+    try:
+        return classes[config["class_name"]](**config["config"])
+    except TypeError as exc:
+        raise InvalidInputError(f"cannot make a {config['class_name']} from {config['config']!r}: "
+                                f"{exc}") from None

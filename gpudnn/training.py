@@ -7,7 +7,7 @@ data through them. Data reaches the device once per call; batches are gathered t
 
 import numpy as np
 
-from . import config, inputs
+from . import inputs
 from .callbacks import Callback, History
 from .errors import InvalidInputError
 from .progbar import ProgressBar
@@ -44,7 +44,7 @@ def checked_callbacks(callbacks):
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-        shuffle):
+        shuffle, initial_epoch=0):
     """``Sequential.fit`` (arguments checked there): returns the History."""
     if not 0 <= validation_split < 1:
         raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
@@ -65,12 +65,12 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         cb.on_train_begin({})
     model.stop_training = False
     logs = {}
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         for cb in all_callbacks:
             cb.on_epoch_begin(epoch, {})
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
+        order = be.from_host(model.rng.permutation(n) if shuffle else np.arange(n))
         totals = model._new_totals()
         bar = ProgressBar(steps, verbose)
         seen = 0
