@@ -47,7 +47,7 @@ def read_entries(path, error=FileFormatError):
     except GpudnnError:
         raise
     except Exception as exc:  # zipfile signals damage with many exception types
-        raise error(f"{path}: damaged or truncated zip archive ({type(exc).__name__}: {exc})") \
+        raise error(f"{path}: corrupt or truncated zip archive ({type(exc).__name__}: {exc})") \
             from None
     return entries
 
@@ -78,7 +78,11 @@ def parse_npy(data, where, error=FileFormatError):
         raise error(f"{where}: not a .npy array")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # a damaged header or payload; object arrays are refused here too
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise error(f"{where}: holds Python objects, which gpudnn never unpickles") from None
+        raise error(f"{where}: damaged .npy array ({exc})") from None
+    except Exception as exc:  # a damaged header or payload
         raise error(f"{where}: damaged .npy array ({type(exc).__name__}: {exc})") from None
     if not isinstance(array, np.ndarray):
         raise error(f"{where}: not a .npy array")
