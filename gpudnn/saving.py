@@ -290,6 +290,8 @@ class ModelFile:
         if not weights_only:
             if optimizer_state and model.optimizer is not None:
                 model.optimizer.iterations = self.iterations
+                if self._learning_rate() is not None:
+                    model.optimizer.learning_rate = self._learning_rate()
             model.rng = _generator(self.rng_state)
 
     def _copies(self, model, optimizer_state, weights_only):
@@ -324,12 +326,24 @@ class ModelFile:
                 self._fail(f"holds the state of a {saved} optimizer with slots "
                            f"{sorted(self.slots)}, but the model's optimizer is "
                            f"{type(model.optimizer).__name__} with slots {sorted(slots)}")
+            self._learning_rate()
             for name, target in slots.items():
                 if self.slots[name].shape != tuple(target.shape):
                     self._fail(f"optimizer slot {name} has shape {self.slots[name].shape}, the "
                                f"model's has {tuple(target.shape)}")
                 copies.append((target, self.slots[name]))
         return copies
+
+
+    def _learning_rate(self):
+        """The optimizer's learning rate when saved (callbacks may have changed it); None for a
+        schedule (a function of the restored step count)."""
+        lr = self.compile["optimizer"]["config"]["learning_rate"]
+        if isinstance(lr, dict):
+            return None
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
+            self._fail(f"optimizer learning_rate {lr!r} is not a number >= 0")
+        return float(lr)
 
 
 def _input_dim(shape):

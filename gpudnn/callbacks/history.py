@@ -4,13 +4,20 @@ from .callback import Callback
 
 
 class History(Callback):
-    """Returned by ``fit``: ``history.history["loss"]`` etc., one value per epoch."""
+    """Returned by ``fit``: ``history.history["loss"]`` etc., one value per epoch, and
+    ``history.epoch``, the epoch indices run (from ``initial_epoch``). ``fit`` calls it after
+    every other callback, as Keras does, so it records what they add to the logs (e.g.
+    ``learning_rate``)."""
+
+    wants_batch_logs = False
 
     def __init__(self):
         super().__init__()
         self.history = {}
         self.epoch = []
-        self.params = {}
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
