@@ -1,8 +1,8 @@
 """``EarlyStopping``: stop when a monitored quantity has stopped improving (Keras 3 semantics).
 
 At each epoch end from ``start_from_epoch`` on, with ``current = logs[monitor]``: ``wait``
-grows by one; if ``current`` improves on the best by more than ``min_delta`` (``current -
-min_delta < best`` in min mode, ``current + min_delta > best`` in max mode) it becomes the best
+grows by one; if ``current`` improves on the best by more than ``min_delta`` (``current +
+min_delta < best`` in min mode, ``current - min_delta > best`` in max mode) it becomes the best
 and ``wait`` restarts at 0 — when ``baseline`` is set, only if ``current`` also improves on the
 baseline. When ``wait >= patience`` (and the epoch is not the first) training stops.
 ``restore_best_weights`` puts back the weights of the best epoch at the end of training (the
@@ -40,8 +40,8 @@ class EarlyStopping(Callback):
 
     def _improves(self, value, reference):
         if self._direction == "min":
-            return value - self.min_delta < reference
-        return value + self.min_delta > reference
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
 
     def on_epoch_end(self, epoch, logs=None):
         if self._direction is None:
