@@ -175,7 +175,7 @@ class ModelFile:
     ``state_arrays`` ({name: array}), ``extra``."""
 
     def __init__(self, path, entries=None):
-        self.path = os.fspath(path) if not isinstance(path, str) else path
+        self.path = os.fspath(path)
         entries = archive.read_entries(path) if entries is None else entries
         with self._checking():
             self._parse(entries)

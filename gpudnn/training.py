@@ -98,7 +98,7 @@ class NonFiniteWatch:
             f"loss is in {where} of {self.steps} (fit reads the loss from the device only at "
             f"progress updates and epoch ends, so it cannot be more precise without a sync per "
             f"batch). Training goes on; pass callbacks=[gpudnn.callbacks.TerminateOnNaN()] to "
-            f"stop, or lower the learning rate.", RuntimeWarning, stacklevel=4)
+            f"stop, or lower the learning rate.", RuntimeWarning, stacklevel=5)
 
 
 @contextlib.contextmanager
