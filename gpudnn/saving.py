@@ -176,6 +176,7 @@ class ModelFile:
 
     def __init__(self, path, entries=None):
         self.path = os.fspath(path)
+        self._saved_learning_rate = None
         entries = archive.read_entries(path) if entries is None else entries
         with self._checking():
             self._parse(entries)
@@ -290,8 +291,8 @@ class ModelFile:
         if not weights_only:
             if optimizer_state and model.optimizer is not None:
                 model.optimizer.iterations = self.iterations
-                if self._learning_rate() is not None:
-                    model.optimizer.learning_rate = self._learning_rate()
+                if self._saved_learning_rate is not None:
+                    model.optimizer.learning_rate = self._saved_learning_rate
             model.rng = _generator(self.rng_state)
 
     def _copies(self, model, optimizer_state, weights_only):
@@ -320,30 +321,23 @@ class ModelFile:
                            f"model's has {tuple(target.shape)}")
             copies.append((target, self.state_arrays[name]))
         if optimizer_state and model.optimizer is not None:
-            saved = self.compile["optimizer"]["class_name"] if self.compile else None
+            if self.compile is None:
+                self._fail("holds no optimizer state (it was saved from an uncompiled model)")
+            saved = optimizers.deserialize(self.compile["optimizer"])
             slots = model.optimizer.slots or {}
-            if saved != type(model.optimizer).__name__ or set(slots) != set(self.slots):
-                self._fail(f"holds the state of a {saved} optimizer with slots "
+            if type(saved) is not type(model.optimizer) or set(slots) != set(self.slots):
+                self._fail(f"holds the state of a {type(saved).__name__} optimizer with slots "
                            f"{sorted(self.slots)}, but the model's optimizer is "
                            f"{type(model.optimizer).__name__} with slots {sorted(slots)}")
-            self._learning_rate()
+            # the rate when saved (callbacks may have changed it); a schedule follows iterations
+            lr = saved.learning_rate
+            self._saved_learning_rate = float(lr) if isinstance(lr, (int, float)) else None
             for name, target in slots.items():
                 if self.slots[name].shape != tuple(target.shape):
                     self._fail(f"optimizer slot {name} has shape {self.slots[name].shape}, the "
                                f"model's has {tuple(target.shape)}")
                 copies.append((target, self.slots[name]))
         return copies
-
-
-    def _learning_rate(self):
-        """The optimizer's learning rate when saved (callbacks may have changed it); None for a
-        schedule (a function of the restored step count)."""
-        lr = self.compile["optimizer"]["config"]["learning_rate"]
-        if isinstance(lr, dict):
-            return None
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
-            self._fail(f"optimizer learning_rate {lr!r} is not a number >= 0")
-        return float(lr)
 
 
 def _input_dim(shape):

@@ -183,10 +183,12 @@ def test_restore_state_into_an_existing_model(tmp_path):
     x, y = data()
     model = every_layer_model(optimizers.Adam())
     model.fit(x, y, epochs=1, verbose=0)
+    model.optimizer.learning_rate = 0.0005   # as a ReduceLROnPlateau would
     saving.save_model(model, tmp_path / "s", extra_state={"epoch": 3})
     other = every_layer_model(optimizers.Adam())
     assert saving.restore_state(other, tmp_path / "s") == {"epoch": 3}
     assert other.optimizer.iterations == model.optimizer.iterations
+    assert other.optimizer.learning_rate == 0.0005
     model.fit(x, y, epochs=1, verbose=0)
     other.fit(x, y, epochs=1, verbose=0)
     assert_same_weights(model, other)
