@@ -5,18 +5,19 @@
     from gpudnn import models, layers, optimizers
 """
 
-from . import activations, callbacks, initializers, layers, losses, models, optimizers, utils
+from . import (activations, callbacks, initializers, layers, losses, models, optimizers, saving,
+               utils)
 from .config import floatx, set_floatx, set_seed
 from .device import device, get_device, set_device
 from .gradient_norms import GradientNormRecorder
 from .variables import Variable
 from .layers import Input
-from .errors import (DeviceUnavailableError, GpudnnError, InvalidInputError, KernelCompileError,
-                     NotCompiledError, UnknownNameError)
+from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
+                     KernelCompileError, NotCompiledError, UnknownNameError)
 
 __version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
-           "optimizers", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
+           "optimizers", "saving", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
            "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
-           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError"]
+           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError", "FileFormatError"]

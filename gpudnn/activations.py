@@ -35,12 +35,28 @@ _BY_NAME = {
 NAMES = tuple(_BY_NAME)
 
 
+def serialize(spec):
+    """A Spec as JSON: its name when it is that name's default (``"relu"``), else
+    ``{"kind": ..., "alpha": ...}`` (e.g. a leaky_relu with its own slope)."""
+    if _BY_NAME.get(spec.kind) == spec:
+        return spec.kind
+    return {"kind": spec.kind, "alpha": spec.alpha}
+
+
 def get(identifier):
-    """The Spec for a name, None (linear), a Spec, or an activation layer object."""
+    """The Spec for a name, None (linear), a Spec, what ``serialize`` gives, or an activation
+    layer object."""
     if identifier is None:
         return _BY_NAME["linear"]
     if isinstance(identifier, Spec):
         return identifier
+    if isinstance(identifier, dict) and set(identifier) == {"kind", "alpha"}:
+        kind, alpha = identifier["kind"], identifier["alpha"]
+        if kind not in _BY_NAME:
+            raise unknown_name("activation", kind, _BY_NAME)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha != alpha:
+            raise InvalidInputError(f"activation alpha must be a number, not {alpha!r}")
+        return Spec(kind, float(alpha))
     if isinstance(identifier, str):
         spec = _BY_NAME.get(identifier.lower())
         if spec is None:

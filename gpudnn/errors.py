@@ -40,6 +40,13 @@ class DatasetError(InvalidInputError):
     """
 
 
+class FileFormatError(InvalidInputError):
+    """A model or weights file that is missing, truncated, corrupt or not a gpudnn file.
+
+    The message names the file and what is wrong with it. Nothing was changed by the failed load.
+    """
+
+
 def unknown_name(kind, name, valid):
     """An UnknownNameError for ``name`` that lists the ``valid`` identifiers of ``kind``."""
     return UnknownNameError(

@@ -62,10 +62,9 @@ def load_data(name="sample", limit=None):
 
 def make_optimizer(name, lr=None):
     """The optimizer called ``name`` with Keras's defaults, and learning rate ``lr`` when given."""
-    optimizer = optimizers.get(name)
-    if lr is not None:
-        optimizer.lr = lr
-    return optimizer
+    if lr is None:
+        return optimizers.get(name)
+    return type(optimizers.get(name))(learning_rate=lr)  # a rate of 0 or less is refused
 
 
 def hidden_width(depth, width=None):

@@ -28,6 +28,8 @@ class GradientNormRecorder(Callback):
         steps: the global batch numbers (counted from 0 over all epochs) that were recorded.
     """
 
+    wants_batch_logs = False   # reads gradients, not the running logs
+
     def __init__(self, every=1):
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:

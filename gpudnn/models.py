@@ -16,7 +16,7 @@ inner model's parameters, and the inner model's buffers become views of them (se
 
 import numpy as np
 
-from . import config, inputs, losses, nesting, optimizers, training
+from . import config, inputs, losses, nesting, optimizers, saving, training
 from .device import current_backend
 from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
@@ -83,6 +83,8 @@ class Sequential:
         self.optimizer = self.loss = None
         self.metric_names = []
         self.stop_training = False
+        #: the model's own host generator (batch shuffling), saved with the model
+        self.rng = config.rng().spawn(1)[0]
         for layer in layers or []:
             self.add(layer)
 
@@ -404,17 +406,23 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True):
-        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History.
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train until epoch ``epochs`` in passes over (x, y) in mini-batches; returns a History.
 
         x (samples, features), y one-hot (samples, classes), class indices (samples,) for
         sparse_categorical_crossentropy, or targets (samples, outputs). ``validation_split``
         holds out the last fraction of the samples (before shuffling), as Keras does.
+        ``initial_epoch``: the epoch to start at (resuming a run): epochs ``initial_epoch`` ..
+        ``epochs - 1`` run. Batches are shuffled with ``model.rng``. Ctrl-C stops after the
+        current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+                or initial_epoch < 0:
+            raise InvalidInputError(f"initial_epoch must be an integer >= 0, not {initial_epoch!r}")
         return training.fit(self, x, y, _batch_size(batch_size),
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
-                            validation_split, validation_data, shuffle)
+                            validation_split, validation_data, shuffle, int(initial_epoch))
 
     def _train_batch(self, ws, totals, record=False):
         """One training step on the batch in ``ws``; with ``record`` (fit's steady state), the
@@ -549,21 +557,20 @@ class Sequential:
             self.backend.copy_into(view, w)
 
     def save_weights(self, path):
-        """Save every parameter to an ``.npz`` file (keys ``"<index>/<layer>/<param>"``)."""
-        self._require_built("save_weights")
-        arrays = {f"{i:03d}/{layer.name}/{name}": self.backend.to_host(view)
-                  for i, (layer, name, view) in enumerate(self._views())}
-        np.savez(path, **arrays)
+        """Save every parameter to an ``.npz`` file at exactly ``path`` (keys
+        ``"<index>/<layer>/<param>"``), atomically (see gpudnn.saving)."""
+        saving.save_weights(self, path)
 
     def load_weights(self, path):
-        """Load parameters saved by save_weights; the shapes must match this model's."""
-        self._require_built("load_weights")
-        try:
-            with np.load(path) as data:
-                weights = [data[key] for key in sorted(data.files)]
-        except (OSError, ValueError) as exc:
-            raise InvalidInputError(f"cannot read weights from {path!r}: {exc}") from None
-        self.set_weights(weights)
+        """Load parameters saved by save_weights (or from a model.save file); the shapes must
+        match this model's. A damaged or foreign file raises FileFormatError and changes nothing."""
+        saving.load_weights(self, path)
+
+    def save(self, path):
+        """Save the whole model to one file at exactly ``path`` (the docs use ``.gpudnn``):
+        architecture, weights, compile configuration, optimizer state and random state, written
+        atomically. ``gpudnn.models.load_model(path)`` gives it back (docs/file-format.md)."""
+        saving.save_model(self, path)
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=None):
@@ -571,6 +578,12 @@ class Sequential:
         self._require_built("summary")
         text = summary_text(self)
         (print_fn or print)(text)
+
+
+def load_model(path):
+    """The model saved by ``model.save(path)``, compiled, with its optimizer and random state,
+    on gpudnn's current device. A damaged or foreign file raises ``FileFormatError``."""
+    return saving.load_model(path)
 
 
 def _verbosity(verbose):

@@ -2,13 +2,22 @@
 progress bar) and the batched forward pass behind ``evaluate`` and ``predict``.
 
 The model owns its buffers and its step (``Sequential._train_batch``); this module only walks
-data through them. Data reaches the device once per call; batches are gathered there.
+data through them. Data reaches the device once per call; batches are gathered there. The
+running loss and metrics are read from the device (a host sync) only at progress updates, at
+each epoch's last batch, and after every batch when a callback asks for batch logs (see
+gpudnn/callbacks/callback.py). A non-finite loss is reported when read (``NonFiniteWatch``);
+Ctrl-C stops after the current step (``deferred_interrupt``).
 """
+
+import contextlib
+import math
+import signal
+import threading
+import warnings
 
 import numpy as np
 
-from . import config, inputs
-from .callbacks import Callback, History
+from .callbacks import CallbackList, TerminateOnNaN
 from .errors import InvalidInputError
 from .progbar import ProgressBar
 
@@ -33,71 +42,165 @@ def split_validation(model, x_host, y_host, validation_split, validation_data):
     return x_host[:-n_val], y_host[:-n_val], (x_host[-n_val:], y_host[-n_val:])
 
 
-def checked_callbacks(callbacks):
-    """``[History(), *callbacks]``, each checked to be a Callback before any hook runs."""
-    all_callbacks = [History()] + list(callbacks or [])
-    for cb in all_callbacks:
-        if not isinstance(cb, Callback):
-            raise InvalidInputError(
-                f"callbacks must be gpudnn.callbacks.Callback objects, not {cb!r}")
-    return all_callbacks
+class RunningLogs:
+    """The epoch's running mean loss and metrics, read from the device at most once per step
+    (each read is a host sync) and only when asked."""
+
+    def __init__(self, model):
+        self.model = model
+        self.totals = model._epoch_totals()
+        self.seen = 0
+        self._logs = None
+
+    def step_done(self, n):
+        self.seen += n
+        self._logs = None
+
+    def read(self):
+        if self._logs is None:
+            self._logs = self.model._logs(self.totals, self.seen)
+        return self._logs
+
+    def read_this_step(self):
+        """The logs if something read them since the last step, else None."""
+        return self._logs
+
+
+class NonFiniteWatch:
+    """Reports the first non-finite training loss among the losses ``fit`` reads anyway.
+
+    The running mean stays non-finite once one batch's loss is, so the first non-finite batch
+    lies after the last batch seen finite in that epoch and at or before the batch that showed
+    it. Without a TerminateOnNaN callback, one RuntimeWarning says so.
+    """
+
+    def __init__(self, steps, warn):
+        self.steps = steps
+        self.warn = warn
+        self.reported = False
+        self.last_finite = None  # (epoch, batch) of the last read finite loss
+
+    def check(self, logs, epoch, batch):
+        if self.reported or not logs or "loss" not in logs:
+            return
+        loss = logs["loss"]
+        if math.isfinite(loss):
+            self.last_finite = (epoch, batch)
+            return
+        self.reported = True
+        if not self.warn:
+            return
+        first = self.last_finite[1] + 2 if self.last_finite and self.last_finite[0] == epoch else 1
+        where = (f"batch {batch + 1}" if first == batch + 1
+                 else f"one of batches {first}..{batch + 1}")
+        warnings.warn(
+            f"the training loss became {loss} in epoch {epoch + 1}: the first non-finite batch "
+            f"loss is in {where} of {self.steps} (fit reads the loss from the device only at "
+            f"progress updates and epoch ends, so it cannot be more precise without a sync per "
+            f"batch). Training goes on; pass callbacks=[gpudnn.callbacks.TerminateOnNaN()] to "
+            f"stop, or lower the learning rate.", RuntimeWarning, stacklevel=5)
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Within ``fit``, Ctrl-C (SIGINT) only sets a flag: the loop stops after the current step
+    (weights and optimizer state consistent) and raises KeyboardInterrupt there, as Keras
+    re-raises it. A second Ctrl-C interrupts at once. Only in the main thread, and only when
+    SIGINT has Python's default handler (a handler of yours is left alone)."""
+    hit = []
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield hit
+        return
+
+    def handler(signum, frame):
+        if hit:
+            raise KeyboardInterrupt
+        hit.append(True)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield hit
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-        shuffle):
+        shuffle, initial_epoch=0):
     """``Sequential.fit`` (arguments checked there): returns the History."""
     if not 0 <= validation_split < 1:
         raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
     x_host, y_host = model._prepare("fit", x, y)
     x_host, y_host, val = split_validation(model, x_host, y_host, validation_split,
                                            validation_data)
-    all_callbacks = checked_callbacks(callbacks)
-    history = all_callbacks[0]
+    steps = -(-len(x_host) // batch_size)
+    cbs = CallbackList(callbacks, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
 
     be = model.backend
-    x_dev, y_dev = be.from_host(x_host), be.from_host(y_host)
-    val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
+    with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
+        data = (be.from_host(x_host), be.from_host(y_host))
+        val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
+        model.stop_training = False
+        model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
+        watch = NonFiniteWatch(steps, warn=not cbs.any(TerminateOnNaN))
+        with deferred_interrupt() as interrupted:
+            cbs.on_train_begin({})
+            if model._initial_epoch is not None:
+                initial_epoch = model._initial_epoch
+            logs = {}
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch, {})
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
+                                   interrupted, val_dev)
+                if interrupted:
+                    raise KeyboardInterrupt(f"fit interrupted at the end of epoch {epoch + 1}")
+                if model.stop_training:
+                    break
+            cbs.on_train_end(logs)
+    return cbs.history
+
+
+def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, interrupted,
+                val_dev):
+    """One pass of shuffled mini-batch steps (``model.rng`` orders them), then the validation
+    pass and the epoch's callbacks; returns the epoch's logs."""
+    be = model.backend
+    x_dev, y_dev = data
     n = x_dev.shape[0]
     steps = -(-n // batch_size)
-    history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    for cb in all_callbacks:
-        cb.set_model(model)
-        cb.on_train_begin({})
-    model.stop_training = False
-    logs = {}
-    for epoch in range(epochs):
-        for cb in all_callbacks:
-            cb.on_epoch_begin(epoch, {})
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        order = be.from_host(config.rng().permutation(n) if shuffle else np.arange(n))
-        totals = model._epoch_totals()
-        bar = ProgressBar(steps, verbose)
-        seen = 0
-        read_logs = lambda: model._logs(totals, seen)  # noqa: E731 (reads seen when drawn)
-        for step in range(steps):
-            index = order[step * batch_size:(step + 1) * batch_size]
-            ws = model._workspace(index.shape[0], with_grads=True)
-            be.take_rows(x_dev, index, ws.x)
-            be.take_rows(y_dev, index, ws.y)
-            model._train_batch(ws, totals, record=True)
-            seen += ws.n
-            bar.update(step + 1, read_logs)
-            for cb in all_callbacks:
-                cb.on_train_batch_end(step, {})
-            if model.stop_training:
-                break
-        logs = read_logs()
-        if val_dev is not None:
-            logs.update(evaluate_on_device(model, *val_dev, batch_size, prefix="val_"))
-        bar.update(step + 1, lambda: logs, finalize=True)
-        for cb in all_callbacks:
-            cb.on_epoch_end(epoch, logs)
+    order = be.from_host(model.rng.permutation(n) if shuffle else np.arange(n))
+    running = RunningLogs(model)
+    bar = ProgressBar(steps, verbose)
+    for step in range(steps):
+        cbs.on_train_batch_begin(step, {})
+        index = order[step * batch_size:(step + 1) * batch_size]
+        ws = model._workspace(index.shape[0], with_grads=True)
+        be.take_rows(x_dev, index, ws.x)
+        be.take_rows(y_dev, index, ws.y)
+        model._train_batch(ws, running.totals, record=True)
+        running.step_done(ws.n)
+        if cbs.wants_batch_logs or step == steps - 1:
+            running.read()
+        bar.update(step + 1, running.read)
+        batch_logs = running.read_this_step()
+        watch.check(batch_logs, epoch, step)
+        cbs.on_train_batch_end(step, dict(batch_logs) if batch_logs else {})
+        if interrupted:
+            raise KeyboardInterrupt(f"fit interrupted after batch {step + 1} of epoch {epoch + 1}")
         if model.stop_training:
             break
-    for cb in all_callbacks:
-        cb.on_train_end(logs)
-    return history
+    logs = dict(running.read())
+    watch.check(logs, epoch, step)
+    if val_dev is not None:
+        cbs.on_test_begin({})
+        val_logs = evaluate_on_device(model, *val_dev, batch_size)
+        cbs.on_test_end(dict(val_logs))
+        logs.update({"val_" + key: value for key, value in val_logs.items()})
+    bar.update(step + 1, lambda: logs, finalize=True)
+    cbs.on_epoch_end(epoch, logs)
+    return logs
 
 
 def inference_batches(model, x_dev, batch_size, verbose, read_logs):

@@ -65,7 +65,10 @@ class CudaGraphs:
 
     @contextlib.contextmanager
     def training(self):
-        """Run the block on the training stream; wait for it at the end."""
+        """Run the block on the training stream, after the work queued before it on the current
+        stream (the data copies); wait for it at the end."""
+        with self._device:
+            self.stream.wait_event(cupy.cuda.get_current_stream().record())
         with self._device, self.stream:
             try:
                 yield

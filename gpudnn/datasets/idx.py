@@ -52,7 +52,9 @@ def parse_idx(data, name="<bytes>"):
         raise DatasetError(f"{name}: truncated IDX header ({len(data)} of {header} bytes)")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(DTYPES[code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = dtype.itemsize
+    for dim in dims:  # Python ints: no overflow whatever the header claims
+        expected *= dim
     got = len(data) - header
     if got != expected:
         what = "truncated" if got < expected else "has trailing bytes"

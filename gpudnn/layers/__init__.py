@@ -7,6 +7,7 @@ from .core import Activation, Dense
 from .input_layer import Input, InputLayer
 from .regularization import Dropout
 from .reshaping import Flatten
+from .serialization import deserialize, serialize
 
 __all__ = ["Layer", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
-           "Dropout", "Input", "InputLayer"]
+           "Dropout", "Input", "InputLayer", "serialize", "deserialize"]

@@ -8,6 +8,7 @@ Each is an :class:`~gpudnn.layers.core.Activation`, so it works as a layer of it
 
 from ..activations import Spec
 from ..errors import InvalidInputError
+from .base import Layer
 from .core import Activation
 
 
@@ -27,6 +28,9 @@ class LeakyReLU(Activation):
         super().__init__(Spec("leaky_relu", alpha), name=name, input_shape=input_shape)
         self.alpha = alpha
 
+    def get_config(self):
+        return {**Layer.get_config(self), "alpha": self.alpha}
+
 
 class ELU(Activation):
     """``x if x > 0 else alpha * (exp(x) - 1)``, Keras's default alpha 1.0."""
@@ -38,6 +42,9 @@ class ELU(Activation):
         super().__init__(Spec("elu", alpha), name=name, input_shape=input_shape)
         self.alpha = alpha
 
+    def get_config(self):
+        return {**Layer.get_config(self), "alpha": self.alpha}
+
 
 class ReLU(Activation):
     """``max(x, 0)`` as a layer."""
@@ -45,9 +52,15 @@ class ReLU(Activation):
     def __init__(self, name=None, input_shape=None):
         super().__init__(Spec("relu"), name=name, input_shape=input_shape)
 
+    def get_config(self):
+        return Layer.get_config(self)
+
 
 class Softmax(Activation):
     """Row-wise ``exp(x_j) / sum_k exp(x_k)`` as a layer."""
 
     def __init__(self, name=None, input_shape=None):
         super().__init__(Spec("softmax"), name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return Layer.get_config(self)

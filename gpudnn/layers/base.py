@@ -84,6 +84,11 @@ class Layer:
         """
         raise NotImplementedError
 
+    def get_config(self):
+        """The constructor's keyword arguments as JSON-able values: ``type(self)(**config)``
+        makes an equal, unbuilt layer. Subclasses add their own arguments to this dict."""
+        return {"name": self.name}
+
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())
 

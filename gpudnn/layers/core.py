@@ -42,6 +42,12 @@ class Dense(Layer):
         self.input_dim = input_dim
         self.built = True
 
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation_spec),
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
     def param_specs(self):
         specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer,
                   self.input_dim, self.units)]
@@ -76,6 +82,10 @@ class Activation(Layer):
     def __init__(self, activation, name=None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         self.activation_spec = activations.get(activation)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "activation": activations.serialize(self.activation_spec)}
 
     def forward(self, backend, x, out):
         spec = self.activation_spec

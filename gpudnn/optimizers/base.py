@@ -65,7 +65,10 @@ class Optimizer:
                 f"learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm and its own "
                 f"hyperparameters")
         self._learning_rate = None
-        self.learning_rate = learning_rate if lr is None else lr
+        rate = learning_rate if lr is None else lr
+        if not isinstance(rate, schedules.LearningRateSchedule):
+            rate = positive(rate, "learning_rate")  # a new optimizer at rate 0 is a mistake
+        self.learning_rate = rate
         self.weight_decay = _optional_nonnegative(weight_decay, "weight_decay")
         self.clipnorm = _optional_nonnegative(clipnorm, "clipnorm")
         self.clipvalue = _optional_nonnegative(clipvalue, "clipvalue")
@@ -99,7 +102,16 @@ class Optimizer:
                 f"the optimizer with a float learning_rate to change it during training")
         if isinstance(value, (np.floating, np.integer)):
             value = float(value)
-        self._learning_rate = positive(value, "learning_rate")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise InvalidInputError(f"learning_rate must be a finite number >= 0, not {value!r}")
+        self._learning_rate = float(value)  # 0 is allowed here: a schedule may end at 0
+
+    @property
+    def schedule(self):
+        """The learning-rate schedule, or None when the rate is a number."""
+        rate = self._learning_rate
+        return rate if isinstance(rate, schedules.LearningRateSchedule) else None
 
     @property
     def lr(self):

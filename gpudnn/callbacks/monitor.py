@@ -1,0 +1,51 @@
+"""What the monitoring callbacks share: a monitored log entry, its direction, "improved"."""
+
+import math
+import warnings
+
+from ..errors import InvalidInputError
+
+MODES = ("auto", "min", "max")
+
+
+def check_mode(mode, owner):
+    if mode not in MODES:
+        raise InvalidInputError(f"{owner} mode must be 'auto', 'min' or 'max', not {mode!r}")
+    return mode
+
+
+def direction(monitor, mode, owner):
+    """``"min"`` or ``"max"``: ``mode`` itself, or for "auto" what the name says: a loss
+    (``loss``, ``val_loss``, ``*_loss``) goes down, an accuracy (a name with ``acc``) goes up."""
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    if name == "loss" or name.endswith("_loss"):
+        return "min"
+    if "acc" in name:
+        return "max"
+    raise InvalidInputError(
+        f"{owner} cannot tell whether {monitor!r} should go up or down; pass mode='max' to "
+        f"keep the highest value or mode='min' to keep the lowest")
+
+
+def monitored(logs, monitor, owner):
+    """``logs[monitor]`` as a float, or None with Keras's warning when it is missing."""
+    value = (logs or {}).get(monitor)
+    if value is None:
+        warnings.warn(f"{owner} is conditioned on metric `{monitor}` which is not available. "
+                      f"Available metrics are: {','.join(logs or {})}", stacklevel=3)
+        return None
+    return float(value)
+
+
+def non_negative_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{what} must be an integer >= 0, not {value!r}")
+    return value
+
+
+def number(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise InvalidInputError(f"{what} must be a number, not {value!r}")
+    return float(value)

@@ -1,0 +1,395 @@
+"""Whole-model files and kill-safe writes.
+
+``save_model(model, path)`` writes one file at exactly ``path``: a zip archive (entries stored,
+not compressed) that any zip tool and NumPy can read without gpudnn (docs/file-format.md):
+
+    format.json     {"format": "gpudnn.model", "version": 1, "gpudnn_version": ...}
+    model.json      architecture: class, name, dtype, input_shape, layers (gpudnn.layers.serialize),
+                    and the weights list [{"layer", "name", "shape", "entry"}] in get_weights order
+    compile.json    null, or {"loss", "metrics", "optimizer"} (the optimizer's serialized config)
+    state.json      optimizer iterations and slot entries, the model's rng state (a NumPy bit
+                    generator state), the model's state_arrays() entries, and caller extras
+    weights/NNN.npy one array per parameter
+    optimizer/NAME.npy  each optimizer slot, flat (the parameters in get_weights order, raveled)
+    state/NAME.npy  each state_arrays() entry
+    manifest.json   {"entries": {name: {"sha256", "size"}}} of every other entry; checked on load
+
+Everything passes through host arrays, so a file written on CUDA loads on the CPU and back.
+``atomic_write`` is how every gpudnn file is written: a temporary file in the same folder,
+flushed and fsynced, renamed over the target, then the folder fsynced. A process killed at any
+instant leaves the old file or the new one, never a torn one.
+"""
+
+import contextlib
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import archive, layers, losses, optimizers
+from .errors import FileFormatError, GpudnnError, InvalidInputError
+
+FORMAT = "gpudnn.model"
+VERSION = 1
+_RNG_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so equal models give equal files
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+# ---------------------------------------------------------------------------- writing
+def atomic_write(path, write):
+    """Create or replace the file ``path`` with what ``write(binary_file)`` writes, atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InvalidInputError(f"{path} is a folder; give the path of a file to write")
+    if not os.path.isdir(folder):
+        raise InvalidInputError(f"cannot write {path}: the folder {folder} does not exist")
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, 0o666 & ~_UMASK)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Make the rename durable (POSIX); folders cannot be opened for that on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_zip(path, entries):
+    """Write ``{name: bytes}`` plus their manifest as a stored zip at ``path``, atomically."""
+    manifest = {"entries": {name: {"sha256": archive.sha256(data), "size": len(data)}
+                            for name, data in entries.items()}}
+    entries = {**entries, "manifest.json": archive.json_bytes(manifest)}
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in entries.items():
+                zf.writestr(zipfile.ZipInfo(name, date_time=_ZIP_DATE), data)
+
+    atomic_write(path, write)
+
+
+def save_model(model, path, extra_state=None):
+    """Write ``model`` (architecture, weights, compile configuration, optimizer state, random
+    state) to ``path``; ``extra_state`` (JSON-able dict) goes into state.json under "extra"."""
+    model._require_built("save")
+    be = model.backend
+    entries = {"format.json": _json({"format": FORMAT, "version": VERSION,
+                                     "gpudnn_version": _version()})}
+    weights = []
+    for i, (layer, name, view) in enumerate(model._views()):
+        entry = f"weights/{i:03d}.npy"
+        entries[entry] = archive.npy_bytes(be.to_host(view))
+        weights.append({"layer": layer.name, "name": name, "shape": list(view.shape),
+                        "entry": entry})
+    entries["model.json"] = _json({
+        "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
+        "input_shape": [model.input_dim], "layers": [layers.serialize(l) for l in model.layers],
+        "weights": weights})
+    state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
+             "extra": extra_state or {}}
+    for name, array in model.state_arrays().items():
+        entry = f"state/{name}.npy"
+        entries[entry] = archive.npy_bytes(be.to_host(array))
+        state["state_arrays"][name] = entry
+    optimizer = model.optimizer
+    if optimizer is None:
+        entries["compile.json"] = _json(None)
+    else:
+        entries["compile.json"] = _json({"loss": _serialize_loss(model.loss),
+                                         "metrics": list(model.metric_names),
+                                         "optimizer": optimizers.serialize(optimizer)})
+        slots = {}
+        for name, buffer in (optimizer.slots or {}).items():
+            slots[name] = f"optimizer/{name}.npy"
+            entries[slots[name]] = archive.npy_bytes(be.to_host(buffer))
+        state["optimizer"] = {"iterations": int(optimizer.iterations), "slots": slots}
+    entries["state.json"] = _json(state)
+    _write_zip(path, entries)
+
+
+def save_weights(model, path):
+    """Every parameter to the ``.npz`` file at exactly ``path`` (keys
+    ``"<index>/<layer>/<param>"``), atomically."""
+    model._require_built("save_weights")
+    arrays = {f"{i:03d}/{layer.name}/{name}": model.backend.to_host(view)
+              for i, (layer, name, view) in enumerate(model._views())}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _json(value):
+    try:
+        return archive.json_bytes(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"cannot save: a configuration is not JSON-serializable ({exc}); "
+                                f"layers, losses and optimizers must be given by name or with "
+                                f"plain-number arguments") from None
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+def _serialize_loss(loss):
+    """The loss's serialized form when gpudnn.losses has ``serialize``, else its Keras name."""
+    serialize = getattr(losses, "serialize", None)
+    return serialize(loss) if serialize is not None else loss.name
+
+
+def _deserialize_loss(config):
+    if isinstance(config, str):
+        return losses.get(config)
+    deserialize = getattr(losses, "deserialize", None)
+    if deserialize is None:
+        raise InvalidInputError(f"unknown loss configuration {config!r}")
+    return deserialize(config)
+
+
+# ---------------------------------------------------------------------------- reading
+class ModelFile:
+    """A gpudnn model file, read and checked whole (checksums, structure, every array decoded)
+    before anything uses it. Attributes: ``path``, ``model`` (model.json), ``compile``,
+    ``weights`` (host arrays), ``slots`` ({name: flat array}), ``iterations``, ``rng_state``,
+    ``state_arrays`` ({name: array}), ``extra``."""
+
+    def __init__(self, path, entries=None):
+        self.path = os.fspath(path)
+        self._saved_learning_rate = None
+        entries = archive.read_entries(path) if entries is None else entries
+        with self._checking():
+            self._parse(entries)
+
+    @contextlib.contextmanager
+    def _checking(self):
+        """Any gpudnn error becomes a FileFormatError naming the file; so does a KeyError or
+        TypeError from JSON of the wrong shape (a file edited by hand or by another program)."""
+        try:
+            yield
+        except FileFormatError:
+            raise
+        except GpudnnError as exc:
+            raise FileFormatError(f"{self.path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise FileFormatError(f"{self.path}: malformed gpudnn model file "
+                                  f"({type(exc).__name__}: {exc})") from None
+
+    def _fail(self, what):
+        raise FileFormatError(f"{self.path}: {what}")
+
+    def _parse(self, entries):
+        if "format.json" not in entries:
+            self._fail("not a gpudnn model file (no format.json entry; a file written by "
+                       "model.save has one)")
+        if "manifest.json" not in entries:
+            self._fail("no manifest.json entry; the file is incomplete")
+        manifest = archive.parse_json(entries["manifest.json"], f"{self.path}: manifest.json")
+        listed = manifest["entries"]
+        present = set(entries) - {"manifest.json"}
+        if set(listed) != present:
+            self._fail(f"entries {sorted(present ^ set(listed))} differ from the manifest; the "
+                       f"file was altered")
+        for name, info in listed.items():
+            if archive.sha256(entries[name]) != info["sha256"]:
+                self._fail(f"entry {name} fails its SHA-256 check; the file is damaged")
+        fmt = self._json(entries, "format.json")
+        if fmt.get("format") != FORMAT:
+            self._fail(f"format {fmt.get('format')!r} is not {FORMAT!r}")
+        if not isinstance(fmt.get("version"), int) or fmt["version"] > VERSION:
+            self._fail(f"format version {fmt.get('version')!r}; this gpudnn reads up to {VERSION}"
+                       f", upgrade gpudnn to read it")
+        self.model = self._json(entries, "model.json")
+        self.compile = self._json(entries, "compile.json")
+        state = self._json(entries, "state.json")
+        self.weights = []
+        for spec in self.model["weights"]:
+            array = self._array(entries, spec["entry"])
+            if list(array.shape) != list(spec["shape"]):
+                self._fail(f"weight {spec['layer']}/{spec['name']} has shape {array.shape}, "
+                           f"model.json says {spec['shape']}")
+            self.weights.append(array)
+        self.rng_state = state["rng"]
+        if not isinstance(self.rng_state, dict) or \
+                self.rng_state.get("bit_generator") not in _RNG_BIT_GENERATORS:
+            self._fail(f"unknown random generator state {self.rng_state!r:.80}")
+        _generator(self.rng_state)  # checks that the state is usable
+        self.state_arrays = {name: self._array(entries, entry)
+                             for name, entry in state["state_arrays"].items()}
+        opt = state["optimizer"]
+        self.iterations = 0 if opt is None else opt["iterations"]
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) \
+                or self.iterations < 0:
+            self._fail(f"optimizer iterations {self.iterations!r} is not a count")
+        self.slots = {} if opt is None else {name: self._array(entries, entry)
+                                             for name, entry in opt["slots"].items()}
+        self.extra = state.get("extra") or {}
+
+    def _json(self, entries, name):
+        if name not in entries:
+            self._fail(f"no {name} entry")
+        return archive.parse_json(entries[name], f"{self.path}: {name}")
+
+    def _array(self, entries, name):
+        if not isinstance(name, str) or name not in entries:
+            self._fail(f"missing array entry {name!r}")
+        array = archive.parse_npy(entries[name], f"{self.path}: {name}")
+        if array.dtype.kind not in "biuf":
+            self._fail(f"{name} holds {array.dtype} values, not numbers")
+        return array
+
+    # -------------------------------------------------------------- using it
+    def build_model(self):
+        """A new Sequential (on the current device) with this file's architecture, weights,
+        compile configuration and state."""
+        from .models import Sequential
+
+        config = self.model
+        with self._checking():
+            if config["class_name"] != "Sequential":
+                self._fail(f"model class {config['class_name']!r} is not Sequential")
+            model = Sequential(name=config["name"], dtype=config["dtype"])
+            for layer_config in config["layers"]:
+                model.add(layers.deserialize(layer_config))
+            model.build(_input_dim(config["input_shape"]))
+            if self.compile is not None:
+                model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
+                              loss=_deserialize_loss(self.compile["loss"]),
+                              metrics=self.compile["metrics"])
+            self.restore(model, optimizer_state=self.compile is not None)
+        return model
+
+    def restore(self, model, optimizer_state=True, weights_only=False):
+        """Copy this file's weights (and, unless ``weights_only``, the optimizer state, random
+        state and state arrays) into ``model``; everything is checked before anything is copied,
+        so a refused file leaves ``model`` unchanged."""
+        with self._checking():
+            copies = self._copies(model, optimizer_state, weights_only)
+        be = model.backend
+        for target, array in copies:
+            be.copy_into(target, np.ascontiguousarray(array, dtype=target.dtype))
+        if not weights_only:
+            if optimizer_state and model.optimizer is not None:
+                model.optimizer.iterations = self.iterations
+                if self._saved_learning_rate is not None:
+                    model.optimizer.learning_rate = self._saved_learning_rate
+            model.rng = _generator(self.rng_state)
+
+    def _copies(self, model, optimizer_state, weights_only):
+        """``[(model buffer, host array)]`` to copy, every shape and name checked."""
+        views = model._views()
+        if len(views) != len(self.weights):
+            self._fail(f"holds {len(self.weights)} weight arrays but the model has {len(views)}")
+        for (layer, name, view), array in zip(views, self.weights):
+            if array.shape != tuple(view.shape):
+                self._fail(f"weight {layer.name}/{name} has shape {array.shape} in the file but "
+                           f"{tuple(view.shape)} in the model; it holds a different architecture")
+        copies = [(view, array) for (_, _, view), array in zip(views, self.weights)]
+        if not weights_only:
+            copies += self._state_copies(model, optimizer_state)
+        return copies
+
+    def _state_copies(self, model, optimizer_state):
+        copies = []
+        own = model.state_arrays()
+        if set(own) != set(self.state_arrays):
+            self._fail(f"holds state arrays {sorted(self.state_arrays)} but the model has "
+                       f"{sorted(own)}")
+        for name, target in own.items():
+            if self.state_arrays[name].shape != tuple(target.shape):
+                self._fail(f"state array {name} has shape {self.state_arrays[name].shape}, the "
+                           f"model's has {tuple(target.shape)}")
+            copies.append((target, self.state_arrays[name]))
+        if optimizer_state and model.optimizer is not None:
+            if self.compile is None:
+                self._fail("holds no optimizer state (it was saved from an uncompiled model)")
+            saved = optimizers.deserialize(self.compile["optimizer"])
+            slots = model.optimizer.slots or {}
+            if type(saved) is not type(model.optimizer) or set(slots) != set(self.slots):
+                self._fail(f"holds the state of a {type(saved).__name__} optimizer with slots "
+                           f"{sorted(self.slots)}, but the model's optimizer is "
+                           f"{type(model.optimizer).__name__} with slots {sorted(slots)}")
+            # the rate when saved (callbacks may have changed it); a schedule follows iterations
+            self._saved_learning_rate = None if saved.schedule is not None \
+                else float(saved.learning_rate)
+            for name, target in slots.items():
+                if self.slots[name].shape != tuple(target.shape):
+                    self._fail(f"optimizer slot {name} has shape {self.slots[name].shape}, the "
+                               f"model's has {tuple(target.shape)}")
+                copies.append((target, self.slots[name]))
+        return copies
+
+
+def _input_dim(shape):
+    if not isinstance(shape, list) or len(shape) != 1 or isinstance(shape[0], bool) \
+            or not isinstance(shape[0], int) or shape[0] <= 0:
+        raise InvalidInputError(f"input_shape {shape!r} is not [features]")
+    return shape[0]
+
+
+def _generator(state):
+    """A NumPy Generator in the saved bit-generator ``state``."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise InvalidInputError(f"unusable random generator state ({exc})") from None
+    return np.random.Generator(bit_generator)
+
+
+def load_model(path):
+    """The model saved by ``model.save(path)``, compiled and with its optimizer and random state,
+    on gpudnn's current device. A damaged or foreign file raises ``FileFormatError``."""
+    return ModelFile(path).build_model()
+
+
+def restore_state(model, path):
+    """Load weights, optimizer state, random state and state arrays saved by ``save_model`` into
+    the existing ``model`` (same architecture and optimizer); ``model`` is unchanged on error.
+    Returns the file's ``extra`` dict."""
+    model_file = ModelFile(path)
+    model_file.restore(model, optimizer_state=True)
+    return model_file.extra
+
+
+def load_weights(model, path):
+    """Load parameters from a ``save_weights`` ``.npz`` file or a whole-model file into
+    ``model``; every array is read and checked first, so a refused file changes nothing."""
+    model._require_built("load_weights")
+    entries = archive.read_entries(path)
+    if "format.json" in entries:
+        ModelFile(path, entries).restore(model, weights_only=True)
+        return
+    names = sorted(entries)
+    bad = [name for name in names if not name.endswith(".npy")]
+    if bad or not names:
+        raise FileFormatError(f"{path}: not a weights file (save_weights writes an .npz of .npy "
+                              f"arrays; found entries {names[:5]})")
+    weights = [archive.parse_npy(entries[name], f"{path}: {name}") for name in names]
+    kinds = [f"{name} ({w.dtype})" for name, w in zip(names, weights) if w.dtype.kind not in "biuf"]
+    if kinds:
+        raise FileFormatError(f"{path}: arrays that are not numbers: {', '.join(kinds)}")
+    try:
+        model.set_weights(weights)
+    except InvalidInputError as exc:
+        raise FileFormatError(f"{path}: {exc}") from None
