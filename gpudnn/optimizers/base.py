@@ -153,14 +153,15 @@ class Optimizer:
         self.iterations += 1
 
     def _clip(self, backend, grads):
-        if self.clipnorm is not None:
+        # as in Keras, a setting of 0 means no clipping (only one of the three can be set)
+        if self.clipnorm:
             for start, stop in self._segments:
                 backend.sum_squares_into(grads[start:stop], self._norm2)
                 backend.clip_by_norm(grads[start:stop], self._norm2, self.clipnorm)
-        elif self.global_clipnorm is not None:
+        elif self.global_clipnorm:
             backend.sum_squares_into(grads, self._norm2)
             backend.clip_by_global_norm(grads, self._norm2, self.global_clipnorm)
-        elif self.clipvalue is not None:
+        elif self.clipvalue:
             backend.clip_by_value(grads, self.clipvalue)
 
     def _step_size(self, lr, t):
