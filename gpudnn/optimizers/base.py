@@ -27,25 +27,26 @@ from . import schedules
 
 
 def positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
+    number = schedules.real_number(value)
+    if number is None or not number > 0 or not math.isfinite(number):
         raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
-    return float(value)
+    return float(number)
 
 
 def fraction(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+    number = schedules.real_number(value)
+    if number is None or not 0 <= number < 1:
         raise InvalidInputError(f"{what} must be in [0, 1), not {value!r}")
-    return float(value)
+    return float(number)
 
 
 def _optional_nonnegative(value, what):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
-            or not math.isfinite(value):
+    number = schedules.real_number(value)
+    if number is None or not number >= 0 or not math.isfinite(number):
         raise InvalidInputError(f"{what} must be None or a number >= 0, not {value!r}")
-    return float(value)
+    return float(number)
 
 
 class Optimizer:
@@ -84,7 +85,13 @@ class Optimizer:
     def learning_rate(self):
         """The learning rate of the next step: the schedule at ``iterations``, or the float."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            return float(self._learning_rate(self.iterations))
+            value = schedules.real_number(self._learning_rate(self.iterations))
+            if value is None or not 0 <= value < math.inf:
+                raise InvalidInputError(
+                    f"the learning-rate schedule {self._learning_rate!r} gave "
+                    f"{self._learning_rate(self.iterations)!r} at step {self.iterations}; a "
+                    f"learning rate must be a finite number >= 0")
+            return float(value)
         return self._learning_rate
 
     @learning_rate.setter
@@ -97,8 +104,6 @@ class Optimizer:
                 f"this optimizer's learning rate is a schedule "
                 f"({type(self._learning_rate).__name__}); it cannot be set to a number. Create "
                 f"the optimizer with a float learning_rate to change it during training")
-        if isinstance(value, (np.floating, np.integer)):
-            value = float(value)
         self._learning_rate = positive(value, "learning_rate")
 
     @property
@@ -143,8 +148,8 @@ class Optimizer:
     # ------------------------------------------------------------------ one step
     def apply(self, backend, params, grads):
         """One step over the flat ``params`` from the flat ``grads`` (clipped in place)."""
+        lr = self.learning_rate  # first: a schedule's bad value is refused before any change
         self._clip(backend, grads)
-        lr = self.learning_rate
         t = self.iterations + 1
         decay = lr * self.weight_decay if self.weight_decay else 0.0
         backend.copy_into(self.hyper, np.array(
