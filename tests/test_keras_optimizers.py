@@ -12,6 +12,7 @@
    update call.
 """
 
+import json
 import math
 
 import numpy as np
@@ -566,3 +567,90 @@ def test_replaying_a_recorded_update_uses_the_current_array():
     be.copy_into(optimizer.hyper, np.array([optimizer.learning_rate, 0.0]))
     NumpyBackend.sgd_update(be, *args)  # the same arguments, no new host scalar
     np.testing.assert_allclose(params, -0.35, rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------- 4. serialization
+# The configs of Keras's test_config cases (run_class_serialization_test), and a schedule.
+CONFIG_CASES = {
+    "SGD": lambda: optimizers.SGD(learning_rate=0.5, momentum=0.06, nesterov=True,
+                                  weight_decay=0.004),
+    "RMSprop": lambda: optimizers.RMSprop(learning_rate=0.5, rho=0.8, momentum=0.05, epsilon=1e-6,
+                                          centered=True),
+    "Adam": lambda: optimizers.Adam(learning_rate=0.5, beta_1=0.5, beta_2=0.67, epsilon=1e-5,
+                                    amsgrad=True),
+    "AdamW": lambda: optimizers.AdamW(learning_rate=0.5, weight_decay=0.008, beta_1=0.5,
+                                      beta_2=0.67, epsilon=1e-5, amsgrad=True),
+    "Adagrad": lambda: optimizers.Adagrad(learning_rate=0.5, initial_accumulator_value=0.2,
+                                          epsilon=1e-5),
+    "Nadam": lambda: optimizers.Nadam(learning_rate=0.5, beta_1=0.5, beta_2=0.67, epsilon=1e-5),
+    "Adamax": lambda: optimizers.Adamax(learning_rate=0.5, beta_1=0.8, beta_2=0.95, epsilon=1e-5),
+    "Adam_schedule_clipnorm": lambda: optimizers.Adam(
+        learning_rate=schedules.CosineDecay(0.05, 10, alpha=0.1, warmup_target=0.2,
+                                            warmup_steps=2, name="my_cd"), clipnorm=0.5),
+    "SGD_schedule_global_clipnorm": lambda: optimizers.SGD(
+        learning_rate=schedules.PiecewiseConstantDecay([2, 4], [0.3, 0.2, 0.1]),
+        global_clipnorm=1.5, name="my_sgd"),
+    "Nadam_schedule_clipvalue": lambda: optimizers.Nadam(
+        learning_rate=schedules.ExponentialDecay(0.05, 3, 0.5, staircase=True), clipvalue=0.2,
+        weight_decay=0.01),
+}
+# BaseOptimizer.get_config's keys that gpudnn implements (use_ema, ema_momentum,
+# ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps are not), and each
+# optimizer's own keys.
+BASE_KEYS = {"name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue"}
+OWN_KEYS = {
+    "SGD": {"momentum", "nesterov"},
+    "RMSprop": {"rho", "momentum", "epsilon", "centered"},
+    "Adam": {"beta_1", "beta_2", "epsilon", "amsgrad"},
+    "AdamW": {"beta_1", "beta_2", "epsilon", "amsgrad"},
+    "Adagrad": {"initial_accumulator_value", "epsilon"},
+    "Nadam": {"beta_1", "beta_2", "epsilon"},
+    "Adamax": {"beta_1", "beta_2", "epsilon"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_serialize_round_trip(case):
+    optimizer = CONFIG_CASES[case]()
+    name = type(optimizer).__name__
+    config = optimizer.get_config()
+    assert set(config) == BASE_KEYS | OWN_KEYS[name]
+    text = json.dumps(optimizers.serialize(optimizer))
+    again = optimizers.deserialize(json.loads(text))
+    assert type(again) is type(optimizer)
+    assert again.get_config() == config
+    assert type(optimizer).from_config(config).get_config() == config
+    assert optimizers.get(again) is again
+    # the copy (no state) steps exactly like a fresh optimizer of the same config
+    start, grads = random_problem("float64", seed=11)
+    for a, b in zip(run_variables(CONFIG_CASES[case](), start, grads[:5], "float64"),
+                    run_variables(again, start, grads[:5], "float64")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_deserialize_refuses_what_it_does_not_know():
+    for bad in ({"class_name": "Lion", "config": {}}, {"class_name": "Adam"}, "adam",
+                {"class_name": "Adam", "config": {"beta_3": 0.5}},
+                {"class_name": "Adam", "config": {"learning_rate": {"class_name": "Nope",
+                                                                   "config": {}}}}):
+        with pytest.raises(InvalidInputError):
+            optimizers.deserialize(bad)
+
+    class Custom(optimizers.Adam):
+        pass
+
+    with pytest.raises(InvalidInputError, match="Custom"):
+        optimizers.serialize(Custom())
+
+
+def test_unknown_keyword_is_refused_with_the_names():
+    with pytest.raises(InvalidInputError, match="beta1"):
+        optimizers.Adam(beta1=0.9)
+
+
+def test_get_by_name_and_class_gives_keras_defaults():
+    for name in ("sgd", "rmsprop", "adam", "adamw", "adagrad", "nadam", "adamax"):
+        by_name = optimizers.get(name)
+        by_class = optimizers.get(type(by_name))
+        assert type(by_name).__name__.lower() == name
+        assert by_class.get_config() == by_name.get_config()
