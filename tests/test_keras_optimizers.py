@@ -654,3 +654,27 @@ def test_get_by_name_and_class_gives_keras_defaults():
         by_class = optimizers.get(type(by_name))
         assert type(by_name).__name__.lower() == name
         assert by_class.get_config() == by_name.get_config()
+
+
+@pytest.mark.parametrize("clip", ["clipnorm", "global_clipnorm", "clipvalue"])
+def test_train_on_batch_clips_each_weight_as_keras_does(clip):
+    """In a model, clipnorm clips each kernel and bias by its own norm (Keras clips per
+    variable), global_clipnorm all of them together: train_on_batch against the reference fed
+    with the model's own gradients, in float64."""
+    gpudnn.set_seed(5)
+    model = models.Sequential([layers.Dense(6, activation="tanh", input_shape=(4,)),
+                               layers.Dense(2)], dtype="float64")
+    limits = {"clipnorm": 0.05, "global_clipnorm": 0.1, "clipvalue": 0.01}
+    model.compile(optimizer=optimizers.Adam(0.01, weight_decay=0.01, **{clip: limits[clip]}),
+                  loss="mse")
+    reference = Reference("adam", 0.01, 0.01, {clip: limits[clip]}, **ADAM)
+    weights = model.get_weights()
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 2)) * 3
+        grads = model.gradients(x, y)
+        clipped = reference_clip(grads, **{clip: limits[clip]})
+        assert not all(np.allclose(a, b) for a, b in zip(grads, clipped))  # clipping bites
+        reference.apply(weights, grads)
+        model.train_on_batch(x, y)
+    assert_each_close(model.get_weights(), weights, **TOLERANCE["float64"])
