@@ -148,8 +148,8 @@ class Optimizer:
     # ------------------------------------------------------------------ one step
     def apply(self, backend, params, grads):
         """One step over the flat ``params`` from the flat ``grads`` (clipped in place)."""
-        lr = self.learning_rate  # first: a schedule's bad value is refused before any change
         self._clip(backend, grads)
+        lr = self.learning_rate
         t = self.iterations + 1
         decay = lr * self.weight_decay if self.weight_decay else 0.0
         backend.copy_into(self.hyper, np.array(
