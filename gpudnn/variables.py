@@ -11,22 +11,42 @@ pass, and scattered back.
 
 import numpy as np
 
+from . import config
 from .device import current_backend
 from .errors import InvalidInputError
+
+
+def _numeric(value, what):
+    """``value`` as a host NumPy array of numbers (bool included), else InvalidInputError."""
+    try:
+        host = np.asarray(value)
+    except ValueError as exc:  # a ragged list
+        raise InvalidInputError(f"{what} is not an array of numbers: {exc}") from None
+    if not (np.issubdtype(host.dtype, np.number) or host.dtype == np.bool_):
+        raise InvalidInputError(f"{what} must hold numbers, not {host.dtype} ({value!r:.60})")
+    return host
 
 
 class Variable:
     """A device array with ``numpy()``, ``assign``, ``assign_add``, ``assign_sub``, ``shape``,
     ``dtype`` and ``name``. ``Variable(value, dtype=None, name=None)`` copies ``value`` to the
-    current device (``gpudnn.set_device``) in the given dtype (default: float32 for floats)."""
+    current device (``gpudnn.set_device``) in the given dtype. By default a NumPy float array
+    keeps its dtype; Python numbers and lists, and integers, take ``gpudnn.floatx()`` (float32
+    unless set), as Keras's ``Variable([1.0, 2.0])`` is float32."""
 
     def __init__(self, value, dtype=None, name=None, trainable=True, device=None):
         self.backend = current_backend(device)
-        host = np.asarray(value)
+        host = _numeric(value, "a Variable's value")
         if dtype is None:
-            dtype = host.dtype if np.issubdtype(host.dtype, np.floating) else np.float32
-        if not np.issubdtype(np.dtype(dtype), np.number):
-            raise InvalidInputError(f"a Variable holds numbers, not {np.dtype(dtype)}")
+            numpy_float = isinstance(value, (np.ndarray, np.generic)) and \
+                np.issubdtype(host.dtype, np.floating)
+            dtype = host.dtype if numpy_float else config.floatx()
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise InvalidInputError(f"unknown dtype {dtype!r} for a Variable") from None
+        if not np.issubdtype(dtype, np.number):
+            raise InvalidInputError(f"a Variable holds numbers, not {dtype}")
         self.value = self.backend.from_host(host, dtype)
         self.name = name or "variable"
         self.trainable = bool(trainable)
@@ -57,7 +77,8 @@ class Variable:
         return host if dtype is None else host.astype(dtype)
 
     def _checked(self, value):
-        host = np.asarray(value) if not hasattr(value, "__cuda_array_interface__") else value
+        host = _numeric(value, f"the value assigned to {self.name!r}") \
+            if not hasattr(value, "__cuda_array_interface__") else value
         if tuple(host.shape) != self.shape:
             raise InvalidInputError(
                 f"cannot assign an array of shape {tuple(host.shape)} to variable {self.name!r} "
@@ -71,10 +92,25 @@ class Variable:
         return self
 
     def assign_add(self, value):
-        return self.assign(self.numpy() + np.asarray(value, dtype=self.dtype))
+        """``self += value`` (``value`` of the variable's shape, or broadcastable to it)."""
+        return self.assign(self.numpy() + self._delta(value))
 
     def assign_sub(self, value):
-        return self.assign(self.numpy() - np.asarray(value, dtype=self.dtype))
+        """``self -= value`` (``value`` of the variable's shape, or broadcastable to it)."""
+        return self.assign(self.numpy() - self._delta(value))
+
+    def _delta(self, value):
+        value = value.numpy() if isinstance(value, Variable) else value
+        host = _numeric(value, f"the value added to {self.name!r}")
+        try:
+            fits = np.broadcast_shapes(host.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise InvalidInputError(
+                f"cannot add an array of shape {host.shape} to variable {self.name!r} of shape "
+                f"{self.shape}")
+        return host.astype(self.dtype, copy=False)
 
     def __repr__(self):
         return f"<gpudnn.Variable {self.name!r} shape={self.shape} dtype={self.dtype.name}>"
@@ -119,11 +155,19 @@ def apply_gradients(optimizer, grads_and_vars):
                 f" where a Variable belongs (use model.trainable_weights or gpudnn.Variable(...))")
         if g is None:
             raise InvalidInputError(f"variable {v.name!r} has no gradient (None)")
+        if not isinstance(g, Variable) and not hasattr(g, "__cuda_array_interface__"):
+            _numeric(g, f"the gradient for {v.name!r}")
         if tuple(np.shape(g)) != v.shape:
             raise InvalidInputError(
                 f"the gradient for {v.name!r} has shape {tuple(np.shape(g))}, the variable "
                 f"{v.shape}")
     grads, variables = zip(*pairs)
+    if len({id(v) for v in variables}) != len(variables):
+        raise InvalidInputError("apply_gradients got the same variable twice; give each variable "
+                                "once, with the sum of its gradients")
+    if not np.issubdtype(variables[0].dtype, np.floating):
+        raise InvalidInputError(f"optimizers update floating-point variables, not "
+                                f"{variables[0].dtype} ({variables[0].name!r})")
     backend = variables[0].backend
     if any(v.backend is not backend for v in variables) or \
             len({v.dtype for v in variables}) != 1:

@@ -3,8 +3,9 @@
 import tracemalloc
 
 import numpy as np
+import pytest
 
-from gpudnn import layers, models
+from gpudnn import layers, models, optimizers
 from gpudnn.utils import to_categorical
 
 
@@ -86,3 +87,38 @@ def test_integer_images_are_converted_once_per_fit(monkeypatch):
     # x and y once, plus one shuffled index vector per epoch
     assert transfers.count((256, 20)) == 1 and transfers.count((256, 4)) == 1
     assert transfers.count((256,)) == 3
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: optimizers.Adam(weight_decay=0.01, clipnorm=1.0),
+    lambda: optimizers.Nadam(global_clipnorm=1.0),
+    lambda: optimizers.Adamax(clipvalue=0.1),
+    lambda: optimizers.RMSprop(centered=True, momentum=0.5),
+    lambda: optimizers.SGD(learning_rate=optimizers.schedules.CosineDecay(
+        0.01, 100, warmup_target=0.1, warmup_steps=5), momentum=0.9, nesterov=True),
+], ids=["adam_wd_clipnorm", "nadam_global", "adamax_clipvalue", "rmsprop_centered",
+        "sgd_schedule"])
+def test_optimizer_options_allocate_nothing_after_the_first_batch(optimizer):
+    """Clipping, weight decay, schedules and every update kernel keep the step allocation-free:
+    anything the size of the parameters (300 KiB) or an activation (128 KiB) would show."""
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 300), dtype=np.float32)
+    y = to_categorical(rng.integers(0, 10, 256), 10)
+    model = models.Sequential([layers.Dense(256, activation="relu", input_shape=(300,)),
+                               layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizer(), loss="categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+    ws = model._workspace(128, with_grads=True)
+    totals = model._new_totals()
+    model.backend.copy_into(ws.x, x[:128])
+    model.backend.copy_into(ws.y, y[:128])
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(3):
+            model._train_batch(ws, totals)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < 64 * 1024

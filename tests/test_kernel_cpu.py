@@ -231,3 +231,22 @@ def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):
                            host(np.array([0.1, 0.0], np.float32)))
     finally:
         del gpu._kernels["sgd_update"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm2", [0.0, 0.04, 0.25, 7.0, 1e30, np.inf, np.nan])
+def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype):
+    """clip_by_value, clip_by_norm and clip_by_global_norm (limit 0.5) on random gradients with
+    edge values, for squared norms below, at and above the limit, infinite and NaN."""
+    rng = np.random.default_rng(8)
+    g = (rng.standard_normal(200) * 2).astype(dtype)
+    g[: len(EDGES)] = np.array(EDGES, dtype=dtype)
+    norm = np.array([norm2], dtype)
+    for clip, args in (("clip_by_value", (0.5,)), ("clip_by_norm", (norm, 0.5)),
+                       ("clip_by_global_norm", (norm, 0.5))):
+        want = g.copy()
+        getattr(cpu, clip)(want, *args)
+        got = host(g.copy())
+        getattr(gpu, clip)(got, *(host(a.copy()) if isinstance(a, np.ndarray) else a
+                                  for a in args))
+        assert_ulp(got, want, 0, f"{clip} norm2={norm2}")

@@ -15,6 +15,7 @@ host in double precision and read by the kernel from the optimizer's ``hyper`` a
 
 import math
 
+from ..errors import InvalidInputError
 from .base import Optimizer, fraction, positive
 
 
@@ -46,6 +47,9 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, **kwargs):
+        if weight_decay is None:
+            raise InvalidInputError("AdamW needs a float weight_decay (Keras's default is 0.004), "
+                                    "not None; use Adam for no weight decay")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
                          weight_decay=weight_decay, **kwargs)
 

@@ -27,25 +27,26 @@ from . import schedules
 
 
 def positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
+    number = schedules.real_number(value)
+    if number is None or not number > 0 or not math.isfinite(number):
         raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
-    return float(value)
+    return float(number)
 
 
 def fraction(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+    number = schedules.real_number(value)
+    if number is None or not 0 <= number < 1:
         raise InvalidInputError(f"{what} must be in [0, 1), not {value!r}")
-    return float(value)
+    return float(number)
 
 
 def _optional_nonnegative(value, what):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
-            or not math.isfinite(value):
+    number = schedules.real_number(value)
+    if number is None or not number >= 0 or not math.isfinite(number):
         raise InvalidInputError(f"{what} must be None or a number >= 0, not {value!r}")
-    return float(value)
+    return float(number)
 
 
 class Optimizer:
@@ -87,7 +88,13 @@ class Optimizer:
     def learning_rate(self):
         """The learning rate of the next step: the schedule at ``iterations``, or the float."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            return float(self._learning_rate(self.iterations))
+            value = schedules.real_number(self._learning_rate(self.iterations))
+            if value is None or not 0 <= value < math.inf:
+                raise InvalidInputError(
+                    f"the learning-rate schedule {self._learning_rate!r} gave "
+                    f"{self._learning_rate(self.iterations)!r} at step {self.iterations}; a "
+                    f"learning rate must be a finite number >= 0")
+            return float(value)
         return self._learning_rate
 
     @learning_rate.setter
@@ -100,12 +107,10 @@ class Optimizer:
                 f"this optimizer's learning rate is a schedule "
                 f"({type(self._learning_rate).__name__}); it cannot be set to a number. Create "
                 f"the optimizer with a float learning_rate to change it during training")
-        if isinstance(value, (np.floating, np.integer)):
-            value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
+        number = schedules.real_number(value)
+        if number is None or not math.isfinite(number) or number < 0:
             raise InvalidInputError(f"learning_rate must be a finite number >= 0, not {value!r}")
-        self._learning_rate = float(value)  # 0 is allowed here: a schedule may end at 0
+        self._learning_rate = float(number)  # 0 is allowed here: a schedule may end at 0
 
     @property
     def schedule(self):
@@ -181,14 +186,15 @@ class Optimizer:
         self.iterations += 1
 
     def _clip(self, backend, grads):
-        if self.clipnorm is not None:
+        # as in Keras, a setting of 0 means no clipping (only one of the three can be set)
+        if self.clipnorm:
             for start, stop in self._segments:
                 backend.sum_squares_into(grads[start:stop], self._norm2)
                 backend.clip_by_norm(grads[start:stop], self._norm2, self.clipnorm)
-        elif self.global_clipnorm is not None:
+        elif self.global_clipnorm:
             backend.sum_squares_into(grads, self._norm2)
             backend.clip_by_global_norm(grads, self._norm2, self.global_clipnorm)
-        elif self.clipvalue is not None:
+        elif self.clipvalue:
             backend.clip_by_value(grads, self.clipvalue)
 
     def _step_size(self, lr, t):

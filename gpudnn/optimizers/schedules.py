@@ -18,16 +18,36 @@ its device array of per-step values before each update, so a captured step sees 
 """
 
 import math
+import numbers
+
+import numpy as np
 
 from ..errors import InvalidInputError
 
 
+def real_number(value):
+    """``value`` as a Python int or float when it is a real number (NumPy scalars included, so
+    that configs stay JSON-able), else None; booleans are not numbers here."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _number(value, what, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (positive and not value > 0):
+    number = real_number(value)
+    if number is None or not math.isfinite(number) or (positive and not number > 0):
         rule = "a positive finite number" if positive else "a finite number"
         raise InvalidInputError(f"{what} must be {rule}, not {value!r}")
-    return value
+    return number
+
+
+def _nonnegative(value, what):
+    """A finite number >= 0: a negative decay rate or power has no decay meaning (a negative
+    base to a fractional power is complex, a negative power divides by zero at the end)."""
+    number = _number(value, what)
+    if number < 0:
+        raise InvalidInputError(f"{what} must be >= 0, not {value!r}")
+    return number
 
 
 class LearningRateSchedule:
@@ -54,7 +74,7 @@ class ExponentialDecay(LearningRateSchedule):
                  name="ExponentialDecay"):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate")
+        self.decay_rate = _nonnegative(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
         self.name = name
 
@@ -77,10 +97,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise InvalidInputError(
                 f"PiecewiseConstantDecay needs one more value than boundaries; got "
                 f"{len(boundaries)} boundaries and {len(values)} values")
-        for b in boundaries:
-            _number(b, "a boundary")
-        for v in values:
-            _number(v, "a value")
+        boundaries = [_number(b, "a boundary") for b in boundaries]
+        values = [_number(v, "a value") for v in values]
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
             raise InvalidInputError(f"boundaries must increase strictly, not {boundaries!r}")
         self.boundaries, self.values, self.name = boundaries, values, name
@@ -100,7 +118,7 @@ class InverseTimeDecay(LearningRateSchedule):
                  name="InverseTimeDecay"):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate")
+        self.decay_rate = _nonnegative(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
         self.name = name
 
@@ -122,7 +140,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.end_learning_rate = _number(end_learning_rate, "end_learning_rate")
-        self.power = _number(power, "power")
+        self.power = _nonnegative(power, "power")
         self.cycle = bool(cycle)
         self.name = name
 
