@@ -5,7 +5,8 @@
     from gpudnn import models, layers, optimizers
 """
 
-from . import activations, callbacks, initializers, layers, losses, models, optimizers, utils
+from . import (activations, callbacks, initializers, layers, losses, models, optimizers,
+               regularizers, utils)
 from .config import floatx, set_floatx, set_seed
 from .device import device, get_device, set_device
 from .gradient_norms import GradientNormRecorder
@@ -15,6 +16,6 @@ from .errors import (DeviceUnavailableError, GpudnnError, InvalidInputError, Ker
 __version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
-           "optimizers", "utils", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
+           "optimizers", "regularizers", "utils", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
            "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
            "NotCompiledError", "DeviceUnavailableError", "KernelCompileError"]

@@ -19,3 +19,27 @@ def instance(kind, identifier, by_name, base):
     raise InvalidInputError(
         f"{kind} must be a name ({', '.join(by_name)}) or a gpudnn.{base.__module__.split('.')[-1]} "
         f"object, not {identifier!r}")
+
+
+def serialized(obj):
+    """``{"class_name": ..., "config": obj.get_config()}``, Keras's serialized form."""
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def from_serialized(kind, data, classes):
+    """The object that ``serialized`` described: ``classes[data["class_name"]]`` called with the
+    entries of ``data["config"]`` as keyword arguments. Anything else is a clear error."""
+    if not (isinstance(data, dict) and isinstance(data.get("class_name"), str)
+            and isinstance(data.get("config", {}), dict)):
+        raise InvalidInputError(
+            f"a serialized {kind} is a dict {{'class_name': ..., 'config': {{...}}}}, "
+            f"not {data!r}")
+    cls = classes.get(data["class_name"])
+    if cls is None:
+        raise unknown_name(f"{kind} class", data["class_name"], classes)
+    config = data.get("config", {})
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"cannot make a {data['class_name']} from the config {config!r}: {exc}") from None

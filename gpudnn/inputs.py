@@ -78,7 +78,7 @@ def targets(y, loss, units, dtype, what="y"):
         return onehot
     if array.ndim == 1 and units == 1:
         array = array[:, None]
-    if array.ndim == 1 and loss.kind == "cce":
+    if array.ndim == 1 and loss.target_kind == "categorical":
         raise InvalidInputError(
             f"{what} has shape {array.shape} (class indices) but categorical_crossentropy needs "
             f"one-hot rows of shape (samples, {units}); use loss='sparse_categorical_crossentropy' "
@@ -87,11 +87,11 @@ def targets(y, loss, units, dtype, what="y"):
         raise InvalidInputError(
             f"{what} has shape {array.shape} but the model's output is (samples, {units}); give "
             f"the last layer as many units as {what} has columns, or reshape {what}")
-    if loss.kind in ("bce", "cce") and (array.min() < 0 or array.max() > 1):
+    if loss.target_kind != "real" and (array.min() < 0 or array.max() > 1):
         raise InvalidInputError(
             f"{what} holds values outside [0, 1] but {loss.name} needs probabilities or 0/1 "
             f"labels; for class indices use sparse_categorical_crossentropy")
-    if loss.kind == "cce":
+    if loss.target_kind == "categorical":
         sums = array.sum(axis=1, dtype=np.float64)
         bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
         if bad.size:
