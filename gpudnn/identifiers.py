@@ -21,8 +21,30 @@ def instance(kind, identifier, by_name, base):
         f"object, not {identifier!r}")
 
 
-def serialized(obj):
-    """``{"class_name": ..., "config": obj.get_config()}``, Keras's serialized form."""
+class Configurable:
+    """Keras's configuration protocol: ``get_config()`` returns the constructor's arguments
+    (JSON-able), ``from_config`` calls the constructor with them; objects of one class with the
+    same config are equal."""
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+
+def serialized(kind, obj, base):
+    """``{"class_name": ..., "config": obj.get_config()}``, Keras's serialized form of ``obj``,
+    which must be an instance of ``base`` (a gpudnn ``kind``)."""
+    if not isinstance(obj, base):
+        raise InvalidInputError(f"serialize takes a gpudnn {kind} object, not {obj!r}")
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
 

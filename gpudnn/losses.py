@@ -29,7 +29,7 @@ import numpy as np
 from . import inputs
 from .backend.numpy_backend import NumpyBackend
 from .errors import InvalidInputError
-from .identifiers import from_serialized, instance, serialized
+from .identifiers import Configurable, from_serialized, instance, serialized
 
 #: Keras's default (and here the only) reduction: the sum over the batch divided by its size.
 REDUCTION = "sum_over_batch_size"
@@ -37,7 +37,7 @@ REDUCTION = "sum_over_batch_size"
 _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here, in float64
 
 
-class Loss:
+class Loss(Configurable):
     """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
 
     #: backend loss kind: ``mse``, ``mae``, ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``
@@ -108,29 +108,17 @@ class Loss:
             raise InvalidInputError(
                 f"y_pred holds values outside [0, 1], but {self!r} takes probabilities; for "
                 f"raw scores (logits) use {type(self).__name__}(from_logits=True)")
-        if self.target_kind == "categorical":
-            sums = p.sum(axis=1)
-            bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
-            if bad.size:
-                raise InvalidInputError(
-                    f"row {int(bad[0])} of y_pred sums to {sums[bad[0]]:g}, but {self!r} takes "
-                    f"probability rows (a softmax output); for raw scores use "
-                    f"{type(self).__name__}(from_logits=True)")
+        bad = inputs.row_not_summing_to_one(p) if self.target_kind == "categorical" else None
+        if bad is not None:
+            raise InvalidInputError(
+                f"row {bad[0]} of y_pred sums to {bad[1]:g}, but {self!r} takes probability "
+                f"rows (a softmax output); for raw scores use "
+                f"{type(self).__name__}(from_logits=True)")
 
     # ---------------------------------------------------------------- configuration
     def get_config(self):
         """The constructor's arguments, JSON-able: ``type(loss)(**loss.get_config())`` is equal."""
         return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self):
-        return hash((type(self).__name__, self.name))
 
     def __repr__(self):
         defaults = type(self)().get_config()
@@ -255,9 +243,7 @@ def get(identifier):
 
 def serialize(loss):
     """``{"class_name": ..., "config": ...}`` of a gpudnn loss (JSON-able)."""
-    if not isinstance(loss, Loss):
-        raise InvalidInputError(f"serialize takes a gpudnn loss object, not {loss!r}")
-    return serialized(loss)
+    return serialized("loss", loss, Loss)
 
 
 def deserialize(data):

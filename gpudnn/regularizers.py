@@ -15,10 +15,10 @@ import math
 import numpy as np
 
 from .errors import InvalidInputError, unknown_name
-from .identifiers import from_serialized, serialized
+from .identifiers import Configurable, from_serialized, serialized
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: the penalty ``l1 sum|w| + l2 sum w^2`` (both factors 0 here)."""
 
     l1 = 0.0
@@ -28,19 +28,6 @@ class Regularizer:
         """The penalty of a host array ``x`` as a Python float (float64)."""
         w = np.asarray(x, dtype=np.float64)
         return float(self.l1 * np.sum(np.abs(w)) + self.l2 * np.sum(w * w))
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self):
-        return hash((type(self).__name__, self.l1, self.l2))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -119,9 +106,7 @@ def get(identifier):
 
 def serialize(regularizer):
     """``{"class_name": ..., "config": ...}`` of a gpudnn regularizer (JSON-able)."""
-    if not isinstance(regularizer, Regularizer):
-        raise InvalidInputError(f"serialize takes a gpudnn regularizer, not {regularizer!r}")
-    return serialized(regularizer)
+    return serialized("regularizer", regularizer, Regularizer)
 
 
 def deserialize(data):

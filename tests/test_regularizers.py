@@ -176,7 +176,7 @@ def test_serialize_round_trips_through_json(reg):
     (lambda: layers.Dense(3, bias_regularizer=0.01), "a regularizer must be"),
     (lambda: regularizers.deserialize({"class_name": "Orthogonal", "config": {}}),
      "unknown regularizer class"),
-    (lambda: regularizers.serialize("l2"), "gpudnn regularizer"),
+    (lambda: regularizers.serialize("l2"), "gpudnn regularizer object"),
 ])
 def test_bad_regularizers_are_clear_errors(make, message):
     with pytest.raises(InvalidInputError, match=message):
