@@ -85,10 +85,9 @@ class Loss(Configurable):
         as ``fit`` takes it (class indices for the sparse loss).
         """
         p = _as_float64(y_pred, "y_pred")
-        if p.ndim == 1:
+        if p.ndim == 1:  # one sample
             p = p[None, :]
-            if not self.sparse:
-                y_true = np.reshape(_as_float64(y_true, "y_true"), (1, -1))
+            y_true = np.reshape(_as_float64(y_true, "y_true"), (-1,) if self.sparse else (1, -1))
         if p.ndim != 2:
             raise InvalidInputError(
                 f"y_pred has shape {p.shape}; a loss takes (samples, outputs) predictions")

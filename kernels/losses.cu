@@ -117,6 +117,6 @@ for (int j = 0; j < k; ++j) {
 r = l1 * (w < (T)0 ? -w : w) + l2 * (w * w);
 
 // kernel: penalty_grad | in: T w, T l1, T two_l2 | out: T g | scalars: l1, two_l2
-// g += l1 sign(w) + 2 l2 w (two_l2 = 2 l2): the penalty's gradient added to the loss's;
+// g = (g + l1 sign(w)) + 2 l2 w (two_l2 = 2 l2): the penalty's gradient added to the loss's;
 // sign(0) = 0 as in Keras, NaN stays NaN
-g += (w > (T)0 ? (T)1 : (w < (T)0 ? (T)-1 : w)) * l1 + w * two_l2;
+g = (g + (w > (T)0 ? (T)1 : (w < (T)0 ? (T)-1 : w)) * l1) + w * two_l2;

@@ -28,6 +28,9 @@ LOG = np.log
      [[0.05, 0.95, 0], [0.1, 0.8, 0.1]], (-LOG(0.95) - LOG(0.1)) / 2),          # 1.177
     (losses.SparseCategoricalCrossentropy(), [1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]],
      1.17693919),
+    # one sample given as vectors, as Keras reads them
+    (losses.CategoricalCrossentropy(), [0, 1, 0], [0.05, 0.95, 0], -LOG(0.95)),
+    (losses.SparseCategoricalCrossentropy(), 1, [0.05, 0.95, 0], -LOG(0.95)),
     # x = (1, 2, 3), class 1: logsumexp(x) - x_1 = 3 + log(e^-2 + e^-1 + 1) - 2
     (losses.CategoricalCrossentropy(from_logits=True), [[0, 1, 0]], [[1.0, 2.0, 3.0]],
      1.40760596),

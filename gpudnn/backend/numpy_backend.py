@@ -284,22 +284,17 @@ class NumpyBackend(Backend):
         out *= scale
 
     def penalty_value(self, param, l1, l2):
-        a = self._scratch(param.shape, param.dtype, slot="penalty")
-        b = self._scratch(param.shape, param.dtype, slot="penalty-square")
+        a = self._scratch(param.shape, param.dtype)
         np.abs(param, out=a)
-        a *= l1
-        np.multiply(param, param, out=b)
-        b *= l2
-        a += b
-        return np.sum(a)
+        return l1 * np.sum(a) + l2 * np.vdot(param, param)
 
     def add_penalty_grad(self, param, grad, l1, l2):
-        a = self._scratch(param.shape, param.dtype, slot="penalty")
-        b = self._scratch(param.shape, param.dtype, slot="penalty-square")
+        # (g + l1 sign(w)) + 2 l2 w, in the kernel's order
+        a = self._scratch(param.shape, param.dtype)
         np.sign(param, out=a)
         a *= l1
-        np.multiply(param, 2.0 * l2, out=b)
-        a += b
+        grad += a
+        np.multiply(param, 2.0 * l2, out=a)
         grad += a
 
     def count_correct(self, y_pred, y_true, mode):
