@@ -78,12 +78,14 @@ class Loss(Configurable):
             backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing)
 
     # ---------------------------------------------------------------- on the host
-    def __call__(self, y_true, y_pred):
+    def __call__(self, y_true, y_pred, sample_weight=None):
         """The mean loss of (y_true, y_pred), host arrays, as a Python float.
 
         y_pred is (samples, outputs), or one sample (outputs,) as Keras reads a vector; y_true
         as ``fit`` takes it (class indices for the sparse loss).
         """
+        if sample_weight is not None:
+            raise InvalidInputError("sample_weight is not supported: every sample weighs 1")
         p = _as_float64(y_pred, "y_pred")
         if p.ndim == 1:  # one sample
             p = p[None, :]

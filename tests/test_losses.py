@@ -363,6 +363,7 @@ def test_bad_arguments_are_clear_errors(make, message):
     (losses.MeanSquaredError(), [[1, 2]], [[1, 2], [3, 4]], "1 samples but y_pred has 2"),
     (losses.MeanSquaredError(), [[1.0]], [[np.nan]], "NaN"),
     (losses.CategoricalCrossentropy(from_logits=True), [[1, 0]], np.ones((1, 2, 2)), "shape"),
+    (losses.MeanSquaredError(), [[1.0]], [["a"]], "cannot be read as an array of numbers"),
 ])
 def test_bad_calls_are_clear_errors(loss, y_true, y_pred, message):
     with pytest.raises(InvalidInputError, match=message):
@@ -390,6 +391,11 @@ def test_categorical_probabilities_still_need_a_softmax():
     model.compile(optimizer="sgd", loss=losses.CategoricalCrossentropy())
     with pytest.raises(InvalidInputError, match="needs a softmax output.*from_logits=True"):
         model.evaluate(np.ones((2, 2)), np.eye(3)[:2], verbose=0)
+
+
+def test_sample_weights_are_refused():
+    with pytest.raises(InvalidInputError, match="sample_weight"):
+        losses.MeanSquaredError()([[1.0]], [[2.0]], sample_weight=[0.5])
 
 
 def test_unknown_name_error_is_a_key_error_too():
