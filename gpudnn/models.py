@@ -301,7 +301,8 @@ class Sequential:
     def gradients(self, x, y):
         """dL/dparameter for the batch (x, y) as host arrays in get_weights order; no update.
 
-        L is the compiled loss averaged over the batch, exactly what ``train_on_batch`` descends.
+        L is the compiled loss averaged over the batch plus the layers' weight penalties, exactly
+        what ``train_on_batch`` descends.
         """
         self._require_compiled("gradients")
         ws = self._batch_workspace("gradients", x, y)
