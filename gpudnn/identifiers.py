@@ -25,3 +25,49 @@ def _module_of(base):
     """``optimizers`` for gpudnn.optimizers.base.Optimizer, ``losses`` for gpudnn.losses.Loss."""
     parts = base.__module__.split(".")
     return parts[-2] if parts[-1] == "base" and len(parts) > 2 else parts[-1]
+
+
+class Configurable:
+    """Keras's configuration protocol: ``get_config()`` returns the constructor's arguments
+    (JSON-able), ``from_config`` calls the constructor with them; objects of one class with the
+    same config are equal."""
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+
+def serialized(kind, obj, base):
+    """``{"class_name": ..., "config": obj.get_config()}``, Keras's serialized form of ``obj``,
+    which must be an instance of ``base`` (a gpudnn ``kind``)."""
+    if not isinstance(obj, base):
+        raise InvalidInputError(f"serialize takes a gpudnn {kind} object, not {obj!r}")
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def from_serialized(kind, data, classes):
+    """The object that ``serialized`` described: ``classes[data["class_name"]]`` called with the
+    entries of ``data["config"]`` as keyword arguments. Anything else is a clear error."""
+    if not (isinstance(data, dict) and isinstance(data.get("class_name"), str)
+            and isinstance(data.get("config", {}), dict)):
+        raise InvalidInputError(
+            f"a serialized {kind} is a dict {{'class_name': ..., 'config': {{...}}}}, "
+            f"not {data!r}")
+    cls = classes.get(data["class_name"])
+    if cls is None:
+        raise unknown_name(f"{kind} class", data["class_name"], classes)
+    config = data.get("config", {})
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"cannot make a {data['class_name']} from the config {config!r}: {exc}") from None

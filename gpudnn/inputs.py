@@ -108,7 +108,7 @@ def targets(y, loss, units, dtype, what="y"):
         return onehot
     if array.ndim == 1 and units == 1:
         array = array[:, None]
-    if array.ndim == 1 and loss.kind == "cce":
+    if array.ndim == 1 and loss.target_kind == "categorical":
         raise InvalidInputError(
             f"{what} has shape {array.shape} (class indices) but categorical_crossentropy needs "
             f"one-hot rows of shape (samples, {units}); use loss='sparse_categorical_crossentropy' "
@@ -117,19 +117,25 @@ def targets(y, loss, units, dtype, what="y"):
         raise InvalidInputError(
             f"{what} has shape {array.shape} but the model's output is (samples, {units}); give "
             f"the last layer as many units as {what} has columns, or reshape {what}")
-    if loss.kind in ("bce", "cce") and (array.min() < 0 or array.max() > 1):
+    if loss.target_kind != "real" and (array.min() < 0 or array.max() > 1):
         raise InvalidInputError(
             f"{what} holds values outside [0, 1] but {loss.name} needs probabilities or 0/1 "
             f"labels; for class indices use sparse_categorical_crossentropy")
-    if loss.kind == "cce":
-        sums = array.sum(axis=1, dtype=np.float64)
-        bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
-        if bad.size:
-            raise InvalidInputError(
-                f"row {int(bad[0])} of {what} sums to {sums[bad[0]]:g}, but categorical_crossentropy "
-                f"needs one class per sample (one-hot rows, or probabilities summing to 1); for "
-                f"several labels per sample use a sigmoid output with binary_crossentropy")
+    bad = row_not_summing_to_one(array) if loss.target_kind == "categorical" else None
+    if bad is not None:
+        raise InvalidInputError(
+            f"row {bad[0]} of {what} sums to {bad[1]:g}, but categorical_crossentropy needs one "
+            f"class per sample (one-hot rows, or probabilities summing to 1); for several labels "
+            f"per sample use a sigmoid output with binary_crossentropy")
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def row_not_summing_to_one(array):
+    """``(row, its sum)`` of the first row of a 2-D array whose sum is not 1 (within 1e-3), or
+    None when every row sums to 1."""
+    sums = array.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1) > 1e-3)
+    return (int(bad[0]), float(sums[bad[0]])) if bad.size else None
 
 
 def same_length(x, y):

@@ -1,81 +1,256 @@
-"""Losses by name or class, with Keras's reductions (mean over the batch).
+"""Losses as Keras 3 objects (or by name), with Keras's reduction: the mean over the batch.
 
-For predictions p and targets y of shape (n, k):
+For predictions p (or raw scores x, ``from_logits=True``) and targets y of shape (n, k):
 
 - ``MeanSquaredError``: ``mean((p - y)^2)`` over all n*k entries.
-- ``BinaryCrossentropy``: ``mean(-(y log p + (1 - y) log(1 - p)))`` over all n*k entries.
-- ``CategoricalCrossentropy``: ``sum(-y log p) / n`` with y one-hot (n, k).
-- ``SparseCategoricalCrossentropy``: the same with integer labels (n,), one-hot encoded once
-  per ``fit`` on the host.
+- ``MeanAbsoluteError``: ``mean(|p - y|)`` over all n*k entries (gradient ``sign(p - y)``, 0 at
+  p == y, as Keras).
+- ``BinaryCrossentropy``: ``mean(-(t log p + (1 - t) log(1 - p)))`` over all n*k entries; from
+  logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))``, the same function of ``p = sigmoid(x)``
+  without overflow. Label smoothing s: ``t = y (1 - s) + s / 2``.
+- ``CategoricalCrossentropy``: ``sum(-t log p) / n`` with y one-hot (n, k); from logits
+  ``sum_i sum_j t_ij (logsumexp(x_i) - x_ij) / n`` (stable log-sum-exp). Label smoothing s:
+  ``t = y (1 - s) + s / k``.
+- ``SparseCategoricalCrossentropy``: the same with integer labels (n,), one-hot encoded once per
+  ``fit`` on the host (Keras gives it no label smoothing).
 
-p is clipped to [1e-7, 1 - 1e-7] inside every log, like Keras. After a softmax (categorical) or
-a sigmoid (binary) output, the gradient with respect to the pre-activation is the fused, stable
-``(p - y) / n`` (categorical) or ``(p - y) / (n k)`` (binary) instead of chaining the loss's and
-the activation's derivatives.
+p is clipped to [1e-7, 1 - 1e-7] inside every log, like Keras. Gradients are fused, never the
+chain of the loss's and the activation's derivatives: after a softmax (categorical) or sigmoid
+(binary) output the gradient with respect to the pre-activation is ``(p - t) / n`` or
+``(p - t) / (n k)``; from logits, with respect to the logits, ``(softmax(x) - t) / n`` or
+``(sigmoid(x) - t) / (n k)``.
+
+Every loss is callable on host arrays, ``loss(y_true, y_pred)`` -> a Python float (computed in
+float64), has ``get_config()``, and round-trips through ``serialize`` / ``deserialize``.
 """
 
-from .identifiers import instance
+import numpy as np
+
+from . import inputs
+from .backend.numpy_backend import NumpyBackend
+from .errors import InvalidInputError
+from .identifiers import Configurable, from_serialized, instance, serialized
+
+#: Keras's default (and here the only) reduction: the sum over the batch divided by its size.
+REDUCTION = "sum_over_batch_size"
+
+_HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here, in float64
 
 
-class Loss:
-    #: backend loss kind: ``mse``, ``bce`` or ``cce``
+class Loss(Configurable):
+    """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
+
+    #: backend loss kind: ``mse``, ``mae``, ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``
     kind = None
-    #: the output activation whose derivative is fused into this loss's gradient
+    #: the output activation whose derivative is fused into this loss's gradient (None: none)
     fused_activation = None
     #: labels are integer class indices rather than one-hot rows
     sparse = False
     #: the accuracy that the generic ``"accuracy"`` metric means with this loss
     accuracy_mode = "categorical"
+    #: what y must hold: "real" numbers, "binary" values in [0, 1], "categorical" rows summing to 1
+    target_kind = "real"
+    from_logits = False
+    label_smoothing = 0.0
+    default_name = "loss"
 
-    def fused_scale(self, n, k):
-        """Scale of ``(p - y)`` in the fused gradient for a batch of n rows and k outputs."""
-        raise NotImplementedError
+    def __init__(self, reduction=REDUCTION, name=None):
+        if reduction != REDUCTION:
+            raise InvalidInputError(
+                f"{type(self).__name__}: reduction={reduction!r} is not supported; gpudnn "
+                f"reduces as Keras does by default, reduction={REDUCTION!r} (the batch mean)")
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"a loss name must be a string, not {name!r}")
+        self.reduction = reduction
+        self.name = name or self.default_name
 
-    @property
-    def name(self):
-        return _NAME_OF[type(self)]
+    # ---------------------------------------------------------------- on the device
+    def value(self, backend, y_pred, y_true):
+        """The batch's mean loss as a 0-d device array."""
+        return backend.loss_value(self.kind, y_pred, y_true, self.label_smoothing)
+
+    def accumulate(self, backend, y_pred, y_true, total):
+        """``total += value * n`` in place on the device (``total`` 0-d float64)."""
+        backend.accumulate_loss(self.kind, y_pred, y_true, total, self.label_smoothing)
+
+    def gradient(self, backend, y_pred, y_true, out, fused):
+        """``out = dL/dy_pred``, or with ``fused`` (the output activation is
+        ``fused_activation``) ``dL/dz`` with respect to that activation's input."""
+        if fused:
+            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing)
+        else:
+            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing)
+
+    # ---------------------------------------------------------------- on the host
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The mean loss of (y_true, y_pred), host arrays, as a Python float.
+
+        y_pred is (samples, outputs), or one sample (outputs,) as Keras reads a vector; y_true
+        as ``fit`` takes it (class indices for the sparse loss).
+        """
+        if sample_weight is not None:
+            raise InvalidInputError("sample_weight is not supported: every sample weighs 1")
+        p = _as_float64(y_pred, "y_pred")
+        if p.ndim == 1:  # one sample
+            p = p[None, :]
+            y_true = np.reshape(_as_float64(y_true, "y_true"), (-1,) if self.sparse else (1, -1))
+        if p.ndim != 2:
+            raise InvalidInputError(
+                f"y_pred has shape {p.shape}; a loss takes (samples, outputs) predictions")
+        y = inputs.targets(y_true, self, p.shape[1], np.float64, "y_true")
+        if y.shape[0] != p.shape[0]:
+            raise InvalidInputError(f"y_true has {y.shape[0]} samples but y_pred has "
+                                    f"{p.shape[0]}; they must pair up one to one")
+        self._check_predictions(p)
+        return float(self.value(_HOST, p, y))
+
+    def _check_predictions(self, p):
+        if not np.isfinite(p).all():
+            raise InvalidInputError("y_pred contains NaN or inf")
+        if self.from_logits or self.target_kind == "real":
+            return
+        if p.min() < 0 or p.max() > 1:
+            raise InvalidInputError(
+                f"y_pred holds values outside [0, 1], but {self!r} takes probabilities; for "
+                f"raw scores (logits) use {type(self).__name__}(from_logits=True)")
+        bad = inputs.row_not_summing_to_one(p) if self.target_kind == "categorical" else None
+        if bad is not None:
+            raise InvalidInputError(
+                f"row {bad[0]} of y_pred sums to {bad[1]:g}, but {self!r} takes probability "
+                f"rows (a softmax output); for raw scores use "
+                f"{type(self).__name__}(from_logits=True)")
+
+    # ---------------------------------------------------------------- configuration
+    def get_config(self):
+        """The constructor's arguments, JSON-able: ``type(loss)(**loss.get_config())`` is equal."""
+        return {"name": self.name, "reduction": self.reduction}
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        defaults = type(self)().get_config()
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v != defaults[k])
+        return f"{type(self).__name__}({args})"
 
 
 class MeanSquaredError(Loss):
+    """``mean((y_pred - y_true)^2)``."""
+
     kind = "mse"
+    default_name = "mean_squared_error"
 
 
-class BinaryCrossentropy(Loss):
-    kind = "bce"
-    fused_activation = "sigmoid"
+class MeanAbsoluteError(Loss):
+    """``mean(|y_pred - y_true|)``; its gradient is ``sign(y_pred - y_true) / (n k)``."""
+
+    kind = "mae"
+    default_name = "mean_absolute_error"
+
+
+class _Crossentropy(Loss):
+    """A cross-entropy over probabilities, or with ``from_logits=True`` over raw scores."""
+
+    _family = None  # "bce" or "cce"
+    _activation = None  # the activation that turns logits into this loss's probabilities
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=REDUCTION,
+                 name=None):
+        super().__init__(reduction, name)
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise InvalidInputError(f"from_logits must be True or False, not {from_logits!r}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing <= 1:
+            raise InvalidInputError(
+                f"label_smoothing must be a number in [0, 1], not {label_smoothing!r}")
+        if axis not in (-1, 1) or isinstance(axis, bool):
+            raise InvalidInputError(
+                f"axis={axis!r} is not supported: Dense outputs are (samples, classes), so the "
+                f"classes are axis -1")
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = -1
+
+    @property
+    def kind(self):
+        return self._family + "_logits" if self.from_logits else self._family
+
+    @property
+    def fused_activation(self):
+        return None if self.from_logits else self._activation
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Independent binary targets in [0, 1]; ``label_smoothing`` s uses ``y (1 - s) + s / 2``."""
+
+    _family = "bce"
+    _activation = "sigmoid"
     accuracy_mode = "binary"
+    target_kind = "binary"
+    default_name = "binary_crossentropy"
 
-    def fused_scale(self, n, k):
-        return 1.0 / (n * k)
 
+class CategoricalCrossentropy(_Crossentropy):
+    """One-hot (or probability) rows; ``label_smoothing`` s uses ``y (1 - s) + s / k``."""
 
-class CategoricalCrossentropy(Loss):
-    kind = "cce"
-    fused_activation = "softmax"
-
-    def fused_scale(self, n, k):
-        return 1.0 / n
+    _family = "cce"
+    _activation = "softmax"
+    target_kind = "categorical"
+    default_name = "categorical_crossentropy"
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with integer class labels (samples,)."""
+
     sparse = True
+    default_name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False, ignore_class=None, axis=-1, reduction=REDUCTION,
+                 name=None):
+        if ignore_class is not None:
+            raise InvalidInputError(
+                f"ignore_class={ignore_class!r} is not supported; every label must be a class")
+        super().__init__(from_logits, 0.0, axis, reduction, name)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["label_smoothing"]
+        return {**config, "ignore_class": None}
 
 
+_CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy,
+                                          CategoricalCrossentropy, SparseCategoricalCrossentropy)}
 _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
-_NAME_OF = {MeanSquaredError: "mean_squared_error", BinaryCrossentropy: "binary_crossentropy",
-            CategoricalCrossentropy: "categorical_crossentropy",
-            SparseCategoricalCrossentropy: "sparse_categorical_crossentropy"}
+
+
+def _as_float64(data, what):
+    try:
+        return np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") from None
 
 
 def get(identifier):
-    """A Loss from a name, a Loss class or a Loss instance."""
+    """A Loss from a name, a Loss class, a Loss instance or a serialized dict."""
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return instance("loss", identifier, _BY_NAME, Loss)
+
+
+def serialize(loss):
+    """``{"class_name": ..., "config": ...}`` of a gpudnn loss (JSON-able)."""
+    return serialized("loss", loss, Loss)
+
+
+def deserialize(data):
+    """The loss that ``serialize`` described."""
+    return from_serialized("loss", data, _CLASSES)

@@ -311,16 +311,23 @@ class Sequential:
         return spec.kind if spec is not None else "linear"
 
     def _check_output_fits_loss(self):
-        """Categorical cross-entropy is defined here on probability rows that sum to 1: a
+        """Categorical cross-entropy of probabilities is defined here on rows that sum to 1: a
         softmax output. (Keras divides other outputs by their row sum first; rather than train
-        on a silently different function, gpudnn asks for the softmax.)"""
-        kind = self._output_activation()
-        if self.loss.kind == "cce" and kind != "softmax":
+        on a silently different function, gpudnn asks for the softmax.) With ``from_logits=True``
+        the loss applies the softmax or sigmoid itself, so a last layer that applies one too is
+        refused (Keras only warns; training through both is the classic silent bug)."""
+        kind, loss = self._output_activation(), self.loss
+        last = self._leaf_layers[self._output_index].name
+        if loss.from_logits and kind in ("softmax", "sigmoid"):
             raise InvalidInputError(
-                f"{self.loss.name} needs a softmax output, but the last layer "
-                f"{self._leaf_layers[self._output_index].name!r} has activation {kind!r}; use "
-                f"activation='softmax' on "
-                f"the last layer, or binary_crossentropy for independent sigmoid outputs")
+                f"{loss!r} takes raw scores (logits), but the last layer {last!r} applies "
+                f"{kind!r}, which the loss would apply a second time; drop the activation from "
+                f"the last layer (e.g. Dense(10)) or use from_logits=False")
+        if loss.target_kind == "categorical" and not loss.from_logits and kind != "softmax":
+            raise InvalidInputError(
+                f"{loss.name} needs a softmax output, but the last layer {last!r} has activation "
+                f"{kind!r}; use activation='softmax' on the last layer, from_logits=True with a "
+                f"linear last layer, or binary_crossentropy for independent sigmoid outputs")
 
     def _workspace(self, n, with_grads):
         """The Workspace of batch size n, kept for reuse; the least recently made go first once
@@ -352,15 +359,21 @@ class Sequential:
     def _fused(self):
         return self._output_activation() == self.loss.fused_activation
 
+    def _regularized(self):
+        """``(parameter view, gradient view, regularizer)`` of each penalized parameter (a
+        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer)."""
+        return [(param, grad, reg) for layer in self._leaf_layers
+                for (name, *_), param, grad in zip(layer.param_specs(), layer.parameter_views(),
+                                                   layer.gradient_views())
+                if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
+                and (reg.l1 or reg.l2)]
+
     def _backward(self, ws):
         be, layers = self.backend, self._leaf_layers
         last = self._output_index
         prediction, delta = ws.acts[-1], ws.grads[-1]
         fused = self._fused()
-        if fused:
-            be.logit_grad(prediction, ws.y, self.loss.fused_scale(ws.n, self.output_dim), delta)
-        else:
-            be.loss_grad(self.loss.kind, prediction, ws.y, delta)
+        self.loss.gradient(be, prediction, ws.y, delta, fused)
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
             if layer.identity_in(True):
@@ -373,11 +386,16 @@ class Sequential:
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
+        for param, grad, reg in self._regularized():
+            be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 
     def _accumulate(self, prediction, y, totals):
-        """Add a batch's summed loss and correct counts to the device accumulators."""
+        """Add a batch's summed loss (weight penalties included, as Keras reports them) and
+        correct counts to the device accumulators."""
         be = self.backend
-        be.accumulate_loss(self.loss.kind, prediction, y, totals[0])
+        self.loss.accumulate(be, prediction, y, totals[0])
+        for param, _, reg in self._regularized():
+            be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
         for j, name in enumerate(self.metric_names, start=1):
             be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
 
@@ -453,7 +471,8 @@ class Sequential:
     def gradients(self, x, y):
         """dL/dparameter for the batch (x, y) as host arrays in get_weights order; no update.
 
-        L is the compiled loss averaged over the batch, exactly what ``train_on_batch`` descends.
+        L is the compiled loss averaged over the batch plus the layers' weight penalties, exactly
+        what ``train_on_batch`` descends.
         """
         self._require_compiled("gradients")
         ws = self._batch_workspace("gradients", x, y)

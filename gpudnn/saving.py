@@ -153,18 +153,13 @@ def _version():
 
 
 def _serialize_loss(loss):
-    """The loss's serialized form when gpudnn.losses has ``serialize``, else its Keras name."""
-    serialize = getattr(losses, "serialize", None)
-    return serialize(loss) if serialize is not None else loss.name
+    """``{"class_name", "config"}`` of the loss (gpudnn.losses.serialize)."""
+    return losses.serialize(loss)
 
 
 def _deserialize_loss(config):
-    if isinstance(config, str):
-        return losses.get(config)
-    deserialize = getattr(losses, "deserialize", None)
-    if deserialize is None:
-        raise InvalidInputError(f"unknown loss configuration {config!r}")
-    return deserialize(config)
+    """The loss of a ``compile.json``: a serialized loss, or a Keras name."""
+    return losses.get(config) if isinstance(config, str) else losses.deserialize(config)
 
 
 # ---------------------------------------------------------------------------- reading

@@ -1,39 +1,122 @@
-// gpudnn CUDA kernels: loss gradients with respect to the prediction, and the per-element
-// terms whose sum is the loss value. File format: see the top of activations.cu.
+// gpudnn CUDA kernels: loss gradients with respect to the prediction, the per-element terms
+// whose sum is the loss value, and the L1/L2 weight penalty. File format: see the top of
+// activations.cu.
 //
-// p is the prediction, y the target, both (n, k) seen flat. Probabilities are clipped to
-// [lo, hi] = [EPSILON, 1 - EPSILON] before a log or a division, and the gradient is zero where
-// the clip is active: it is multiplied by (T)(c == p), which also keeps NaN in p as NaN, exactly
-// as the NumPy backend does. The operations and their order match NumpyBackend so that the
-// float32 results agree to the last bit or two.
+// p is the prediction (a probability, or a logit x in the *_logits kernels), y the target, both
+// (n, k) seen flat. Probabilities are clipped to [lo, hi] = [EPSILON, 1 - EPSILON] before a log
+// or a division, and the gradient is zero where the clip is active: it is multiplied by
+// (T)(c == p), which also keeps NaN in p as NaN, exactly as the NumPy backend does. The
+// operations and their order match NumpyBackend so that the float32 results agree to the last
+// bit or two.
+//
+// Label smoothing: the cross-entropies see the target t = y keep + shift, with keep = 1 - s and
+// shift = s / k (categorical) or s / 2 (binary) for a smoothing s; s = 0 (keep 1, shift 0)
+// leaves y exactly as it is.
 
 // kernel: scaled_diff | in: T p, T y, T scale | out: T g | scalars: scale
-// g = (p - y) scale. The MSE gradient (scale 2 / (n k)) and the fused gradient of softmax +
-// categorical cross-entropy (scale 1 / n) or sigmoid + binary cross-entropy (scale 1 / (n k)).
+// g = (p - y) scale. The MSE gradient (scale 2 / (n k)).
 g = (p - y) * scale;
 
-// kernel: cce_grad | in: T p, T y, T lo, T hi, T scale | out: T g | scalars: lo, hi, scale
-// g = y / c * scale [c == p], c = clip(p, lo, hi), scale = -1 / n
-const T c = p < lo ? lo : (p > hi ? hi : p);
-g = y / c * scale * (T)(c == p);
+// kernel: smoothed_diff | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale
+// g = (p - t) scale, t = y keep + shift. The fused gradient with respect to the pre-activation
+// of softmax + categorical cross-entropy (scale 1 / n) or sigmoid + binary cross-entropy
+// (scale 1 / (n k)).
+g = (p - (y * keep + shift)) * scale;
 
-// kernel: bce_grad | in: T p, T y, T lo, T hi, T scale | out: T g | scalars: lo, hi, scale
-// g = (c - y) / ((1 - c) c) * scale [c == p], c = clip(p, lo, hi), scale = 1 / (n k)
+// kernel: mae_grad | in: T p, T y, T scale | out: T g | scalars: scale
+// g = sign(p - y) scale, scale = 1 / (n k); 0 where p == y (as Keras), NaN stays NaN
+const T d = p - y;
+g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * scale;
+
+// kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale
+// g = t / c * scale [c == p], c = clip(p, lo, hi), t = y keep + shift, scale = -1 / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
-g = (c - y) / (((T)1 - c) * c) * scale * (T)(c == p);
+g = (y * keep + shift) / c * scale * (T)(c == p);
+
+// kernel: bce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale
+// g = (c - t) / ((1 - c) c) * scale [c == p], c = clip(p, lo, hi), t = y keep + shift,
+// scale = 1 / (n k)
+const T c = p < lo ? lo : (p > hi ? hi : p);
+g = (c - (y * keep + shift)) / (((T)1 - c) * c) * scale * (T)(c == p);
+
+// kernel: bce_logits_grad | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale
+// g = (sigmoid(x) - t) scale, x = p (a logit), t = y keep + shift, scale = 1 / (n k);
+// sigmoid(x) = 0.5 tanh(0.5 x) + 0.5, finite for every finite x
+const T s = (T)0.5 * (T)tanh((T)0.5 * p) + (T)0.5;
+g = (s - (y * keep + shift)) * scale;
+
+// kernel: cce_logits_grad | in: raw T p, raw T y, T keep, T shift, T scale, int32 k | out: raw T g | scalars: keep, shift, scale, k
+// One thread per row i, x = p[i, :] (logits), t = y[i, :] keep + shift:
+// g[i, :] = (softmax(x) S - t) scale with S = sum_j t_j (1 for a one-hot or smoothed row),
+// scale = 1 / n: the gradient of S logsumexp(x) - sum_j t_j x_j. g must not be y.
+const ptrdiff_t row = i * k;
+T m = p[row];
+for (int j = 1; j < k; ++j) {
+  m = p[row + j] > m ? p[row + j] : m;
+}
+T s = (T)0;
+T total = (T)0;
+for (int j = 0; j < k; ++j) {
+  const T e = (T)exp(p[row + j] - m);
+  g[row + j] = e;
+  s += e;
+  total += y[row + j] * keep + shift;
+}
+for (int j = 0; j < k; ++j) {
+  g[row + j] = (g[row + j] / s * total - (y[row + j] * keep + shift)) * scale;
+}
 
 // kernel: mse_terms | in: T p, T y | out: T l
 // l = (p - y)^2; loss = sum(l) / (n k)
 const T d = p - y;
 l = d * d;
 
-// kernel: cce_terms | in: T p, T y, T lo, T hi | out: T l | scalars: lo, hi
-// l = y log c, c = clip(p, lo, hi); loss = -sum(l) / n
-const T c = p < lo ? lo : (p > hi ? hi : p);
-l = y * log(c);
+// kernel: mae_terms | in: T p, T y | out: T l
+// l = |p - y|; loss = sum(l) / (n k)
+const T d = p - y;
+l = d < (T)0 ? -d : d;
 
-// kernel: bce_terms | in: T p, T y, T lo, T hi | out: T l | scalars: lo, hi
-// l = y log c + (1 - y) log(1 - c) = y (log c - log(1 - c)) + log(1 - c); loss = -sum(l) / (n k)
+// kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi
+// l = t log c, c = clip(p, lo, hi), t = y keep + shift; loss = -sum(l) / n
+const T c = p < lo ? lo : (p > hi ? hi : p);
+l = (y * keep + shift) * log(c);
+
+// kernel: bce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi
+// l = t log c + (1 - t) log(1 - c) = t (log c - log(1 - c)) + log(1 - c), c = clip(p, lo, hi),
+// t = y keep + shift; loss = -sum(l) / (n k)
 const T c = p < lo ? lo : (p > hi ? hi : p);
 const T l1 = log((T)1 - c);
-l = y * (log(c) - l1) + l1;
+l = (y * keep + shift) * (log(c) - l1) + l1;
+
+// kernel: bce_logits_terms | in: T p, T y, T keep, T shift | out: T l | scalars: keep, shift
+// l = max(x, 0) - x t + log1p(exp(-|x|)), x = p (a logit), t = y keep + shift: the binary
+// cross-entropy of sigmoid(x), without overflow for any finite x; loss = sum(l) / (n k)
+const T a = p < (T)0 ? -p : p;
+l = (p > (T)0 ? p : (T)0) - p * (y * keep + shift) + (T)log1p((T)exp(-a));
+
+// kernel: cce_logits_terms | in: raw T p, raw T y, T keep, T shift, int32 k | out: raw T l | scalars: keep, shift, k
+// One thread per row i, x = p[i, :] (logits), t = y[i, :] keep + shift:
+// l[i, j] = t_j (logsumexp(x) - x_j) = -t_j log softmax(x)_j, logsumexp(x) = m + log sum_j
+// exp(x_j - m) with m = max x; loss = sum(l) / n.
+const ptrdiff_t row = i * k;
+T m = p[row];
+for (int j = 1; j < k; ++j) {
+  m = p[row + j] > m ? p[row + j] : m;
+}
+T s = (T)0;
+for (int j = 0; j < k; ++j) {
+  s += (T)exp(p[row + j] - m);
+}
+const T lse = m + (T)log(s);
+for (int j = 0; j < k; ++j) {
+  l[row + j] = (y[row + j] * keep + shift) * (lse - p[row + j]);
+}
+
+// kernel: penalty_terms | in: T w, T l1, T l2 | out: T r | scalars: l1, l2
+// r = l1 |w| + l2 w^2; penalty = sum(r) (Keras's L1L2 regularizer)
+r = l1 * (w < (T)0 ? -w : w) + l2 * (w * w);
+
+// kernel: penalty_grad | in: T w, T l1, T two_l2 | out: T g | scalars: l1, two_l2
+// g = (g + l1 sign(w)) + 2 l2 w (two_l2 = 2 l2): the penalty's gradient added to the loss's;
+// sign(0) = 0 as in Keras, NaN stays NaN
+g = (g + (w > (T)0 ? (T)1 : (w < (T)0 ? (T)-1 : w)) * l1) + w * two_l2;

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gpudnn
-from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend, backend_for, cuda_problem
+from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend, backend_for, cuda_problem
 from kernel_harness.ulp import assert_ulp
 from kernel_harness.updates import UPDATES
 
@@ -120,19 +120,40 @@ def test_activations(gpu, cpu, kind, dtype):
                                atol=32 * np.finfo(dtype).eps)
 
 
-@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
-def test_losses(gpu, cpu, kind):
+@pytest.mark.parametrize("kind", LOSS_KINDS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_losses(gpu, cpu, kind, smoothing):
     rng = np.random.default_rng(3)
-    p = rng.uniform(0, 1, (128, 10)).astype(F32)
-    p[0, :4] = [0, 1, 1e-9, 0.5]
+    if kind.endswith("_logits"):
+        p = rand(rng, (128, 10), scale=3)
+    else:
+        p = rng.uniform(0, 1, (128, 10)).astype(F32)
+        p[0, :4] = [0, 1, 1e-9, 0.5]
     y = np.eye(10, dtype=F32)[rng.integers(0, 10, 128)]
-    want, got = run_both(gpu, cpu, "loss_value", kind, p, y)
+    want, got = run_both(gpu, cpu, "loss_value", kind, p, y, smoothing=smoothing)
     assert got.shape == ()
     np.testing.assert_allclose(got, want, rtol=1e-5)
-    want, got = run_both(gpu, cpu, "loss_grad", kind, p, y, out_shape=p.shape)
-    assert_ulp(got, want, 1, f"{kind} gradient")
-    want, got = run_both(gpu, cpu, "logit_grad", p, y, 1 / 128, out_shape=p.shape)
-    assert_ulp(got, want, 0, "logit_grad")
+    want, got = run_both(gpu, cpu, "loss_grad", kind, p, y, out_shape=p.shape,
+                         smoothing=smoothing)
+    if kind.endswith("_logits"):  # exp / tanh of CUDA's libdevice against NumPy's
+        np.testing.assert_allclose(got, want, rtol=0, atol=16 * np.finfo(F32).eps / 128)
+    else:
+        assert_ulp(got, want, 1, f"{kind} gradient")
+    if kind in ("bce", "cce"):
+        want, got = run_both(gpu, cpu, "logit_grad", kind, p, y, out_shape=p.shape,
+                             smoothing=smoothing)
+        assert_ulp(got, want, 0, "logit_grad")
+
+
+def test_penalty(gpu, cpu):
+    rng = np.random.default_rng(7)
+    w, g = rand(rng, (300, 40)), rand(rng, (300, 40))
+    want, got = cpu.penalty_value(w, 0.01, 0.3), gpu.penalty_value(gpu.from_host(w), 0.01, 0.3)
+    np.testing.assert_allclose(gpu.to_host(got), want, rtol=1e-5)
+    dev = gpu.from_host(g)
+    cpu.add_penalty_grad(w, g, 0.01, 0.3)
+    gpu.add_penalty_grad(gpu.from_host(w), dev, 0.01, 0.3)
+    assert_ulp(gpu.to_host(dev), g, 0, "penalty gradient")
 
 
 def test_metrics(gpu, cpu):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import kernel_harness
-from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend
+from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
-from kernel_harness.ulp import assert_backward_matches, assert_ulp
+from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
@@ -95,51 +95,90 @@ def probabilities(rng, dtype, n=8, k=11):
 
 
 def targets(rng, dtype, p, kind):
-    if kind == "cce":
+    if kind.startswith("cce"):
         return np.eye(p.shape[1], dtype=dtype)[rng.integers(0, p.shape[1], p.shape[0])]
-    if kind == "bce":
+    if kind.startswith("bce"):
         return rng.integers(0, 2, p.shape).astype(dtype)
     return rng.standard_normal(p.shape).astype(dtype)
 
 
+def predictions(rng, dtype, kind):
+    """Logits (normals with the edge values) for the _logits kinds, else probabilities."""
+    if kind.endswith("_logits"):
+        return batch(rng, dtype, n=8, k=11)
+    return probabilities(rng, dtype)
+
+
+#: (kind, label smoothing): every loss kind, and the cross-entropies with smoothing too.
+LOSS_CASES = [(kind, 0.0) for kind in LOSS_KINDS] + \
+    [(kind, 0.2) for kind in LOSS_KINDS if kind not in ("mse", "mae")]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
-def test_loss_grad(gpu, cpu, kind, dtype):
+@pytest.mark.parametrize("kind,smoothing", LOSS_CASES)
+def test_loss_grad(gpu, cpu, kind, smoothing, dtype):
     rng = np.random.default_rng(3)
-    p = probabilities(rng, dtype)
+    p = predictions(rng, dtype, kind)
     y = targets(rng, dtype, p, kind)
+    if kind in ("mse", "mae"):
+        y[0, :3] = p[0, :3]  # p == y: mae's gradient is sign(0) = 0 there
     expected = np.empty_like(p)
-    cpu.loss_grad(kind, p, y, expected)
+    cpu.loss_grad(kind, p, y, expected, smoothing)
     out = host(np.empty_like(p))
-    gpu.loss_grad(kind, host(p), host(y), out)
-    assert_ulp(out, expected, 0, f"{kind} gradient")
-    if kind != "mse":  # the clip zeroes the gradient at 0, 1 and beyond the bounds
+    gpu.loss_grad(kind, host(p), host(y), out, smoothing)
+    assert_loss_grad_matches(kind, out, expected)
+    if kind in ("bce", "cce"):  # the clip zeroes the gradient at 0, 1 and beyond the bounds
         assert np.all(np.asarray(out)[-1, :4] == 0)
+    if kind == "mae":
+        assert np.all(np.asarray(out)[0, :3] == 0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
-def test_loss_value(gpu, cpu, kind, dtype):
+@pytest.mark.parametrize("kind,smoothing", LOSS_CASES)
+def test_loss_value(gpu, cpu, kind, smoothing, dtype):
     rng = np.random.default_rng(4)
-    p = probabilities(rng, dtype)[:-1]  # no NaN: a total
-    p[0, :2] = [0.0, 1.0]
+    if kind.endswith("_logits"):
+        p = batch(rng, dtype, n=7, k=11, edges=EDGES[:6] + [88.0, -88.0, 30.0, -30.0])
+    else:
+        p = probabilities(rng, dtype)[:-1]  # no NaN: a total
+        p[0, :2] = [0.0, 1.0]
     y = targets(rng, dtype, p, kind)
-    expected = cpu.loss_value(kind, p, y)
-    got = gpu.loss_value(kind, host(p), host(y))
+    expected = cpu.loss_value(kind, p, y, smoothing)
+    got = gpu.loss_value(kind, host(p), host(y), smoothing)
     rtol = 1e-5 if dtype == np.float32 else 1e-12  # a sum in another order
     np.testing.assert_allclose(float(got), float(expected), rtol=rtol)
     assert np.isfinite(float(got))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_logit_grad(gpu, cpu, dtype):
+@pytest.mark.parametrize("kind", ["bce", "cce"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_logit_grad(gpu, cpu, kind, smoothing, dtype):
     rng = np.random.default_rng(5)
     p, y = batch(rng, dtype), batch(rng, dtype)
     expected = np.empty_like(p)
-    cpu.logit_grad(p, y, 1 / 128, expected)
+    cpu.logit_grad(kind, p, y, expected, smoothing)
     out = host(np.empty_like(p))
-    gpu.logit_grad(host(p), host(y), 1 / 128, out)
+    gpu.logit_grad(kind, host(p), host(y), out, smoothing)
     assert_ulp(out, expected, 0, "logit_grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("l1,l2", [(0.01, 0.0), (0.0, 0.03), (0.02, 0.5)])
+def test_penalty(gpu, cpu, l1, l2, dtype):
+    rng = np.random.default_rng(8)
+    w = batch(rng, dtype, edges=[0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, np.nan])
+    g = batch(rng, dtype)
+    expected = g.copy()
+    cpu.add_penalty_grad(w, expected, l1, l2)
+    got = host(g.copy())
+    gpu.add_penalty_grad(host(w), got, l1, l2)
+    assert_ulp(got, expected, 0, "penalty gradient")
+    w_finite = w[:-1]
+    want = cpu.penalty_value(w_finite, l1, l2)
+    value = gpu.penalty_value(host(w_finite), l1, l2)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(float(value), float(want), rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -198,9 +237,13 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     for kind in ACTIVATION_KINDS:
         gpu.activation_forward(kind, x, host(np.zeros(5, np.float32)), out, alpha=0.1)
         gpu.activation_backward(kind, x, x, out, alpha=0.1)
-    for kind in ("mse", "bce", "cce"):
+    for kind in LOSS_KINDS:
         gpu.loss_grad(kind, x, x, out)
         gpu.loss_value(kind, x, x)
+    for kind in ("bce", "cce"):
+        gpu.logit_grad(kind, x, x, out)
+    gpu.penalty_value(x, 0.1, 0.2)
+    gpu.add_penalty_grad(x, out, 0.1, 0.2)
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)

@@ -15,7 +15,10 @@ def test_every_family_has_its_kernels():
     specs = load_kernels()
     expected = {f"{a}_{d}" for a in ACTIVATIONS for d in ("fwd", "bwd")}
     expected |= {f"{u}_update" for u in UPDATES} | set(CLIPS)
-    expected |= {"scaled_diff", "cce_grad", "bce_grad", "mse_terms", "cce_terms", "bce_terms"}
+    expected |= {"scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad",
+                 "bce_logits_grad", "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms",
+                 "bce_terms", "bce_logits_terms", "cce_logits_terms", "penalty_terms",
+                 "penalty_grad"}
     expected |= {"dropout", "increment_counter"}
     assert set(specs) == expected
     assert {s.family for s in specs.values()} == set(FAMILIES)

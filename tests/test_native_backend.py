@@ -19,9 +19,9 @@ import gpudnn
 import gpudnn.backend as backend_module
 import kernel_harness
 from gpudnn import layers, models, optimizers
-from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend, backend_for, host_kernels
+from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend, backend_for, host_kernels
 from gpudnn.backend.native_backend import CompiledCpuBackend
-from kernel_harness.ulp import assert_backward_matches, assert_ulp
+from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
@@ -111,31 +111,53 @@ def probabilities(rng, dtype, shape):
     return p
 
 
+#: (kind, label smoothing): every loss kind, and the cross-entropies with smoothing too.
+LOSS_CASES = [(kind, 0.0) for kind in LOSS_KINDS] + \
+    [(kind, 0.2) for kind in LOSS_KINDS if kind not in ("mse", "mae")]
+
+
 @pytest.mark.parametrize("size", sorted(SHAPES))
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["mse", "bce", "cce"])
-def test_loss_grad(compiled, reference, kind, dtype, size):
+@pytest.mark.parametrize("kind,smoothing", LOSS_CASES)
+def test_loss_grad(compiled, reference, kind, smoothing, dtype, size):
     rng = np.random.default_rng(3)
-    p = probabilities(rng, dtype, SHAPES[size])
-    if kind == "cce":
+    if kind.endswith("_logits"):
+        p = batch(rng, dtype, SHAPES[size])
+    else:
+        p = probabilities(rng, dtype, SHAPES[size])
+    if kind.startswith("cce"):
         y = np.eye(p.shape[1], dtype=dtype)[rng.integers(0, p.shape[1], p.shape[0])]
     else:
         y = rng.integers(0, 2, p.shape).astype(dtype)
     expected, out = np.empty_like(p), np.empty_like(p)
-    reference.loss_grad(kind, p, y, expected)
-    compiled.loss_grad(kind, p, y, out)
-    assert_ulp(out, expected, 0, f"{kind} gradient")
+    reference.loss_grad(kind, p, y, expected, smoothing)
+    compiled.loss_grad(kind, p, y, out, smoothing)
+    assert_loss_grad_matches(kind, out, expected)
 
 
 @pytest.mark.parametrize("size", sorted(SHAPES))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_logit_grad(compiled, reference, dtype, size):
+@pytest.mark.parametrize("kind", ["bce", "cce"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_logit_grad(compiled, reference, kind, smoothing, dtype, size):
     rng = np.random.default_rng(5)
     p, y = batch(rng, dtype, SHAPES[size]), batch(rng, dtype, SHAPES[size])
     expected, out = np.empty_like(p), np.empty_like(p)
-    reference.logit_grad(p, y, 1 / 128, expected)
-    compiled.logit_grad(p, y, 1 / 128, out)
+    reference.logit_grad(kind, p, y, expected, smoothing)
+    compiled.logit_grad(kind, p, y, out, smoothing)
     assert_ulp(out, expected, 0, "logit_grad")
+
+
+@pytest.mark.parametrize("size", sorted(SHAPES))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_penalty_grad(compiled, reference, dtype, size):
+    rng = np.random.default_rng(12)
+    w = batch(rng, dtype, SHAPES[size], edges=[0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, np.nan])
+    g = batch(rng, dtype, SHAPES[size])
+    expected, got = g.copy(), g.copy()
+    reference.add_penalty_grad(w, expected, 0.02, 0.5)
+    compiled.add_penalty_grad(w, got, 0.02, 0.5)
+    assert_ulp(got, expected, 0, "penalty gradient")
 
 
 @pytest.mark.parametrize("size", [1000, 140_001])

@@ -108,7 +108,8 @@ def test_file_is_a_zip_of_json_and_npy_readable_without_gpudnn(tmp_path):
     for w, spec, mine in zip(weights, arch["weights"], model.get_weights(), strict=True):
         assert list(w.shape) == spec["shape"] and np.array_equal(w, mine)
     compiled = json.loads(entries["compile.json"])
-    assert compiled["loss"] == "categorical_crossentropy" and compiled["metrics"] == ["accuracy"]
+    assert compiled["loss"]["class_name"] == "CategoricalCrossentropy"
+    assert compiled["metrics"] == ["accuracy"]
     assert compiled["optimizer"]["class_name"] == "Adam"
     state = json.loads(entries["state.json"])
     flat = np.concatenate([w.ravel() for w in weights])

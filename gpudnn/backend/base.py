@@ -21,7 +21,8 @@ NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
   ``hyper[2:]`` op-specific factors. The host computes them in double precision.
 
 Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
-``leaky_relu`` and ``elu``). Loss kinds: ``mse bce cce``.
+``leaky_relu`` and ``elu``). Loss kinds: ``mse mae bce cce bce_logits cce_logits`` (the
+``_logits`` kinds take raw scores x where the others take probabilities p).
 """
 
 import contextlib
@@ -30,7 +31,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
-LOSS_KINDS = ("mse", "bce", "cce")
+LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits")
 
 #: Work arrays a backend keeps for reuse (a training step uses about a dozen).
 MAX_SCRATCH = 64
@@ -45,6 +46,16 @@ def dropout_threshold(rate):
     import math
 
     return math.ceil(float(rate) * 2.0 ** 32)
+
+
+def smoothing_terms(kind, smoothing, k):
+    """``(keep, shift)`` of label smoothing: the cross-entropies see ``t = y keep + shift``,
+    ``keep = 1 - s`` and ``shift = s / k`` for the categorical kinds (k classes), ``s / 2`` for
+    the binary ones, as Keras smooths; ``s = 0`` gives ``(1.0, 0.0)``, which leaves y exact."""
+    s = float(smoothing)
+    if not s:
+        return 1.0, 0.0
+    return 1.0 - s, s / k if kind.startswith("cce") else s / 2
 
 
 class Backend(ABC):
@@ -157,28 +168,44 @@ class Backend(ABC):
 
     # ----------------------------------------------------------------- losses and metrics
     @abstractmethod
-    def loss_value(self, kind, y_pred, y_true):
+    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
         """The mean loss of a batch as a 0-d device array; y_pred, y_true (n, k).
 
-        mse ``mean((p - y)^2)``; bce ``mean(-(y log p + (1-y) log(1-p)))``; cce
-        ``sum(-y log p) / n``; p clipped to [EPSILON, 1 - EPSILON] inside every log.
+        mse ``mean((p - y)^2)``; mae ``mean(|p - y|)``; bce ``mean(-(t log p + (1-t) log(1-p)))``;
+        cce ``sum(-t log p) / n``, p clipped to [EPSILON, 1 - EPSILON] inside every log;
+        bce_logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))`` (bce of sigmoid(x));
+        cce_logits ``sum_i sum_j t_ij (logsumexp(x_i) - x_ij) / n`` (cce of softmax(x)).
+        t is y with label ``smoothing`` (see :func:`smoothing_terms`); mse and mae ignore it.
         """
 
     @abstractmethod
-    def loss_grad(self, kind, y_pred, y_true, out):
-        """``out = d loss_value / d y_pred``; all (n, k).
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        """``out = d loss_value / d y_pred``; all (n, k). ``out`` must not be ``y_true``.
 
-        mse ``2 (p - y) / (n k)``; bce ``(p - y) / (p (1 - p)) / (n k)`` and cce ``-y / p / n``
-        with p clipped as in ``loss_value`` (zero gradient where the clip is active).
+        mse ``2 (p - y) / (n k)``; mae ``sign(p - y) / (n k)`` (0 where p == y); bce
+        ``(p - t) / (p (1 - p)) / (n k)`` and cce ``-t / p / n`` with p clipped as in
+        ``loss_value`` (zero gradient where the clip is active); bce_logits
+        ``(sigmoid(x) - t) / (n k)``; cce_logits ``(softmax(x) S - t) / n`` row by row, with
+        ``S = sum_j t_j`` (1 for one-hot or smoothed rows).
         """
 
     @abstractmethod
-    def logit_grad(self, y_pred, y_true, scale, out):
-        """``out = (y_pred - y_true) * scale``; (n, k).
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        """``out = (y_pred - t) * scale``; (n, k), t the smoothed y_true.
 
         The fused gradient with respect to the pre-activation of softmax + categorical
-        cross-entropy (scale ``1/n``) and of sigmoid + binary cross-entropy (scale ``1/(n k)``).
+        cross-entropy (kind ``"cce"``, scale ``1/n``) and of sigmoid + binary cross-entropy
+        (kind ``"bce"``, scale ``1/(n k)``); y_pred is the activation's output.
         """
+
+    @abstractmethod
+    def penalty_value(self, param, l1, l2):
+        """Keras's L1L2 weight penalty ``l1 sum|w| + l2 sum w^2`` of ``param`` (any shape) as a
+        0-d device array."""
+
+    @abstractmethod
+    def add_penalty_grad(self, param, grad, l1, l2):
+        """``grad += l1 sign(w) + 2 l2 w`` in place (sign(0) = 0); param and grad same shape."""
 
     @abstractmethod
     def count_correct(self, y_pred, y_true, mode):
@@ -188,10 +215,15 @@ class Backend(ABC):
         elements where (y_pred > 0.5) == (y_true > 0.5).
         """
 
-    def accumulate_loss(self, kind, y_pred, y_true, total):
-        """``total += loss_value(kind, y_pred, y_true) * n`` in place; ``total`` a 0-d float64
-        device array (the summed loss of an epoch, read once per progress update)."""
-        total += self.loss_value(kind, y_pred, y_true) * y_pred.shape[0]
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
+        """``total += loss_value(kind, y_pred, y_true, smoothing) * n`` in place; ``total`` a
+        0-d float64 device array (the summed loss of an epoch, read once per progress update)."""
+        total += self.loss_value(kind, y_pred, y_true, smoothing) * y_pred.shape[0]
+
+    def accumulate_penalty(self, param, l1, l2, n, total):
+        """``total += penalty_value(param, l1, l2) * n`` in place (the penalty counted once per
+        sample, as the loss is)."""
+        total += self.penalty_value(param, l1, l2) * n
 
     def accumulate_correct(self, y_pred, y_true, mode, total):
         """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64)."""

@@ -16,6 +16,7 @@ using std::expm1;
 using std::fabs;
 using std::isnan;
 using std::log;
+using std::log1p;
 using std::sqrt;
 using std::tanh;
 

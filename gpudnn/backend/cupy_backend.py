@@ -23,7 +23,7 @@ import cupyx
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
-from .base import EPSILON, Backend, dropout_threshold
+from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
 from .kernel_source import load_kernels
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
@@ -237,37 +237,70 @@ class CupyBackend(Backend):
                 raise InvalidInputError(f"unknown activation kind {kind!r}")
 
     # ----------------------------------------------------------------- losses and metrics
-    def loss_value(self, kind, y_pred, y_true):
-        n = y_pred.shape[0]
+    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        clip = (EPSILON, 1 - EPSILON)
         with self._device:
             terms = self._scratch(y_pred.shape, y_pred.dtype)
-            if kind == "mse":
-                self._launch("mse_terms", y_pred, y_true, terms)
+            if kind in ("mse", "mae"):
+                self._launch(f"{kind}_terms", y_pred, y_true, terms)
                 return self._reduce_sum(terms, 1.0 / y_pred.size)
             if kind == "cce":
-                self._launch("cce_terms", y_pred, y_true, EPSILON, 1 - EPSILON, terms)
+                self._launch("cce_terms", y_pred, y_true, keep, shift, *clip, terms)
                 return self._reduce_sum(terms, -1.0 / n)
             if kind == "bce":
-                self._launch("bce_terms", y_pred, y_true, EPSILON, 1 - EPSILON, terms)
+                self._launch("bce_terms", y_pred, y_true, keep, shift, *clip, terms)
                 return self._reduce_sum(terms, -1.0 / y_pred.size)
+            if kind == "bce_logits":
+                self._launch("bce_logits_terms", y_pred, y_true, keep, shift, terms)
+                return self._reduce_sum(terms, 1.0 / y_pred.size)
+            if kind == "cce_logits":
+                self._launch("cce_logits_terms", y_pred.reshape(-1), y_true.reshape(-1), keep,
+                             shift, k, terms.reshape(-1), size=n)
+                return self._reduce_sum(terms, 1.0 / n)
         raise InvalidInputError(f"unknown loss kind {kind!r}")
 
-    def loss_grad(self, kind, y_pred, y_true, out):
-        n = y_pred.shape[0]
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        clip = (EPSILON, 1 - EPSILON)
         with self._device:
             if kind == "mse":
                 self._launch("scaled_diff", y_pred, y_true, 2.0 / y_pred.size, out)
+            elif kind == "mae":
+                self._launch("mae_grad", y_pred, y_true, 1.0 / y_pred.size, out)
             elif kind == "cce":
-                self._launch("cce_grad", y_pred, y_true, EPSILON, 1 - EPSILON, -1.0 / n, out)
+                self._launch("cce_grad", y_pred, y_true, keep, shift, *clip, -1.0 / n, out)
             elif kind == "bce":
-                self._launch("bce_grad", y_pred, y_true, EPSILON, 1 - EPSILON,
-                             1.0 / y_pred.size, out)
+                self._launch("bce_grad", y_pred, y_true, keep, shift, *clip, 1.0 / y_pred.size,
+                             out)
+            elif kind == "bce_logits":
+                self._launch("bce_logits_grad", y_pred, y_true, keep, shift, 1.0 / y_pred.size,
+                             out)
+            elif kind == "cce_logits":
+                self._launch("cce_logits_grad", y_pred.reshape(-1), y_true.reshape(-1), keep,
+                             shift, 1.0 / n, k, out.reshape(-1), size=n)
             else:
                 raise InvalidInputError(f"unknown loss kind {kind!r}")
 
-    def logit_grad(self, y_pred, y_true, scale, out):
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        if kind not in ("bce", "cce"):
+            raise InvalidInputError(f"no fused gradient for loss kind {kind!r}")
+        keep, shift = smoothing_terms(kind, smoothing, y_pred.shape[1])
+        scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
         with self._device:
-            self._launch("scaled_diff", y_pred, y_true, scale, out)
+            self._launch("smoothed_diff", y_pred, y_true, keep, shift, scale, out)
+
+    def penalty_value(self, param, l1, l2):
+        with self._device:
+            terms = self._scratch(param.shape, param.dtype, slot="penalty")
+            self._launch("penalty_terms", param, l1, l2, terms)
+            return self._reduce_sum(terms, 1.0)
+
+    def add_penalty_grad(self, param, grad, l1, l2):
+        with self._device:
+            self._launch("penalty_grad", param, l1, 2.0 * l2, grad)
 
     def count_correct(self, y_pred, y_true, mode):
         with self._device:

@@ -1,8 +1,8 @@
 """The compiled CPU backend: NumPy, with the elementwise ops run by the kernels of ``kernels/``.
 
 :class:`CompiledCpuBackend` is :class:`~gpudnn.backend.numpy_backend.NumpyBackend` whose
-activations (forward with the bias fused, and backward), loss and logit gradients and every
-optimizer update call the very CUDA bodies of ``kernels/*.cu``, compiled for the host by
+activations (forward with the bias fused, and backward), loss and logit gradients, the weight
+penalty's gradient and every optimizer update call the very CUDA bodies of ``kernels/*.cu``, compiled for the host by
 :mod:`~gpudnn.backend.host_kernels` (g++ -O3, OpenMP over both cores for large arrays). Each op
 is one pass over memory instead of NumPy's several passes through temporaries. Matmul, reductions
 and gathers stay NumPy (OpenBLAS). The math of every op is NumPy's, operation for operation:
@@ -24,12 +24,15 @@ import weakref
 import numpy as np
 
 from . import host_kernels
-from .base import EPSILON, dropout_threshold
+from .base import EPSILON, dropout_threshold, smoothing_terms
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu")
 _WITH_ALPHA = ("leaky_relu", "elu")
+#: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
+_GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
+                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad"}
 #: Call sites cached before the cache is emptied (arrays of a finished model are then freed).
 _MAX_SITES = 4096
 
@@ -155,25 +158,41 @@ class CompiledCpuBackend(NumpyBackend):
         return (fn, n if kind == "softmax" else size, py, pdy, k, po)
 
     # ----------------------------------------------------------------- losses
-    def loss_grad(self, kind, y_pred, y_true, out):
-        kernel = {"mse": "scaled_diff", "cce": "cce_grad", "bce": "bce_grad"}.get(kind)
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        kernel = _GRAD_KERNELS.get(kind)
         site = self._elementwise(kernel, (y_pred, y_true, out), 1) if kernel else None
-        if site is None:
-            return super().loss_grad(kind, y_pred, y_true, out)
-        fn, n, pp, py, po = site[:5]
+        if site is None or y_pred.ndim != 2:
+            return super().loss_grad(kind, y_pred, y_true, out, smoothing)
+        fn, size, pp, py, po = site[:5]
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
         if kind == "mse":
-            fn(n, pp, py, 2.0 / y_pred.size, po)
+            fn(size, pp, py, 2.0 / size, po)
+        elif kind == "mae":
+            fn(size, pp, py, 1.0 / size, po)
         elif kind == "cce":
-            fn(n, pp, py, EPSILON, 1 - EPSILON, -1.0 / y_pred.shape[0], po)
-        else:
-            fn(n, pp, py, EPSILON, 1 - EPSILON, 1.0 / y_pred.size, po)
+            fn(size, pp, py, keep, shift, EPSILON, 1 - EPSILON, -1.0 / n, po)
+        elif kind == "bce":
+            fn(size, pp, py, keep, shift, EPSILON, 1 - EPSILON, 1.0 / size, po)
+        elif kind == "bce_logits":
+            fn(size, pp, py, keep, shift, 1.0 / size, po)
+        else:  # cce_logits: a row kernel, one call per row
+            fn(n, pp, py, keep, shift, 1.0 / n, k, po)
 
-    def logit_grad(self, y_pred, y_true, scale, out):
-        site = self._elementwise("scaled_diff", (y_pred, y_true, out), 1)
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        site = self._elementwise("smoothed_diff", (y_pred, y_true, out), 1)
+        if site is None or kind not in ("bce", "cce") or y_pred.ndim != 2:
+            return super().logit_grad(kind, y_pred, y_true, out, smoothing)
+        fn, size, pp, py, po = site[:5]
+        keep, shift = smoothing_terms(kind, smoothing, y_pred.shape[1])
+        fn(size, pp, py, keep, shift, 1.0 / (y_pred.shape[0] if kind == "cce" else size), po)
+
+    def add_penalty_grad(self, param, grad, l1, l2):
+        site = self._elementwise("penalty_grad", (param, grad), 1)
         if site is None:
-            return super().logit_grad(y_pred, y_true, scale, out)
-        fn, n, pp, py, po = site[:5]
-        fn(n, pp, py, scale, po)
+            return super().add_penalty_grad(param, grad, l1, l2)
+        fn, size, pw, pg = site[:4]
+        fn(size, pw, l1, 2.0 * l2, pg)
 
     def _elementwise(self, kernel, arrays, outputs):
         """The cached site of an elementwise ``kernel`` over same-shaped ``arrays``, or None."""

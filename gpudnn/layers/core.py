@@ -8,7 +8,7 @@ operands (x^T and W^T are transpose flags to BLAS, not copies).
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..errors import InvalidInputError
 from .base import Layer
 
@@ -22,11 +22,14 @@ class Dense(Layer):
             such as ``LeakyReLU(alpha=0.1)``; it is fused into the layer's forward kernel.
         use_bias: add the bias vector b.
         kernel_initializer, bias_initializer: initializer names (see gpudnn.initializers).
+        kernel_regularizer, bias_regularizer: None, or a weight penalty such as
+            ``regularizers.l2(0.01)`` (see gpudnn.regularizers), added to the loss.
         input_shape: ``(features,)`` or a bare int, for the first layer of a model.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_shape=None, input_dim=None, name=None):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 input_shape=None, input_dim=None, name=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
         units = int(units)
@@ -36,6 +39,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.check(kernel_initializer)
         self.bias_initializer = initializers.check(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
 
     def build(self, input_dim):
@@ -46,7 +51,9 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation_spec),
                 "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+                "bias_initializer": self.bias_initializer,
+                "kernel_regularizer": _serialized(self.kernel_regularizer),
+                "bias_regularizer": _serialized(self.bias_regularizer)}
 
     def param_specs(self):
         specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer,
@@ -99,3 +106,7 @@ class Activation(Layer):
         else:
             spec = self.activation_spec
             backend.activation_backward(spec.kind, y, dy, out=dx, alpha=spec.alpha)
+
+
+def _serialized(regularizer):
+    return None if regularizer is None else regularizers.serialize(regularizer)

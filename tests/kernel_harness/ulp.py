@@ -47,3 +47,26 @@ def assert_backward_matches(kind, actual, expected, y, dy):
     atol = 8 * np.finfo(dy.dtype).eps * np.abs(dy[finite]).max()
     np.testing.assert_allclose(actual[finite], expected[finite], rtol=0, atol=atol)
     assert np.array_equal(np.isnan(actual), np.isnan(expected))
+
+
+#: Loss kinds whose gradient kernels call exp or tanh (the C library's, where NumPy has its own)
+#: and, for cce_logits, sum a row in another order; the others are NumPy's arithmetic.
+TRANSCENDENTAL_LOSS_GRADS = ("bce_logits", "cce_logits")
+
+
+def assert_loss_grad_matches(kind, actual, expected, what=""):
+    """A loss gradient against NumPy's: bit-identical, except the logits kinds, whose
+    ``softmax(x) - t`` or ``sigmoid(x) - t`` cancels: their error is absolute, 16 eps of the
+    largest |gradient|, plus k/4 eps for softmax's row sum over k classes (summed in order where
+    NumPy sums pairwise); NaN must match NaN."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if kind not in TRANSCENDENTAL_LOSS_GRADS:
+        assert_ulp(actual, expected, 0, what or f"{kind} gradient")
+        return
+    assert np.array_equal(np.isnan(actual), np.isnan(expected)), what or kind
+    finite = ~np.isnan(expected)
+    eps = (16 + (expected.shape[-1] / 4 if kind == "cce_logits" else 0)) * \
+        np.finfo(expected.dtype).eps
+    atol = eps * np.abs(expected[finite]).max()
+    np.testing.assert_allclose(actual[finite], expected[finite], rtol=0, atol=atol,
+                               err_msg=what or f"{kind} gradient")
