@@ -6,7 +6,7 @@
 """
 
 from . import activations, callbacks, initializers, layers, losses, models, optimizers, utils
-from .config import floatx, set_floatx, set_seed
+from .config import floatx, set_floatx, set_flush_denormal, set_seed
 from .device import device, get_device, set_device
 from .gradient_norms import GradientNormRecorder
 from .errors import (DeviceUnavailableError, GpudnnError, InvalidInputError, KernelCompileError,
@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
            "optimizers", "utils", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
-           "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
+           "set_floatx", "set_flush_denormal", "GpudnnError", "InvalidInputError", "UnknownNameError",
            "NotCompiledError", "DeviceUnavailableError", "KernelCompileError"]

@@ -1,0 +1,222 @@
+"""Subnormals flushed to zero on the CPU (issue 11): the compiled kernels run with FTZ|DAZ, the
+NumPy backend emulates them in the optimizer updates, and both agree to the bit; the caller's
+floating-point mode is untouched; ``gpudnn.set_flush_denormal(False)`` keeps subnormals.
+
+The inputs are built so that about 30% of every buffer is subnormal, some values sit just above
+the smallest normal (their products and differences underflow) and some gradients are close to
+the first moment or to sqrt(tiny) (``g - m`` and ``g * g`` underflow inside the update).
+"""
+
+import numpy as np
+import pytest
+
+import gpudnn
+import kernel_harness
+from gpudnn import config, layers, models, optimizers
+from gpudnn.backend import NumpyBackend, host_kernels
+from gpudnn.backend.native_backend import CompiledCpuBackend
+from gpudnn.errors import InvalidInputError
+from kernel_harness.updates import UPDATES
+
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+              pytest.mark.skipif(not config.FLUSH_SUPPORTED, reason="no flush-to-zero on this CPU")]
+
+DTYPES = (np.float32, np.float64)
+#: Below the tests' OpenMP threshold (serial) and above it (both threads, uneven chunks).
+SIZES = (999, 140_001)
+TEST_PARALLEL_MIN = 131072
+#: MXCSR flush-to-zero (bit 15) and denormals-are-zero (bit 6); AArch64 FPCR FZ (bit 24).
+FLUSH_BITS = 0x8040 | (1 << 24)
+#: Slots whose values are never negative (second moments, Adagrad's accumulator).
+NON_NEGATIVE = {"rmsprop": (0,), "rmsprop_momentum": (0,), "adam": (1,), "adamw": (1,),
+                "amsgrad": (1, 2), "adagrad": (0,)}
+
+
+@pytest.fixture(autouse=True)
+def _flushing_restored():
+    yield
+    gpudnn.set_flush_denormal(True)
+
+
+@pytest.fixture(scope="module", params=["openmp", "serial"])
+def compiled(request):
+    kernel_harness.require("g++", kernel_harness.have_gxx())
+    backend = CompiledCpuBackend(openmp=request.param == "openmp", parallel_min=TEST_PARALLEL_MIN)
+    for dtype in DTYPES:
+        backend.load(dtype)
+    return backend
+
+
+def laden(rng, dtype, size, scale=0.05):
+    """Normals times ``scale``; ~30% random subnormals, ~15% normals within 64x of the smallest
+    normal, ~5% signed zeros, each with a random sign."""
+    tiny = float(np.finfo(dtype).tiny)
+    kind = rng.random(size)
+    x = rng.standard_normal(size) * scale
+    x = np.where(kind < 0.30, rng.random(size) * tiny, x)
+    x = np.where((kind >= 0.30) & (kind < 0.45), tiny * rng.uniform(1, 64, size), x)
+    x = np.where((kind >= 0.45) & (kind < 0.50), 0.0, x)
+    return (x * rng.choice([-1.0, 1.0], size)).astype(dtype)
+
+
+def laden_grad(rng, dtype, first_slot):
+    """A subnormal-laden gradient; 10% of it a hair away from the first slot (``g - m``
+    underflows) and 10% near sqrt(tiny) (``g * g`` underflows)."""
+    g = laden(rng, dtype, first_slot.size, scale=0.01)
+    pick = rng.random(g.size)
+    close = pick < 0.1
+    g[close] = (first_slot[close] * (1 + np.finfo(dtype).eps * rng.integers(1, 4, close.sum()))
+                ).astype(dtype)
+    root = (pick >= 0.1) & (pick < 0.2)
+    g[root] = (np.sqrt(np.finfo(dtype).tiny) * rng.uniform(0.05, 2, root.sum())).astype(dtype)
+    return g
+
+
+def start_state(rng, name, dtype, size):
+    slots, _ = UPDATES[name]
+    state = [laden(rng, dtype, size)] + [laden(rng, dtype, size, scale=1e-3) for _ in range(slots)]
+    for j in NON_NEGATIVE.get(name, ()):
+        np.abs(state[1 + j], out=state[1 + j])
+    return state
+
+
+def subnormal_count(a):
+    return int(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)))
+
+
+def assert_same_bits(actual, expected, what):
+    """Equal to the bit (so +0 and -0 differ), NaN matching NaN."""
+    ints = {4: np.uint32, 8: np.uint64}[actual.dtype.itemsize]
+    same = (actual.view(ints) == expected.view(ints)) | (np.isnan(actual) & np.isnan(expected))
+    bad = np.flatnonzero(~same)
+    assert bad.size == 0, (f"{what}: {bad.size} elements differ, first at {bad[0]}: "
+                           f"got {actual[bad[0]]!r}, expected {expected[bad[0]]!r}")
+
+
+def run_steps(backend, name, state, grads):
+    _, step = UPDATES[name]
+    for g in grads:
+        step(backend, state[0], g, state[1:])
+    return state
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_flushed_kernels_match_numpy_to_the_bit_on_subnormal_state(compiled, name, dtype, size):
+    rng = np.random.default_rng(11)
+    state = start_state(rng, name, dtype, size)
+    assert all(0.25 < subnormal_count(a) / size < 0.35 for a in state)
+    grads = [laden_grad(rng, dtype, state[1] if len(state) > 1 else state[0]) for _ in range(3)]
+    got = run_steps(compiled, name, [a.copy() for a in state], grads)
+    want = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert_same_bits(a, b, f"{name} buffer {i}")
+        assert subnormal_count(a) == 0, f"{name} buffer {i} kept subnormals"
+    # the same steps without flushing end elsewhere, so the data above did exercise the flush
+    gpudnn.set_flush_denormal(False)
+    kept = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    assert any(subnormal_count(a) > 0 for a in kept)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_flushed_kernels_match_numpy_on_ordinary_values(compiled, name, dtype):
+    rng = np.random.default_rng(12)
+    size = SIZES[1]
+    state = [rng.standard_normal(size).astype(dtype) * 0.05]
+    state += [np.zeros(size, dtype) for _ in range(UPDATES[name][0])]
+    grads = [rng.standard_normal(size).astype(dtype) * 0.01 for _ in range(5)]
+    got = run_steps(compiled, name, [a.copy() for a in state], grads)
+    want = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert_same_bits(a, b, f"{name} buffer {i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_switched_off_both_paths_keep_subnormals_and_agree(compiled, name, dtype):
+    assert gpudnn.set_flush_denormal(False) is True
+    rng = np.random.default_rng(13)
+    state = start_state(rng, name, dtype, SIZES[0])
+    grads = [laden_grad(rng, dtype, state[1] if len(state) > 1 else state[0]) for _ in range(3)]
+    got = run_steps(compiled, name, [a.copy() for a in state], grads)
+    want = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert_same_bits(a, b, f"{name} buffer {i} unflushed")
+    assert any(subnormal_count(a) > 0 for a in got)
+
+
+@pytest.mark.parametrize("backend_kind", ["compiled", "numpy"])
+def test_a_decaying_subnormal_moment_is_flushed_or_kept_by_the_switch(compiled, backend_kind):
+    """SGD momentum with no gradient halves a subnormal velocity: zero with the flush, the
+    exact half without (a test that fails whichever way the switch were stuck)."""
+    backend = compiled if backend_kind == "compiled" else NumpyBackend()
+    tiny = np.finfo(np.float32).tiny
+    for on, expected in ((True, 0.0), (False, np.float32(tiny / 4))):
+        gpudnn.set_flush_denormal(on)
+        param = np.ones(8, np.float32)
+        velocity = np.full(8, tiny / 2, np.float32)
+        backend.momentum_update(param, np.zeros(8, np.float32), velocity, 0.1, 0.5, False)
+        assert np.all(velocity == expected), (on, velocity)
+
+
+def fp_control():
+    """The calling thread's MXCSR (x86-64) or FPCR (AArch64), read by the compiled library."""
+    return host_kernels.load(np.float32).gpudnn_fp_control()
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, flush):
+    gpudnn.set_flush_denormal(flush)
+    before = fp_control()
+    assert before & FLUSH_BITS == 0, "the test process itself runs with flushing set"
+    rng = np.random.default_rng(14)
+    for size in SIZES:
+        for name in sorted(UPDATES):
+            state = start_state(rng, name, np.float32, size)
+            run_steps(compiled, name, state, [laden_grad(rng, np.float32, state[-1])])
+            assert fp_control() & FLUSH_BITS == before & FLUSH_BITS, (name, size)
+        z = laden(rng, np.float32, (size // 101) * 101).reshape(-1, 101)
+        out = np.empty_like(z)
+        compiled.activation_forward("relu", z, np.zeros(101, np.float32), out)
+        compiled.activation_backward("relu", out, z, out)
+        assert fp_control() & FLUSH_BITS == before & FLUSH_BITS, ("relu", size)
+
+
+def test_the_callers_floating_point_mode_is_unchanged_by_fit(compiled, monkeypatch):
+    monkeypatch.setattr(models, "current_backend", lambda device=None: compiled)
+    rng = np.random.default_rng(15)
+    x = rng.uniform(0, 1, (256, 784)).astype(np.float32)
+    x[:, :300] = 0  # never-active inputs: their Adam moments decay through the subnormals
+    x[::64, :300] = 1e-3
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    model = models.Sequential([layers.Dense(64, activation="relu", input_shape=(784,)),
+                               layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    before = fp_control()
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert fp_control() == before
+
+
+def test_set_flush_denormal_is_pytorchs_switch():
+    assert config.flush_denormal() is True  # the default
+    assert gpudnn.set_flush_denormal(False) is True
+    assert config.flush_denormal() is False
+    assert gpudnn.set_flush_denormal(np.bool_(True)) is True
+    assert config.flush_denormal() is True
+    for bad in (1, "on", None):
+        with pytest.raises(InvalidInputError, match="True or False"):
+            gpudnn.set_flush_denormal(bad)
+    assert config.flush_denormal() is True
+
+
+def test_the_numpy_flush_keeps_sign_nan_inf_and_normals():
+    backend = NumpyBackend()
+    for dtype in DTYPES:
+        tiny = np.finfo(dtype).tiny
+        a = np.array([tiny / 3, -tiny / 3, tiny, -tiny, 0.0, -0.0, np.nan, np.inf, -np.inf, 1.5],
+                     dtype)
+        backend._flush(a)
+        expected = np.array([0.0, -0.0, tiny, -tiny, 0.0, -0.0, np.nan, np.inf, -np.inf, 1.5], dtype)
+        assert_same_bits(a, expected, f"flush {dtype.__name__}")
