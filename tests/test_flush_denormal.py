@@ -1,5 +1,6 @@
 """Subnormals flushed to zero on the CPU (issue 11): the compiled kernels run with FTZ|DAZ, the
-NumPy backend emulates them in the optimizer updates, and both agree to the bit; the caller's
+NumPy backend's optimizer updates run in that mode too (``hardware``, x86-64 glibc) or emulate it
+op by op (``emulated``, everywhere else; forced here), and all agree to the bit; the caller's
 floating-point mode is untouched; ``gpudnn.set_flush_denormal(False)`` keeps subnormals.
 
 The inputs are built so that about 30% of every buffer is subnormal, some values sit just above
@@ -7,13 +8,15 @@ the smallest normal (their products and differences underflow) and some gradient
 the first moment or to sqrt(tiny) (``g - m`` and ``g * g`` underflow inside the update).
 """
 
+import platform
+
 import numpy as np
 import pytest
 
 import gpudnn
 import kernel_harness
 from gpudnn import config, layers, models, optimizers
-from gpudnn.backend import NumpyBackend, host_kernels
+from gpudnn.backend import NumpyBackend, fp_mode, host_kernels
 from gpudnn.backend.native_backend import CompiledCpuBackend
 from gpudnn.errors import InvalidInputError
 from kernel_harness.updates import UPDATES
@@ -45,6 +48,16 @@ def compiled(request):
     for dtype in DTYPES:
         backend.load(dtype)
     return backend
+
+
+@pytest.fixture(params=["hardware", "emulated"])
+def reference(request, monkeypatch):
+    """The NumPy backend, its updates in the hardware flush mode or emulating it."""
+    if request.param == "emulated":
+        monkeypatch.setattr(fp_mode, "enter", lambda: None)
+    elif not fp_mode.available():
+        pytest.skip("the flush mode cannot be set from Python on this machine")
+    return NumpyBackend()
 
 
 def laden(rng, dtype, size, scale=0.05):
@@ -103,32 +116,33 @@ def run_steps(backend, name, state, grads):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
-def test_flushed_kernels_match_numpy_to_the_bit_on_subnormal_state(compiled, name, dtype, size):
+def test_flushed_kernels_match_numpy_to_the_bit_on_subnormal_state(compiled, reference, name, dtype,
+                                                                   size):
     rng = np.random.default_rng(11)
     state = start_state(rng, name, dtype, size)
     assert all(0.25 < subnormal_count(a) / size < 0.35 for a in state)
     grads = [laden_grad(rng, dtype, state[1] if len(state) > 1 else state[0]) for _ in range(3)]
     got = run_steps(compiled, name, [a.copy() for a in state], grads)
-    want = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    want = run_steps(reference, name, [a.copy() for a in state], grads)
     for i, (a, b) in enumerate(zip(got, want)):
         assert_same_bits(a, b, f"{name} buffer {i}")
         assert subnormal_count(a) == 0, f"{name} buffer {i} kept subnormals"
     # the same steps without flushing end elsewhere, so the data above did exercise the flush
     gpudnn.set_flush_denormal(False)
-    kept = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    kept = run_steps(reference, name, [a.copy() for a in state], grads)
     assert any(subnormal_count(a) > 0 for a in kept)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
-def test_flushed_kernels_match_numpy_on_ordinary_values(compiled, name, dtype):
+def test_flushed_kernels_match_numpy_on_ordinary_values(compiled, reference, name, dtype):
     rng = np.random.default_rng(12)
     size = SIZES[1]
     state = [rng.standard_normal(size).astype(dtype) * 0.05]
     state += [np.zeros(size, dtype) for _ in range(UPDATES[name][0])]
     grads = [rng.standard_normal(size).astype(dtype) * 0.01 for _ in range(5)]
     got = run_steps(compiled, name, [a.copy() for a in state], grads)
-    want = run_steps(NumpyBackend(), name, [a.copy() for a in state], grads)
+    want = run_steps(reference, name, [a.copy() for a in state], grads)
     for i, (a, b) in enumerate(zip(got, want)):
         assert_same_bits(a, b, f"{name} buffer {i}")
 
@@ -148,10 +162,11 @@ def test_switched_off_both_paths_keep_subnormals_and_agree(compiled, name, dtype
 
 
 @pytest.mark.parametrize("backend_kind", ["compiled", "numpy"])
-def test_a_decaying_subnormal_moment_is_flushed_or_kept_by_the_switch(compiled, backend_kind):
+def test_a_decaying_subnormal_moment_is_flushed_or_kept_by_the_switch(compiled, reference,
+                                                                      backend_kind):
     """SGD momentum with no gradient halves a subnormal velocity: zero with the flush, the
     exact half without (a test that fails whichever way the switch were stuck)."""
-    backend = compiled if backend_kind == "compiled" else NumpyBackend()
+    backend = compiled if backend_kind == "compiled" else reference
     tiny = np.finfo(np.float32).tiny
     for on, expected in ((True, 0.0), (False, np.float32(tiny / 4))):
         gpudnn.set_flush_denormal(on)
@@ -167,7 +182,7 @@ def fp_control():
 
 
 @pytest.mark.parametrize("flush", [True, False])
-def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, flush):
+def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, reference, flush):
     gpudnn.set_flush_denormal(flush)
     before = fp_control()
     assert before & FLUSH_BITS == 0, "the test process itself runs with flushing set"
@@ -175,8 +190,9 @@ def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, f
     for size in SIZES:
         for name in sorted(UPDATES):
             state = start_state(rng, name, np.float32, size)
-            run_steps(compiled, name, state, [laden_grad(rng, np.float32, state[-1])])
-            assert fp_control() & FLUSH_BITS == before & FLUSH_BITS, (name, size)
+            for backend in (compiled, reference):
+                run_steps(backend, name, state, [laden_grad(rng, np.float32, state[-1])])
+                assert fp_control() & FLUSH_BITS == before & FLUSH_BITS, (name, size, backend)
         z = laden(rng, np.float32, (size // 101) * 101).reshape(-1, 101)
         out = np.empty_like(z)
         compiled.activation_forward("relu", z, np.zeros(101, np.float32), out)
@@ -184,8 +200,11 @@ def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, f
         assert fp_control() & FLUSH_BITS == before & FLUSH_BITS, ("relu", size)
 
 
-def test_the_callers_floating_point_mode_is_unchanged_by_fit(compiled, monkeypatch):
-    monkeypatch.setattr(models, "current_backend", lambda device=None: compiled)
+@pytest.mark.parametrize("backend_kind", ["compiled", "numpy"])
+def test_the_callers_floating_point_mode_is_unchanged_by_fit(compiled, reference, monkeypatch,
+                                                            backend_kind):
+    backend = compiled if backend_kind == "compiled" else reference
+    monkeypatch.setattr(models, "current_backend", lambda device=None: backend)
     rng = np.random.default_rng(15)
     x = rng.uniform(0, 1, (256, 784)).astype(np.float32)
     x[:, :300] = 0  # never-active inputs: their Adam moments decay through the subnormals
@@ -220,3 +239,16 @@ def test_the_numpy_flush_keeps_sign_nan_inf_and_normals():
         backend._flush(a)
         expected = np.array([0.0, -0.0, tiny, -tiny, 0.0, -0.0, np.nan, np.inf, -np.inf, 1.5], dtype)
         assert_same_bits(a, expected, f"flush {dtype.__name__}")
+
+
+def test_the_hardware_mode_is_found_on_x86_64_glibc():
+    """The fast NumPy path is not lost silently where it should work (this CI's machines)."""
+    if platform.machine().lower() not in ("x86_64", "amd64") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("fp_mode sets the flush mode on x86-64 with glibc only")
+    assert fp_mode.available()
+    saved = fp_mode.enter()
+    try:
+        assert fp_control() & 0x8040 == 0x8040
+    finally:
+        fp_mode.leave(saved)
+    assert fp_control() & 0x8040 == 0

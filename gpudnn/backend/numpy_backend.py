@@ -6,17 +6,22 @@ that a training step allocates no array memory after its first batch.
 
 The optimizer updates reach the compiled kernels' results to the bit while subnormals are
 flushed (:func:`gpudnn.set_flush_denormal`, on by default): the kernels run with FTZ|DAZ, so every
-subnormal operand reads as a zero of its sign and every subnormal result is written as one.
-:meth:`NumpyBackend._flush` does that here, on the inputs (the gradient through
-:meth:`NumpyBackend._flushed`, a copy) and after each operation whose result can be subnormal
-(products, quotients and sums; not ``sqrt`` of a flushed value, ``sqrt + eps`` or ``max``).
+subnormal operand reads as a zero of its sign and every subnormal result is written as one. Where
+:mod:`~gpudnn.backend.fp_mode` can set that mode from Python (x86-64, glibc) an update runs in it
+(:func:`_flushing`); elsewhere :meth:`NumpyBackend._flush` emulates it: on the inputs (the
+gradient through :meth:`NumpyBackend._flushed`, a copy) and after each operation whose result can
+be subnormal (products, quotients and sums; not ``sqrt`` of a flushed value, ``sqrt + eps`` or
+``max``). Flushing the inputs and outputs alone is not enough: ``g - m``, ``g * g`` or
+``lr * g`` can underflow inside an update and change a normal result.
 """
 
+import functools
 import mmap
 
 import numpy as np
 
 from .. import config
+from . import fp_mode
 from .base import EPSILON, Backend
 
 HUGE_PAGE = 2 << 20
@@ -26,9 +31,31 @@ HUGE_PAGE = 2 << 20
 STAGGER = 17 * 64
 
 
+def _flushing(update):
+    """``update`` run with subnormals flushed in hardware (FTZ|DAZ on the calling thread, the
+    caller's mode restored after) where :mod:`fp_mode` can set it; its ``_flush`` calls are then
+    no-ops. Elsewhere, or while flushing is off, ``update`` runs as it is."""
+    @functools.wraps(update)
+    def run(self, *args, **kwargs):
+        if self._hardware_flush or not config.flush_denormal():
+            return update(self, *args, **kwargs)
+        saved = fp_mode.enter()
+        if saved is None:
+            return update(self, *args, **kwargs)
+        self._hardware_flush = True
+        try:
+            return update(self, *args, **kwargs)
+        finally:
+            self._hardware_flush = False
+            fp_mode.leave(saved)
+    return run
+
+
 class NumpyBackend(Backend):
     name = "cpu"
     is_gpu = False
+    #: True while an update runs in the hardware flush mode (then ``_flush`` has nothing to do).
+    _hardware_flush = False
 
     # ----------------------------------------------------------------- arrays and transfers
     def empty(self, shape, dtype):
@@ -249,7 +276,7 @@ class NumpyBackend(Backend):
         ``gpudnn.set_flush_denormal(False)``. NaN, inf and normal values are kept. Three passes:
         ``keep = |a| >= tiny`` (1.0 or 0.0; False for NaN, whose ``NaN * 0`` stays NaN), ``a *= keep``.
         """
-        if not config.flush_denormal():
+        if self._hardware_flush or not config.flush_denormal():
             return
         for a in arrays:
             keep = self._scratch(a.shape, a.dtype, slot="flush")
@@ -260,7 +287,7 @@ class NumpyBackend(Backend):
     def _flushed(self, grad):
         """``grad`` as a flushing kernel reads it: a flushed copy in a work array (the caller's
         gradient is left as it is), or ``grad`` itself while flushing is off."""
-        if not config.flush_denormal():
+        if self._hardware_flush or not config.flush_denormal():
             return grad
         copy = self._scratch(grad.shape, grad.dtype, slot="flushed-grad")
         np.copyto(copy, grad)
@@ -269,6 +296,7 @@ class NumpyBackend(Backend):
 
     # ----------------------------------------------------------------- optimizer updates
     # ``flush`` after an operation: the kernels' FTZ; on the inputs first: their DAZ.
+    @_flushing
     def sgd_update(self, param, grad, lr):
         flush, grad = self._flush, self._flushed(grad)
         flush(param)
@@ -278,6 +306,7 @@ class NumpyBackend(Backend):
         param -= t
         flush(param)
 
+    @_flushing
     def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
         flush, grad = self._flush, self._flushed(grad)
         flush(param, velocity)
@@ -298,6 +327,7 @@ class NumpyBackend(Backend):
         param += t
         flush(param)
 
+    @_flushing
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
         flush, grad = self._flush, self._flushed(grad)
         flush(param, velocity, *(() if mom is None else (mom,)))
@@ -326,6 +356,7 @@ class NumpyBackend(Backend):
             param -= t
         flush(param)
 
+    @_flushing
     def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
         flush, grad = self._flush, self._flushed(grad)
         flush(param, m, v, *(() if vhat is None else (vhat,)))
@@ -362,6 +393,7 @@ class NumpyBackend(Backend):
         param -= t
         flush(param)
 
+    @_flushing
     def adagrad_update(self, param, grad, accumulator, lr, epsilon):
         flush, grad = self._flush, self._flushed(grad)
         flush(param, accumulator)
