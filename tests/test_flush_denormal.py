@@ -252,3 +252,22 @@ def test_the_hardware_mode_is_found_on_x86_64_glibc():
     finally:
         fp_mode.leave(saved)
     assert fp_control() & 0x8040 == 0
+
+
+def test_threads_updating_at_once_each_flush(compiled, reference):
+    """The hardware mode is per thread: an update running beside another still flushes. (One
+    backend per thread: a backend's work arrays are not for two threads at once.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(16)
+    jobs = []
+    for _ in range(4):
+        state = start_state(rng, "adam", np.float32, SIZES[1])
+        jobs.append((state, [laden_grad(rng, np.float32, state[1]) for _ in range(3)]))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda job: run_steps(NumpyBackend(), "adam",
+                                                  [a.copy() for a in job[0]], job[1]), jobs))
+    for (state, grads), result in zip(jobs, got):
+        want = run_steps(compiled, "adam", [a.copy() for a in state], grads)
+        for i, (a, b) in enumerate(zip(result, want)):
+            assert_same_bits(a, b, f"threaded adam buffer {i}")

@@ -17,6 +17,7 @@ be subnormal (products, quotients and sums; not ``sqrt`` of a flushed value, ``s
 
 import functools
 import mmap
+import threading
 
 import numpy as np
 
@@ -31,22 +32,31 @@ HUGE_PAGE = 2 << 20
 STAGGER = 17 * 64
 
 
+#: ``hardware``: True while this thread runs an update in the hardware flush mode (the mode is
+#: per thread, so is the flag: another thread's update must still set it or emulate it).
+_thread = threading.local()
+
+
+def _in_hardware_flush():
+    return getattr(_thread, "hardware", False)
+
+
 def _flushing(update):
     """``update`` run with subnormals flushed in hardware (FTZ|DAZ on the calling thread, the
     caller's mode restored after) where :mod:`fp_mode` can set it; its ``_flush`` calls are then
     no-ops. Elsewhere, or while flushing is off, ``update`` runs as it is."""
     @functools.wraps(update)
     def run(self, *args, **kwargs):
-        if self._hardware_flush or not config.flush_denormal():
+        if _in_hardware_flush() or not config.flush_denormal():
             return update(self, *args, **kwargs)
         saved = fp_mode.enter()
         if saved is None:
             return update(self, *args, **kwargs)
-        self._hardware_flush = True
+        _thread.hardware = True
         try:
             return update(self, *args, **kwargs)
         finally:
-            self._hardware_flush = False
+            _thread.hardware = False
             fp_mode.leave(saved)
     return run
 
@@ -54,8 +64,6 @@ def _flushing(update):
 class NumpyBackend(Backend):
     name = "cpu"
     is_gpu = False
-    #: True while an update runs in the hardware flush mode (then ``_flush`` has nothing to do).
-    _hardware_flush = False
 
     # ----------------------------------------------------------------- arrays and transfers
     def empty(self, shape, dtype):
@@ -276,7 +284,7 @@ class NumpyBackend(Backend):
         ``gpudnn.set_flush_denormal(False)``. NaN, inf and normal values are kept. Three passes:
         ``keep = |a| >= tiny`` (1.0 or 0.0; False for NaN, whose ``NaN * 0`` stays NaN), ``a *= keep``.
         """
-        if self._hardware_flush or not config.flush_denormal():
+        if _in_hardware_flush() or not config.flush_denormal():
             return
         for a in arrays:
             keep = self._scratch(a.shape, a.dtype, slot="flush")
@@ -287,7 +295,7 @@ class NumpyBackend(Backend):
     def _flushed(self, grad):
         """``grad`` as a flushing kernel reads it: a flushed copy in a work array (the caller's
         gradient is left as it is), or ``grad`` itself while flushing is off."""
-        if self._hardware_flush or not config.flush_denormal():
+        if _in_hardware_flush() or not config.flush_denormal():
             return grad
         copy = self._scratch(grad.shape, grad.dtype, slot="flushed-grad")
         np.copyto(copy, grad)
