@@ -4,61 +4,24 @@ It is also the reference the CUDA kernels are tested against, so each op is the 
 of its math. Ops write into ``out=`` and reuse cached scratch buffers (one per shape and dtype) so
 that a training step allocates no array memory after its first batch.
 
-The optimizer updates reach the compiled kernels' results to the bit while subnormals are
-flushed (:func:`gpudnn.set_flush_denormal`, on by default): the kernels run with FTZ|DAZ, so every
-subnormal operand reads as a zero of its sign and every subnormal result is written as one. Where
-:mod:`~gpudnn.backend.fp_mode` can set that mode from Python (x86-64, glibc) an update runs in it
-(:func:`_flushing`); elsewhere :meth:`NumpyBackend._flush` emulates it: on the inputs (the
-gradient through :meth:`NumpyBackend._flushed`, a copy) and after each operation whose result can
-be subnormal (products, quotients and sums; not ``sqrt`` of a flushed value, ``sqrt + eps`` or
-``max``). Flushing the inputs and outputs alone is not enough: ``g - m``, ``g * g`` or
-``lr * g`` can underflow inside an update and change a normal result.
+The optimizer updates are decorated with :func:`~gpudnn.backend.flushing.flushing`: while
+subnormals are flushed (:func:`gpudnn.set_flush_denormal`, the default) they reach the compiled
+kernels' results to the bit, in the hardware FTZ|DAZ mode where Python can set it, else by
+emulation (see that module).
 """
 
-import functools
 import mmap
-import threading
 
 import numpy as np
 
-from .. import config
-from . import fp_mode
 from .base import EPSILON, Backend
+from .flushing import FlushedArray, emulating, flush_in_place, flushing
 
 HUGE_PAGE = 2 << 20
 #: Distance between the start addresses of successive flat buffers, modulo 4 KiB: 17 cache lines.
 #: Buffers whose addresses agree modulo 4096 make the CPU mistake loads for dependent stores
 #: ("4K aliasing") when one loop streams through all of them, as an optimizer update does.
 STAGGER = 17 * 64
-
-
-#: ``hardware``: True while this thread runs an update in the hardware flush mode (the mode is
-#: per thread, so is the flag: another thread's update must still set it or emulate it).
-_thread = threading.local()
-
-
-def _in_hardware_flush():
-    return getattr(_thread, "hardware", False)
-
-
-def _flushing(update):
-    """``update`` run with subnormals flushed in hardware (FTZ|DAZ on the calling thread, the
-    caller's mode restored after) where :mod:`fp_mode` can set it; its ``_flush`` calls are then
-    no-ops. Elsewhere, or while flushing is off, ``update`` runs as it is."""
-    @functools.wraps(update)
-    def run(self, *args, **kwargs):
-        if _in_hardware_flush() or not config.flush_denormal():
-            return update(self, *args, **kwargs)
-        saved = fp_mode.enter()
-        if saved is None:
-            return update(self, *args, **kwargs)
-        _thread.hardware = True
-        try:
-            return update(self, *args, **kwargs)
-        finally:
-            _thread.hardware = False
-            fp_mode.leave(saved)
-    return run
 
 
 class NumpyBackend(Backend):
@@ -278,116 +241,75 @@ class NumpyBackend(Backend):
         return bool(np.isfinite(a).all())
 
     # ----------------------------------------------------------------- flushing subnormals
-    def _flush(self, *arrays):
-        """Each subnormal element of ``arrays`` becomes a zero of its sign, in place: what the
-        compiled kernels' FTZ (results) and DAZ (operands) do; nothing while
-        ``gpudnn.set_flush_denormal(False)``. NaN, inf and normal values are kept. Three passes:
-        ``keep = |a| >= tiny`` (1.0 or 0.0; False for NaN, whose ``NaN * 0`` stays NaN), ``a *= keep``.
-        """
-        if _in_hardware_flush() or not config.flush_denormal():
-            return
-        for a in arrays:
-            keep = self._scratch(a.shape, a.dtype, slot="flush")
-            np.abs(a, out=keep)
-            np.greater_equal(keep, np.finfo(a.dtype).tiny, out=keep)
-            np.multiply(a, keep, out=a)
+    def _scratch(self, shape, dtype, slot=0, zeroed=False):
+        buf = super()._scratch(shape, dtype, slot, zeroed)
+        return buf.view(FlushedArray) if emulating(self) else buf
 
-    def _flushed(self, grad):
-        """``grad`` as a flushing kernel reads it: a flushed copy in a work array (the caller's
-        gradient is left as it is), or ``grad`` itself while flushing is off."""
-        if _in_hardware_flush() or not config.flush_denormal():
-            return grad
-        copy = self._scratch(grad.shape, grad.dtype, slot="flushed-grad")
+    def _flush(self, *arrays):
+        """Each subnormal element of ``arrays`` becomes a zero of its sign, in place (what the
+        compiled kernels' FTZ and DAZ do); NaN, inf and normal values are kept."""
+        flush_in_place([a.view(np.ndarray) for a in arrays],
+                       lambda shape, dtype: Backend._scratch(self, shape, dtype, slot="flush"))
+
+    def _flushed_copy(self, grad):
+        """A flushed copy of ``grad`` in a work array (the caller's gradient is left as it is)."""
+        copy = Backend._scratch(self, grad.shape, grad.dtype, slot="flushed-grad")
         np.copyto(copy, grad)
         self._flush(copy)
         return copy
 
     # ----------------------------------------------------------------- optimizer updates
-    # ``flush`` after an operation: the kernels' FTZ; on the inputs first: their DAZ.
-    @_flushing
+    # @flushing: subnormals flushed as the compiled kernels flush them (gpudnn/backend/flushing.py)
+    @flushing
     def sgd_update(self, param, grad, lr):
-        flush, grad = self._flush, self._flushed(grad)
-        flush(param)
         t = self._scratch(param.shape, param.dtype)
         np.multiply(grad, lr, out=t)
-        flush(t)
         param -= t
-        flush(param)
 
-    @_flushing
+    @flushing
     def momentum_update(self, param, grad, velocity, lr, momentum, nesterov):
-        flush, grad = self._flush, self._flushed(grad)
-        flush(param, velocity)
         t = self._scratch(param.shape, param.dtype)
         np.multiply(grad, lr, out=t)
-        flush(t)
         velocity *= momentum
-        flush(velocity)
         velocity -= t
-        flush(velocity)
         if nesterov:
             param -= t
-            flush(param)
             np.multiply(velocity, momentum, out=t)
-            flush(t)
         else:
             np.copyto(t, velocity)
         param += t
-        flush(param)
 
-    @_flushing
+    @flushing
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, momentum=0.0, mom=None):
-        flush, grad = self._flush, self._flushed(grad)
-        flush(param, velocity, *(() if mom is None else (mom,)))
         t = self._scratch(param.shape, param.dtype)
         np.multiply(grad, grad, out=t)
-        flush(t)
         t *= 1 - rho
-        flush(t)
         velocity *= rho
-        flush(velocity)
         velocity += t
-        flush(velocity)
         np.add(velocity, epsilon, out=t)
         np.sqrt(t, out=t)
         np.divide(grad, t, out=t)
-        flush(t)
         t *= lr
-        flush(t)
         if mom is not None:
             mom *= momentum
-            flush(mom)
             mom += t
-            flush(mom)
             param -= mom
         else:
             param -= t
-        flush(param)
 
-    @_flushing
+    @flushing
     def adam_update(self, param, grad, m, v, alpha, beta1, beta2, epsilon, vhat=None, decay=0.0):
-        flush, grad = self._flush, self._flushed(grad)
-        flush(param, m, v, *(() if vhat is None else (vhat,)))
         t = self._scratch(param.shape, param.dtype)
         if decay:
             np.multiply(param, decay, out=t)
-            flush(t)
             param -= t
-            flush(param)
         np.subtract(grad, m, out=t)
-        flush(t)
         t *= 1 - beta1
-        flush(t)
         m += t
-        flush(m)
         np.multiply(grad, grad, out=t)
-        flush(t)
         t -= v
-        flush(t)
         t *= 1 - beta2
-        flush(t)
         v += t
-        flush(v)
         if vhat is not None:
             np.maximum(vhat, v, out=vhat)
             np.sqrt(vhat, out=t)
@@ -395,26 +317,16 @@ class NumpyBackend(Backend):
             np.sqrt(v, out=t)
         t += epsilon
         np.divide(m, t, out=t)
-        flush(t)
         t *= alpha
-        flush(t)
         param -= t
-        flush(param)
 
-    @_flushing
+    @flushing
     def adagrad_update(self, param, grad, accumulator, lr, epsilon):
-        flush, grad = self._flush, self._flushed(grad)
-        flush(param, accumulator)
         t = self._scratch(param.shape, param.dtype)
         np.multiply(grad, grad, out=t)
-        flush(t)
         accumulator += t
-        flush(accumulator)
         np.add(accumulator, epsilon, out=t)
         np.sqrt(t, out=t)
         np.divide(grad, t, out=t)
-        flush(t)
         t *= lr
-        flush(t)
         param -= t
-        flush(param)
