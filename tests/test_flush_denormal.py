@@ -30,9 +30,22 @@ SIZES = (999, 140_001)
 TEST_PARALLEL_MIN = 131072
 #: MXCSR flush-to-zero (bit 15) and denormals-are-zero (bit 6); AArch64 FPCR FZ (bit 24).
 FLUSH_BITS = 0x8040 | (1 << 24)
-#: Slots whose values are never negative (second moments, Adagrad's accumulator).
-NON_NEGATIVE = {"rmsprop": (0,), "rmsprop_momentum": (0,), "adam": (1,), "adamw": (1,),
-                "amsgrad": (1, 2), "adagrad": (0,)}
+#: Slots whose values are never negative (second moments, Adamax's u, Adagrad's accumulator).
+NON_NEGATIVE = {"rmsprop": (0,), "rmsprop_momentum": (0,), "rmsprop_centered": (0,),
+                "adam": (1,), "adamw": (1,), "amsgrad": (1, 2), "nadam": (1,), "adamax": (1,),
+                "adagrad": (0,)}
+
+
+def update(name, dtype):
+    """``(slots, step(backend, param, grad, slots))`` of ``UPDATES[name]``, whose entries are
+    ``(slots, step)`` or, with per-step values read from a device array, ``(slots, hyper,
+    step(..., hyper))``."""
+    entry = UPDATES[name]
+    if len(entry) == 2:
+        return entry
+    slots, hyper, step = entry
+    values = np.array(hyper, dtype)
+    return slots, lambda b, p, g, s: step(b, p, g, s, values)
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +99,7 @@ def laden_grad(rng, dtype, first_slot):
 
 
 def start_state(rng, name, dtype, size):
-    slots, _ = UPDATES[name]
+    slots, _ = update(name, dtype)
     state = [laden(rng, dtype, size)] + [laden(rng, dtype, size, scale=1e-3) for _ in range(slots)]
     for j in NON_NEGATIVE.get(name, ()):
         np.abs(state[1 + j], out=state[1 + j])
@@ -107,7 +120,7 @@ def assert_same_bits(actual, expected, what):
 
 
 def run_steps(backend, name, state, grads):
-    _, step = UPDATES[name]
+    _, step = update(name, state[0].dtype)
     for g in grads:
         step(backend, state[0], g, state[1:])
     return state
@@ -139,7 +152,7 @@ def test_flushed_kernels_match_numpy_on_ordinary_values(compiled, reference, nam
     rng = np.random.default_rng(12)
     size = SIZES[1]
     state = [rng.standard_normal(size).astype(dtype) * 0.05]
-    state += [np.zeros(size, dtype) for _ in range(UPDATES[name][0])]
+    state += [np.zeros(size, dtype) for _ in range(update(name, dtype)[0])]
     grads = [rng.standard_normal(size).astype(dtype) * 0.01 for _ in range(5)]
     got = run_steps(compiled, name, [a.copy() for a in state], grads)
     want = run_steps(reference, name, [a.copy() for a in state], grads)

@@ -65,7 +65,9 @@ class FlushedArray(np.ndarray):
 
 
 def flushing(update):
-    """``update(backend, param, grad, *args, **kwargs)`` with subnormals flushed (module doc)."""
+    """``update(backend, param, grad, *args, **kwargs)`` with subnormals flushed (module doc):
+    ``param`` and every other array of its shape are written in place, ``grad`` (any array, or
+    a scalar) is read."""
     @functools.wraps(update)
     def run(backend, param, grad, *args, **kwargs):
         if getattr(_thread, "mode", None) is not None or not config.flush_denormal():
@@ -86,11 +88,12 @@ def flushing(update):
             return a.view(FlushedArray) if is_slot(a) else a
 
         backend._flush(param, *[a for a in (*args, *kwargs.values()) if is_slot(a)])
-        g = backend._flushed_copy(grad)
+        if isinstance(grad, np.ndarray):
+            grad = backend._flushed_copy(grad).view(FlushedArray)
         _thread.mode = backend
         try:
-            return update(backend, param.view(FlushedArray), g.view(FlushedArray),
-                          *map(view, args), **{k: view(v) for k, v in kwargs.items()})
+            return update(backend, param.view(FlushedArray), grad, *map(view, args),
+                          **{k: view(v) for k, v in kwargs.items()})
         finally:
             _thread.mode = None
     return run
