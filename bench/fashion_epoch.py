@@ -166,7 +166,7 @@ def _seconds(value, spread):
 
 
 def table(rows):
-    """A Markdown table of combined rows, then one line per optimizer comparing the steady epochs."""
+    """A Markdown table of combined rows, then a line per optimizer comparing the steady epochs."""
     lines = ["| library | optimizer | runs | first epoch, s | steady epoch (2..N), s | "
              "steady / first | test accuracy |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -179,15 +179,17 @@ def table(rows):
     for (library, optimizer), r in by.items():
         peer = by.get(("pytorch", optimizer))
         if library == "gpudnn" and peer and r["steady"] and peer["steady"]:
-            lines.append(f"\n{optimizer}: gpudnn's steady epoch is {r['steady'] / peer['steady']:.2f}x "
-                         f"PyTorch's; first epoch {r['first'] / peer['first']:.2f}x.")
+            lines.append(f"\n{optimizer}: gpudnn's steady epoch is "
+                         f"{r['steady'] / peer['steady']:.2f}x PyTorch's; first epoch "
+                         f"{r['first'] / peer['first']:.2f}x.")
     return "\n".join(lines)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.fashion_epoch",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (>= 2 for a steady epoch)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs per run (>= 2 for a steady epoch)")
     parser.add_argument("--runs", type=int, default=3, help="runs per library, alternating")
     parser.add_argument("--optimizers", nargs="+", default=["adam", "rmsprop"],
                         choices=["adam", "rmsprop"])

@@ -136,7 +136,8 @@ def _kernel_source(spec, ctype, openmp, parallel_min):
               "  auto _body = [&](const ptrdiff_t i, const ptrdiff_t _col) {\n" +
               "\n".join(refs) + f"\n{body}\n    ;\n  }};\n{loop}\n}}")
     call = ", ".join(names)
-    serial = f"  {{\n    const gpudnn_fp_scope _fp(_mode);\n    {spec.name}_range(0, _n, {call});\n  }}"
+    serial = (f"  {{\n    const gpudnn_fp_scope _fp(_mode);\n"
+              f"    {spec.name}_range(0, _n, {call});\n  }}")
     if openmp:
         row_k = " * (ptrdiff_t)k" if spec.is_row_kernel and "k" in spec.scalars else ""
         run = (f"  if (_n{row_k} >= {int(parallel_min)}) {{\n"
@@ -178,7 +179,9 @@ static inline gpudnn_fp_word gpudnn_fp_get() {
   __asm__ __volatile__("mrs %0, fpcr" : "=r"(m));
   return m;
 }
-static inline void gpudnn_fp_set(gpudnn_fp_word m) { __asm__ __volatile__("msr fpcr, %0" : : "r"(m)); }
+static inline void gpudnn_fp_set(gpudnn_fp_word m) {
+  __asm__ __volatile__("msr fpcr, %0" : : "r"(m));
+}
 #else  // subnormals are kept on other CPUs (gpudnn.config.FLUSH_SUPPORTED is False there)
 typedef unsigned long long gpudnn_fp_word;
 static const gpudnn_fp_word GPUDNN_FLUSH_BITS = 0;
