@@ -7,7 +7,7 @@
 
 from . import (activations, callbacks, initializers, layers, losses, models, optimizers,
                regularizers, saving, utils)
-from .config import floatx, set_floatx, set_seed
+from .config import floatx, set_floatx, set_flush_denormal, set_seed
 from .device import device, get_device, set_device
 from .gradient_norms import GradientNormRecorder
 from .variables import Variable
@@ -18,6 +18,6 @@ from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, Inval
 __version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
-           "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "floatx",
+           "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "set_flush_denormal", "floatx",
            "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
            "NotCompiledError", "DeviceUnavailableError", "KernelCompileError", "FileFormatError"]

@@ -92,7 +92,7 @@ param -= (m_hat * hyper[0]) / (sqrt(v * hyper[4]) + epsilon);
 const T decay = hyper[1];
 if (decay != (T)0) param -= param * decay;
 m += (g - m) * one_minus_beta1;
-u = nan_max(u * beta2, (T)fabs(g));
+u = nan_max(u * beta2, (T)fabs(g + (T)0));  // + 0: DAZ reads a subnormal g as 0, as NumPy's flushed update does
 param -= hyper[0] * (m / (u + epsilon));
 
 // kernel: adagrad_update | in: T g, raw T hyper, T epsilon | out: T param, T accumulator | scalars: epsilon

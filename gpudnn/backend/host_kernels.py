@@ -17,6 +17,14 @@ With ``openmp`` the loop is split in equal static chunks over the OpenMP threads
 (``n``, times ``k`` for a row kernel) is at least ``parallel_min`` elements, and runs serially
 below that, where starting the threads would cost more than it saves.
 
+Each call runs with subnormal floats flushed to zero (x86-64: MXCSR FTZ|DAZ, ``0x8040``;
+AArch64: FPCR FZ) while :func:`gpudnn.set_flush_denormal` is on, the default: the entry point
+saves the calling thread's mode, sets the bits, runs, and restores it, and every OpenMP thread of
+the parallel branch does the same with its own register (each thread has one), so the caller's
+floating-point mode is never changed. x86 arithmetic on subnormals is ~40x slower, and they pile
+up in optimizer state. ``gpudnn_set_flush_denormal(int)`` switches it per library and
+``gpudnn_fp_control()`` reads the calling thread's register (tests). Other CPUs compile it out.
+
 The flags keep the arithmetic NumPy's, operation for operation: ``-ffp-contract=off`` (no fused
 multiply-add) and no fast-math; ``-fno-math-errno`` only lets ``sqrt`` compile to the (correctly
 rounded) vector instruction; ``-march=native`` widens the vectors on the machine that compiles.
@@ -39,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import config
 from ..errors import KernelCompileError
 from .kernel_source import FAMILIES, load_kernels
 
@@ -127,21 +136,80 @@ def _kernel_source(spec, ctype, openmp, parallel_min):
               "  auto _body = [&](const ptrdiff_t i, const ptrdiff_t _col) {\n" +
               "\n".join(refs) + f"\n{body}\n    ;\n  }};\n{loop}\n}}")
     call = ", ".join(names)
+    serial = (f"  {{\n    const gpudnn_fp_scope _fp(_mode);\n"
+              f"    {spec.name}_range(0, _n, {call});\n  }}")
     if openmp:
         row_k = " * (ptrdiff_t)k" if spec.is_row_kernel and "k" in spec.scalars else ""
         run = (f"  if (_n{row_k} >= {int(parallel_min)}) {{\n"
                "    // one static chunk per thread, a multiple of 16 elements (64-byte lines)\n"
                "    const ptrdiff_t _chunks = omp_get_max_threads();\n"
                "    const ptrdiff_t _step = ((_n + _chunks - 1) / _chunks + 15) / 16 * 16;\n"
-               "#pragma omp parallel for schedule(static)\n"
-               "    for (ptrdiff_t _c = 0; _c < _chunks; ++_c) {\n"
-               "      const ptrdiff_t _end = (_c + 1) * _step;\n"
-               f"      {spec.name}_range(_c * _step, _end < _n ? _end : _n, {call});\n"
+               "#pragma omp parallel\n"
+               "    {\n"
+               "      const gpudnn_fp_scope _fp(_mode);  // each thread's own register\n"
+               "#pragma omp for schedule(static)\n"
+               "      for (ptrdiff_t _c = 0; _c < _chunks; ++_c) {\n"
+               "        const ptrdiff_t _end = (_c + 1) * _step;\n"
+               f"        {spec.name}_range(_c * _step, _end < _n ? _end : _n, {call});\n"
+               "      }\n"
                "    }\n"
-               f"  }} else {{\n    {spec.name}_range(0, _n, {call});\n  }}")
+               f"  }} else\n{serial}")
     else:
-        run = f"  {spec.name}_range(0, _n, {call});"
-    return f'{ranged}\n\nextern "C" void {spec.name}({", ".join(args)}) {{\n{run}\n}}'
+        run = serial
+    return (f'{ranged}\n\nextern "C" void {spec.name}({", ".join(args)}) {{\n'
+            f"  const gpudnn_fp_word _mode = gpudnn_fp_mode();\n{run}\n}}")
+
+
+#: The floating-point mode of a call: the calling thread's, with subnormals flushed while
+#: ``gpudnn_flush_denormal`` is set; ``gpudnn_fp_scope`` holds it on one thread and restores.
+#: The empty asm statements with a memory clobber keep the loop's loads and stores between the
+#: two register writes.
+FP_MODE_SOURCE = r"""
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+typedef unsigned int gpudnn_fp_word;
+static const gpudnn_fp_word GPUDNN_FLUSH_BITS = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
+static inline gpudnn_fp_word gpudnn_fp_get() { return _mm_getcsr(); }
+static inline void gpudnn_fp_set(gpudnn_fp_word m) { _mm_setcsr(m); }
+#elif defined(__aarch64__)
+typedef unsigned long long gpudnn_fp_word;
+static const gpudnn_fp_word GPUDNN_FLUSH_BITS = 1ull << 24;  // FPCR FZ: inputs and results
+static inline gpudnn_fp_word gpudnn_fp_get() {
+  gpudnn_fp_word m;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(m));
+  return m;
+}
+static inline void gpudnn_fp_set(gpudnn_fp_word m) {
+  __asm__ __volatile__("msr fpcr, %0" : : "r"(m));
+}
+#else  // subnormals are kept on other CPUs (gpudnn.config.FLUSH_SUPPORTED is False there)
+typedef unsigned long long gpudnn_fp_word;
+static const gpudnn_fp_word GPUDNN_FLUSH_BITS = 0;
+static inline gpudnn_fp_word gpudnn_fp_get() { return 0; }
+static inline void gpudnn_fp_set(gpudnn_fp_word) {}
+#endif
+
+static int gpudnn_flush_denormal = 1;
+extern "C" void gpudnn_set_flush_denormal(int on) { gpudnn_flush_denormal = on; }
+extern "C" unsigned long long gpudnn_fp_control() { return gpudnn_fp_get(); }
+
+static inline gpudnn_fp_word gpudnn_fp_mode() {
+  const gpudnn_fp_word m = gpudnn_fp_get();
+  return gpudnn_flush_denormal ? (m | GPUDNN_FLUSH_BITS) : m;
+}
+
+struct gpudnn_fp_scope {
+  gpudnn_fp_word saved, mode;
+  explicit gpudnn_fp_scope(gpudnn_fp_word wanted) : saved(gpudnn_fp_get()), mode(wanted) {
+    if (mode != saved) gpudnn_fp_set(mode);
+    __asm__ __volatile__("" : : : "memory");
+  }
+  ~gpudnn_fp_scope() {
+    __asm__ __volatile__("" : : : "memory");
+    if (mode != saved) gpudnn_fp_set(saved);
+  }
+};
+"""
 
 
 def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
@@ -149,7 +217,8 @@ def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
     kernels sit in a namespace of their own (the kernels keep their C names)."""
     ctype = _CTYPE_NAMES[_dtype_name(dtype)]
     specs = load_kernels()
-    parts = ['#include "cuda_shim.h"'] + (["#include <omp.h>"] if openmp else [])
+    parts = (['#include "cuda_shim.h"'] + (["#include <omp.h>"] if openmp else []) +
+             [FP_MODE_SOURCE.strip()])
     for family in FAMILIES:
         members = [s for s in specs.values() if s.family == family]
         parts.append(f"namespace gpudnn_{family} {{\ntypedef {ctype} T;\n{members[0].preamble}")
@@ -268,5 +337,18 @@ def load(dtype, openmp=True, parallel_min=PARALLEL_MIN):
                     fn = getattr(lib, spec.name)
                     fn.argtypes = argtypes(spec, key[0])
                     fn.restype = None
+                lib.gpudnn_set_flush_denormal.argtypes = [ctypes.c_int]
+                lib.gpudnn_set_flush_denormal.restype = None
+                lib.gpudnn_fp_control.argtypes = []
+                lib.gpudnn_fp_control.restype = ctypes.c_ulonglong
+                lib.gpudnn_set_flush_denormal(int(config.flush_denormal()))
                 _loaded[key] = lib
     return lib
+
+
+def set_flush_denormal(on):
+    """Switch flushing in every loaded library (libraries loaded later read
+    :func:`gpudnn.config.flush_denormal`); called by :func:`gpudnn.set_flush_denormal`."""
+    with _lock:
+        for lib in _loaded.values():
+            lib.gpudnn_set_flush_denormal(int(bool(on)))

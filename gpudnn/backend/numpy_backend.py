@@ -3,6 +3,11 @@
 It is also the reference the CUDA kernels are tested against, so each op is the plain statement
 of its math. Ops write into ``out=`` and reuse cached scratch buffers (one per shape and dtype) so
 that a training step allocates no array memory after its first batch.
+
+The optimizer updates are decorated with :func:`~gpudnn.backend.flushing.flushing`: while
+subnormals are flushed (:func:`gpudnn.set_flush_denormal`, the default) they reach the compiled
+kernels' results to the bit, in the hardware FTZ|DAZ mode where Python can set it, else by
+emulation (see that module).
 """
 
 import mmap
@@ -10,6 +15,7 @@ import mmap
 import numpy as np
 
 from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
+from .flushing import FlushedArray, emulating, flush_in_place, flushing
 
 HUGE_PAGE = 2 << 20
 #: Distance between the start addresses of successive flat buffers, modulo 4 KiB: 17 cache lines.
@@ -389,6 +395,24 @@ class NumpyBackend(Backend):
     def all_finite(self, a):
         return bool(np.isfinite(a).all())
 
+    # ----------------------------------------------------------------- flushing subnormals
+    def _scratch(self, shape, dtype, slot=0, zeroed=False):
+        buf = super()._scratch(shape, dtype, slot, zeroed)
+        return buf.view(FlushedArray) if emulating(self) else buf
+
+    def _flush(self, *arrays):
+        """Each subnormal element of ``arrays`` becomes a zero of its sign, in place (what the
+        compiled kernels' FTZ and DAZ do); NaN, inf and normal values are kept."""
+        flush_in_place([a.view(np.ndarray) for a in arrays],
+                       lambda shape, dtype: Backend._scratch(self, shape, dtype, slot="flush"))
+
+    def _flushed_copy(self, grad):
+        """A flushed copy of ``grad`` in a work array (the caller's gradient is left as it is)."""
+        copy = Backend._scratch(self, grad.shape, grad.dtype, slot="flushed-grad")
+        np.copyto(copy, grad)
+        self._flush(copy)
+        return copy
+
     # ----------------------------------------------------------------- optimizer updates
     def _decay(self, param, hyper, t):
         """Weight decay first: ``param -= param * hyper[1]`` when hyper[1] is not 0."""
@@ -397,12 +421,15 @@ class NumpyBackend(Backend):
             np.multiply(param, decay, out=t)
             param -= t
 
+    # @flushing: subnormals flushed as the compiled kernels flush them (backend/flushing.py)
+    @flushing
     def sgd_update(self, param, grad, hyper):
         t = self._scratch(param.shape, param.dtype)
         self._decay(param, hyper, t)
         np.multiply(grad, hyper[0], out=t)
         param -= t
 
+    @flushing
     def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
         t = self._scratch(param.shape, param.dtype)
         self._decay(param, hyper, t)
@@ -416,6 +443,7 @@ class NumpyBackend(Backend):
             np.copyto(t, velocity)
         param += t
 
+    @flushing
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
                        average=None):
         t = self._scratch(param.shape, param.dtype)
@@ -453,6 +481,7 @@ class NumpyBackend(Backend):
         t *= 1 - beta2
         v += t
 
+    @flushing
     def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
         t = self._scratch(param.shape, param.dtype)
         self._decay(param, hyper, t)
@@ -467,6 +496,7 @@ class NumpyBackend(Backend):
         t *= hyper[0]
         param -= t
 
+    @flushing
     def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
         t = self._scratch(param.shape, param.dtype)
         u = self._scratch(param.shape, param.dtype, slot=1)
@@ -482,6 +512,7 @@ class NumpyBackend(Backend):
         np.divide(u, t, out=t)
         param -= t
 
+    @flushing
     def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
         t = self._scratch(param.shape, param.dtype)
         self._decay(param, hyper, t)
@@ -496,6 +527,7 @@ class NumpyBackend(Backend):
         t *= hyper[0]
         param -= t
 
+    @flushing
     def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
         t = self._scratch(param.shape, param.dtype)
         self._decay(param, hyper, t)
