@@ -52,7 +52,8 @@ print(\"device 0:\", p[\"name\"].decode(), \"sm_%d%d\" % (p[\"major\"], p[\"mino
 from gpudnn.backend import cuda_problem
 print(\"gpudnn cuda_problem:\", cuda_problem(0))
 '"
-stage gpu-tests 180 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
+stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
+  tests/test_gpu_graphs.py tests/test_saving.py \
   --junitxml="$OUT/gpu-tests.xml"
 stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
   tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \

@@ -3,13 +3,15 @@
 Model: Dense(512, relu, input 784) -> Dense(10, softmax), Adam, categorical cross-entropy,
 metric accuracy, 407,050 params. ours: ``model._train_batch`` on a preallocated batch (forward,
 loss and accuracy accumulated on the device, backward, Adam over the flat buffer), what ``fit``
-runs per batch minus the row gather. limit: the step's own five GEMMs alone (x@W1, h@W2,
+runs per batch minus the row gather: ``recorded`` as fit runs it (the step's backend calls
+recorded once and replayed, gpudnn/recorded_steps.py), ``eager`` walking the layers every step. limit: the step's own five GEMMs alone (x@W1, h@W2,
 h^T@dz2, dz2@W2^T, x^T@dz1: 2*128*(784*512*2 + 512*10*3) = 0.21 GFLOP) through
 ``backend.matmul`` on the same operands, in the same run. peer: the same model in PyTorch
 (nn.Linear x2, CrossEntropyLoss on logits, Adam fused; zero_grad/backward/step) where installed.
 """
 
 import numpy as np
+import pytest
 
 from bench import peers
 from bench.figures import record
@@ -41,7 +43,8 @@ def step_gemms(model, ws):
     return run, sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in calls)
 
 
-def test_train_step(benchmark, backend, timer, rng, device):
+@pytest.mark.parametrize("mode", ["recorded", "eager"])
+def test_train_step(benchmark, backend, timer, rng, device, mode):
     model = course_model(device)
     x = rng.random((BATCH, 784), dtype=np.float32)
     labels = rng.integers(0, 10, BATCH)
@@ -50,14 +53,16 @@ def test_train_step(benchmark, backend, timer, rng, device):
     backend.copy_into(ws.y, np.eye(10, dtype=np.float32)[labels])
     totals = model._new_totals()
     benchmark.group = "train step"
-    ours_s = timer.bench(benchmark, lambda: model._train_batch(ws, totals))
+    record_step = mode == "recorded"
+    ours_s = timer.bench(benchmark, lambda: model._train_batch(ws, totals, record=record_step))
+    assert (model._steps.replays > 0) == record_step
     gemms, flops = step_gemms(model, ws)
     gemm_s = timer.median(gemms)
     peers_s = {}
     torch_peer = peers.torch_step(x, labels, backend.is_gpu)
     if torch_peer is not None:
         peers_s["torch, Adam fused"] = timer.median(*torch_peer)
-    record(benchmark, figure=f"train step B={BATCH} (784-512-10, Adam)",
+    record(benchmark, figure=f"train step B={BATCH} (784-512-10, Adam), {mode}",
            device=backend.name.split(":")[0], unit="ms", amount=None, ours_s=ours_s,
            limit_s=gemm_s, limit_name="its 5 GEMMs", peers_s=peers_s, gemm_share=gemm_s / ours_s,
            gemm_flops=flops, gemm_gflops=flops / gemm_s / 1e9, batch=BATCH)
