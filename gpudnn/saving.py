@@ -105,7 +105,7 @@ def save_model(model, path, extra_state=None):
                         "entry": entry})
     entries["model.json"] = _json({
         "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
-        "input_shape": [model.input_dim], "layers": [layers.serialize(l) for l in model.layers],
+        "input_shape": list(model.input_shape), "layers": [layers.serialize(l) for l in model.layers],
         "weights": weights})
     state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
              "extra": extra_state or {}}
@@ -266,7 +266,7 @@ class ModelFile:
             model = Sequential(name=config["name"], dtype=config["dtype"])
             for layer_config in config["layers"]:
                 model.add(layers.deserialize(layer_config))
-            model.build(_input_dim(config["input_shape"]))
+            model.build(_input_shape(config["input_shape"]))
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
                               loss=_deserialize_loss(self.compile["loss"]),
@@ -335,11 +335,12 @@ class ModelFile:
         return copies
 
 
-def _input_dim(shape):
-    if not isinstance(shape, list) or len(shape) != 1 or isinstance(shape[0], bool) \
-            or not isinstance(shape[0], int) or shape[0] <= 0:
-        raise InvalidInputError(f"input_shape {shape!r} is not [features]")
-    return shape[0]
+def _input_shape(shape):
+    """The sample shape of ``model.json`` (a list of positive ints) as a tuple."""
+    if not isinstance(shape, list) or not shape or any(
+            isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape):
+        raise InvalidInputError(f"input_shape {shape!r} is not a list of positive ints")
+    return tuple(shape)
 
 
 def _generator(state):

@@ -251,3 +251,48 @@ def test_saved_on_cuda_loads_on_cpu_and_back(tmp_path):
     assert back.backend.is_gpu and back.optimizer.iterations == on_gpu.optimizer.iterations
     assert_same_weights(on_gpu, back)
     np.testing.assert_allclose(back.predict(x), on_cpu.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def _continue_both(model, loaded, x, y):
+    """Two more epochs on the original and on the loaded copy: the same weights, bit for bit."""
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    loaded.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    assert_same_weights(model, loaded)
+
+
+def test_flatten_dropout_regularizer_and_logits_model_round_trips(tmp_path):
+    """The issue-9 building blocks in one file: a sample shape of rank 2, Dropout (its seed and
+    the model's device step counter), a kernel regularizer and a logits loss with smoothing."""
+    x, y = data()
+    x = x.reshape(-1, 2, 3)
+    model = models.Sequential([
+        layers.Flatten(input_shape=(2, 3)),
+        layers.Dense(8, activation="relu", kernel_regularizer=gpudnn.regularizers.l2(1e-3)),
+        layers.Dropout(0.25), layers.Dense(3)])
+    model.compile(optimizer=optimizers.Nadam(learning_rate=optimizers.schedules.ExponentialDecay(
+        0.01, 5, 0.9), clipnorm=1.0),
+        loss=gpudnn.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    model.save(tmp_path / "m.gpudnn")
+    loaded = models.load_model(tmp_path / "m.gpudnn")
+    assert loaded.input_shape == (2, 3)
+    assert loaded.layers[1].kernel_regularizer == model.layers[1].kernel_regularizer
+    assert loaded.loss.get_config() == model.loss.get_config()
+    assert np.array_equal(loaded.state_arrays()["dropout_step"],
+                          model.state_arrays()["dropout_step"])
+    _continue_both(model, loaded, x, y)
+
+
+def test_a_nested_model_round_trips(tmp_path):
+    x, y = data()
+    inner = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(6,)),
+                               layers.Dense(3)], name="logits")
+    outer = models.Sequential([inner, layers.Softmax()], name="probabilities")
+    outer.compile(optimizer="adam", loss="categorical_crossentropy")
+    outer.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    outer.save(tmp_path / "n.gpudnn")
+    loaded = models.load_model(tmp_path / "n.gpudnn")
+    assert isinstance(loaded.layers[0], models.Sequential) and loaded.layers[0].name == "logits"
+    np.testing.assert_array_equal(loaded.predict(x), outer.predict(x))
+    _continue_both(outer, loaded, x, y)

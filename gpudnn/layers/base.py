@@ -146,21 +146,18 @@ def _input_dim(input_shape, name):
     """``input_shape=(784,)``, ``784`` or ``[784]`` -> 784; None stays None."""
     from ..errors import InvalidInputError
 
-    if input_shape is None:
+    try:
+        shape = _input_shape(input_shape, name)
+    except InvalidInputError:
+        shape = ()
+    if shape is None:
         return None
-    if isinstance(input_shape, (int,)) and not isinstance(input_shape, bool):
-        dims = (input_shape,)
-    else:
-        try:
-            dims = tuple(input_shape)
-        except TypeError:
-            dims = None
-    if not dims or len(dims) != 1 or not all(isinstance(d, int) and d > 0 for d in dims):
+    if len(shape) != 1:
         raise InvalidInputError(
             f"layer {name!r}: input_shape must be a positive feature count like (784,) or 784 "
             f"(dense networks take flat vectors; flatten images with x.reshape(len(x), -1)), "
             f"not {input_shape!r}")
-    return dims[0]
+    return shape[0]
 
 
 def _input_shape(input_shape, name):

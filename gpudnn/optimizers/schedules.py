@@ -69,25 +69,30 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _TimeDecay(LearningRateSchedule):
+    """Shared by the decays of ``p = step / decay_steps`` (floored with ``staircase``)."""
+
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+                 name=None):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.decay_rate = _nonnegative(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
-        self.name = name
+        self.name = type(self).__name__ if name is None else name
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_TimeDecay):
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -113,25 +118,9 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _nonnegative(decay_rate, "decay_rate")
-        self.staircase = bool(staircase)
-        self.name = name
-
+class InverseTimeDecay(_TimeDecay):
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class PolynomialDecay(LearningRateSchedule):
