@@ -161,3 +161,42 @@ def test_replay_equals_eager_with_dropout_and_flatten(monkeypatch):
     assert int(recorded.state_arrays()["dropout_step"][0]) == 2 * 5
     for a, b in zip(recorded.get_weights(), eager.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+class _FakeGraphs:
+    """Stands in for CudaGraphs on the CPU: 'captures' by recording the step's calls again (the
+    capture must not execute them) and replays those; or fails like a refused capture."""
+
+    def __init__(self, fail):
+        self.fail, self.captures = fail, 0
+
+    def capture(self, backend, run_step, calls):
+        from gpudnn.backend.cuda_graph import CaptureFailed
+
+        self.captures += 1
+        if self.fail:
+            raise CaptureFailed("NotImplementedError: an op that cannot be captured")
+        return RecordedStep(calls)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_graph_path_is_taken_on_the_second_step_and_falls_back_cleanly(monkeypatch, fail):
+    """With a backend that offers graphs, the second step of a batch size is captured and every
+    later one replays the capture; a failed capture warns once and replays call by call. Either
+    way the weights are those of the eager run."""
+    pytest.importorskip("cupy")
+    from gpudnn.backend.base import Backend
+
+    fake = _FakeGraphs(fail)
+    monkeypatch.setattr(Backend, "graphs", lambda self: fake)
+    if fail:
+        with pytest.warns(RuntimeWarning, match="could not be captured as a CUDA graph"):
+            graphed, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
+    else:
+        graphed, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
+    assert fake.captures == 2  # the full batch size and the partial last batch, once each
+    assert graphed._steps.graphs == (0 if fail else 2)
+    monkeypatch.setattr(Backend, "graphs", lambda self: None)
+    eager, _ = train(monkeypatch, False, OPTIMIZERS["adam"]())
+    for a, b in zip(graphed.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)
