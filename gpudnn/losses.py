@@ -30,6 +30,7 @@ from . import inputs
 from .backend.numpy_backend import NumpyBackend
 from .errors import InvalidInputError
 from .identifiers import Configurable, from_serialized, instance, serialized
+from .watched import Watched
 
 #: Keras's default (and here the only) reduction: the sum over the batch divided by its size.
 REDUCTION = "sum_over_batch_size"
@@ -37,7 +38,7 @@ REDUCTION = "sum_over_batch_size"
 _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here, in float64
 
 
-class Loss(Configurable):
+class Loss(Configurable, Watched):
     """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
 
     #: backend loss kind: ``mse``, ``mae``, ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``

@@ -14,6 +14,7 @@ from the optimizer's device array at every replay.
 import os
 import warnings
 
+from . import watched
 from .backend.capture import RecordedStep, RecordingBackend
 
 #: Recordings a model keeps (fit uses two batch sizes: the full and the last partial batch).
@@ -86,9 +87,13 @@ class RecordedSteps:
 
     @staticmethod
     def _state_of(model):
-        """What a recording is made of besides the batch: these objects must not change."""
+        """What a recording is made of besides the batch: these objects must not change, nor
+        the values its calls were bound with (hyperparameters, rates, slopes, penalties: any
+        assignment to a setting of a layer, loss, optimizer or regularizer, counted by
+        gpudnn.watched, makes the step record again)."""
         opt = model.optimizer
-        return (model.params, model.grads, opt, opt.hyper, model.loss, tuple(model.metric_names))
+        return (model.params, model.grads, opt, opt.hyper, model.loss,
+                tuple(model.metric_names), ("settings", watched.changes()))
 
 
 class _Entry:

@@ -16,9 +16,10 @@ import numpy as np
 
 from .errors import InvalidInputError, unknown_name
 from .identifiers import Configurable, from_serialized, serialized
+from .watched import Watched
 
 
-class Regularizer(Configurable):
+class Regularizer(Configurable, Watched):
     """Base class: the penalty ``l1 sum|w| + l2 sum w^2`` (both factors 0 here)."""
 
     l1 = 0.0

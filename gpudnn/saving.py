@@ -47,7 +47,11 @@ def atomic_write(path, write):
         raise InvalidInputError(f"{path} is a folder; give the path of a file to write")
     if not os.path.isdir(folder):
         raise InvalidInputError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                    suffix=".tmp")
+    except OSError as exc:  # a read-only folder, no permission, a full disk
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -55,6 +59,10 @@ def atomic_write(path, write):
             os.fsync(f.fileno())
         os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
@@ -280,10 +288,13 @@ class ModelFile:
         so a refused file leaves ``model`` unchanged."""
         with self._checking():
             copies = self._copies(model, optimizer_state, weights_only)
+            seeds = [] if weights_only else self._seed_copies(model)
         be = model.backend
         for target, array in copies:
             be.copy_into(target, np.ascontiguousarray(array, dtype=target.dtype))
         if not weights_only:
+            for layer, seed in seeds:  # the dropout masks of the saved run, not fresh draws
+                layer.seed = seed
             if optimizer_state and model.optimizer is not None:
                 model.optimizer.iterations = self.iterations
                 if self._saved_learning_rate is not None:
@@ -303,6 +314,23 @@ class ModelFile:
         if not weights_only:
             copies += self._state_copies(model, optimizer_state)
         return copies
+
+    def _seed_copies(self, model):
+        """``[(layer, seed)]`` of the model's random layers (Dropout) from the file's layer
+        configs: a layer's seed is part of the state an exact resume needs."""
+        saved = _leaf_configs(self.model["layers"])
+        leaves = model._leaf_layers
+        if [c.get("class_name") for c in saved] != [type(l).__name__ for l in leaves]:
+            self._fail(f"holds the layers {[c.get('class_name') for c in saved]} but the model "
+                       f"has {[type(l).__name__ for l in leaves]}")
+        pairs = []
+        for layer, config in zip(leaves, saved):
+            if layer.stochastic:
+                seed = config["config"].get("seed")
+                if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                    self._fail(f"layer {layer.name} has no valid seed in the file ({seed!r})")
+                pairs.append((layer, seed))
+        return pairs
 
     def _state_copies(self, model, optimizer_state):
         copies = []
@@ -333,6 +361,24 @@ class ModelFile:
                                f"model's has {tuple(target.shape)}")
                 copies.append((target, self.slots[name]))
         return copies
+
+
+def _entry_order(name):
+    """``arr_2`` before ``arr_10`` (np.savez's positional names), other names as text."""
+    stem = name[:-4] if name.endswith(".npy") else name
+    head, _, number = stem.rpartition("_")
+    return (head, int(number), "") if head == "arr" and number.isdigit() else ("", -1, name)
+
+
+def _leaf_configs(layer_configs):
+    """The serialized leaf layers in order, nested Sequentials expanded."""
+    leaves = []
+    for config in layer_configs:
+        if isinstance(config, dict) and config.get("class_name") == "Sequential":
+            leaves.extend(_leaf_configs(config.get("config", {}).get("layers", [])))
+        else:
+            leaves.append(config)
+    return leaves
 
 
 def _input_shape(shape):
@@ -376,7 +422,7 @@ def load_weights(model, path):
     if "format.json" in entries:
         ModelFile(path, entries).restore(model, weights_only=True)
         return
-    names = sorted(entries)
+    names = sorted(entries, key=_entry_order)
     bad = [name for name in names if not name.endswith(".npy")]
     if bad or not names:
         raise FileFormatError(f"{path}: not a weights file (save_weights writes an .npz of .npy "

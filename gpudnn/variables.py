@@ -161,6 +161,10 @@ def apply_gradients(optimizer, grads_and_vars):
             raise InvalidInputError(
                 f"the gradient for {v.name!r} has shape {tuple(np.shape(g))}, the variable "
                 f"{v.shape}")
+        dtype = g.dtype if hasattr(g, "dtype") else np.asarray(g).dtype
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise InvalidInputError(
+                f"the gradient for {v.name!r} must hold real numbers, not {dtype}")
     grads, variables = zip(*pairs)
     if len({id(v) for v in variables}) != len(variables):
         raise InvalidInputError("apply_gradients got the same variable twice; give each variable "

@@ -141,3 +141,14 @@ def test_unbuilt_nested_model_is_built_by_the_outer_one():
     outer.fit(x, labels, epochs=1, verbose=0)
     assert inner.built and inner.input_shape == (6,)
     np.testing.assert_array_equal(np.argmax(inner(x), 1), np.argmax(outer(x), 1))
+
+
+def test_freezing_a_layer_is_refused_and_softmax_takes_the_last_axis():
+    layer = layers.Dense(3)
+    with pytest.raises(InvalidInputError, match="trainable=False"):
+        layer.trainable = False
+    layer.trainable = True
+    assert layer.trainable
+    layers.Softmax(axis=-1)
+    with pytest.raises(InvalidInputError, match="axis=-1"):
+        layers.Softmax(axis=0)

@@ -200,3 +200,51 @@ def test_the_graph_path_is_taken_on_the_second_step_and_falls_back_cleanly(monke
     eager, _ = train(monkeypatch, False, OPTIMIZERS["adam"]())
     for a, b in zip(graphed.get_weights(), eager.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+MUTATIONS = {
+    "clipnorm": (lambda m: setattr(m.optimizer, "clipnorm", 0.01),
+                 lambda: optimizers.SGD(0.1, clipnorm=10.0), False, None),
+    "beta_1": (lambda m: setattr(m.optimizer, "beta_1", 0.5), lambda: optimizers.Adam(0.01),
+               False, None),
+    "momentum": (lambda m: setattr(m.optimizer, "momentum", 0.5),
+                 lambda: optimizers.SGD(0.1, momentum=0.9), False, None),
+    "dropout_rate": (lambda m: setattr(m.layers[1], "rate", 0.1), lambda: optimizers.SGD(0.1),
+                     True, None),
+    "l2_factor": (lambda m: setattr(m.layers[0].kernel_regularizer, "l2", 1.0),
+                  lambda: optimizers.SGD(0.1), False, "l2"),
+    "label_smoothing": (lambda m: setattr(m.loss, "label_smoothing", 0.2),
+                        lambda: optimizers.SGD(0.1), False, None),
+    "leaky_slope": (lambda m: setattr(m.layers[0], "activation_spec",
+                                      m.layers[0].activation_spec._replace(alpha=0.5)),
+                    lambda: optimizers.SGD(0.1), False, None),
+}
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_a_hyperparameter_changed_between_fits_is_not_replayed_stale(monkeypatch, name):
+    """A value bound into the recorded calls (a clip norm, a beta, a dropout rate, a penalty, a
+    smoothing, an activation slope) that changes between fits makes the step record again."""
+    mutate, make_optimizer, dropout, regularizer = MUTATIONS[name]
+
+    def run(record):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", "1" if record else "0")
+        gpudnn.set_seed(3)
+        stack = [layers.Dense(16, activation="leaky_relu", input_shape=(6,),
+                              kernel_regularizer=gpudnn.regularizers.get(regularizer))]
+        stack += [layers.Dropout(0.5, seed=1)] if dropout else []
+        stack += [layers.Dense(3, activation="softmax")]
+        model = models.Sequential(stack)
+        model.compile(optimizer=make_optimizer(), metrics=["accuracy"],
+                      loss=gpudnn.losses.CategoricalCrossentropy(label_smoothing=0.0))
+        x, labels = blobs(n=64)
+        y = to_categorical(labels, 3)
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+        mutate(model)
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+        return model
+
+    recorded, eager = run(True), run(False)
+    assert recorded._steps.replays > 0
+    for a, b in zip(recorded.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -296,3 +296,48 @@ def test_a_nested_model_round_trips(tmp_path):
     assert isinstance(loaded.layers[0], models.Sequential) and loaded.layers[0].name == "logits"
     np.testing.assert_array_equal(loaded.predict(x), outer.predict(x))
     _continue_both(outer, loaded, x, y)
+
+
+def test_backup_restore_brings_back_the_dropout_seeds(tmp_path):
+    """restore_state (BackupAndRestore's path) restores each Dropout's seed from the file: a
+    model rebuilt under another global seed draws the saved run's masks, not fresh ones."""
+    x, y = data()
+
+    def model_with_dropout(seed):
+        gpudnn.set_seed(seed)
+        model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                                   layers.Dropout(0.5), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        return model
+
+    original = model_with_dropout(1)
+    original.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    original.save(tmp_path / "b.gpudnn")
+    rebuilt = model_with_dropout(2)
+    assert rebuilt.layers[1].seed != original.layers[1].seed
+    gpudnn.saving.restore_state(rebuilt, tmp_path / "b.gpudnn")
+    assert rebuilt.layers[1].seed == original.layers[1].seed
+    _continue_both(original, rebuilt, x, y)
+
+
+def test_weights_of_a_positional_npz_load_in_numeric_order(tmp_path):
+    """np.savez(path, *weights) names them arr_0 ... arr_11: arr_10 comes after arr_9."""
+    model = models.Sequential([layers.Dense(4, activation="tanh", input_shape=(3,))] +
+                              [layers.Dense(4, activation="tanh") for _ in range(5)])
+    weights = [np.full(w.shape, i, np.float32) for i, w in enumerate(model.get_weights())]
+    np.savez(tmp_path / "w.npz", *weights)
+    model.load_weights(tmp_path / "w.npz")
+    for want, got in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_saving_into_an_unwritable_folder_is_a_gpudnn_error(tmp_path):
+    if os.geteuid() == 0:
+        folder = "/proc/self"  # root may write anywhere else
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(InvalidInputError, match="cannot write"):
+        model.save_weights(os.path.join(folder, "w.npz"))

@@ -240,3 +240,14 @@ def test_custom_loop_on_a_part_of_the_model_updates_only_that_part():
         np.testing.assert_array_equal(after[i], before[i])
     for i in (4, 5):
         np.testing.assert_allclose(after[i], before[i] - 0.5 * grads[i], rtol=1e-15, atol=1e-17)
+
+
+def test_complex_or_non_numeric_gradients_are_refused_before_any_change():
+    var = gpudnn.Variable([1.0, 2.0])
+    optimizer = optimizers.SGD(0.1)
+    for bad in (np.array([1 + 1j, 2]), np.array(["a", "b"])):
+        with pytest.raises(InvalidInputError, match="must hold (real )?numbers"):
+            optimizer.apply_gradients([(bad, var)])
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    optimizer.apply_gradients([([1.0, 2.0], var)])  # a list is fine
+    np.testing.assert_allclose(var.numpy(), [0.9, 1.8])

@@ -92,13 +92,31 @@ class CublasHandle:
         _check(self._lib.cublasSetWorkspace_v2(self._handle,
                                                ctypes.c_void_p(self._workspace.data.ptr),
                                                WORKSPACE_BYTES), "cublasSetWorkspace")
-        _check(self._lib.cublasSetMathMode(self._handle,
-                                           TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH),
-               "cublasSetMathMode")
+        self.tf32 = None
+        self.set_tf32(tf32)
         self._one = {np.dtype(np.float32): ctypes.c_float(1.0),
                      np.dtype(np.float64): ctypes.c_double(1.0)}
         self._zero = {np.dtype(np.float32): ctypes.c_float(0.0),
                       np.dtype(np.float64): ctypes.c_double(0.0)}
+
+    def set_tf32(self, tf32):
+        """Let float32 GEMMs use TF32 tensor cores (as ``cupy_backend.enable_tf32`` does for
+        ``cupy.matmul``), or not. Not during a capture."""
+        if bool(tf32) != self.tf32:
+            _check(self._lib.cublasSetMathMode(self._handle,
+                                               TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH),
+                   "cublasSetMathMode")
+            self.tf32 = bool(tf32)
+
+    def warm_up(self):
+        """One small GEMM per dtype and operand layout, so that nothing is loaded or set up
+        for the first time inside a capture."""
+        import cupy
+
+        for dtype in (np.float32, np.float64):
+            a = cupy.ones((4, 3), dtype)
+            for x, y in ((a, a.T), (a.T, a), (a, cupy.ones((3, 5), dtype))):
+                self.gemm(x, y, cupy.empty((x.shape[0], y.shape[1]), dtype))
 
     def gemm(self, a, b, out):
         """``out = a @ b``; a (m, k), b (k, n), out (m, n) C-contiguous, one float dtype."""

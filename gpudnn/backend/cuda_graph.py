@@ -8,8 +8,10 @@ memory when the graph runs (the optimizer's per-step array, the dropout step cou
 on the same stream before each launch.
 
 Temporaries that CuPy allocates inside the captured ops (reduction outputs, comparisons) come
-from a memory pool private to the graphs, held for the life of the backend, so their addresses,
-baked into the graphs, are never handed to another array. The whole ``fit`` runs on the
+from a memory pool private to the graphs, held for the life of the backend, and the backend's
+cached work arrays that the captured ops use are kept by the graph, so no address baked into a
+graph is ever handed to another array. TF32 follows ``enable_tf32`` at each capture; the cuBLAS
+handle is warmed up before the first one. The whole ``fit`` runs on the
 training stream (a non-blocking stream), so the gathers, the per-step writes and the graphs
 are ordered on it; ``fit`` synchronizes it before returning.
 
@@ -38,9 +40,10 @@ class CaptureFailed(RuntimeError):
 class GraphStep(RecordedStep):
     """A captured CUDA graph, launched on the training stream by :meth:`replay`."""
 
-    def __init__(self, graph, stream, calls):
+    def __init__(self, graph, stream, calls, buffers):
         super().__init__(calls)
         self.graph, self.stream = graph, stream
+        self.buffers = buffers  # the backend's work arrays the graph writes: kept alive
 
     def replay(self):
         self.graph.launch(self.stream)
@@ -49,18 +52,20 @@ class GraphStep(RecordedStep):
 class CudaGraphs:
     """The training stream, the private memory pool and the cuBLAS handle of one device."""
 
-    def __init__(self, device, tf32):
+    def __init__(self, device):
         self._device = device
         with device:
             self.stream = cupy.cuda.Stream(non_blocking=True)
             self.pool = cupy.cuda.MemoryPool()
-        self._tf32 = tf32
         self._blas = None
 
-    def blas(self):
-        if self._blas is None:
-            with self._device:
-                self._blas = CublasHandle(self.stream, self._tf32)
+    def blas(self, tf32):
+        """The cuBLAS handle on the training stream, warmed up, with TF32 as ``tf32`` says."""
+        with self._device, self.stream:
+            if self._blas is None:
+                self._blas = CublasHandle(self.stream, tf32)
+                self._blas.warm_up()
+            self._blas.set_tf32(tf32)
         return self._blas
 
     @contextlib.contextmanager
@@ -79,11 +84,14 @@ class CudaGraphs:
         """Capture ``run_step()`` (which must make only stream-ordered, allocation-stable
         device calls) into a :class:`GraphStep`; raises CaptureFailed naming the cause. The
         captured work is not executed: launch the result to run it."""
+        from .cupy_backend import tf32_enabled
+
         try:
-            blas = self.blas()
+            blas = self.blas(tf32_enabled())
         except Exception as exc:  # no libcublas, a failing cuBLAS call
             raise CaptureFailed(f"no cuBLAS handle for the capture ({exc})") from None
         backend._capture_blas = blas
+        backend._capture_keep = buffers = []  # every work array the captured ops use
         graph, error = None, None
         with self._device, self.stream, cupy.cuda.using_allocator(self.pool.malloc):
             self.stream.begin_capture()
@@ -92,11 +100,11 @@ class CudaGraphs:
             except Exception as exc:  # an op that cannot be captured
                 error = exc
             finally:
-                backend._capture_blas = None
+                backend._capture_blas = backend._capture_keep = None
                 try:
                     graph = self.stream.end_capture()  # always: else the stream stays capturing
                 except Exception as exc:
                     error = error or exc
         if error is not None:
             raise CaptureFailed(f"{type(error).__name__}: {error}") from None
-        return GraphStep(graph, self.stream, calls)
+        return GraphStep(graph, self.stream, calls, buffers)

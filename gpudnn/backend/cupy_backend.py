@@ -102,6 +102,7 @@ class CupyBackend(Backend):
         self._kernels = {}
         self._graphs = None
         self._capture_blas = None  # gpudnn's own cuBLAS handle while a step is being captured
+        self._capture_keep = None  # the work arrays a capture uses (kept by its graph)
         if os.environ.get("GPUDNN_TF32", "").strip().lower() in ("1", "true", "yes", "on"):
             enable_tf32()
 
@@ -182,7 +183,7 @@ class CupyBackend(Backend):
         if not cuda_graph.graphs_requested():
             return None
         if self._graphs is None:
-            self._graphs = cuda_graph.CudaGraphs(self._device, tf32_enabled())
+            self._graphs = cuda_graph.CudaGraphs(self._device)
         return self._graphs
 
     def training_stream(self):

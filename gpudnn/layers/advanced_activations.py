@@ -59,7 +59,11 @@ class ReLU(Activation):
 class Softmax(Activation):
     """Row-wise ``exp(x_j) / sum_k exp(x_k)`` as a layer."""
 
-    def __init__(self, name=None, input_shape=None):
+    def __init__(self, axis=-1, name=None, input_shape=None):
+        if axis not in (-1, 1) or isinstance(axis, bool):
+            raise InvalidInputError(
+                f"Softmax(axis={axis!r}): gpudnn's outputs are (samples, units), so the softmax "
+                f"runs over the last axis (axis=-1)")
         super().__init__(Spec("softmax"), name=name, input_shape=input_shape)
 
     def get_config(self):

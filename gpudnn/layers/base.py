@@ -11,6 +11,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..errors import InvalidInputError
+from ..watched import Watched
+
 _name_counters = defaultdict(itertools.count)
 
 
@@ -21,7 +24,7 @@ def keras_name(cls_name):
     return base if index == 0 else f"{base}_{index}"
 
 
-class Layer:
+class Layer(Watched):
     """Base class. Subclasses set ``units`` in ``build`` and implement forward/backward."""
 
     #: The activation applied last by this layer, as an activations.Spec (None for none).
@@ -44,6 +47,20 @@ class Layer:
         self.units = None
         self.built = False
         self._backend = None  # set by the model that binds the layer's parameters
+
+    @property
+    def trainable(self):
+        """Always True: the whole model is one buffer, updated in one pass."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value:
+            raise InvalidInputError(
+                f"layer {self.name!r}: freezing layers (trainable=False) is not supported: "
+                f"gpudnn keeps every parameter of a model in one buffer updated in one pass. "
+                f"Train a separate model for the part that should learn, or keep a copy of the "
+                f"frozen weights (layer.get_weights()) and restore it with layer.set_weights()")
 
     def identity_in(self, training):
         """True when the layer passes its input through unchanged (training or inference): the

@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..watched import Watched
 from . import schedules
 
 
@@ -49,7 +50,7 @@ def _optional_nonnegative(value, what):
     return float(number)
 
 
-class Optimizer:
+class Optimizer(Watched):
     """Base class. Subclasses set ``slot_names``, ``hyper_size`` and implement ``_update`` (and
     ``_step_size`` / ``_extras`` when the step size is not the learning rate)."""
 
@@ -141,7 +142,10 @@ class Optimizer:
                 f"this {type(self).__name__} already trains another model; its moments belong to "
                 f"that model's parameters. Create one optimizer per model, e.g. "
                 f"compile(optimizer={type(self).__name__}(...)) or optimizer='{type(self).__name__.lower()}'")
-        self._segments = tuple(segments) if segments is not None else ((0, size),)
+        if segments is not None:
+            self._segments = tuple(segments)
+        elif not self._segments or self._segments[-1][1] != size:  # keep a model's own segments
+            self._segments = ((0, size),)
         if self.slots is not None and self._size == (size, np.dtype(dtype)) and \
                 (self._owner is not None and self._owner() is owner):
             return
