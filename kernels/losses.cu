@@ -13,6 +13,24 @@
 // shift = s / k (categorical) or s / 2 (binary) for a smoothing s; s = 0 (keep 1, shift 0)
 // leaves y exactly as it is.
 
+// Accumulating a batch's loss and correct counts into a float64 device total takes one launch
+// each (add_chunk_sums after a *_terms kernel, add_argmax_hits, add_threshold_hits) instead of
+// a reduction and three small array operations: the step is launch-bound on a GPU. Each thread
+// sums its share in double and adds it with one atomicAdd (double atomics: sm_60 and later).
+
+// numpy.argmax of the k values a[start], ..., a[start + k - 1]: the first maximum, and the
+// first NaN if there is one. (A raw array is a CArray in CuPy and a pointer on the host: both
+// index with [].)
+template <typename A>
+__device__ __forceinline__ int first_argmax(const A& a, ptrdiff_t start, int k) {
+  int best = 0;
+  for (int j = 1; j < k; ++j) {
+    const auto v = a[start + j], b = a[start + best];
+    if (b == b && (v > b || v != v)) best = j;
+  }
+  return best;
+}
+
 // kernel: scaled_diff | in: T p, T y, T scale | out: T g | scalars: scale
 // g = (p - y) scale. The MSE gradient (scale 2 / (n k)).
 g = (p - y) * scale;
@@ -120,3 +138,28 @@ r = l1 * (w < (T)0 ? -w : w) + l2 * (w * w);
 // g = (g + l1 sign(w)) + 2 l2 w (two_l2 = 2 l2): the penalty's gradient added to the loss's;
 // sign(0) = 0 as in Keras, NaN stays NaN
 g = (g + (w > (T)0 ? (T)1 : (w < (T)0 ? (T)-1 : w)) * l1) + w * two_l2;
+
+// kernel: add_chunk_sums | in: raw T terms, int64 size, int32 chunk, float64 scale | out: raw float64 total | scalars: size, chunk, scale
+// total[0] += scale * sum(terms[:size]); thread i (of ceil(size / chunk)) sums its chunk
+// terms[i chunk : (i + 1) chunk] in double and adds it atomically
+const ptrdiff_t start = (ptrdiff_t)i * chunk;
+const ptrdiff_t stop = start + chunk < size ? start + chunk : size;
+double s = 0.0;
+for (ptrdiff_t j = start; j < stop; ++j) {
+  s += (double)terms[j];
+}
+atomicAdd(&total[0], s * scale);
+
+// kernel: add_argmax_hits | in: raw T p, raw T y, int32 k | out: raw float64 total | scalars: k
+// total[0] += 1 when row i's argmax of p equals its argmax of y (categorical accuracy)
+if (first_argmax(p, (ptrdiff_t)i * k, k) == first_argmax(y, (ptrdiff_t)i * k, k)) {
+  atomicAdd(&total[0], 1.0);
+}
+
+// kernel: add_threshold_hits | in: raw T p, raw T y, int32 k | out: raw float64 total | scalars: k
+// total[0] += the number of j where (p[i, j] > 0.5) == (y[i, j] > 0.5) (binary accuracy)
+int hits = 0;
+for (int j = 0; j < k; ++j) {
+  hits += (p[i * k + j] > (T)0.5) == (y[i * k + j] > (T)0.5);
+}
+atomicAdd(&total[0], (double)hits);

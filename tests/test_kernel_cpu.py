@@ -244,6 +244,10 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
         gpu.logit_grad(kind, x, x, out)
     gpu.penalty_value(x, 0.1, 0.2)
     gpu.add_penalty_grad(x, out, 0.1, 0.2)
+    total = host(np.zeros((), np.float64))
+    gpu.accumulate_loss("mse", x, x, total)
+    gpu.accumulate_correct(x, x, "categorical", total)
+    gpu.accumulate_correct(x, x, "binary", total)
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)
@@ -293,3 +297,54 @@ def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype):
         getattr(gpu, clip)(got, *(host(a.copy()) if isinstance(a, np.ndarray) else a
                                   for a in args))
         assert_ulp(got, want, 0, f"{clip} norm2={norm2}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind,smoothing", [(kind, 0.0) for kind in LOSS_KINDS] +
+                         [(kind, 0.1) for kind in LOSS_KINDS if kind not in ("mse", "mae")])
+def test_accumulate_loss_in_one_launch_matches_numpy(gpu, cpu, kind, dtype, smoothing):
+    """The loss of a batch added to a float64 total by add_chunk_sums (double sums, atomics)
+    equals NumPy's reduction to float rounding, for every loss kind; totals accumulate."""
+    rng = np.random.default_rng(11)
+    p = rng.uniform(0.01, 0.99, (300, 13)).astype(dtype)  # 3,900 terms: several chunks
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.eye(13, dtype=dtype)[rng.integers(0, 13, 300)]
+    want, got = np.full((), 2.5), host(np.full((), 2.5))
+    for _ in range(2):
+        cpu.accumulate_loss(kind, p, y, want, smoothing)
+        gpu.accumulate_loss(kind, host(p), host(y), got, smoothing)
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(float(np.asarray(got)), float(want), rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accumulate_correct_in_one_launch_matches_numpy(gpu, cpu, dtype):
+    """add_argmax_hits takes numpy.argmax's first maximum (ties) and first NaN;
+    add_threshold_hits counts elements on the same side of 0.5."""
+    rng = np.random.default_rng(12)
+    p = rng.uniform(0, 1, (200, 7)).astype(dtype)
+    y = np.eye(7, dtype=dtype)[rng.integers(0, 7, 200)]
+    p[0] = [0.2, 0.5, 0.5, 0.1, 0.0, 0.0, 0.0]          # a tie: the first one wins
+    y[0] = np.eye(7, dtype=dtype)[1]
+    p[1] = [0.2, np.nan, 0.9, np.nan, 0.0, 0.0, 0.0]    # the first NaN is the argmax
+    y[1] = np.eye(7, dtype=dtype)[1]
+    p[2] = [0.2, 0.3, np.nan, 0.9, 0.0, 0.0, 0.0]
+    y[2] = np.eye(7, dtype=dtype)[3]
+    p[3, :] = 0.5                                        # exactly 0.5 is not above the threshold
+    for mode in ("categorical", "binary"):
+        want, got = np.zeros(()), host(np.zeros(()))
+        cpu.accumulate_correct(p, y, mode, want)
+        gpu.accumulate_correct(host(p), host(y), mode, got)
+        assert float(np.asarray(got)) == float(want), mode
+    assert float(want) > 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accumulate_penalty_in_one_launch_matches_numpy(gpu, cpu, dtype):
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal((123, 45)).astype(dtype)
+    want, got = np.zeros(()), host(np.zeros(()))
+    cpu.accumulate_penalty(w, 0.01, 0.02, 64, want)
+    gpu.accumulate_penalty(host(w), 0.01, 0.02, 64, got)
+    np.testing.assert_allclose(float(np.asarray(got)), float(want),
+                               rtol=2e-6 if dtype == np.float32 else 1e-13)

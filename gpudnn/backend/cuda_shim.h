@@ -27,3 +27,21 @@ inline float min(float a, float b) { return std::fmin(a, b); }
 inline double min(double a, double b) { return std::fmin(a, b); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+
+// CUDA's atomicAdd on a double: a compare-and-swap loop on its bits, so that OpenMP threads of
+// a host row kernel add safely too. Returns the old value, as CUDA's does.
+inline double atomicAdd(double* address, double value) {
+  unsigned long long* bits = reinterpret_cast<unsigned long long*>(address);
+  unsigned long long seen = __atomic_load_n(bits, __ATOMIC_RELAXED);
+  for (;;) {
+    double old;
+    __builtin_memcpy(&old, &seen, sizeof old);
+    const double sum = old + value;
+    unsigned long long next;
+    __builtin_memcpy(&next, &sum, sizeof next);
+    if (__atomic_compare_exchange_n(bits, &seen, next, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED)) {
+      return old;
+    }
+  }
+}

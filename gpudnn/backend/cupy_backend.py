@@ -48,6 +48,9 @@ def tf32_enabled():
     return _routines_linalg.get_compute_type(np.float32) == _routines_linalg.COMPUTE_TYPE_TF32
 
 
+#: Elements one thread of add_chunk_sums adds up (a loss of n x k terms: n k / 256 threads).
+SUM_CHUNK = 256
+
 #: Depth of the pinned ring that per-step values are copied from, and the bytes of one slot.
 STEP_SLOTS = 64
 STEP_SLOT_BYTES = 256
@@ -238,29 +241,60 @@ class CupyBackend(Backend):
                 raise InvalidInputError(f"unknown activation kind {kind!r}")
 
     # ----------------------------------------------------------------- losses and metrics
-    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
+    def _loss_terms(self, kind, y_pred, y_true, smoothing):
+        """``(terms, scale)``: the batch's mean loss is ``scale * sum(terms)``; terms (n, k)."""
         n, k = y_pred.shape
         keep, shift = smoothing_terms(kind, smoothing, k)
         clip = (EPSILON, 1 - EPSILON)
-        with self._device:
-            terms = self._scratch(y_pred.shape, y_pred.dtype)
-            if kind in ("mse", "mae"):
-                self._launch(f"{kind}_terms", y_pred, y_true, terms)
-                return self._reduce_sum(terms, 1.0 / y_pred.size)
-            if kind == "cce":
-                self._launch("cce_terms", y_pred, y_true, keep, shift, *clip, terms)
-                return self._reduce_sum(terms, -1.0 / n)
-            if kind == "bce":
-                self._launch("bce_terms", y_pred, y_true, keep, shift, *clip, terms)
-                return self._reduce_sum(terms, -1.0 / y_pred.size)
-            if kind == "bce_logits":
-                self._launch("bce_logits_terms", y_pred, y_true, keep, shift, terms)
-                return self._reduce_sum(terms, 1.0 / y_pred.size)
-            if kind == "cce_logits":
-                self._launch("cce_logits_terms", y_pred.reshape(-1), y_true.reshape(-1), keep,
-                             shift, k, terms.reshape(-1), size=n)
-                return self._reduce_sum(terms, 1.0 / n)
+        terms = self._scratch(y_pred.shape, y_pred.dtype)
+        if kind in ("mse", "mae"):
+            self._launch(f"{kind}_terms", y_pred, y_true, terms)
+            return terms, 1.0 / y_pred.size
+        if kind == "cce":
+            self._launch("cce_terms", y_pred, y_true, keep, shift, *clip, terms)
+            return terms, -1.0 / n
+        if kind == "bce":
+            self._launch("bce_terms", y_pred, y_true, keep, shift, *clip, terms)
+            return terms, -1.0 / y_pred.size
+        if kind == "bce_logits":
+            self._launch("bce_logits_terms", y_pred, y_true, keep, shift, terms)
+            return terms, 1.0 / y_pred.size
+        if kind == "cce_logits":
+            self._launch("cce_logits_terms", y_pred.reshape(-1), y_true.reshape(-1), keep,
+                         shift, k, terms.reshape(-1), size=n)
+            return terms, 1.0 / n
         raise InvalidInputError(f"unknown loss kind {kind!r}")
+
+    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
+        with self._device:
+            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing)
+            return self._reduce_sum(terms, scale)
+
+    def _add_sum(self, terms, scale, total):
+        """``total += scale * sum(terms)`` in one launch (see add_chunk_sums)."""
+        chunks = -(-terms.size // SUM_CHUNK)
+        self._launch("add_chunk_sums", terms.reshape(-1), terms.size, SUM_CHUNK, float(scale),
+                     total.reshape(1), size=chunks)
+
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
+        with self._device:
+            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing)
+            self._add_sum(terms, scale * y_pred.shape[0], total)
+
+    def accumulate_penalty(self, param, l1, l2, n, total):
+        with self._device:
+            terms = self._scratch(param.shape, param.dtype, slot="penalty")
+            self._launch("penalty_terms", param, l1, l2, terms)
+            self._add_sum(terms, n, total)
+
+    def accumulate_correct(self, y_pred, y_true, mode, total):
+        if mode not in ("categorical", "binary"):
+            raise InvalidInputError(f"unknown accuracy mode {mode!r}")
+        n, k = y_pred.shape
+        kernel = "add_argmax_hits" if mode == "categorical" else "add_threshold_hits"
+        with self._device:
+            self._launch(kernel, y_pred.reshape(-1), y_true.reshape(-1), k, total.reshape(1),
+                         size=n)
 
     def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
         n, k = y_pred.shape

@@ -114,9 +114,14 @@ class HostArray(np.ndarray):
         size = None
         if spec.is_row_kernel:
             # CuPy pops size= before it calls the hook, so a row kernel's size is recovered
-            # from the row-kernel convention of kernels/activations.cu: n = len(out) / k.
+            # from the row-kernel conventions of kernels/*.cu: n = len(first array) / k, or
+            # ceil(size / chunk) for a kernel of chunks.
             named = dict(zip([p.name for p in spec.inputs + spec.outputs], args))
-            size = np.asarray(named[spec.outputs[0].name]).size // named["k"]
+            if "chunk" in named:
+                size = -(-int(named["size"]) // int(named["chunk"]))
+            else:
+                first = next(p.name for p in spec.inputs if p.raw)
+                size = np.asarray(named[first]).size // named["k"]
         SEEN.add(kernel.name)
         run(spec, args, size=size)
 
