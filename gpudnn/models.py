@@ -238,6 +238,19 @@ class Sequential:
         if self._has_dropout:
             self.backend.increment(self._dropout_step)
 
+    @property
+    def trainable(self):
+        """Always True: a model's parameters are one buffer, updated in one pass."""
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value:
+            raise InvalidInputError(
+                f"model {self.name!r}: freezing (trainable=False) is not supported: gpudnn keeps "
+                f"every parameter in one buffer updated in one pass. Train the parts that should "
+                f"learn as a model of their own, or restore frozen weights with set_weights()")
+
     def count_params(self):
         self._require_built("count_params")
         return int(self.params.shape[0])
@@ -332,7 +345,11 @@ class Sequential:
     def _workspace(self, n, with_grads):
         """The Workspace of batch size n, kept for reuse; the least recently made go first once
         more than MAX_WORKSPACES sizes are in use (predict on many sizes must not pile up)."""
-        key = (n, with_grads)
+        # which layers pass their input through decides the buffers (a Dropout whose rate
+        # became 0 needs none); a change of that layout makes a new workspace
+        layout = tuple(layer.identity_in(True) and layer.identity_in(False)
+                       for layer in self._leaf_layers)
+        key = (n, with_grads, layout)
         ws = self._workspaces.get(key)
         if ws is None:
             while len(self._workspaces) >= MAX_WORKSPACES:

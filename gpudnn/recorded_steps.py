@@ -89,11 +89,21 @@ class RecordedSteps:
     def _state_of(model):
         """What a recording is made of besides the batch: these objects must not change, nor
         the values its calls were bound with (hyperparameters, rates, slopes, penalties: any
-        assignment to a setting of a layer, loss, optimizer or regularizer, counted by
-        gpudnn.watched, makes the step record again)."""
-        opt = model.optimizer
-        return (model.params, model.grads, opt, opt.hyper, model.loss,
-                tuple(model.metric_names), ("settings", watched.changes()))
+        assignment to a setting of the step's layers, loss, optimizer or regularizers, counted
+        by gpudnn.watched, makes the step record again), nor the backend's capture settings."""
+        opt, loss = model.optimizer, model.loss
+        versions = [watched.version(opt), watched.version(loss)]
+        for layer in model._leaf_layers:
+            versions.append(watched.version(layer))
+            for name in _REGULARIZERS:
+                regularizer = layer.__dict__.get(name)
+                if regularizer is not None:
+                    versions.append(watched.version(regularizer))
+        return (model.params, model.grads, opt, opt.hyper, loss, tuple(model.metric_names),
+                *opt.slots.values(), *model.backend.capture_key(), tuple(versions))
+
+
+_REGULARIZERS = ("kernel_regularizer", "bias_regularizer")
 
 
 class _Entry:

@@ -139,13 +139,11 @@ r = l1 * (w < (T)0 ? -w : w) + l2 * (w * w);
 // sign(0) = 0 as in Keras, NaN stays NaN
 g = (g + (w > (T)0 ? (T)1 : (w < (T)0 ? (T)-1 : w)) * l1) + w * two_l2;
 
-// kernel: add_chunk_sums | in: raw T terms, int64 size, int32 chunk, float64 scale | out: raw float64 total | scalars: size, chunk, scale
-// total[0] += scale * sum(terms[:size]); thread i (of ceil(size / chunk)) sums its chunk
-// terms[i chunk : (i + 1) chunk] in double and adds it atomically
-const ptrdiff_t start = (ptrdiff_t)i * chunk;
-const ptrdiff_t stop = start + chunk < size ? start + chunk : size;
+// kernel: add_chunk_sums | in: raw T terms, int64 size, int64 threads, float64 scale | out: raw float64 total | scalars: size, threads, scale
+// total[0] += scale * sum(terms[:size]); thread i of `threads` sums terms[i], terms[i + threads],
+// ... in double (neighbouring threads read neighbouring elements) and adds it atomically
 double s = 0.0;
-for (ptrdiff_t j = start; j < stop; ++j) {
+for (ptrdiff_t j = i; j < size; j += threads) {
   s += (double)terms[j];
 }
 atomicAdd(&total[0], s * scale);

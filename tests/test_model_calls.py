@@ -152,3 +152,17 @@ def test_freezing_a_layer_is_refused_and_softmax_takes_the_last_axis():
     layers.Softmax(axis=-1)
     with pytest.raises(InvalidInputError, match="axis=-1"):
         layers.Softmax(axis=0)
+
+
+def test_a_slope_set_on_an_activation_layer_is_the_one_it_uses():
+    from gpudnn.layers.advanced_activations import ELU, LeakyReLU
+
+    leaky, elu = LeakyReLU(0.3), ELU(1.0)
+    leaky.alpha, elu.alpha = 0.01, 0.5
+    assert leaky.activation_spec.alpha == 0.01 and leaky.get_config()["alpha"] == 0.01
+    assert elu.activation_spec.alpha == 0.5 and elu.get_config()["alpha"] == 0.5
+    with pytest.raises(InvalidInputError, match="alpha"):
+        elu.alpha = 0.0
+    inner = linear_model()
+    with pytest.raises(InvalidInputError, match="trainable=False"):
+        inner.trainable = False

@@ -248,3 +248,60 @@ def test_a_hyperparameter_changed_between_fits_is_not_replayed_stale(monkeypatch
     assert recorded._steps.replays > 0
     for a, b in zip(recorded.get_weights(), eager.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_dropout_rate_changed_to_and_from_zero_trains_as_a_fresh_model(monkeypatch):
+    """Rate 0 makes Dropout the identity (no buffer): the workspace layout follows the change,
+    so the gradients are those of a model built with the new rate, recorded or not."""
+    x, labels = blobs(n=64)
+    y = to_categorical(labels, 3)
+
+    def model(rate):
+        gpudnn.set_seed(9)
+        m = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dropout(rate, seed=4), layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=optimizers.SGD(0.1), loss="categorical_crossentropy")
+        return m
+
+    for record in (True, False):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", "1" if record else "0")
+        for start, end in ((0.5, 0.0), (0.0, 0.5)):
+            changed, fresh = model(start), model(end)
+            changed.fit(x, y, epochs=1, batch_size=16, verbose=0)
+            fresh.set_weights(changed.get_weights())
+            fresh.state_arrays()["dropout_step"][...] = changed.state_arrays()["dropout_step"]
+            changed.layers[1].rate = end
+            for a, b in zip(changed.gradients(x, y), fresh.gradients(x, y)):
+                np.testing.assert_array_equal(a, b)
+            changed.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+            fresh.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+            for a, b in zip(changed.get_weights(), fresh.get_weights()):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_making_or_printing_other_objects_keeps_the_recording(monkeypatch):
+    """Settings are versioned per object: a callback that builds or prints gpudnn objects every
+    batch does not make the step record again."""
+    class Chatty(gpudnn.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            repr(self.model.loss)
+            gpudnn.losses.get("mse")
+            layers.Dense(3)
+
+    model, _ = train(monkeypatch, True, OPTIMIZERS["adam"](), callbacks=[Chatty()])
+    assert model._steps.replays == 2 * 5 - 2
+
+
+def test_settings_that_change_the_optimizer_state_are_refused_after_build(monkeypatch):
+    model, _ = train(monkeypatch, True, optimizers.SGD(0.1), epochs=1)
+    model.optimizer.momentum = 0.9  # SGD without momentum keeps no velocity
+    before = model.get_weights()
+    with pytest.raises(gpudnn.InvalidInputError, match="compile the model again"):
+        model.fit(*_blob_data(), epochs=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def _blob_data():
+    x, labels = blobs(n=150)
+    return x, to_categorical(labels, 3)

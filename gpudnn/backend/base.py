@@ -111,6 +111,11 @@ class Backend(ABC):
         None: then a recorded step is replayed call by call."""
         return None
 
+    def capture_key(self):
+        """Backend settings a recorded or captured step depends on (a tuple); when it changes,
+        recordings are made again. Nothing on the CPU."""
+        return ()
+
     def training_stream(self):
         """A context manager ``fit`` runs in: the stream its steps are ordered on (a no-op
         unless CUDA graphs are on)."""

@@ -189,6 +189,10 @@ class CupyBackend(Backend):
             self._graphs = cuda_graph.CudaGraphs(self._device)
         return self._graphs
 
+    def capture_key(self):
+        """Graphs on or off, and TF32 (a graph keeps the math mode it was captured with)."""
+        return (self.graphs() is not None, tf32_enabled())
+
     def training_stream(self):
         graphs = self.graphs()
         return graphs.training() if graphs is not None else super().training_stream()
@@ -272,9 +276,9 @@ class CupyBackend(Backend):
 
     def _add_sum(self, terms, scale, total):
         """``total += scale * sum(terms)`` in one launch (see add_chunk_sums)."""
-        chunks = -(-terms.size // SUM_CHUNK)
-        self._launch("add_chunk_sums", terms.reshape(-1), terms.size, SUM_CHUNK, float(scale),
-                     total.reshape(1), size=chunks)
+        threads = -(-terms.size // SUM_CHUNK)
+        self._launch("add_chunk_sums", terms.reshape(-1), terms.size, threads, float(scale),
+                     total.reshape(1), size=threads)
 
     def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
         with self._device:

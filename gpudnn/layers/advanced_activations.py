@@ -26,7 +26,17 @@ class LeakyReLU(Activation):
         if alpha < 0:
             raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {alpha}")
         super().__init__(Spec("leaky_relu", alpha), name=name, input_shape=input_shape)
-        self.alpha = alpha
+
+    @property
+    def alpha(self):
+        return self.activation_spec.alpha
+
+    @alpha.setter
+    def alpha(self, value):  # the slope the kernels use is the spec's
+        value = _slope(value, "LeakyReLU alpha")
+        if value < 0:
+            raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {value}")
+        self.activation_spec = Spec("leaky_relu", value)
 
     def get_config(self):
         return {**Layer.get_config(self), "alpha": self.alpha}
@@ -40,7 +50,17 @@ class ELU(Activation):
         if alpha <= 0:
             raise InvalidInputError(f"ELU alpha must be > 0 (its backward uses y + alpha), not {alpha}")
         super().__init__(Spec("elu", alpha), name=name, input_shape=input_shape)
-        self.alpha = alpha
+
+    @property
+    def alpha(self):
+        return self.activation_spec.alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        value = _slope(value, "ELU alpha")
+        if value <= 0:
+            raise InvalidInputError(f"ELU alpha must be > 0 (its backward uses y + alpha), not {value}")
+        self.activation_spec = Spec("elu", value)
 
     def get_config(self):
         return {**Layer.get_config(self), "alpha": self.alpha}

@@ -27,7 +27,10 @@ class Adam(Optimizer):
         self.beta_2 = fraction(beta_2, "beta_2")
         self.epsilon = positive(epsilon, "epsilon")
         self.amsgrad = bool(amsgrad)
-        self.slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
+
+    @property
+    def slot_names(self):
+        return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
     def _step_size(self, lr, t):
         return lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)

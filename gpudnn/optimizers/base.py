@@ -171,6 +171,12 @@ class Optimizer(Watched):
 
     def begin_step(self, backend):
         """Host part before the update: write this step's values into ``hyper``."""
+        if tuple(self.slots) != tuple(self.slot_names):
+            raise InvalidInputError(
+                f"this {type(self).__name__}'s settings were changed after it was built in a way "
+                f"that needs other state ({list(self.slots)} -> {list(self.slot_names)}, e.g. "
+                f"momentum turned on or off, amsgrad, centered); compile the model again with a "
+                f"new optimizer")
         lr = self.learning_rate
         t = self.iterations + 1
         decay = lr * self.weight_decay if self.weight_decay else 0.0

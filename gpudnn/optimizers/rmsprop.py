@@ -17,12 +17,12 @@ class RMSprop(Optimizer):
         self.momentum = fraction(momentum, "momentum")
         self.epsilon = positive(epsilon, "epsilon")
         self.centered = bool(centered)
+
+    @property
+    def slot_names(self):
         if self.centered:  # the centered kernel always carries the increment in "momentum"
-            self.slot_names = ("velocity", "average_gradient", "momentum")
-        elif self.momentum > 0:
-            self.slot_names = ("velocity", "momentum")
-        else:
-            self.slot_names = ("velocity",)
+            return ("velocity", "average_gradient", "momentum")
+        return ("velocity", "momentum") if self.momentum > 0 else ("velocity",)
 
     def _update(self, backend, params, grads):
         backend.rmsprop_update(params, grads, self.slots["velocity"], self.hyper, self.rho,

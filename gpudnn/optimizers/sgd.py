@@ -12,7 +12,10 @@ class SGD(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.momentum = fraction(momentum, "momentum")
         self.nesterov = bool(nesterov)
-        self.slot_names = ("velocity",) if self.momentum > 0 else ()
+
+    @property
+    def slot_names(self):
+        return ("velocity",) if self.momentum > 0 else ()
 
     def _update(self, backend, params, grads):
         if self.momentum > 0:

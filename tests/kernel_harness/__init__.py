@@ -115,10 +115,10 @@ class HostArray(np.ndarray):
         if spec.is_row_kernel:
             # CuPy pops size= before it calls the hook, so a row kernel's size is recovered
             # from the row-kernel conventions of kernels/*.cu: n = len(first array) / k, or
-            # ceil(size / chunk) for a kernel of chunks.
+            # the thread count a strided kernel is told.
             named = dict(zip([p.name for p in spec.inputs + spec.outputs], args))
-            if "chunk" in named:
-                size = -(-int(named["size"]) // int(named["chunk"]))
+            if "threads" in named:
+                size = int(named["threads"])
             else:
                 first = next(p.name for p in spec.inputs if p.raw)
                 size = np.asarray(named[first]).size // named["k"]
