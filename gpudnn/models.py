@@ -20,7 +20,7 @@ from . import config, inputs, losses, nesting, optimizers, saving, training
 from .device import current_backend
 from .errors import InvalidInputError, NotCompiledError, unknown_name
 from .initializers import draw
-from .layers.base import Layer
+from .layers.base import AlwaysTrainable, Layer
 from .layers.input_layer import InputLayer
 from .layers.reshaping import Flatten
 from .summary import summary_text
@@ -59,7 +59,7 @@ class Workspace:
                     self.grads.append(backend.empty((n, layer.units), dtype))
 
 
-class Sequential:
+class Sequential(AlwaysTrainable):
     """A linear stack of layers.
 
     Args:
@@ -237,19 +237,6 @@ class Sequential:
         """One training step done: the dropout step moves on (on the device, no host sync)."""
         if self._has_dropout:
             self.backend.increment(self._dropout_step)
-
-    @property
-    def trainable(self):
-        """Always True: a model's parameters are one buffer, updated in one pass."""
-        return True
-
-    @trainable.setter
-    def trainable(self, value):
-        if not value:
-            raise InvalidInputError(
-                f"model {self.name!r}: freezing (trainable=False) is not supported: gpudnn keeps "
-                f"every parameter in one buffer updated in one pass. Train the parts that should "
-                f"learn as a model of their own, or restore frozen weights with set_weights()")
 
     def count_params(self):
         self._require_built("count_params")

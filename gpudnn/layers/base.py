@@ -24,7 +24,25 @@ def keras_name(cls_name):
     return base if index == 0 else f"{base}_{index}"
 
 
-class Layer(Watched):
+class AlwaysTrainable:
+    """``trainable`` is always True: a model's parameters are one buffer updated in one pass,
+    so freezing a layer or a nested model is refused with an error instead of being ignored."""
+
+    @property
+    def trainable(self):
+        return True
+
+    @trainable.setter
+    def trainable(self, value):
+        if not value:
+            raise InvalidInputError(
+                f"{self.name!r}: freezing (trainable=False) is not supported: gpudnn keeps every "
+                f"parameter of a model in one buffer updated in one pass. Train the part that "
+                f"should learn as a model of its own, or keep a copy of the frozen weights "
+                f"(get_weights()) and restore it with set_weights()")
+
+
+class Layer(AlwaysTrainable, Watched):
     """Base class. Subclasses set ``units`` in ``build`` and implement forward/backward."""
 
     #: The activation applied last by this layer, as an activations.Spec (None for none).
@@ -47,20 +65,6 @@ class Layer(Watched):
         self.units = None
         self.built = False
         self._backend = None  # set by the model that binds the layer's parameters
-
-    @property
-    def trainable(self):
-        """Always True: the whole model is one buffer, updated in one pass."""
-        return True
-
-    @trainable.setter
-    def trainable(self, value):
-        if not value:
-            raise InvalidInputError(
-                f"layer {self.name!r}: freezing layers (trainable=False) is not supported: "
-                f"gpudnn keeps every parameter of a model in one buffer updated in one pass. "
-                f"Train a separate model for the part that should learn, or keep a copy of the "
-                f"frozen weights (layer.get_weights()) and restore it with layer.set_weights()")
 
     def identity_in(self, training):
         """True when the layer passes its input through unchanged (training or inference): the
