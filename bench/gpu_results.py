@@ -440,7 +440,10 @@ def torch_worker(args):
 
 def torch_problem(python):
     """Why ``python`` cannot import torch, or None when it can."""
-    done = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    try:
+        done = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    except OSError as exc:
+        return f"{python} cannot import torch ({exc})"
     if done.returncode == 0:
         return None
     last = (done.stderr.strip().splitlines() or ["import torch failed"])[-1]
@@ -595,12 +598,15 @@ def markdown(doc):
         lines.append(f"| {name} | {_cell(doc, 'update_vs_copy_100M', k, 2)} | "
                      + " | ".join(_cell(doc, "torch_update_vs_copy_100M", f"{k}_{v}", 2)
                                   for v in TORCH_VARIANTS) + " |")
-    missing = [(s, k, r) for s, keys in doc.get("missing", {}).items() for k, r in keys.items()]
+    missing = {}  # reason -> the figures it leaves n/a
+    for section, keys in doc.get("missing", {}).items():
+        for key, reason in keys.items():
+            missing.setdefault(reason, []).append(f"{section}.{key}")
     paths = doc.get("paths", {})
     if paths or missing:
         lines.append("")
     lines += [f"- path of {k}: {v}" for k, v in paths.items()]
-    lines += [f"- {s}.{k} n/a: {r}" for s, k, r in missing]
+    lines += [f"- n/a ({', '.join(names)}): {reason}" for reason, names in missing.items()]
     return "\n".join(lines)
 
 
