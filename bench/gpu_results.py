@@ -39,6 +39,7 @@ two device synchronizations. A figure that could not be measured is null with th
 
 import argparse
 import contextlib
+import copy
 import datetime
 import json
 import math
@@ -65,7 +66,9 @@ TORCH_VARIANTS = ("fused", "foreach")
 #: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
 FULL = {"cuda": (0.05, 5, 4, None, 100_000_000), "cpu": (0.05, 5, 4, None, 1_000_000)}
 QUICK = (0.002, 3, 2, 512, 1_000_000)
-WORKER_TIMEOUT_S = 300
+WORKER_TIMEOUT_S = 120  # bench/gpu_check.sh gives the whole stage 200 s
+UNFINISHED = ("the PyTorch worker had not returned when this file was written (the run was "
+              "stopped, e.g. by the check's time limit)")
 
 
 # ------------------------------------------------------------------ timing and summaries
@@ -244,7 +247,8 @@ def gpudnn_course_step(results, device, reps, round_s):
 
 
 def gpudnn_fashion(results, device, data, epochs):
-    """fashion_epoch_s / fashion_test_acc of gpudnn_graph and gpudnn_eager: fit as a user runs it."""
+    """fashion_epoch_s / fashion_test_acc of gpudnn_graph and gpudnn_eager: fit as a user
+    runs it."""
     from gpudnn.experiments import course_model, run
 
     for key, graphs in (("gpudnn_graph", True), ("gpudnn_eager", False)):
@@ -283,8 +287,14 @@ def gpudnn_updates(results, device, n_params, reps, round_s):
         results.put("update_vs_copy_100M", key,
                     [c / o for c, o in zip(times["copy"], times["ours"])])
         del opt, src, dst
-    if be.is_gpu:
-        xp.get_default_memory_pool().free_all_blocks()  # leave the card to the torch worker
+
+
+def free_device_memory(device):
+    """Hand CuPy's cached blocks back to the driver, leaving the card to the PyTorch worker."""
+    if device == "cuda":
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
 
 
 # ------------------------------------------------------------------ PyTorch (--worker torch)
@@ -462,9 +472,9 @@ def run_torch_worker(args):
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
-                              timeout=WORKER_TIMEOUT_S)
+                              timeout=args.worker_timeout)
     except subprocess.TimeoutExpired:
-        return f"the PyTorch worker ran past {WORKER_TIMEOUT_S} s"
+        return f"the PyTorch worker ran past --worker-timeout {args.worker_timeout} s"
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_TAG):
             return json.loads(line[len(RESULT_TAG):])
@@ -480,7 +490,7 @@ def add_torch(results, found):
                              ("fashion_epoch_s", "torch_eager"), ("fashion_epoch_s", "torch_graph"),
                              ("fashion_test_acc", "torch_eager"),
                              ("fashion_test_acc", "torch_graph")):
-            if key not in doc.get(section, {}) or doc[section][key] is None:
+            if key not in doc.get(section, {}):  # a figure nulled already keeps its reason
                 results.miss(section, key, f"PyTorch peer unavailable: {found}")
         for key in OPTIMIZER_KEYS:
             for variant in TORCH_VARIANTS:
@@ -514,8 +524,9 @@ def settings(args):
     return QUICK if args.quick else FULL[args.device]
 
 
-def measure(args):
-    """Every figure of issue 8 on ``args.device``, as the JSON document."""
+def measure(args, save):
+    """Every figure of issue 8 on ``args.device``, as the JSON document; ``save(doc)`` is also
+    called before the PyTorch worker starts, so gpudnn's figures survive a run stopped in it."""
     from gpudnn.experiments import load_data
 
     round_s, reps, epochs, limit, n_params = settings(args)
@@ -538,6 +549,11 @@ def measure(args):
             for key in EPOCH_KEYS:
                 results.miss(section, key, args.data_problem)
     gpudnn_updates(results, args.device, n_params, reps, round_s)
+    free_device_memory(args.device)
+    pending = Results()
+    pending.doc = copy.deepcopy(doc)
+    add_torch(pending, UNFINISHED)
+    save(order(pending.doc))
     add_torch(results, run_torch_worker(args))
     return order(doc)
 
@@ -628,7 +644,8 @@ def readme_table(doc):
         f"| {doc.get('card')}, {str(doc.get('date'))[:10]} (`docs/gpu-results.json`) | "
         "gpudnn | PyTorch | target |",
         "|---|---:|---:|---|",
-        f"| course step, batch 128, CUDA graph, ms | {_cell(doc, 'course_step_ms', 'gpudnn_graph', 3)}"
+        "| course step, batch 128, CUDA graph, ms | "
+        f"{_cell(doc, 'course_step_ms', 'gpudnn_graph', 3)}"
         f" | {_cell(doc, 'course_step_ms', 'torch_graph', 3)} | ≤ 0.08 ms and ≤ 0.6× PyTorch "
         f"(now {ratio(step.get('gpudnn_graph'), step.get('torch_graph'))}) |",
         f"| course step, eager, ms (its 5 GEMMs alone: "
@@ -663,16 +680,22 @@ def parse_args(argv=None):
     parser.add_argument("--torch-python", default=sys.executable,
                         help="the interpreter that has torch (default: this one)")
     parser.add_argument("--data", default="fashion-mnist", choices=["fashion-mnist", "sample"])
+    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S,
+                        help=f"seconds the PyTorch worker may run (default {WORKER_TIMEOUT_S})")
     parser.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.from_json and args.out:
         parser.error("--from-json renders an existing file; it takes no --out")
+    if args.worker_timeout <= 0:
+        parser.error(f"--worker-timeout must be a positive number of seconds, not "
+                     f"{args.worker_timeout:g}")
     if not (args.worker or args.from_json or args.out):
         parser.error("--out PATH is required (where the JSON goes), or --from-json PATH")
     if args.from_json and not (args.markdown or args.readme):
         parser.error("--from-json needs --markdown and/or --readme (what to print)")
     if args.out and Path(args.out).is_dir():
-        parser.error(f"--out {args.out} is a folder; give a file path, e.g. {args.out}/gpu-results.json")
+        parser.error(f"--out {args.out} is a folder; give a file path, "
+                     f"e.g. {args.out}/gpu-results.json")
     if not (args.from_json or args.worker):  # the worker's python may lack CuPy
         problem = device_problem(args.device)
         if problem:
@@ -689,9 +712,14 @@ def main(argv=None):
     if args.from_json:
         doc = json.loads(Path(args.from_json).read_text())
     else:
-        doc = measure(args)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+        def save(doc):
+            out.write_text(json.dumps(doc, indent=1) + "\n")
+
+        doc = measure(args, save)
+        save(doc)
         print(f"wrote {args.out}", flush=True)
     if args.markdown:
         print(markdown(doc))

@@ -124,8 +124,9 @@ def test_per_call_seconds_times_rounds_between_syncs():
 
 
 def _hand_made():
-    doc = {"card": "NVIDIA H200", "device": "cuda", "quick": False, "date": "2026-11-28T05:00:00+00:00",
-           "versions": {"cupy": "14.2", "torch": "2.11"}, "settings": {"update_params": 100_000_000},
+    doc = {"card": "NVIDIA H200", "device": "cuda", "quick": False,
+           "date": "2026-11-28T05:00:00+00:00", "versions": {"cupy": "14.2", "torch": "2.11"},
+           "settings": {"update_params": 100_000_000},
            "course_step_ms": {"gpudnn_graph": 0.062, "gpudnn_eager": 0.51, "gemms_eager": 0.10,
                               "torch_eager": 1.17, "torch_graph": 0.145},
            "fashion_epoch_s": {"gpudnn_graph": 0.035, "gpudnn_eager": 0.4, "torch_eager": 0.55,
@@ -180,6 +181,7 @@ def test_from_json_renders_without_measuring(tmp_path, capsys):
     (["--from-json", "r.json"], "--from-json needs --markdown and/or --readme"),
     (["--from-json", "r.json", "--out", "x.json", "--readme"], "takes no --out"),
     (["--out", "."], "is a folder"),
+    (["--out", "x.json", "--worker-timeout", "0"], "--worker-timeout must be a positive"),
 ])
 def test_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -221,3 +223,19 @@ def test_torch_worker_measures_the_cpu_peers(tmp_path):
     assert "CUDA" in found["course_step_s"]["torch_graph"]
     assert 0.1 <= found["fashion"]["torch_eager"]["test_accuracy"] <= 1.0
     assert len(found["updates"]["adam"]["fused"]) == 3
+
+
+def test_gpudnn_figures_are_on_disk_before_the_torch_worker_starts(tmp_path, monkeypatch):
+    def stopped(args):  # the check's time limit kills the run inside the worker
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gr, "run_torch_worker", stopped)
+    monkeypatch.setattr(gr, "gpudnn_updates", lambda *a: None)  # not under test here
+    out = tmp_path / "r.json"
+    with pytest.raises(KeyboardInterrupt):
+        gr.main(["--out", str(out), "--device", "cpu", "--quick", "--data", "sample"])
+    doc = json.loads(out.read_text())
+    assert doc["course_step_ms"]["gpudnn_eager"] > 0 and doc["fashion_test_acc"]["gpudnn_graph"]
+    assert doc["course_step_ms"]["torch_graph"] is None
+    assert doc["missing"]["course_step_ms"]["torch_graph"].endswith(gr.UNFINISHED)
+    assert doc["missing"]["fashion_epoch_s"]["torch_eager"].endswith(gr.UNFINISHED)
