@@ -3,6 +3,7 @@
     python -m bench.gpu_results --out docs/gpu-results.json [--device cuda|cpu] [--quick]
                                 [--markdown] [--torch-python PY] [--data fashion-mnist|sample]
     python -m bench.gpu_results --from-json docs/gpu-results.json [--markdown] [--readme]
+                                [--update-readme README.md]
 
 What is measured, each against what (gpudnn in this process, PyTorch in a process of its own,
 ``--worker torch``, on the same card, one after the other):
@@ -167,8 +168,12 @@ def versions(device):
         found.update(cupy=cupy.__version__,
                      cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
                      cuda_driver=cupy.cuda.runtime.driverGetVersion())
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    found["gpudnn_commit"] = done.stdout.strip() if done.returncode == 0 else None
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True)
+        found["gpudnn_commit"] = done.stdout.strip() if done.returncode == 0 else None
+    except OSError:  # no git on the machine
+        found["gpudnn_commit"] = None
     return found
 
 
@@ -665,6 +670,23 @@ def readme_table(doc):
     ])
 
 
+README_BEGIN = "<!-- gpu-results: python -m bench.gpu_results --from-json docs/gpu-results.json " \
+               "--update-readme README.md -->"
+README_END = "<!-- /gpu-results -->"
+
+
+def splice_readme(text, table):
+    """``text`` with the lines between README_BEGIN and README_END replaced by ``table``;
+    ValueError naming the markers when they are not there once each, in order."""
+    begin, end = text.count(README_BEGIN), text.count(README_END)
+    if begin != 1 or end != 1 or text.index(README_BEGIN) > text.index(README_END):
+        raise ValueError(f"the README needs the GPU table's markers once each, in order: a line "
+                         f"{README_BEGIN} and, after it, a line {README_END}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}"
+
+
 # ------------------------------------------------------------------ command line
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_results",
@@ -675,6 +697,8 @@ def parse_args(argv=None):
                         help="few repetitions, 512 training samples, 2 epochs, 1 M parameters")
     parser.add_argument("--markdown", action="store_true", help="print the Markdown tables")
     parser.add_argument("--readme", action="store_true", help="print the README's GPU table")
+    parser.add_argument("--update-readme", metavar="README",
+                        help="write the GPU table between the README's gpu-results markers")
     parser.add_argument("--from-json", metavar="PATH",
                         help="render an existing results file instead of measuring")
     parser.add_argument("--torch-python", default=sys.executable,
@@ -691,8 +715,8 @@ def parse_args(argv=None):
                      f"{args.worker_timeout:g}")
     if not (args.worker or args.from_json or args.out):
         parser.error("--out PATH is required (where the JSON goes), or --from-json PATH")
-    if args.from_json and not (args.markdown or args.readme):
-        parser.error("--from-json needs --markdown and/or --readme (what to print)")
+    if args.from_json and not (args.markdown or args.readme or args.update_readme):
+        parser.error("--from-json needs --markdown, --readme or --update-readme (what to do)")
     if args.out and Path(args.out).is_dir():
         parser.error(f"--out {args.out} is a folder; give a file path, "
                      f"e.g. {args.out}/gpu-results.json")
@@ -725,6 +749,14 @@ def main(argv=None):
         print(markdown(doc))
     if args.readme:
         print(readme_table(doc))
+    if args.update_readme:
+        readme = Path(args.update_readme)
+        try:
+            readme.write_text(splice_readme(readme.read_text(), readme_table(doc)))
+        except (OSError, ValueError) as exc:
+            print(f"--update-readme {readme}: {exc}", file=sys.stderr)
+            return 2
+        print(f"updated the GPU table in {readme}", flush=True)
     return 0
 
 

@@ -4,6 +4,7 @@ cannot be imported, the Markdown and README renderers on a hand-made document, a
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def test_from_json_renders_without_measuring(tmp_path, capsys):
     ([], "--out PATH is required"),
     (["--out", "x.json", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["--out", "x.json", "--data", "cifar"], "invalid choice: 'cifar'"),
-    (["--from-json", "r.json"], "--from-json needs --markdown and/or --readme"),
+    (["--from-json", "r.json"], "--from-json needs --markdown, --readme or --update-readme"),
     (["--from-json", "r.json", "--out", "x.json", "--readme"], "takes no --out"),
     (["--out", "."], "is a folder"),
     (["--out", "x.json", "--worker-timeout", "0"], "--worker-timeout must be a positive"),
@@ -239,3 +240,55 @@ def test_gpudnn_figures_are_on_disk_before_the_torch_worker_starts(tmp_path, mon
     assert doc["course_step_ms"]["torch_graph"] is None
     assert doc["missing"]["course_step_ms"]["torch_graph"].endswith(gr.UNFINISHED)
     assert doc["missing"]["fashion_epoch_s"]["torch_eager"].endswith(gr.UNFINISHED)
+
+
+class _FakeGraphs:
+    """Stands in for CudaGraphs on the CPU (as in tests/test_recorded_step.py): a 'capture'
+    replays the recorded calls, or fails like a refused capture."""
+
+    def __init__(self, fail):
+        self.fail = fail
+
+    def capture(self, backend, run_step, calls):
+        from gpudnn.backend.capture import RecordedStep
+        from gpudnn.backend.cuda_graph import CaptureFailed
+
+        if self.fail:
+            raise CaptureFailed("NotImplementedError: an op that cannot be captured")
+        return RecordedStep(calls)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_json_says_whether_the_step_ran_as_a_graph(monkeypatch, fail):
+    pytest.importorskip("cupy")  # gpudnn.backend.cuda_graph imports it
+    from gpudnn.backend.base import Backend
+
+    fake = _FakeGraphs(fail)
+    monkeypatch.setattr(Backend, "graphs", lambda self: fake if os.environ.get(
+        "GPUDNN_CUDA_GRAPHS") == "1" else None)
+    results = gr.Results()
+    gr.gpudnn_course_step(results, "cpu", reps=3, round_s=0.0)
+    path = results.doc["paths"]["course_step_gpudnn_graph"]
+    if fail:
+        assert path.startswith("recorded calls replayed") and "could not be captured" in path
+    else:
+        assert path.startswith("cuda graph (1 captured, ")
+    assert set(results.doc["course_step_ms"]) == {"gpudnn_graph", "gpudnn_eager", "gemms_eager"}
+
+
+def test_update_readme_replaces_only_the_marked_table(tmp_path, capsys):
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(_hand_made()))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{gr.README_BEGIN}\n| old | table |\n{gr.README_END}\n"
+                      "after\n")
+    assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text == (f"# title\n\nbefore\n{gr.README_BEGIN}\n{gr.readme_table(_hand_made())}\n"
+                    f"{gr.README_END}\nafter\n")
+    assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 0
+    assert readme.read_text() == text  # idempotent
+    readme.write_text("# no markers\n")
+    assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 2
+    assert "needs the GPU table's markers" in capsys.readouterr().err
+    assert readme.read_text() == "# no markers\n"  # left as it was
