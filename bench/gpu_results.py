@@ -2,6 +2,7 @@
 
     python -m bench.gpu_results --out docs/gpu-results.json [--device cuda|cpu] [--quick]
                                 [--markdown] [--torch-python PY] [--data fashion-mnist|sample]
+                                [--worker-timeout SECONDS]
     python -m bench.gpu_results --from-json docs/gpu-results.json [--markdown] [--readme]
                                 [--update-readme README.md]
 
@@ -18,9 +19,9 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   step). ``torch_eager``: nn.Linear x2, CrossEntropyLoss, Adam(fused=True), zero_grad / backward /
   step. ``torch_graph``: the same step captured whole with ``torch.cuda.graph`` (static input
   tensors, ``capturable=True`` fused Adam) and replayed; CUDA only.
-- ``fashion_epoch_s`` / ``fashion_test_acc``: the steady epoch (median of epochs 2..N, seconds
-  of wall time from epoch start to end, the epoch's last step finished) and the test accuracy
-  after N epochs of the course model on Fashion-MNIST (60,000 samples, batch 128, shuffled,
+- ``fashion_epoch_s`` / ``fashion_test_acc``: the steady epoch (median of epochs 2..N, N = 4,
+  or 2 on the first 512 samples with ``--quick``; seconds of wall time from epoch start to end,
+  the epoch's last step finished) and the test accuracy after N epochs of the course model on Fashion-MNIST (60,000 samples, batch 128, shuffled,
   Adam(1e-3), ``fit(verbose=0)`` with the accuracy metric for gpudnn; PyTorch's loops gather each
   batch from the data on the device, the captured loop through an index buffer, and compute no
   training metric).
@@ -30,9 +31,9 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   Adagrad 20, Adam / AdamW 28; the copy moves them as a copy of half the bytes into another
   buffer): copy seconds / update seconds, so 1.0 is the copy's speed and issue 8 asks >= 0.90.
   ``torch_update_vs_copy_100M``: the same ratio for ``torch.optim``'s fused and foreach variants
-  against a torch copy in the worker.
+  (keys ``adam_fused``, ``adam_foreach``...) against a torch copy in the worker.
 
-Every figure is the median of ``--reps`` (>= 3) repetitions, its min and max under ``spread``;
+Every figure is the median of 5 repetitions (3 with ``--quick``), min and max under ``spread``;
 a repetition of a step or an update is a round of k calls (k calibrated to ``round_s``) between
 two device synchronizations. A figure that could not be measured is null with the reason under
 ``missing``; ``paths`` says which code path gpudnn actually ran (a refused capture falls back).
