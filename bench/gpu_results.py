@@ -21,10 +21,10 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   tensors, ``capturable=True`` fused Adam) and replayed; CUDA only.
 - ``fashion_epoch_s`` / ``fashion_test_acc``: the steady epoch (median of epochs 2..N, N = 4,
   or 2 on the first 512 samples with ``--quick``; seconds of wall time from epoch start to end,
-  the epoch's last step finished) and the test accuracy after N epochs of the course model on Fashion-MNIST (60,000 samples, batch 128, shuffled,
-  Adam(1e-3), ``fit(verbose=0)`` with the accuracy metric for gpudnn; PyTorch's loops gather each
-  batch from the data on the device, the captured loop through an index buffer, and compute no
-  training metric).
+  the epoch's last step finished) and the test accuracy after N epochs of the course model on
+  Fashion-MNIST (60,000 samples, batch 128, shuffled, Adam(1e-3), ``fit(verbose=0)`` with the
+  accuracy metric for gpudnn; PyTorch's loops gather each batch from the data on the device, the
+  captured loop through an index buffer, and compute no training metric).
 - ``update_vs_copy_100M``: the bandwidth of ``optimizer.apply`` over flat float32 buffers of
   100 M parameters (1 M with ``--quick`` or on the CPU) as a ratio to a device copy of the same
   bytes (bench/test_update.py counts them: SGD 12 bytes per parameter, momentum / RMSprop /
@@ -37,6 +37,7 @@ Every figure is the median of 5 repetitions (3 with ``--quick``), min and max un
 a repetition of a step or an update is a round of k calls (k calibrated to ``round_s``) between
 two device synchronizations. A figure that could not be measured is null with the reason under
 ``missing``; ``paths`` says which code path gpudnn actually ran (a refused capture falls back).
+The tables (``--markdown``, ``--readme``, ``--update-readme``): bench/gpu_results_tables.py.
 """
 
 import argparse
@@ -56,15 +57,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.gpu_results_tables import (EPOCH_KEYS, OPTIMIZER_KEYS, STEP_KEYS, TORCH_VARIANTS,
+                                      markdown, readme_table, splice_readme)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_TAG = "GPU_RESULTS_WORKER "
 BATCH = 128
-STEP_KEYS = ("gpudnn_graph", "gpudnn_eager", "gemms_eager", "torch_eager", "torch_graph")
-EPOCH_KEYS = ("gpudnn_graph", "gpudnn_eager", "torch_eager", "torch_graph")
-#: our key -> bench.test_update's (and bench.peers') optimizer name
-OPTIMIZER_KEYS = {"sgd": "SGD", "momentum": "SGD momentum", "rmsprop": "RMSprop",
-                  "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW"}
-TORCH_VARIANTS = ("fused", "foreach")
 #: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
 FULL = {"cuda": (0.05, 5, 4, None, 100_000_000), "cpu": (0.05, 5, 4, None, 1_000_000)}
 QUICK = (0.002, 3, 2, 512, 1_000_000)
@@ -575,117 +573,6 @@ def order(doc):
     for k, v in doc.items():
         out.setdefault(k, v)
     return out
-
-
-# ------------------------------------------------------------------ rendering
-def _fmt(value, digits):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _cell(doc, section, key, digits, scale=1.0):
-    """The figure with its spread in brackets, or n/a."""
-    value = doc.get(section, {}).get(key)
-    if value is None:
-        return "n/a"
-    s = doc.get("spread", {}).get(section, {}).get(key)
-    text = f"{value * scale:.{digits}f}"
-    if s and s["min"] != s["max"]:
-        text += f" ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
-    return text
-
-
-def markdown(doc):
-    """Every figure of a results document as Markdown tables, then the reasons for the n/a."""
-    step = {"gpudnn_graph": "gpudnn, recorded step (CUDA graph)",
-            "gpudnn_eager": "gpudnn, eager", "gemms_eager": "its 5 GEMMs alone, eager",
-            "torch_eager": "PyTorch, eager, fused Adam",
-            "torch_graph": "PyTorch, CUDA graph, capturable fused Adam"}
-    lines = [f"# gpudnn GPU results: {doc.get('card')}", "",
-             f"{doc.get('date')}, device {doc.get('device')}"
-             f"{' (quick)' if doc.get('quick') else ''}; versions: "
-             + ", ".join(f"{k} {v}" for k, v in doc.get("versions", {}).items()), "",
-             "| course step, batch 128 | ms (min–max) |", "|---|---:|"]
-    lines += [f"| {step[k]} | {_cell(doc, 'course_step_ms', k, 3)} |" for k in STEP_KEYS]
-    lines += ["", "| Fashion-MNIST, course model | steady epoch, s (min–max) | test accuracy |",
-              "|---|---:|---:|"]
-    for k in EPOCH_KEYS:
-        acc = doc.get("fashion_test_acc", {}).get(k)
-        lines.append(f"| {step[k]} | {_cell(doc, 'fashion_epoch_s', k, 3)} | "
-                     f"{'n/a' if acc is None else f'{100 * acc:.2f} %'} |")
-    n = doc.get("settings", {}).get("update_params")
-    lines += ["", f"| update of {n:,} params / copy of the same bytes | gpudnn | torch fused | "
-              "torch foreach |" if n else "| update / copy of the same bytes | gpudnn | "
-              "torch fused | torch foreach |", "|---|---:|---:|---:|"]
-    for k, name in OPTIMIZER_KEYS.items():
-        lines.append(f"| {name} | {_cell(doc, 'update_vs_copy_100M', k, 2)} | "
-                     + " | ".join(_cell(doc, "torch_update_vs_copy_100M", f"{k}_{v}", 2)
-                                  for v in TORCH_VARIANTS) + " |")
-    missing = {}  # reason -> the figures it leaves n/a
-    for section, keys in doc.get("missing", {}).items():
-        for key, reason in keys.items():
-            missing.setdefault(reason, []).append(f"{section}.{key}")
-    paths = doc.get("paths", {})
-    if paths or missing:
-        lines.append("")
-    lines += [f"- path of {k}: {v}" for k, v in paths.items()]
-    lines += [f"- n/a ({', '.join(names)}): {reason}" for reason, names in missing.items()]
-    return "\n".join(lines)
-
-
-def readme_table(doc):
-    """The README's GPU table: the issue-8 figures with the targets they are held to."""
-    step, epoch = doc.get("course_step_ms", {}), doc.get("fashion_epoch_s", {})
-    acc = doc.get("fashion_test_acc", {})
-
-    def ratio(a, b):
-        return "n/a" if a is None or b is None else f"{a / b:.2f}×"
-
-    def percent(value):
-        return "n/a" if value is None else f"{100 * value:.2f} %"
-
-    updates = doc.get("update_vs_copy_100M", {})
-    worst = min((v for v in updates.values() if v is not None), default=None)
-    n = doc.get("settings", {}).get("update_params") or 0
-    return "\n".join([
-        f"| {doc.get('card')}, {str(doc.get('date'))[:10]} (`docs/gpu-results.json`) | "
-        "gpudnn | PyTorch | target |",
-        "|---|---:|---:|---|",
-        "| course step, batch 128, CUDA graph, ms | "
-        f"{_cell(doc, 'course_step_ms', 'gpudnn_graph', 3)}"
-        f" | {_cell(doc, 'course_step_ms', 'torch_graph', 3)} | ≤ 0.08 ms and ≤ 0.6× PyTorch "
-        f"(now {ratio(step.get('gpudnn_graph'), step.get('torch_graph'))}) |",
-        f"| course step, eager, ms (its 5 GEMMs alone: "
-        f"{_cell(doc, 'course_step_ms', 'gemms_eager', 3)}) | "
-        f"{_cell(doc, 'course_step_ms', 'gpudnn_eager', 3)} | "
-        f"{_cell(doc, 'course_step_ms', 'torch_eager', 3)} | |",
-        f"| Fashion-MNIST epoch, CUDA graph, s | {_cell(doc, 'fashion_epoch_s', 'gpudnn_graph', 3)}"
-        f" | {_cell(doc, 'fashion_epoch_s', 'torch_graph', 3)} | ≤ 0.04 s and ≤ 0.6× PyTorch "
-        f"(now {ratio(epoch.get('gpudnn_graph'), epoch.get('torch_graph'))}) |",
-        f"| Fashion-MNIST epoch, eager, s | {_cell(doc, 'fashion_epoch_s', 'gpudnn_eager', 3)} | "
-        f"{_cell(doc, 'fashion_epoch_s', 'torch_eager', 3)} | |",
-        f"| test accuracy, CUDA graph / eager | {percent(acc.get('gpudnn_graph'))} / "
-        f"{percent(acc.get('gpudnn_eager'))} | {percent(acc.get('torch_graph'))} / "
-        f"{percent(acc.get('torch_eager'))} | same ±0.5 pt |",
-        f"| optimizer update / copy of the same bytes, {n:,} params, worst of 6 | "
-        f"{_fmt(worst, 2)} | | ≥ 0.90 |",
-    ])
-
-
-README_BEGIN = "<!-- gpu-results: python -m bench.gpu_results --from-json docs/gpu-results.json " \
-               "--update-readme README.md -->"
-README_END = "<!-- /gpu-results -->"
-
-
-def splice_readme(text, table):
-    """``text`` with the lines between README_BEGIN and README_END replaced by ``table``;
-    ValueError naming the markers when they are not there once each, in order."""
-    begin, end = text.count(README_BEGIN), text.count(README_END)
-    if begin != 1 or end != 1 or text.index(README_BEGIN) > text.index(README_END):
-        raise ValueError(f"the README needs the GPU table's markers once each, in order: a line "
-                         f"{README_BEGIN} and, after it, a line {README_END}")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}"
 
 
 # ------------------------------------------------------------------ command line

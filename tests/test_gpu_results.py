@@ -1,6 +1,7 @@
 """bench.gpu_results (issue 8's results file) without a GPU: the whole run in its CPU fake mode
 (``--device cpu --quick``), the PyTorch peer recorded as unavailable with the reason where torch
-cannot be imported, the Markdown and README renderers on a hand-made document, and bad arguments.
+cannot be imported, bench.gpu_results_tables's Markdown and README renderers on a hand-made
+document, and bad arguments.
 """
 
 import json
@@ -13,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an installed package
 
 from bench import gpu_results as gr  # noqa: E402
+from bench import gpu_results_tables as tables  # noqa: E402
 
 ISSUE_KEYS = {
     "course_step_ms": {"gpudnn_graph", "gpudnn_eager", "gemms_eager", "torch_eager", "torch_graph"},
@@ -145,7 +147,7 @@ def _hand_made():
 
 
 def test_readme_table_from_a_hand_made_document():
-    table = gr.readme_table(_hand_made())
+    table = tables.readme_table(_hand_made())
     lines = table.splitlines()
     assert lines[0].startswith("| NVIDIA H200, 2026-11-28 (`docs/gpu-results.json`) |")
     assert lines[1] == "|---|---:|---:|---|"
@@ -158,7 +160,7 @@ def test_readme_table_from_a_hand_made_document():
 
 
 def test_markdown_from_a_hand_made_document():
-    text = gr.markdown(_hand_made())
+    text = tables.markdown(_hand_made())
     assert text.startswith("# gpudnn GPU results: NVIDIA H200")
     assert "| gpudnn, recorded step (CUDA graph) | 0.062 (0.061–0.064) |" in text
     assert "| PyTorch, CUDA graph, capturable fused Adam | 0.066 | n/a |" in text
@@ -172,7 +174,7 @@ def test_from_json_renders_without_measuring(tmp_path, capsys):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(_hand_made()))
     assert gr.main(["--from-json", str(path), "--readme"]) == 0
-    assert capsys.readouterr().out.strip() == gr.readme_table(_hand_made())
+    assert capsys.readouterr().out.strip() == tables.readme_table(_hand_made())
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -280,12 +282,12 @@ def test_update_readme_replaces_only_the_marked_table(tmp_path, capsys):
     results = tmp_path / "r.json"
     results.write_text(json.dumps(_hand_made()))
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{gr.README_BEGIN}\n| old | table |\n{gr.README_END}\n"
-                      "after\n")
+    begin, end = tables.README_BEGIN, tables.README_END
+    readme.write_text(f"# title\n\nbefore\n{begin}\n| old | table |\n{end}\nafter\n")
     assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 0
     text = readme.read_text()
-    assert text == (f"# title\n\nbefore\n{gr.README_BEGIN}\n{gr.readme_table(_hand_made())}\n"
-                    f"{gr.README_END}\nafter\n")
+    table = tables.readme_table(_hand_made())
+    assert text == f"# title\n\nbefore\n{begin}\n{table}\n{end}\nafter\n"
     assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 0
     assert readme.read_text() == text  # idempotent
     readme.write_text("# no markers\n")
