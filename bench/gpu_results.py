@@ -1,0 +1,652 @@
+"""The figures of issue 8 from one run on one card, written as ``docs/gpu-results.json``.
+
+    python -m bench.gpu_results --out docs/gpu-results.json [--device cuda|cpu] [--quick]
+                                [--markdown] [--torch-python PY] [--data fashion-mnist|sample]
+                                [--worker-timeout SECONDS]
+    python -m bench.gpu_results --from-json docs/gpu-results.json [--markdown] [--readme]
+                                [--update-readme README.md]
+
+What is measured, each against what (gpudnn in this process, PyTorch in a process of its own,
+``--worker torch``, on the same card, one after the other):
+
+- ``course_step_ms``: ms per training step of the course model (Dense(512, relu, input 784) ->
+  Dense(10, softmax), categorical cross-entropy, accuracy, Adam, batch 128, data already in the
+  step's device buffers). ``gpudnn_graph``: ``model._train_batch(ws, totals, record=True)`` with
+  ``GPUDNN_CUDA_GRAPHS=1`` after two warm-up steps (the first records, the second captures the
+  CUDA graph), replayed on the backend's training stream; on the CPU the recorded call list
+  replayed. ``gpudnn_eager``: ``model._train_batch(ws, totals)``, recording off.
+  ``gemms_eager``: the step's five GEMMs alone through ``backend.matmul`` (the floor of the eager
+  step). ``torch_eager``: nn.Linear x2, CrossEntropyLoss, Adam(fused=True), zero_grad / backward /
+  step. ``torch_graph``: the same step captured whole with ``torch.cuda.graph`` (static input
+  tensors, ``capturable=True`` fused Adam) and replayed; CUDA only.
+- ``fashion_epoch_s`` / ``fashion_test_acc``: the steady epoch (median of epochs 2..N, N = 4,
+  or 2 on the first 512 samples with ``--quick``; seconds of wall time from epoch start to end,
+  the epoch's last step finished) and the test accuracy after N epochs of the course model on
+  Fashion-MNIST (60,000 samples, batch 128, shuffled, Adam(1e-3), ``fit(verbose=0)`` with the
+  accuracy metric for gpudnn; PyTorch's loops gather each batch from the data on the device, the
+  captured loop through an index buffer, and compute no training metric).
+- ``update_vs_copy_100M``: the bandwidth of ``optimizer.apply`` over flat float32 buffers of
+  100 M parameters (1 M with ``--quick`` or on the CPU) as a ratio to a device copy of the same
+  bytes (bench/test_update.py counts them: SGD 12 bytes per parameter, momentum / RMSprop /
+  Adagrad 20, Adam / AdamW 28; the copy moves them as a copy of half the bytes into another
+  buffer): copy seconds / update seconds, so 1.0 is the copy's speed and issue 8 asks >= 0.90.
+  ``torch_update_vs_copy_100M``: the same ratio for ``torch.optim``'s fused and foreach variants
+  (keys ``adam_fused``, ``adam_foreach``...) against a torch copy in the worker.
+
+Every figure is the median of 5 repetitions (3 with ``--quick``), min and max under ``spread``;
+a repetition of a step or an update is a round of k calls (k calibrated to ``round_s``) between
+two device synchronizations. A figure that could not be measured is null with the reason under
+``missing``; ``paths`` says which code path gpudnn actually ran (a refused capture falls back).
+The tables (``--markdown``, ``--readme``, ``--update-readme``): bench/gpu_results_tables.py.
+"""
+
+import argparse
+import contextlib
+import copy
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bench.gpu_results_tables import (EPOCH_KEYS, OPTIMIZER_KEYS, STEP_KEYS, TORCH_VARIANTS,
+                                      markdown, readme_table, splice_readme)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_TAG = "GPU_RESULTS_WORKER "
+BATCH = 128
+#: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
+FULL = {"cuda": (0.05, 5, 4, None, 100_000_000), "cpu": (0.05, 5, 4, None, 1_000_000)}
+QUICK = (0.002, 3, 2, 512, 1_000_000)
+WORKER_TIMEOUT_S = 120  # bench/gpu_check.sh gives the whole stage 200 s
+UNFINISHED = ("the PyTorch worker had not returned when this file was written (the run was "
+              "stopped, e.g. by the check's time limit)")
+
+
+# ------------------------------------------------------------------ timing and summaries
+def per_call_seconds(fns, sync, reps, round_s):
+    """Seconds per call of each callable in ``fns`` ({name: fn}), ``reps`` values each.
+
+    Each fn is called twice to warm up (kernel builds, recordings), then k is chosen so that k
+    back-to-back calls last about ``round_s``; a repetition times k calls and a ``sync()`` after
+    them (after a ``sync()`` before). The repetitions of the fns alternate, so drift in the
+    machine's load hits them alike."""
+    rounds = {}
+    for name, fn in fns.items():
+        fn()
+        fn()
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        once = max(time.perf_counter() - start, 1e-7)
+        rounds[name] = (fn, max(1, min(100_000, math.ceil(round_s / once))))
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, (fn, k) in rounds.items():
+            sync()
+            start = time.perf_counter()
+            for _ in range(k):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / k)
+    return times
+
+
+def spread(values):
+    """``{"min", "max", "n"}`` of repetition values."""
+    return {"min": min(values), "max": max(values), "n": len(values)}
+
+
+def steady_epochs(seconds):
+    """Epochs 2..N: the epochs after the first (kernel builds, recordings, capture)."""
+    if len(seconds) < 2:
+        raise ValueError(f"a steady epoch needs at least 2 epochs, got {len(seconds)}")
+    return seconds[1:]
+
+
+class Results:
+    """The JSON being built: figures by section and key, their spread, the reasons for nulls."""
+
+    def __init__(self):
+        self.doc = {"spread": {}, "missing": {}, "paths": {}}
+
+    def put(self, section, key, values, scale=1.0):
+        """The median of ``values`` (a list of repetitions) times ``scale`` as the figure."""
+        scaled = [v * scale for v in values]
+        self.doc.setdefault(section, {})[key] = statistics.median(scaled)
+        self.doc["spread"].setdefault(section, {})[key] = spread(scaled)
+
+    def put_value(self, section, key, value):
+        """A single figure (no repetitions, e.g. a test accuracy)."""
+        self.doc.setdefault(section, {})[key] = value
+
+    def miss(self, section, key, reason):
+        self.doc.setdefault(section, {})[key] = None
+        self.doc["missing"].setdefault(section, {})[key] = reason
+
+
+# ------------------------------------------------------------------ environment and data
+def device_problem(device):
+    """Why ``device`` cannot be measured on, or None."""
+    if device == "cpu":
+        return None
+    from gpudnn.backend import cuda_problem
+
+    return cuda_problem(0)
+
+
+def card_name(device):
+    """The GPU's name, or the CPU's model name."""
+    if device == "cuda":
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        return name.decode() if isinstance(name, bytes) else name
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return f"CPU: {platform.processor() or platform.machine()}"
+
+
+def versions(device):
+    """Library versions and the checkout's commit."""
+    found = {"python": platform.python_version(), "numpy": np.__version__}
+    if device == "cuda":
+        import cupy
+
+        found.update(cupy=cupy.__version__,
+                     cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
+                     cuda_driver=cupy.cuda.runtime.driverGetVersion())
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True)
+        found["gpudnn_commit"] = done.stdout.strip() if done.returncode == 0 else None
+    except OSError:  # no git on the machine
+        found["gpudnn_commit"] = None
+    return found
+
+
+def data_problem(name):
+    """Why data set ``name`` is not on this machine (no download is tried), or None."""
+    if name != "fashion-mnist":
+        return None
+    from gpudnn.datasets import download, fashion_mnist, mnist
+
+    dirs = download.candidate_dirs(fashion_mnist.SUBDIR, fashion_mnist.SYSTEM_DIRS)
+    if mnist.find_idx_set(dirs) is None:
+        return (f"the Fashion-MNIST files are in none of {dirs}; set GPUDNN_DATA to a folder "
+                "holding fashion-mnist/ with its four IDX files")
+    return None
+
+
+@contextlib.contextmanager
+def gpudnn_mode(graphs, record):
+    """``GPUDNN_CUDA_GRAPHS`` and ``GPUDNN_RECORD_STEPS`` set for the block, restored after."""
+    saved = {k: os.environ.get(k) for k in ("GPUDNN_CUDA_GRAPHS", "GPUDNN_RECORD_STEPS")}
+    os.environ["GPUDNN_CUDA_GRAPHS"] = "1" if graphs else "0"
+    os.environ["GPUDNN_RECORD_STEPS"] = "1" if record else "0"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def step_path(model, device, caught):
+    """Which path the recorded step ran: a CUDA graph, or the recorded calls (and why)."""
+    steps = model._steps
+    if steps.graphs:
+        return f"cuda graph ({steps.graphs} captured, {steps.replays} replays)"
+    why = "; ".join(str(w.message) for w in caught) or (
+        "no CUDA graphs on this device" if device == "cpu" else "the step was not captured")
+    return f"recorded calls replayed ({steps.replays} replays): {why}"
+
+
+# ------------------------------------------------------------------ gpudnn (this process)
+def gpudnn_course_step(results, device, reps, round_s):
+    """course_step_ms: gpudnn_graph, gpudnn_eager and gemms_eager on one batch of 128."""
+    from bench.test_train_step import course_model, step_gemms
+
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, BATCH)]
+
+    def prepared():
+        model = course_model(device)
+        ws = model._workspace(BATCH, with_grads=True)
+        model.backend.copy_into(ws.x, x)
+        model.backend.copy_into(ws.y, y)
+        return model, ws, model._new_totals()
+
+    with gpudnn_mode(graphs=True, record=True), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, ws, totals = prepared()
+        be = model.backend
+        with be.training_stream():  # as fit runs: per-step writes and replays on one stream
+            times = per_call_seconds(
+                {"gpudnn_graph": lambda: model._train_batch(ws, totals, record=True)},
+                be.synchronize, reps, round_s)
+        results.doc["paths"]["course_step_gpudnn_graph"] = step_path(model, device, caught)
+    with gpudnn_mode(graphs=False, record=False):
+        model, ws, totals = prepared()
+        gemms, _ = step_gemms(model, ws)
+        times.update(per_call_seconds(
+            {"gpudnn_eager": lambda: model._train_batch(ws, totals), "gemms_eager": gemms},
+            model.backend.synchronize, reps, round_s))
+    for key, values in times.items():
+        results.put("course_step_ms", key, values, scale=1e3)
+
+
+def gpudnn_fashion(results, device, data, epochs):
+    """fashion_epoch_s / fashion_test_acc of gpudnn_graph and gpudnn_eager: fit as a user
+    runs it."""
+    from gpudnn.experiments import course_model, run
+
+    for key, graphs in (("gpudnn_graph", True), ("gpudnn_eager", False)):
+        with gpudnn_mode(graphs=graphs, record=graphs), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = course_model(optimizer="adam", lr=0.001, device=device, seed=0)
+            result = run(key, model, data, epochs, batch_size=BATCH, verbose=0)
+        results.put("fashion_epoch_s", key, steady_epochs(result.epoch_seconds))
+        results.put_value("fashion_test_acc", key, result.test_accuracy)
+        if graphs:
+            results.doc["paths"]["fashion_gpudnn_graph"] = step_path(model, device, caught)
+
+
+def gpudnn_updates(results, device, n_params, reps, round_s):
+    """update_vs_copy_100M: copy seconds / update seconds per optimizer, per repetition."""
+    from bench.test_update import OPTIMIZERS
+    from gpudnn.backend import backend_for
+
+    be = backend_for(device)
+    xp = np
+    if be.is_gpu:
+        import cupy as xp
+    host = np.random.default_rng(0).standard_normal(n_params, dtype=np.float32)
+    params, grads = be.from_host(host * 0.05), be.from_host(host * 0.01)
+    del host
+    for key, name in OPTIMIZER_KEYS.items():
+        make, per_param = OPTIMIZERS[name]
+        opt = make()
+        opt.build(be, n_params, params.dtype)
+        count = per_param * n_params // 8  # float32s in each half of the copy
+        src, dst = xp.ones(count, xp.float32), xp.zeros(count, xp.float32)
+        times = per_call_seconds({"ours": lambda: opt.apply(be, params, grads),
+                                  "copy": lambda: xp.copyto(dst, src)},
+                                 be.synchronize, reps, round_s)
+        results.put("update_vs_copy_100M", key,
+                    [c / o for c, o in zip(times["copy"], times["ours"])])
+        del opt, src, dst
+
+
+def free_device_memory(device):
+    """Hand CuPy's cached blocks back to the driver, leaving the card to the PyTorch worker."""
+    if device == "cuda":
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+# ------------------------------------------------------------------ PyTorch (--worker torch)
+def torch_course_steps(torch, device, reps, round_s):
+    """{"torch_eager": [s...], "torch_graph": [s...] or a reason} at batch 128."""
+    from bench import peers
+
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, BATCH)
+    gpu = device == "cuda"
+    step, sync = peers.torch_step(x, labels, gpu)
+    out = {"torch_eager": per_call_seconds({"s": step}, sync or _noop, reps, round_s)["s"]}
+    if not gpu:
+        out["torch_graph"] = "torch.cuda.graph needs a CUDA device (this run: --device cpu)"
+        return out
+    net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True)
+    tx = torch.as_tensor(x, device="cuda")
+    ty = torch.as_tensor(labels, device="cuda")
+    graph = _capture(torch, lambda: loss_fn(net(tx), ty), opt)
+    out["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize, reps,
+                                          round_s)["s"]
+    return out
+
+
+def _noop():
+    pass
+
+
+def _torch_net(torch, device, capturable=False):
+    """The course model, fused Adam (``capturable``: its step count on the device, so that a
+    CUDA graph can replay its step), CrossEntropyLoss on the logits."""
+    nn = torch.nn
+    net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7, fused=True,
+                           capturable=capturable)
+    return net, opt, nn.CrossEntropyLoss()
+
+
+def _capture(torch, loss_of, opt):
+    """A CUDA graph of zero_grad / loss_of().backward() / opt.step(), after 3 warm-up steps on a
+    side stream (PyTorch's whole-network capture recipe); replay() runs one step."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            loss_of().backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        loss_of().backward()
+        opt.step()
+    return graph
+
+
+def torch_fashion(torch, device, data, epochs, graph):
+    """(epoch seconds, test accuracy) of the course model in PyTorch, data on the device; with
+    ``graph`` the full batches replay one captured step that gathers its rows through an index
+    buffer, the partial last batch runs eagerly."""
+    torch.manual_seed(0)
+    net, opt, loss_fn = _torch_net(torch, device, capturable=graph)
+    x = torch.as_tensor(data.x_train, device=device)
+    y = torch.as_tensor(data.y_train.argmax(axis=1), device=device)
+    n = len(x)
+    generator = torch.Generator(device=device).manual_seed(0)
+    sync = torch.cuda.synchronize if device == "cuda" else _noop
+    replay = None
+    if graph:
+        index = torch.zeros(BATCH, dtype=torch.int64, device=device)
+        replay = _capture(torch, lambda: loss_fn(net(x.index_select(0, index)),
+                                                 y.index_select(0, index)), opt).replay
+        torch.manual_seed(0)  # the warm-up steps moved the weights: start afresh, same graph
+        with torch.no_grad():
+            for layer in (net[0], net[2]):
+                layer.reset_parameters()
+        for state in opt.state.values():
+            for value in state.values():
+                value.zero_()
+    times = []
+    for _ in range(epochs):
+        sync()
+        start = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=generator)
+        for i in range(0, n, BATCH):
+            rows = order[i:i + BATCH]
+            if replay is not None and len(rows) == BATCH:
+                index.copy_(rows)
+                replay()
+            else:
+                opt.zero_grad(set_to_none=True)
+                loss_fn(net(x[rows]), y[rows]).backward()
+                opt.step()
+        sync()
+        times.append(time.perf_counter() - start)
+    with torch.no_grad():
+        predicted = net(torch.as_tensor(data.x_test, device=device)).argmax(dim=1).cpu().numpy()
+    return times, float(np.mean(predicted == data.y_test.argmax(axis=1)))
+
+
+def torch_updates(torch, device, n_params, reps, round_s):
+    """{key: {variant: [copy s / update s...] or a reason}} for torch.optim over one flat
+    parameter, against ``dst.copy_(src)`` of the same bytes in this process."""
+    from bench import peers
+    from bench.test_update import OPTIMIZERS
+
+    gpu = device == "cuda"
+    sync = torch.cuda.synchronize if gpu else _noop
+    out = {}
+    for key, name in OPTIMIZER_KEYS.items():
+        count = OPTIMIZERS[name][1] * n_params // 8
+        src = torch.ones(count, device=device)
+        dst = torch.zeros(count, device=device)
+        out[key] = {}
+        for variant in TORCH_VARIANTS:
+            peer = peers.torch_update(name, variant, n_params, gpu)
+            if peer is None:
+                out[key][variant] = f"torch.optim.{name.split()[0]}({variant}=True) is not " \
+                                    f"available for this device in torch {torch.__version__}"
+                continue
+            times = per_call_seconds({"torch": peer[0], "copy": lambda: dst.copy_(src)}, sync,
+                                     reps, round_s)
+            out[key][variant] = [c / t for c, t in zip(times["copy"], times["torch"])]
+            del peer
+        del src, dst
+    return out
+
+
+def torch_worker(args):
+    """Every PyTorch figure, printed as one tagged JSON line."""
+    import torch
+
+    from gpudnn.experiments import load_data
+
+    round_s, reps, epochs, limit, n_params = settings(args)
+    device = args.device
+    found = {"version": torch.__version__,
+             "course_step_s": torch_course_steps(torch, device, reps, round_s),
+             "updates": torch_updates(torch, device, n_params, reps, round_s), "fashion": {}}
+    if args.data_problem is None:
+        data = load_data(args.data, limit=limit)
+        for key, graph in (("torch_eager", False), ("torch_graph", True)):
+            if graph and device != "cuda":
+                found["fashion"][key] = "torch.cuda.graph needs a CUDA device " \
+                                        "(this run: --device cpu)"
+                continue
+            seconds, accuracy = torch_fashion(torch, device, data, epochs, graph)
+            found["fashion"][key] = {"epoch_seconds": seconds, "test_accuracy": accuracy}
+    print(RESULT_TAG + json.dumps(found), flush=True)
+
+
+def torch_problem(python):
+    """Why ``python`` cannot import torch, or None when it can."""
+    try:
+        done = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    except OSError as exc:
+        return f"{python} cannot import torch ({exc})"
+    if done.returncode == 0:
+        return None
+    last = (done.stderr.strip().splitlines() or ["import torch failed"])[-1]
+    return f"{python} cannot import torch ({last})"
+
+
+def run_torch_worker(args):
+    """The worker's figures, or a string saying why there are none."""
+    problem = torch_problem(args.torch_python)
+    if problem:
+        return problem
+    command = [args.torch_python, "-m", "bench.gpu_results", "--worker", "torch",
+               "--device", args.device, "--data", args.data]
+    command += ["--quick"] if args.quick else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=args.worker_timeout)
+    except subprocess.TimeoutExpired:
+        return f"the PyTorch worker ran past --worker-timeout {args.worker_timeout} s"
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
+    return f"the PyTorch worker failed (exit code {done.returncode}): {tail}"
+
+
+def add_torch(results, found):
+    """Put the worker's figures (or its failure, for every torch key) into ``results``."""
+    doc = results.doc
+    if isinstance(found, str):
+        for section, key in (("course_step_ms", "torch_eager"), ("course_step_ms", "torch_graph"),
+                             ("fashion_epoch_s", "torch_eager"), ("fashion_epoch_s", "torch_graph"),
+                             ("fashion_test_acc", "torch_eager"),
+                             ("fashion_test_acc", "torch_graph")):
+            if key not in doc.get(section, {}):  # a figure nulled already keeps its reason
+                results.miss(section, key, f"PyTorch peer unavailable: {found}")
+        for key in OPTIMIZER_KEYS:
+            for variant in TORCH_VARIANTS:
+                results.miss("torch_update_vs_copy_100M", f"{key}_{variant}",
+                             f"PyTorch peer unavailable: {found}")
+        return
+    doc["versions"]["torch"] = found["version"]
+    for key, values in found["course_step_s"].items():
+        if isinstance(values, str):
+            results.miss("course_step_ms", key, values)
+        else:
+            results.put("course_step_ms", key, values, scale=1e3)
+    for key, variants in found["updates"].items():
+        for variant, values in variants.items():
+            if isinstance(values, str):
+                results.miss("torch_update_vs_copy_100M", f"{key}_{variant}", values)
+            else:
+                results.put("torch_update_vs_copy_100M", f"{key}_{variant}", values)
+    for key, run in found["fashion"].items():
+        if isinstance(run, str):
+            results.miss("fashion_epoch_s", key, run)
+            results.miss("fashion_test_acc", key, run)
+        else:
+            results.put("fashion_epoch_s", key, steady_epochs(run["epoch_seconds"]))
+            results.put_value("fashion_test_acc", key, run["test_accuracy"])
+
+
+# ------------------------------------------------------------------ the whole run
+def settings(args):
+    """(round seconds, repetitions, epochs, sample limit, update parameters) of this run."""
+    return QUICK if args.quick else FULL[args.device]
+
+
+def measure(args, save):
+    """Every figure of issue 8 on ``args.device``, as the JSON document; ``save(doc)`` is also
+    called before the PyTorch worker starts, so gpudnn's figures survive a run stopped in it."""
+    from gpudnn.experiments import load_data
+
+    round_s, reps, epochs, limit, n_params = settings(args)
+    results = Results()
+    doc = results.doc
+    doc.update(card=card_name(args.device), device=args.device, quick=args.quick,
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               versions=versions(args.device),
+               settings={"batch": BATCH, "reps": reps, "round_s": round_s, "epochs": epochs,
+                         "data": args.data, "train_samples_limit": limit,
+                         "update_params": n_params})
+    gpudnn_course_step(results, args.device, reps, round_s)
+    if args.data_problem is None:
+        data = load_data(args.data, limit=limit)
+        doc["settings"]["train_samples"] = len(data.x_train)
+        gpudnn_fashion(results, args.device, data, epochs)
+        del data
+    else:
+        for section in ("fashion_epoch_s", "fashion_test_acc"):
+            for key in EPOCH_KEYS:
+                results.miss(section, key, args.data_problem)
+    gpudnn_updates(results, args.device, n_params, reps, round_s)
+    free_device_memory(args.device)
+    pending = Results()
+    pending.doc = copy.deepcopy(doc)
+    add_torch(pending, UNFINISHED)
+    save(order(pending.doc))
+    add_torch(results, run_torch_worker(args))
+    return order(doc)
+
+
+def order(doc):
+    """The document with the issue's keys first, each section's keys in the issue's order."""
+    want = {"course_step_ms": STEP_KEYS, "fashion_epoch_s": EPOCH_KEYS,
+            "fashion_test_acc": EPOCH_KEYS, "update_vs_copy_100M": tuple(OPTIMIZER_KEYS)}
+    head = ("card", "device", "quick", "date", "versions", "settings")
+    out = {k: doc[k] for k in head if k in doc}
+    for section, keys in want.items():
+        out[section] = {k: doc.get(section, {}).get(k) for k in keys}
+    for k, v in doc.items():
+        out.setdefault(k, v)
+    return out
+
+
+# ------------------------------------------------------------------ command line
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu_results",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="where to write the JSON")
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--quick", action="store_true",
+                        help="few repetitions, 512 training samples, 2 epochs, 1 M parameters")
+    parser.add_argument("--markdown", action="store_true", help="print the Markdown tables")
+    parser.add_argument("--readme", action="store_true", help="print the README's GPU table")
+    parser.add_argument("--update-readme", metavar="README",
+                        help="write the GPU table between the README's gpu-results markers")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="render an existing results file instead of measuring")
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="the interpreter that has torch (default: this one)")
+    parser.add_argument("--data", default="fashion-mnist", choices=["fashion-mnist", "sample"])
+    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S,
+                        help=f"seconds the PyTorch worker may run (default {WORKER_TIMEOUT_S})")
+    parser.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.from_json and args.out:
+        parser.error("--from-json renders an existing file; it takes no --out")
+    if args.worker_timeout <= 0:
+        parser.error(f"--worker-timeout must be a positive number of seconds, not "
+                     f"{args.worker_timeout:g}")
+    if not (args.worker or args.from_json or args.out):
+        parser.error("--out PATH is required (where the JSON goes), or --from-json PATH")
+    if args.from_json and not (args.markdown or args.readme or args.update_readme):
+        parser.error("--from-json needs --markdown, --readme or --update-readme (what to do)")
+    if args.out and Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a folder; give a file path, "
+                     f"e.g. {args.out}/gpu-results.json")
+    if not (args.from_json or args.worker):  # the worker's python may lack CuPy
+        problem = device_problem(args.device)
+        if problem:
+            parser.error(f"--device {args.device} is not usable: {problem} (use --device cpu)")
+    args.data_problem = None if args.from_json else data_problem(args.data)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        torch_worker(args)
+        return 0
+    if args.from_json:
+        doc = json.loads(Path(args.from_json).read_text())
+    else:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+        def save(doc):
+            out.write_text(json.dumps(doc, indent=1) + "\n")
+
+        doc = measure(args, save)
+        save(doc)
+        print(f"wrote {args.out}", flush=True)
+    if args.markdown:
+        print(markdown(doc))
+    if args.readme:
+        print(readme_table(doc))
+    if args.update_readme:
+        readme = Path(args.update_readme)
+        try:
+            readme.write_text(splice_readme(readme.read_text(), readme_table(doc)))
+        except (OSError, ValueError) as exc:
+            print(f"--update-readme {readme}: {exc}", file=sys.stderr)
+            return 2
+        print(f"updated the GPU table in {readme}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

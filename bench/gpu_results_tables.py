@@ -1,0 +1,123 @@
+"""Markdown from a ``docs/gpu-results.json`` document (written by :mod:`bench.gpu_results`):
+every figure with its spread and the reasons for the n/a (``markdown``), the README's GPU table
+with issue 8's targets (``readme_table``), and that table written between the README's markers
+(``splice_readme``). Pure functions of the document: nothing is measured here.
+"""
+
+#: the document's keys, in the issue's order
+STEP_KEYS = ("gpudnn_graph", "gpudnn_eager", "gemms_eager", "torch_eager", "torch_graph")
+EPOCH_KEYS = ("gpudnn_graph", "gpudnn_eager", "torch_eager", "torch_graph")
+#: our key -> bench.test_update's (and bench.peers') optimizer name
+OPTIMIZER_KEYS = {"sgd": "SGD", "momentum": "SGD momentum", "rmsprop": "RMSprop",
+                  "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW"}
+TORCH_VARIANTS = ("fused", "foreach")
+
+
+def _fmt(value, digits):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _cell(doc, section, key, digits, scale=1.0):
+    """The figure with its spread in brackets, or n/a."""
+    value = doc.get(section, {}).get(key)
+    if value is None:
+        return "n/a"
+    s = doc.get("spread", {}).get(section, {}).get(key)
+    text = f"{value * scale:.{digits}f}"
+    if s and s["min"] != s["max"]:
+        text += f" ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
+    return text
+
+
+def markdown(doc):
+    """Every figure of a results document as Markdown tables, then the reasons for the n/a."""
+    step = {"gpudnn_graph": "gpudnn, recorded step (CUDA graph)",
+            "gpudnn_eager": "gpudnn, eager", "gemms_eager": "its 5 GEMMs alone, eager",
+            "torch_eager": "PyTorch, eager, fused Adam",
+            "torch_graph": "PyTorch, CUDA graph, capturable fused Adam"}
+    lines = [f"# gpudnn GPU results: {doc.get('card')}", "",
+             f"{doc.get('date')}, device {doc.get('device')}"
+             f"{' (quick)' if doc.get('quick') else ''}; versions: "
+             + ", ".join(f"{k} {v}" for k, v in doc.get("versions", {}).items()), "",
+             "| course step, batch 128 | ms (min–max) |", "|---|---:|"]
+    lines += [f"| {step[k]} | {_cell(doc, 'course_step_ms', k, 3)} |" for k in STEP_KEYS]
+    lines += ["", "| Fashion-MNIST, course model | steady epoch, s (min–max) | test accuracy |",
+              "|---|---:|---:|"]
+    for k in EPOCH_KEYS:
+        acc = doc.get("fashion_test_acc", {}).get(k)
+        lines.append(f"| {step[k]} | {_cell(doc, 'fashion_epoch_s', k, 3)} | "
+                     f"{'n/a' if acc is None else f'{100 * acc:.2f} %'} |")
+    n = doc.get("settings", {}).get("update_params")
+    lines += ["", f"| update of {n:,} params / copy of the same bytes | gpudnn | torch fused | "
+              "torch foreach |" if n else "| update / copy of the same bytes | gpudnn | "
+              "torch fused | torch foreach |", "|---|---:|---:|---:|"]
+    for k, name in OPTIMIZER_KEYS.items():
+        lines.append(f"| {name} | {_cell(doc, 'update_vs_copy_100M', k, 2)} | "
+                     + " | ".join(_cell(doc, "torch_update_vs_copy_100M", f"{k}_{v}", 2)
+                                  for v in TORCH_VARIANTS) + " |")
+    missing = {}  # reason -> the figures it leaves n/a
+    for section, keys in doc.get("missing", {}).items():
+        for key, reason in keys.items():
+            missing.setdefault(reason, []).append(f"{section}.{key}")
+    paths = doc.get("paths", {})
+    if paths or missing:
+        lines.append("")
+    lines += [f"- path of {k}: {v}" for k, v in paths.items()]
+    lines += [f"- n/a ({', '.join(names)}): {reason}" for reason, names in missing.items()]
+    return "\n".join(lines)
+
+
+def readme_table(doc):
+    """The README's GPU table: the issue-8 figures with the targets they are held to."""
+    step, epoch = doc.get("course_step_ms", {}), doc.get("fashion_epoch_s", {})
+    acc = doc.get("fashion_test_acc", {})
+
+    def ratio(a, b):
+        return "n/a" if a is None or b is None else f"{a / b:.2f}×"
+
+    def percent(value):
+        return "n/a" if value is None else f"{100 * value:.2f} %"
+
+    updates = doc.get("update_vs_copy_100M", {})
+    worst = min((v for v in updates.values() if v is not None), default=None)
+    n = doc.get("settings", {}).get("update_params") or 0
+    return "\n".join([
+        f"| {doc.get('card')}, {str(doc.get('date'))[:10]} (`docs/gpu-results.json`) | "
+        "gpudnn | PyTorch | target |",
+        "|---|---:|---:|---|",
+        "| course step, batch 128, CUDA graph, ms | "
+        f"{_cell(doc, 'course_step_ms', 'gpudnn_graph', 3)}"
+        f" | {_cell(doc, 'course_step_ms', 'torch_graph', 3)} | ≤ 0.08 ms and ≤ 0.6× PyTorch "
+        f"(now {ratio(step.get('gpudnn_graph'), step.get('torch_graph'))}) |",
+        f"| course step, eager, ms (its 5 GEMMs alone: "
+        f"{_cell(doc, 'course_step_ms', 'gemms_eager', 3)}) | "
+        f"{_cell(doc, 'course_step_ms', 'gpudnn_eager', 3)} | "
+        f"{_cell(doc, 'course_step_ms', 'torch_eager', 3)} | |",
+        f"| Fashion-MNIST epoch, CUDA graph, s | {_cell(doc, 'fashion_epoch_s', 'gpudnn_graph', 3)}"
+        f" | {_cell(doc, 'fashion_epoch_s', 'torch_graph', 3)} | ≤ 0.04 s and ≤ 0.6× PyTorch "
+        f"(now {ratio(epoch.get('gpudnn_graph'), epoch.get('torch_graph'))}) |",
+        f"| Fashion-MNIST epoch, eager, s | {_cell(doc, 'fashion_epoch_s', 'gpudnn_eager', 3)} | "
+        f"{_cell(doc, 'fashion_epoch_s', 'torch_eager', 3)} | |",
+        f"| test accuracy, CUDA graph / eager | {percent(acc.get('gpudnn_graph'))} / "
+        f"{percent(acc.get('gpudnn_eager'))} | {percent(acc.get('torch_graph'))} / "
+        f"{percent(acc.get('torch_eager'))} | same ±0.5 pt |",
+        f"| optimizer update / copy of the same bytes, {n:,} params, worst of 6 | "
+        f"{_fmt(worst, 2)} | | ≥ 0.90 |",
+    ])
+
+
+README_BEGIN = "<!-- gpu-results: python -m bench.gpu_results --from-json docs/gpu-results.json " \
+               "--update-readme README.md -->"
+README_END = "<!-- /gpu-results -->"
+
+
+def splice_readme(text, table):
+    """``text`` with the lines between README_BEGIN and README_END replaced by ``table``;
+    ValueError naming the markers when they are not there once each, in order."""
+    begin, end = text.count(README_BEGIN), text.count(README_END)
+    if begin != 1 or end != 1 or text.index(README_BEGIN) > text.index(README_END):
+        raise ValueError(f"the README needs the GPU table's markers once each, in order: a line "
+                         f"{README_BEGIN} and, after it, a line {README_END}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}"
