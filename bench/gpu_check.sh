@@ -18,6 +18,11 @@
 # OUTDIR/gpu-results.json   issue 8's figures (python -m bench.gpu_results); copy it to
 #                           docs/gpu-results.json by hand. Fashion-MNIST needs its four IDX files
 #                           under $GPUDNN_DATA/fashion-mnist/ (else those figures are null + why).
+# With the device tool (the machine has no network): copy the data into an ignored folder and
+# carry it, e.g. `mkdir -p out/data/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz
+# out/data/fashion-mnist/`, then run `GPUDNN_DATA=$PWD/out/data bench/gpu_check.sh $OUT/check`
+# with carry ["out/data"]; afterwards check that gpu-results.json's
+# paths.course_step_gpudnn_graph says "cuda graph (" (anything else: the capture fell back).
 # The GPU tests fail rather than skip here (GPUDNN_REQUIRE_GPU=1). GPU_CHECK_FAKE=1 lets them skip
 # and runs every stage on the CPU in quick mode (to test this script without a GPU).
 set -u
