@@ -35,6 +35,14 @@ class RecordedSteps:
         self.replays = 0  # steps served by a replay (tests and benchmarks read it)
         self.graphs = 0  # recordings captured as CUDA graphs
 
+    def path(self):
+        """Which form of the step ran: a CUDA graph, recorded calls replayed, or eager."""
+        if self.graphs:
+            return "captured as a CUDA graph and replayed"
+        if self.replays:
+            return "recorded once and replayed call by call"
+        return "run eagerly"
+
     def run(self, model, ws, totals):
         """Run ``model._device_step(ws, totals)``: replayed when a recording of exactly these
         buffers exists (captured as a CUDA graph on its second run when the backend has graphs

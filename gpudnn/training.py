@@ -147,6 +147,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             cbs.on_train_begin({})
             if model._initial_epoch is not None:
                 initial_epoch = model._initial_epoch
+            first_epoch = initial_epoch
             logs = {}
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch, {})
@@ -154,6 +155,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
                                    interrupted, val_dev)
+                if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
+                    print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
+                          flush=True)
                 if interrupted:
                     raise KeyboardInterrupt(f"fit interrupted at the end of epoch {epoch + 1}")
                 if model.stop_training:

@@ -305,3 +305,24 @@ def test_settings_that_change_the_optimizer_state_are_refused_after_build(monkey
 def _blob_data():
     x, labels = blobs(n=150)
     return x, to_categorical(labels, 3)
+
+
+def test_verbose_fit_on_a_gpu_says_which_path_the_step_took(monkeypatch, capsys):
+    """On a GPU backend, verbose fit prints once which form of the step ran (graph, recorded
+    calls, eager); on the CPU the output stays Keras's."""
+    train(monkeypatch, True, OPTIMIZERS["adam"](), epochs=2)
+    assert "training step" not in capsys.readouterr().out  # verbose=0
+    x, y = _blob_data()
+    for record, expected in ((True, "recorded once and replayed call by call"),
+                             (False, "run eagerly")):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", "1" if record else "0")
+        model = models.Sequential([layers.Dense(4, activation="relu", input_shape=(6,)),
+                                   layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=32, verbose=2)
+        assert "training step" not in capsys.readouterr().out
+        monkeypatch.setattr(type(model.backend), "is_gpu", True)
+        model.fit(x, y, epochs=2, batch_size=32, verbose=2)
+        out = capsys.readouterr().out
+        monkeypatch.undo()
+        assert out.count(f"training step was {expected}") == 1, out
