@@ -352,6 +352,10 @@ class ModelFile:
                 self._fail(f"holds the state of a {type(saved).__name__} optimizer with slots "
                            f"{sorted(self.slots)}, but the model's optimizer is "
                            f"{type(model.optimizer).__name__} with slots {sorted(slots)}")
+            if (saved.schedule is None) != (model.optimizer.schedule is None):
+                self._fail(f"its optimizer's learning rate is "
+                           f"{'a schedule' if saved.schedule is not None else 'a number'}, the "
+                           f"model's is {'a schedule' if model.optimizer.schedule is not None else 'a number'}")
             # the rate when saved (callbacks may have changed it); a schedule follows iterations
             self._saved_learning_rate = None if saved.schedule is not None \
                 else float(saved.learning_rate)
@@ -405,11 +409,13 @@ def load_model(path):
     return ModelFile(path).build_model()
 
 
-def restore_state(model, path):
+def restore_state(model, path, check_extra=None):
     """Load weights, optimizer state, random state and state arrays saved by ``save_model`` into
-    the existing ``model`` (same architecture and optimizer); ``model`` is unchanged on error.
-    Returns the file's ``extra`` dict."""
+    the existing ``model`` (same architecture and optimizer); ``model`` is unchanged on error,
+    including when ``check_extra(extra)`` (run first) raises. Returns the file's ``extra``."""
     model_file = ModelFile(path)
+    if check_extra is not None:
+        check_extra(model_file.extra)
     model_file.restore(model, optimizer_state=True)
     return model_file.extra
 

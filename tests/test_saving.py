@@ -341,3 +341,32 @@ def test_saving_into_an_unwritable_folder_is_a_gpudnn_error(tmp_path):
     model = models.Sequential([layers.Dense(2, input_shape=(3,))])
     with pytest.raises(InvalidInputError, match="cannot write"):
         model.save_weights(os.path.join(folder, "w.npz"))
+
+
+def test_restore_refuses_before_changing_anything(tmp_path):
+    """A file whose optimizer rate is a number, restored into a model whose rate is a schedule
+    (or a plain model file given to BackupAndRestore), is refused with the model unchanged."""
+    x, y = data()
+    saved = every_layer_model(optimizers.Adam(0.01))
+    saved.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    saved.save(tmp_path / "plain.gpudnn")
+    target = every_layer_model(optimizers.Adam(
+        optimizers.schedules.ExponentialDecay(0.01, 10, 0.5)))
+    before = target.get_weights()
+    with pytest.raises(gpudnn.errors.FileFormatError, match="schedule"):
+        gpudnn.saving.restore_state(target, tmp_path / "plain.gpudnn")
+    assert_same_weights_as(target, before)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    os.replace(tmp_path / "plain.gpudnn", backup / "latest.gpudnn")
+    plain = every_layer_model(optimizers.Adam(0.01))
+    before = plain.get_weights()
+    with pytest.raises(InvalidInputError, match="not a BackupAndRestore backup"):
+        plain.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[gpudnn.callbacks.BackupAndRestore(backup)])
+    assert_same_weights_as(plain, before)
+
+
+def assert_same_weights_as(model, weights):
+    for got, want in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(got, want)

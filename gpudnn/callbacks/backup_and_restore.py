@@ -39,11 +39,14 @@ class BackupAndRestore(Callback):
     def on_train_begin(self, logs=None):
         if not os.path.exists(self._path):
             return
-        extra = saving.restore_state(self.model, self._path)
+        extra = saving.restore_state(self.model, self._path, check_extra=self._check_epoch)
+        self.model._initial_epoch = extra["epoch"]
+
+    def _check_epoch(self, extra):
+        """Before anything is restored: the file must be a backup of this callback's."""
         epoch = extra.get("epoch")
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise InvalidInputError(f"{self._path}: not a BackupAndRestore backup (no epoch)")
-        self.model._initial_epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
