@@ -74,3 +74,20 @@ def test_too_many_values_for_a_slot_are_refused(backend):
     dst = FakeDeviceArray(64, np.float64)
     with pytest.raises(ValueError, match="do not fit"):
         backend.write_step_values(dst, tuple(range(64)))
+
+
+def test_without_pinned_memory_the_values_are_copied_synchronously(backend, monkeypatch):
+    from gpudnn.backend import cupy_backend
+
+    def refuse(shape, dtype):
+        raise MemoryError("locked-memory limit")
+
+    monkeypatch.setattr(cupy_backend.cupyx, "empty_pinned", refuse)
+    written = []
+    monkeypatch.setattr(type(backend), "copy_into", lambda self, dst, src: written.append(src))
+    dst = FakeDeviceArray(2, np.float32)
+    with pytest.warns(RuntimeWarning, match="no pinned host memory"):
+        backend.write_step_values(dst, (0.5, 0.25))
+    backend.write_step_values(dst, (0.125, 0.0))  # no second warning, same fallback
+    np.testing.assert_array_equal(written[0], np.array([0.5, 0.25], np.float32))
+    np.testing.assert_array_equal(written[1], np.array([0.125, 0.0], np.float32))

@@ -17,6 +17,7 @@ This is the only module that imports CuPy; ``import gpudnn`` never needs it.
 """
 
 import os
+import warnings
 
 import cupy
 import cupyx
@@ -166,7 +167,14 @@ class CupyBackend(Backend):
         copy has passed (in practice at once: the ring is STEP_SLOTS steps deep)."""
         ring = self.__dict__.get("_step_ring")
         if ring is None:
-            ring = self._step_ring = _PinnedRing(STEP_SLOTS, STEP_SLOT_BYTES)
+            try:
+                ring = self._step_ring = _PinnedRing(STEP_SLOTS, STEP_SLOT_BYTES)
+            except Exception as exc:  # no pinned memory to be had (a locked-memory limit...)
+                warnings.warn(f"gpudnn: no pinned host memory for the per-step values ({exc}); "
+                              f"they are copied synchronously", RuntimeWarning, stacklevel=3)
+                ring = self._step_ring = False
+        if ring is False:
+            return super().write_step_values(dst, values)
         host = ring.next_slot(len(values), dst.dtype)
         host[:] = values
         with self._device:
