@@ -9,7 +9,8 @@ from gpudnn import layers, models, optimizers
 from gpudnn.utils import to_categorical
 
 
-def test_training_step_allocates_nothing_after_the_first_batch():
+@pytest.mark.parametrize("record", [False, True], ids=["eager", "recorded"])
+def test_training_step_allocates_nothing_after_the_first_batch(record):
     rng = np.random.default_rng(0)
     x = rng.random((512, 784), dtype=np.float32)
     y = to_categorical(rng.integers(0, 10, 512), 10)
@@ -18,9 +19,10 @@ def test_training_step_allocates_nothing_after_the_first_batch():
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=1, batch_size=128, verbose=0)     # warms every buffer
     ws = model._workspace(128, with_grads=True)
-    totals = model._new_totals()
+    totals = model._epoch_totals() if record else model._new_totals()
     backend = model.backend
     order = np.random.default_rng(1).permutation(512)
+    model._train_batch(ws, totals, record=record)  # a recording is made on the first call
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
@@ -29,10 +31,11 @@ def test_training_step_allocates_nothing_after_the_first_batch():
             index = order[step * 128:(step + 1) * 128]
             backend.take_rows(x, index, ws.x)
             backend.take_rows(y, index, ws.y)
-            model._train_batch(ws, totals)
+            model._train_batch(ws, totals, record=record)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert (model._steps.replays >= 4) == record
     # One (128, 512) float32 activation is 256 KiB. What remains is fixed-size: NumPy's ufunc
     # iterator takes an 8192-element (32 KiB) buffer for broadcast operands such as the bias.
     assert peak - before < 64 * 1024
