@@ -56,7 +56,8 @@ class RecordedSteps:
                 return
             if not entry.graph_tried:
                 entry.graph_tried = True
-                self._capture(model, ws, totals, entry)
+                if self._capture(model, ws, totals, entry):
+                    return  # this step ran while warming the capture
             entry.step.replay()
             self.replays += 1
             return
@@ -78,13 +79,16 @@ class RecordedSteps:
         self._entries[key] = _Entry(ws, list(totals), self._state_of(model), step)
 
     def _capture(self, model, ws, totals, entry):
-        """Replace the entry's call list by a CUDA graph when the backend has graphs on; on
-        failure, say why once and keep replaying the calls."""
+        """When the backend has graphs on: run this step with the graphs' memory pool (so that
+        the capture finds every block it allocates there), then capture it and replace the
+        entry's call list by the graph; on failure, say why once and keep replaying the calls.
+        True when the step has run."""
         graphs = model.backend.graphs()
         if graphs is None:
-            return
+            return False
         from .backend.cuda_graph import CaptureFailed
 
+        graphs.warm(lambda: model._device_step(ws, totals))
         try:
             entry.step = graphs.capture(model.backend, lambda: model._device_step(ws, totals),
                                         entry.step.calls)
@@ -92,6 +96,7 @@ class RecordedSteps:
         except CaptureFailed as exc:
             warnings.warn(f"gpudnn: the training step could not be captured as a CUDA graph "
                           f"({exc}); it is replayed call by call", RuntimeWarning, stacklevel=5)
+        return True
 
     @staticmethod
     def _state_of(model):

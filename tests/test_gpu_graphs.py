@@ -78,7 +78,7 @@ def test_200_captured_steps_equal_200_eager_steps(gpu, monkeypatch):
     captured, h1 = _train(monkeypatch, True)
     eager, h2 = _train(monkeypatch, False)
     assert captured._steps.graphs == 1, "the step was not captured as a CUDA graph"
-    assert captured._steps.replays == 199
+    assert captured._steps.replays == 198  # step 1 records, step 2 warms the capture
     for a, b in zip(captured.get_weights(), eager.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert h1.history["loss"][0] == pytest.approx(h2.history["loss"][0], rel=1e-5)

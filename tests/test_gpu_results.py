@@ -251,6 +251,9 @@ class _FakeGraphs:
     def __init__(self, fail):
         self.fail = fail
 
+    def warm(self, run_step):
+        run_step()
+
     def capture(self, backend, run_step, calls):
         from gpudnn.backend.capture import RecordedStep
         from gpudnn.backend.cuda_graph import CaptureFailed

@@ -168,7 +168,11 @@ class _FakeGraphs:
     capture must not execute them) and replays those; or fails like a refused capture."""
 
     def __init__(self, fail):
-        self.fail, self.captures = fail, 0
+        self.fail, self.captures, self.warmed = fail, 0, 0
+
+    def warm(self, run_step):
+        self.warmed += 1
+        run_step()
 
     def capture(self, backend, run_step, calls):
         from gpudnn.backend.cuda_graph import CaptureFailed
@@ -194,7 +198,7 @@ def test_the_graph_path_is_taken_on_the_second_step_and_falls_back_cleanly(monke
             graphed, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
     else:
         graphed, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
-    assert fake.captures == 2  # the full batch size and the partial last batch, once each
+    assert fake.captures == fake.warmed == 2  # the full and the partial batch, once each
     assert graphed._steps.graphs == (0 if fail else 2)
     monkeypatch.setattr(Backend, "graphs", lambda self: None)
     eager, _ = train(monkeypatch, False, OPTIMIZERS["adam"]())

@@ -1,7 +1,7 @@
 """The GPU form of a recorded step: one CUDA graph per batch size, replayed with one launch.
 
-A step that records cleanly (see :mod:`gpudnn.backend.capture`) is captured on the backend's
-training stream: every kernel of the forward pass, the loss and metric accumulation, the
+A step that records cleanly (see :mod:`gpudnn.backend.capture`) runs once more for real with
+the graphs' memory pool (``warm``), and is then captured on the backend's training stream: every kernel of the forward pass, the loss and metric accumulation, the
 backward pass and the optimizer update, with the GEMMs on gpudnn's own cuBLAS handle
 (:mod:`gpudnn.backend.cublas_ctypes`). Values that change between steps are read from device
 memory when the graph runs (the optimizer's per-step array, the dropout step counter), written
@@ -79,6 +79,13 @@ class CudaGraphs:
                 yield
             finally:
                 self.stream.synchronize()
+
+    def warm(self, run_step):
+        """Run ``run_step()`` for real on the training stream with the graphs' private memory
+        pool, so that it holds every block the step allocates: a capture right after finds them
+        there and allocates nothing (no cudaMalloc while capturing)."""
+        with self._device, self.stream, cupy.cuda.using_allocator(self.pool.malloc):
+            run_step()
 
     def capture(self, backend, run_step, calls):
         """Capture ``run_step()`` (which must make only stream-ordered, allocation-stable
