@@ -2,11 +2,14 @@
 first run for a batch size, replay it after (see :mod:`gpudnn.backend.capture`).
 
 A recording is tied to the exact objects it was made with -- the batch's workspace, the
-accumulators, the optimizer and its per-step array, the parameters -- and is dropped when the
-model is rebuilt or recompiled. Hyperparameters other than the learning rate (betas, epsilon,
-momentum, clipping norms, activation slopes) are fixed for the life of a recording, as they are
-for a captured CUDA graph; the learning rate and everything derived from the step count are read
-from the optimizer's device array at every replay.
+accumulators, the optimizer with its per-step array and slots, the parameters -- and to the
+settings its calls were bound with: hyperparameters other than the learning rate (betas,
+epsilon, momentum, clipping norms, dropout rates, penalties, activation slopes) are baked into
+the recorded calls, as they would be into a CUDA graph, so any assignment to a setting of the
+step's layers, loss, optimizer or regularizers (counted per object by :mod:`gpudnn.watched`)
+makes the step record again. The learning rate and everything derived from the step count are
+read from the optimizer's device array at every replay. Rebuilding or recompiling the model
+drops its recordings.
 
 ``GPUDNN_RECORD_STEPS=0`` turns recording off (every step then runs eagerly).
 """
