@@ -67,7 +67,9 @@ BATCH = 128
 #: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
 FULL = {"cuda": (0.05, 5, 4, None, 100_000_000), "cpu": (0.05, 5, 4, None, 1_000_000)}
 QUICK = (0.002, 3, 2, 512, 1_000_000)
-WORKER_TIMEOUT_S = 120  # bench/gpu_check.sh gives the whole stage 200 s
+#: seconds the PyTorch worker may run by --section (bench/gpu_check.sh gives the gpu-results
+#: stage, --section main, 200 s and the gpu-scaling stage 180 s)
+WORKER_TIMEOUT_S = {"main": 120, "scaling": 120, "all": 210}
 UNFINISHED = ("the PyTorch worker had not returned when this file was written (the run was "
               "stopped, e.g. by the check's time limit)")
 
@@ -502,9 +504,10 @@ def add_torch(results, found):
             scaling = f"PyTorch peer unavailable: {scaling}"
         found_gpudnn, paths = results.scaling_gpudnn
         doc["scaling"] = gpu_scaling.section(doc["quick"], found_gpudnn, paths, scaling)
-    if "course_step_ms" not in doc:  # --section scaling
-        if not isinstance(found, str):
-            doc["versions"]["torch"] = found["version"]
+    if isinstance(found, str) and "scaling" in doc and "course_step_ms" not in doc:
+        return  # --section scaling: no other figure to null
+    if not isinstance(found, str) and "course_step_s" not in found:  # --section scaling
+        doc["versions"]["torch"] = found["version"]
         return
     if isinstance(found, str):
         for section, key in (("course_step_ms", "torch_eager"), ("course_step_ms", "torch_graph"),
@@ -625,8 +628,9 @@ def parse_args(argv=None):
     parser.add_argument("--torch-python", default=sys.executable,
                         help="the interpreter that has torch (default: this one)")
     parser.add_argument("--data", default="fashion-mnist", choices=["fashion-mnist", "sample"])
-    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S,
-                        help=f"seconds the PyTorch worker may run (default {WORKER_TIMEOUT_S})")
+    parser.add_argument("--worker-timeout", type=float,
+                        help="seconds the PyTorch worker may run (default by --section: "
+                             + ", ".join(f"{k} {v}" for k, v in WORKER_TIMEOUT_S.items()) + ")")
     parser.add_argument("--section", default="all", choices=["all", "main", "scaling"],
                         help="main: every figure but the scaling section; scaling: only it, "
                              "merged into --out when that file holds a run on the same device")
@@ -634,6 +638,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.from_json and args.out:
         parser.error("--from-json renders an existing file; it takes no --out")
+    if args.worker_timeout is None:
+        args.worker_timeout = WORKER_TIMEOUT_S[args.section]
     if args.worker_timeout <= 0:
         parser.error(f"--worker-timeout must be a positive number of seconds, not "
                      f"{args.worker_timeout:g}")
@@ -688,8 +694,10 @@ def main(argv=None):
 
         doc = save(measure(args, save))
         print(f"wrote {args.out}", flush=True)
-    if args.markdown:
-        print(markdown(doc))
+    if args.markdown:  # --section scaling: the run's header and its own table
+        shown = {k: doc[k] for k in ("card", "device", "quick", "date", "versions", "scaling")
+                 if k in doc} if args.section == "scaling" else doc
+        print(markdown(shown))
     if args.readme:
         print(readme_table(doc))
     if args.update_readme:
