@@ -2,7 +2,7 @@
 
     python -m bench.gpu_results --out docs/gpu-results.json [--device cuda|cpu] [--quick]
                                 [--markdown] [--torch-python PY] [--data fashion-mnist|sample]
-                                [--worker-timeout SECONDS]
+                                [--worker-timeout SECONDS] [--section all|main|scaling]
     python -m bench.gpu_results --from-json docs/gpu-results.json [--markdown] [--readme]
                                 [--update-readme README.md]
 
@@ -32,6 +32,12 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   buffer): copy seconds / update seconds, so 1.0 is the copy's speed and issue 8 asks >= 0.90.
   ``torch_update_vs_copy_100M``: the same ratio for ``torch.optim``'s fused and foreach variants
   (keys ``adam_fused``, ``adam_foreach``...) against a torch copy in the worker.
+- ``scaling``: the step of 784 -> Dense(H, relu) -> Dense(10, softmax) for H 512 / 2048 / 8192 x
+  B 128 / 1024 / 8192 x TF32 off / on, gpudnn eager and graph, PyTorch eager and graph, with its
+  GEMM FLOPs, TFLOP/s, gpudnn / PyTorch and whether it is launch- or compute-bound
+  (bench/gpu_scaling.py, each side within a time budget). ``--section main`` measures all but
+  it, ``--section scaling`` only it, adding it to ``--out`` when that holds a run on the same
+  device (bench/gpu_check.sh runs the two as stages of their own).
 
 Every figure is the median of 5 repetitions (3 with ``--quick``), min and max under ``spread``;
 a repetition of a step or an update is a round of k calls (k calibrated to ``round_s``) between
