@@ -189,12 +189,14 @@ def scaling_readme_row(scaling):
     settings = (scaling or {}).get("settings", {})
     widths, batches = settings.get("widths") or ["?"], settings.get("batches") or ["?"]
     sizes = f"H {widths[0]}–{widths[-1]} × B {batches[0]}–{batches[-1]} × TF32 off/on"
+    target = f"≤ {settings.get('target_ratio', 1.05):.2f}×"
     worst, at, pair, count = worst_compute_bound(scaling)
     if worst is None:
-        return f"| step at compute-bound sizes ({sizes}), gpudnn / PyTorch, worst | n/a | | ≤ 1.05× |"
+        return (f"| step at compute-bound sizes ({sizes}), gpudnn / PyTorch, worst | n/a | | "
+                f"{target} |")
     return (f"| step at compute-bound sizes ({count} rows of {sizes}), gpudnn / PyTorch, worst | "
             f"{worst:.2f}× ({pair}, H {at['hidden']}, B {at['batch']}, TF32 "
-            f"{'on' if at['tf32'] else 'off'}) | | ≤ 1.05× |")
+            f"{'on' if at['tf32'] else 'off'}) | | {target} |")
 
 
 README_BEGIN = "<!-- gpu-results: python -m bench.gpu_results --from-json docs/gpu-results.json " \

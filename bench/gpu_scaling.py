@@ -20,6 +20,7 @@ not exist: those rows are null with the reason.
 """
 
 import contextlib
+import gc
 import time
 import warnings
 
@@ -184,9 +185,17 @@ def gpudnn_scaling(device, quick, reps, round_s):
 
 
 def _free(device):
+    """Hand back the blocks of the configuration just measured (its models and graphs are gone
+    once collected): CuPy's pool and the private pool the captures allocate from."""
     if device == "cuda":
         import cupy
 
+        from gpudnn.backend import backend_for
+
+        gc.collect()
+        graphs = backend_for(device)._graphs
+        if graphs is not None:
+            graphs.pool.free_all_blocks()
         cupy.get_default_memory_pool().free_all_blocks()
 
 
@@ -216,7 +225,8 @@ def torch_scaling(torch, device, quick, reps, round_s):
         graph = _capture(torch, lambda: loss_fn(net(tx), ty), opt)
         times["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize,
                                                 reps, round_s)["s"]
-        del graph, net, opt
+        del graph, net, opt, loss_fn, tx, ty
+        gc.collect()
         torch.cuda.empty_cache()
         return times, None
 

@@ -458,9 +458,9 @@ def test_scaling_table_and_readme_row_from_a_hand_made_section():
     assert ("- n/a (h8192_b8192_tf32_on.torch_eager, h8192_b8192_tf32_on.torch_graph): "
             "skipped: torch's budget") in text
     table = tables.readme_table(doc)
-    assert ("| step at compute-bound sizes (2 rows of H 512–8192 × B 128–8192 × TF32 off/on), "
-            "gpudnn / PyTorch, worst | 1.05× (eager, H 8192, B 8192, TF32 off) | | ≤ 1.05× |"
-            ) in table
+    assert ("| step at compute-bound sizes (2 rows of H 512–8192 × B 128–8192 × TF32 "
+            "off/on), gpudnn / PyTorch, worst | 1.05× (eager, H 8192, B 8192, TF32 off) | | "
+            "≤ 1.05× |") in table
     assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())
     assert "compute-bound sizes" in tables.readme_table(_hand_made())  # no section: n/a
     assert "| n/a | | ≤ 1.05× |" in tables.readme_table(_hand_made())
