@@ -3,11 +3,12 @@
 # gpudnn install: the checkout is put on PYTHONPATH), run the GPU tests, the library's own tests
 # with every model on the GPU (GPUDNN_DEVICE=cuda; Fashion-MNIST too when GPUDNN_DATA holds it),
 # and the benchmark suites (bench/, --device cuda), and write logs, a Markdown table and JSON
-# under OUTDIR. Takes about 3-4 minutes on an H100/H200; each stage has its own time limit, all
+# under OUTDIR. Takes about 4-5 minutes on an H100/H200; each stage has its own time limit, all
 # of them together at most GPU_CHECK_TOTAL_S (default 470 s: the script stays under 8 minutes;
 # a stage that would pass it gets what is left), and a failing stage does not stop the others.
 # Expected (H200, warm kernel cache): environment 2 s, gpu-tests 30 s, suite-on-device 20 s,
-# gpu-results 60-90 s, benchmark 60 s; a fresh machine adds ~1 min of kernel builds.
+# gpu-results 60-90 s, benchmark 60 s, gpu-scaling 40-60 s (at most ~150 s); a fresh machine
+# adds ~1 min of kernel builds. gpu-scaling runs last, so a cut by the total loses only it.
 #
 #   bench/gpu_check.sh OUTDIR
 #
@@ -15,7 +16,8 @@
 # OUTDIR/stages.tsv   stage <tab> exit status <tab> seconds
 # OUTDIR/*.log        each stage's full output; gpu-tests.xml the JUnit report
 # OUTDIR/bench_cuda.json, bench_cuda.md   the benchmark numbers (python -m bench.report)
-# OUTDIR/gpu-results.json   issue 8's figures (python -m bench.gpu_results); copy it to
+# OUTDIR/gpu-results.json   issue 8's figures (python -m bench.gpu_results; the gpu-scaling stage
+#                           adds its "scaling" section to the same file); copy it to
 #                           docs/gpu-results.json by hand. Fashion-MNIST needs its four IDX files
 #                           under $GPUDNN_DATA/fashion-mnist/ (else those figures are null + why).
 # With the device tool (the machine has no network): copy the data into an ignored folder and
@@ -78,13 +80,20 @@ stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test
 stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
   tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
   tests/test_fashion_mnist.py
-# issue 8's figures, one process (PyTorch in a worker of its own, at most 120 s): course step
+# issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
+# most 120 s): course step
 # ~5 s, 2 x 4 Fashion-MNIST epochs ~10 s, 6 updates at 100 M params ~10 s, the PyTorch worker
 # ~30-40 s, plus CUDA start-up and kernel builds: ~60-90 s. The JSON is written before the worker
 # starts too, so a stop there keeps gpudnn's figures.
 stage gpu-results 200 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "${BENCH[@]}" \
-  --markdown
+  --section main --markdown
 stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
+# issue 8 item 6, the step for H 512/2048/8192 x B 128/1024/8192 x TF32 off/on, gpudnn eager and
+# graph here, then PyTorch eager and graph in its worker: expected ~15 s a side plus start-up,
+# each side capped at 60 s (bench/gpu_scaling.py BUDGET_S: what would pass it is null + why,
+# the largest sizes last), the worker at 120 s. Added to gpu-results.json (alone if absent).
+stage gpu-scaling 180 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "${BENCH[@]}" \
+  --section scaling --markdown
 
 {
   echo "# gpudnn GPU check"
@@ -101,6 +110,8 @@ stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.
   [ -f "$OUT/benchmark.log" ] && grep -E "^\|" "$OUT/benchmark.log"
   echo
   [ -f "$OUT/gpu-results.log" ] && sed -n '/^# gpudnn GPU results/,$p' "$OUT/gpu-results.log"
+  echo
+  [ -f "$OUT/gpu-scaling.log" ] && sed -n '/^### How the step/,$p' "$OUT/gpu-scaling.log"
 } > "$OUT/summary.md"
 echo
 cat "$OUT/summary.md"

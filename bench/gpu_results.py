@@ -2,7 +2,7 @@
 
     python -m bench.gpu_results --out docs/gpu-results.json [--device cuda|cpu] [--quick]
                                 [--markdown] [--torch-python PY] [--data fashion-mnist|sample]
-                                [--worker-timeout SECONDS]
+                                [--worker-timeout SECONDS] [--section all|main|scaling]
     python -m bench.gpu_results --from-json docs/gpu-results.json [--markdown] [--readme]
                                 [--update-readme README.md]
 
@@ -32,6 +32,12 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   buffer): copy seconds / update seconds, so 1.0 is the copy's speed and issue 8 asks >= 0.90.
   ``torch_update_vs_copy_100M``: the same ratio for ``torch.optim``'s fused and foreach variants
   (keys ``adam_fused``, ``adam_foreach``...) against a torch copy in the worker.
+- ``scaling``: the step of 784 -> Dense(H, relu) -> Dense(10, softmax) for H 512 / 2048 / 8192 x
+  B 128 / 1024 / 8192 x TF32 off / on, gpudnn eager and graph, PyTorch eager and graph, with its
+  GEMM FLOPs, TFLOP/s, gpudnn / PyTorch and whether it is launch- or compute-bound
+  (bench/gpu_scaling.py, each side within a time budget). ``--section main`` measures all but
+  it, ``--section scaling`` only it, adding it to ``--out`` when that holds a run on the same
+  device (bench/gpu_check.sh runs the two as stages of their own).
 
 Every figure is the median of 5 repetitions (3 with ``--quick``), min and max under ``spread``;
 a repetition of a step or an update is a round of k calls (k calibrated to ``round_s``) between
@@ -57,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import gpu_scaling
 from bench.gpu_results_tables import (EPOCH_KEYS, OPTIMIZER_KEYS, STEP_KEYS, TORCH_VARIANTS,
                                       markdown, readme_table, splice_readme)
 
@@ -66,7 +73,9 @@ BATCH = 128
 #: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
 FULL = {"cuda": (0.05, 5, 4, None, 100_000_000), "cpu": (0.05, 5, 4, None, 1_000_000)}
 QUICK = (0.002, 3, 2, 512, 1_000_000)
-WORKER_TIMEOUT_S = 120  # bench/gpu_check.sh gives the whole stage 200 s
+#: seconds the PyTorch worker may run by --section (bench/gpu_check.sh gives the gpu-results
+#: stage, --section main, 200 s and the gpu-scaling stage 180 s)
+WORKER_TIMEOUT_S = {"main": 120, "scaling": 120, "all": 210}
 UNFINISHED = ("the PyTorch worker had not returned when this file was written (the run was "
               "stopped, e.g. by the check's time limit)")
 
@@ -118,6 +127,7 @@ class Results:
 
     def __init__(self):
         self.doc = {"spread": {}, "missing": {}, "paths": {}}
+        self.scaling_gpudnn = None  # gpu_scaling.gpudnn_scaling's answer, until PyTorch's comes
 
     def put(self, section, key, values, scale=1.0):
         """The median of ``values`` (a list of repetitions) times ``scale`` as the figure."""
@@ -328,11 +338,11 @@ def _noop():
     pass
 
 
-def _torch_net(torch, device, capturable=False):
-    """The course model, fused Adam (``capturable``: its step count on the device, so that a
-    CUDA graph can replay its step), CrossEntropyLoss on the logits."""
+def _torch_net(torch, device, capturable=False, hidden=512):
+    """The course model (``hidden`` units in its hidden layer), fused Adam (``capturable``: its
+    step count on the device, so that a CUDA graph can replay its step), CrossEntropyLoss."""
     nn = torch.nn
-    net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)).to(device)
+    net = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7, fused=True,
                            capturable=capturable)
     return net, opt, nn.CrossEntropyLoss()
@@ -437,9 +447,14 @@ def torch_worker(args):
 
     round_s, reps, epochs, limit, n_params = settings(args)
     device = args.device
-    found = {"version": torch.__version__,
-             "course_step_s": torch_course_steps(torch, device, reps, round_s),
-             "updates": torch_updates(torch, device, n_params, reps, round_s), "fashion": {}}
+    found = {"version": torch.__version__}
+    if args.section in ("all", "scaling"):
+        found["scaling"] = gpu_scaling.torch_scaling(torch, device, args.quick, reps, round_s)
+    if args.section == "scaling":
+        print(RESULT_TAG + json.dumps(found), flush=True)
+        return
+    found.update(course_step_s=torch_course_steps(torch, device, reps, round_s),
+                 updates=torch_updates(torch, device, n_params, reps, round_s), fashion={})
     if args.data_problem is None:
         data = load_data(args.data, limit=limit)
         for key, graph in (("torch_eager", False), ("torch_graph", True)):
@@ -470,7 +485,7 @@ def run_torch_worker(args):
     if problem:
         return problem
     command = [args.torch_python, "-m", "bench.gpu_results", "--worker", "torch",
-               "--device", args.device, "--data", args.data]
+               "--device", args.device, "--data", args.data, "--section", args.section]
     command += ["--quick"] if args.quick else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
@@ -489,6 +504,17 @@ def run_torch_worker(args):
 def add_torch(results, found):
     """Put the worker's figures (or its failure, for every torch key) into ``results``."""
     doc = results.doc
+    if "scaling" in doc:
+        scaling = found if isinstance(found, str) else found.get("scaling", "not measured")
+        if isinstance(scaling, str):
+            scaling = f"PyTorch peer unavailable: {scaling}"
+        found_gpudnn, paths = results.scaling_gpudnn
+        doc["scaling"] = gpu_scaling.section(doc["quick"], found_gpudnn, paths, scaling)
+    if isinstance(found, str) and "scaling" in doc and "course_step_ms" not in doc:
+        return  # --section scaling: no other figure to null
+    if not isinstance(found, str) and "course_step_s" not in found:  # --section scaling
+        doc["versions"]["torch"] = found["version"]
+        return
     if isinstance(found, str):
         for section, key in (("course_step_ms", "torch_eager"), ("course_step_ms", "torch_graph"),
                              ("fashion_epoch_s", "torch_eager"), ("fashion_epoch_s", "torch_graph"),
@@ -529,10 +555,9 @@ def settings(args):
 
 
 def measure(args, save):
-    """Every figure of issue 8 on ``args.device``, as the JSON document; ``save(doc)`` is also
-    called before the PyTorch worker starts, so gpudnn's figures survive a run stopped in it."""
-    from gpudnn.experiments import load_data
-
+    """Every figure of issue 8 on ``args.device`` (``args.section``: all, all but the scaling
+    section, or only it), as the JSON document; ``save(doc)`` is also called before the PyTorch
+    worker starts, so gpudnn's figures survive a run stopped in it."""
     round_s, reps, epochs, limit, n_params = settings(args)
     results = Results()
     doc = results.doc
@@ -542,6 +567,28 @@ def measure(args, save):
                settings={"batch": BATCH, "reps": reps, "round_s": round_s, "epochs": epochs,
                          "data": args.data, "train_samples_limit": limit,
                          "update_params": n_params})
+    if args.section in ("all", "main"):
+        measure_main(args, results)
+    if args.section in ("all", "scaling"):
+        free_device_memory(args.device)
+        results.scaling_gpudnn = gpu_scaling.gpudnn_scaling(args.device, args.quick, reps,
+                                                            round_s)
+        doc["scaling"] = {}  # filled by add_torch, with PyTorch's figures or the reason
+    free_device_memory(args.device)
+    pending = Results()
+    pending.doc, pending.scaling_gpudnn = copy.deepcopy(doc), results.scaling_gpudnn
+    add_torch(pending, UNFINISHED)
+    save(order(pending.doc))
+    add_torch(results, run_torch_worker(args))
+    return order(doc)
+
+
+def measure_main(args, results):
+    """Every figure but the scaling section (gpudnn's side) into ``results``."""
+    from gpudnn.experiments import load_data
+
+    round_s, reps, epochs, limit, n_params = settings(args)
+    doc = results.doc
     gpudnn_course_step(results, args.device, reps, round_s)
     if args.data_problem is None:
         data = load_data(args.data, limit=limit)
@@ -553,13 +600,6 @@ def measure(args, save):
             for key in EPOCH_KEYS:
                 results.miss(section, key, args.data_problem)
     gpudnn_updates(results, args.device, n_params, reps, round_s)
-    free_device_memory(args.device)
-    pending = Results()
-    pending.doc = copy.deepcopy(doc)
-    add_torch(pending, UNFINISHED)
-    save(order(pending.doc))
-    add_torch(results, run_torch_worker(args))
-    return order(doc)
 
 
 def order(doc):
@@ -569,6 +609,8 @@ def order(doc):
     head = ("card", "device", "quick", "date", "versions", "settings")
     out = {k: doc[k] for k in head if k in doc}
     for section, keys in want.items():
+        if section not in doc:  # --section scaling
+            continue
         out[section] = {k: doc.get(section, {}).get(k) for k in keys}
     for k, v in doc.items():
         out.setdefault(k, v)
@@ -592,12 +634,18 @@ def parse_args(argv=None):
     parser.add_argument("--torch-python", default=sys.executable,
                         help="the interpreter that has torch (default: this one)")
     parser.add_argument("--data", default="fashion-mnist", choices=["fashion-mnist", "sample"])
-    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S,
-                        help=f"seconds the PyTorch worker may run (default {WORKER_TIMEOUT_S})")
+    parser.add_argument("--worker-timeout", type=float,
+                        help="seconds the PyTorch worker may run (default by --section: "
+                             + ", ".join(f"{k} {v}" for k, v in WORKER_TIMEOUT_S.items()) + ")")
+    parser.add_argument("--section", default="all", choices=["all", "main", "scaling"],
+                        help="main: every figure but the scaling section; scaling: only it, "
+                             "merged into --out when that file holds a run on the same device")
     parser.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.from_json and args.out:
         parser.error("--from-json renders an existing file; it takes no --out")
+    if args.worker_timeout is None:
+        args.worker_timeout = WORKER_TIMEOUT_S[args.section]
     if args.worker_timeout <= 0:
         parser.error(f"--worker-timeout must be a positive number of seconds, not "
                      f"{args.worker_timeout:g}")
@@ -616,6 +664,20 @@ def parse_args(argv=None):
     return args
 
 
+def previous_run(out, args):
+    """The results document already at ``out`` that a ``--section scaling`` run adds its section
+    to (one of the same device and mode), else None (the file is written afresh)."""
+    if args.section != "scaling" or not out.is_file():
+        return None
+    try:
+        before = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return None
+    same = isinstance(before, dict) and before.get("device") == args.device \
+        and before.get("quick") == args.quick
+    return before if same else None
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -627,14 +689,21 @@ def main(argv=None):
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
 
-        def save(doc):
-            out.write_text(json.dumps(doc, indent=1) + "\n")
+        before = previous_run(out, args)
 
-        doc = measure(args, save)
-        save(doc)
+        def save(doc):
+            if before is not None:
+                doc = dict(before, scaling=doc["scaling"],
+                           versions=dict(before.get("versions", {}), **doc["versions"]))
+            out.write_text(json.dumps(doc, indent=1) + "\n")
+            return doc
+
+        doc = save(measure(args, save))
         print(f"wrote {args.out}", flush=True)
-    if args.markdown:
-        print(markdown(doc))
+    if args.markdown:  # --section scaling: the run's header and its own table
+        shown = {k: doc[k] for k in ("card", "device", "quick", "date", "versions", "scaling")
+                 if k in doc} if args.section == "scaling" else doc
+        print(markdown(shown))
     if args.readme:
         print(readme_table(doc))
     if args.update_readme:

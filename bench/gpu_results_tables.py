@@ -38,8 +38,26 @@ def markdown(doc):
     lines = [f"# gpudnn GPU results: {doc.get('card')}", "",
              f"{doc.get('date')}, device {doc.get('device')}"
              f"{' (quick)' if doc.get('quick') else ''}; versions: "
-             + ", ".join(f"{k} {v}" for k, v in doc.get("versions", {}).items()), "",
-             "| course step, batch 128 | ms (min–max) |", "|---|---:|"]
+             + ", ".join(f"{k} {v}" for k, v in doc.get("versions", {}).items())]
+    if "course_step_ms" in doc:  # absent from a --section scaling run's own document
+        lines += main_tables(doc, step)
+    if doc.get("scaling"):
+        lines += ["", *scaling_table(doc["scaling"])]
+    missing = {}  # reason -> the figures it leaves n/a
+    for section, keys in doc.get("missing", {}).items():
+        for key, reason in keys.items():
+            missing.setdefault(reason, []).append(f"{section}.{key}")
+    paths = doc.get("paths", {})
+    if paths or missing:
+        lines.append("")
+    lines += [f"- path of {k}: {v}" for k, v in paths.items()]
+    lines += [f"- n/a ({', '.join(names)}): {reason}" for reason, names in missing.items()]
+    return "\n".join(lines)
+
+
+def main_tables(doc, step):
+    """The course step, Fashion-MNIST and update tables."""
+    lines = ["", "| course step, batch 128 | ms (min–max) |", "|---|---:|"]
     lines += [f"| {step[k]} | {_cell(doc, 'course_step_ms', k, 3)} |" for k in STEP_KEYS]
     lines += ["", "| Fashion-MNIST, course model | steady epoch, s (min–max) | test accuracy |",
               "|---|---:|---:|"]
@@ -55,16 +73,75 @@ def markdown(doc):
         lines.append(f"| {name} | {_cell(doc, 'update_vs_copy_100M', k, 2)} | "
                      + " | ".join(_cell(doc, "torch_update_vs_copy_100M", f"{k}_{v}", 2)
                                   for v in TORCH_VARIANTS) + " |")
-    missing = {}  # reason -> the figures it leaves n/a
-    for section, keys in doc.get("missing", {}).items():
-        for key, reason in keys.items():
-            missing.setdefault(reason, []).append(f"{section}.{key}")
-    paths = doc.get("paths", {})
-    if paths or missing:
-        lines.append("")
-    lines += [f"- path of {k}: {v}" for k, v in paths.items()]
-    lines += [f"- n/a ({', '.join(names)}): {reason}" for reason, names in missing.items()]
-    return "\n".join(lines)
+    return lines
+
+
+SCALING_HEADING = "### How the step's cost grows with work (scaling)"
+SCALING_IMPLS = ("gpudnn_eager", "gpudnn_graph", "torch_eager", "torch_graph")
+
+
+def _scaling_cell(row, impl):
+    """ms (min–max) and TFLOP/s of one path in one row, or n/a."""
+    value = row["step_ms"].get(impl)
+    if value is None:
+        return "n/a"
+    s = row.get("spread", {}).get(impl)
+    text = f"{value:.3f}"
+    if s and s["min"] != s["max"]:
+        text += f" ({s['min']:.3f}–{s['max']:.3f})"
+    return f"{text}, {row['tflops'][impl]:.3g}"
+
+
+def scaling_table(scaling):
+    """The scaling section as a Markdown table (ms per step and TFLOP/s per path, gpudnn /
+    PyTorch, launch- or compute-bound), then the reasons for its n/a."""
+    settings = scaling.get("settings", {})
+    lines = [SCALING_HEADING, "",
+             f"784 → Dense(H, relu) → Dense(10, softmax), Adam, one batch of B on the device. "
+             f"Each path: ms per step (min–max), achieved TFLOP/s of the step's 5 GEMMs. "
+             f"Compute-bound: the graph saves under {100 * settings.get('launch_saving', 0.1):.0f}"
+             f" % of the eager step. Target at compute-bound sizes: gpudnn / PyTorch ≤ "
+             f"{settings.get('target_ratio', 1.05):.2f}×.", "",
+             "| H | B | TF32 | GEMM GFLOP | gpudnn eager | gpudnn graph | PyTorch eager | "
+             "PyTorch graph | gpudnn / PyTorch, eager / graph | bound |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    missing = {}
+    for row in scaling.get("rows", []):
+        ratios = " / ".join(_fmt(row["gpudnn_over_torch"].get(m), 2) for m in ("eager", "graph"))
+        lines.append(f"| {row['hidden']} | {row['batch']} | {'on' if row['tf32'] else 'off'} | "
+                     f"{row['gemm_flops'] / 1e9:.3g} | "
+                     + " | ".join(_scaling_cell(row, impl) for impl in SCALING_IMPLS)
+                     + f" | {ratios} | {row.get('bound') or 'n/a'} |")
+        for impl, reason in row.get("missing", {}).items():
+            missing.setdefault(reason, []).append(f"{row['key']}.{impl}")
+    worst, at, pair, count = worst_compute_bound(scaling)
+    lines.append("")
+    if worst is None:
+        lines.append("- compute-bound sizes, gpudnn / PyTorch: n/a (no compute-bound row with "
+                     "both sides measured)")
+    else:
+        lines.append(f"- compute-bound sizes ({count} rows), worst gpudnn / PyTorch: "
+                     f"{worst:.2f}× ({pair}, H {at['hidden']}, B {at['batch']}, TF32 "
+                     f"{'on' if at['tf32'] else 'off'}; target ≤ "
+                     f"{settings.get('target_ratio', 1.05):.2f}×)")
+    for reason, names in missing.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        lines.append(f"- n/a ({shown}): {reason}")
+    return lines
+
+
+def worst_compute_bound(scaling):
+    """(worst gpudnn / PyTorch ratio over the compute-bound rows, its row, the pair "eager" or
+    "graph", the number of compute-bound rows); the ratio is None when there is none."""
+    worst, at, pair, count = None, None, None, 0
+    for row in (scaling or {}).get("rows", []):
+        if row.get("bound") != "compute":
+            continue
+        count += 1
+        for mode, value in row.get("gpudnn_over_torch", {}).items():
+            if value is not None and (worst is None or value > worst):
+                worst, at, pair = value, row, mode
+    return worst, at, pair, count
 
 
 def readme_table(doc):
@@ -103,7 +180,23 @@ def readme_table(doc):
         f"{percent(acc.get('torch_eager'))} | same ±0.5 pt |",
         f"| optimizer update / copy of the same bytes, {n:,} params, worst of 6 | "
         f"{_fmt(worst, 2)} | | ≥ 0.90 |",
+        scaling_readme_row(doc.get("scaling")),
     ])
+
+
+def scaling_readme_row(scaling):
+    """The README row of the scaling section: the worst gpudnn / PyTorch at compute-bound sizes."""
+    settings = (scaling or {}).get("settings", {})
+    widths, batches = settings.get("widths") or ["?"], settings.get("batches") or ["?"]
+    sizes = f"H {widths[0]}–{widths[-1]} × B {batches[0]}–{batches[-1]} × TF32 off/on"
+    target = f"≤ {settings.get('target_ratio', 1.05):.2f}×"
+    worst, at, pair, count = worst_compute_bound(scaling)
+    if worst is None:
+        return (f"| step at compute-bound sizes ({sizes}), gpudnn / PyTorch, worst | n/a | | "
+                f"{target} |")
+    return (f"| step at compute-bound sizes ({count} rows of {sizes}), gpudnn / PyTorch, worst | "
+            f"{worst:.2f}× ({pair}, H {at['hidden']}, B {at['batch']}, TF32 "
+            f"{'on' if at['tf32'] else 'off'}) | | {target} |")
 
 
 README_BEGIN = "<!-- gpu-results: python -m bench.gpu_results --from-json docs/gpu-results.json " \

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not an
 
 from bench import gpu_results as gr  # noqa: E402
 from bench import gpu_results_tables as tables  # noqa: E402
+from bench import gpu_scaling as gs  # noqa: E402
 
 ISSUE_KEYS = {
     "course_step_ms": {"gpudnn_graph", "gpudnn_eager", "gemms_eager", "torch_eager", "torch_graph"},
@@ -62,9 +63,37 @@ def test_fake_run_writes_every_key_the_issue_lists(tmp_path, capsys):
                          ("torch_update_vs_copy_100M", "adam_fused")):
         assert doc[section][key] is None
         assert "cannot import torch" in doc["missing"][section][key]
+    # the scaling section: every configuration, cheapest first, a number or null + reason
+    scaling = doc["scaling"]
+    assert scaling["settings"]["widths"] == [16, 32] and scaling["settings"]["batches"] == [8, 16]
+    rows = scaling["rows"]
+    assert [(r["hidden"], r["batch"], r["tf32"]) for r in rows] == gs.configs(quick=True)
+    assert len(rows) == 8
+    for row in rows:
+        assert row["gemm_flops"] == 2 * row["batch"] * row["hidden"] * (2 * 784 + 3 * 10)
+        assert set(row["step_ms"]) == set(gs.IMPLS)
+        for impl in gs.IMPLS:
+            value = row["step_ms"][impl]
+            if value is None:
+                assert row["tflops"][impl] is None and len(row["missing"][impl]) > 10
+            else:
+                s = row["spread"][impl]
+                assert s["n"] >= 3 and s["min"] <= value <= s["max"]
+                assert row["tflops"][impl] == pytest.approx(row["gemm_flops"] / value / 1e9)
+        if row["tf32"]:  # no TF32 on the CPU: said, not measured
+            assert row["missing"]["gpudnn_eager"] == gs.NO_TF32_ON_CPU
+            assert row["missing"]["gpudnn_graph"] == gs.NO_TF32_ON_CPU
+        else:  # gpudnn always measured; no torch here
+            assert row["step_ms"]["gpudnn_eager"] > 0 and row["step_ms"]["gpudnn_graph"] > 0
+            assert "cannot import torch" in row["missing"]["torch_graph"]
+            assert row["gpudnn_over_torch"] == {"eager": None, "graph": None}
+            assert row["bound"] in ("launch", "compute")
+            assert row["path_gpudnn_graph"].startswith("recorded calls replayed")
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "| gpudnn, eager |" in printed
-    assert printed.count("cannot import torch") == 1  # one line names every figure it cost
+    assert tables.SCALING_HEADING in printed and "| 32 | 16 | off |" in printed
+    # one line in the main list, one under the scaling table, each naming the figures it cost
+    assert printed.count("cannot import torch") == 2
 
 
 def test_missing_data_makes_the_fashion_figures_null_with_the_reason(tmp_path, monkeypatch):
@@ -226,6 +255,11 @@ def test_torch_worker_measures_the_cpu_peers(tmp_path):
     assert "CUDA" in found["course_step_s"]["torch_graph"]
     assert 0.1 <= found["fashion"]["torch_eager"]["test_accuracy"] <= 1.0
     assert len(found["updates"]["adam"]["fused"]) == 3
+    scaling = found["scaling"]
+    assert set(scaling) == {gs.key_of(h, b, t) for h, b, t in gs.configs(quick=True)}
+    assert len(scaling["h32_b16_tf32_off"]["torch_eager"]) == 3
+    assert "CUDA" in scaling["h32_b16_tf32_off"]["torch_graph"]
+    assert scaling["h16_b8_tf32_on"]["torch_eager"] == gs.NO_TF32_ON_CPU
 
 
 def test_gpudnn_figures_are_on_disk_before_the_torch_worker_starts(tmp_path, monkeypatch):
@@ -297,3 +331,164 @@ def test_update_readme_replaces_only_the_marked_table(tmp_path, capsys):
     assert gr.main(["--from-json", str(results), "--update-readme", str(readme)]) == 2
     assert "needs the GPU table's markers" in capsys.readouterr().err
     assert readme.read_text() == "# no markers\n"  # left as it was
+
+
+# ------------------------------------------------------------------ the scaling section
+def test_step_flops_counts_the_five_gemms_of_a_real_step():
+    from bench.test_train_step import step_gemms
+
+    for hidden, batch in ((16, 8), (32, 16)):
+        model = gs.gpudnn_model("cpu", hidden)
+        ws = model._workspace(batch, with_grads=True)
+        assert gs.step_flops(hidden, batch) == step_gemms(model, ws)[1]
+    assert gs.step_flops(512, 128) == 2 * 128 * 512 * 1598
+
+
+def test_configs_run_cheapest_first_and_the_largest_last():
+    full = gs.configs(quick=False)
+    assert len(full) == 18 and len(set(full)) == 18
+    assert {(h, b) for h, b, _ in full} == {(h, b) for h in (512, 2048, 8192)
+                                            for b in (128, 1024, 8192)}
+    flops = [gs.step_flops(h, b) for h, b, _ in full]
+    assert flops == sorted(flops)
+    assert full[0] == (512, 128, False) and full[-2:] == [(8192, 8192, False),
+                                                           (8192, 8192, True)]
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_budget_skips_what_would_pass_it_and_a_failure_costs_one_row(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(gs.time, "perf_counter", clock)
+    measured = []
+
+    def one(hidden, batch, tf32):  # a configuration costs 1 s per MFLOP on the fake clock
+        measured.append((hidden, batch, tf32))
+        clock.now += gs.step_flops(hidden, batch) / 1e6
+        if (hidden, batch) == (16, 16):
+            raise MemoryError("out of memory")
+        return {"gpudnn_eager": [1e-3] * 3, "gpudnn_graph": [5e-4] * 3}, "a path"
+
+    # costs 0.41 (TF32 off), 0.41 (on), 0.82 (fails) s: 1.64 s spent, the next predicted at
+    # 0.82 s (the last one's, same FLOPs) would pass 2.1 s; everything after it is bigger
+    out, notes = gs.measure_side("gpudnn", gs.GPUDNN_IMPLS, one, "cuda", True, 2.1)
+    assert measured == [(16, 8, False), (16, 8, True), (16, 16, False)]
+    assert out["h16_b8_tf32_on"]["gpudnn_eager"] == [1e-3] * 3
+    assert out["h16_b16_tf32_off"]["gpudnn_graph"] == "failed: MemoryError: out of memory"
+    assert out["h16_b16_tf32_on"]["gpudnn_graph"] == (
+        "skipped: gpudnn's scaling budget of 2.1 s (1.6 s spent, this one predicted at 0.8 s)")
+    for key in ("h32_b8_tf32_off", "h32_b16_tf32_on"):
+        assert out[key]["gpudnn_eager"].startswith("skipped: gpudnn's scaling budget of 2.1 s")
+    assert notes == {"h16_b8_tf32_off": "a path", "h16_b8_tf32_on": "a path"}
+    # on the CPU the TF32 rows are never measured
+    measured.clear()
+    clock.now = 0.0
+    out, _ = gs.measure_side("gpudnn", gs.GPUDNN_IMPLS, one, "cpu", True, 1e9)
+    assert all(not tf32 for _, _, tf32 in measured) and len(measured) == 4
+    assert out["h32_b16_tf32_on"] == dict.fromkeys(gs.GPUDNN_IMPLS, gs.NO_TF32_ON_CPU)
+
+
+def test_section_ratios_tflops_and_bound_from_hand_made_times():
+    ours = {"h16_b8_tf32_off": {"gpudnn_eager": [2e-3, 1e-3, 3e-3], "gpudnn_graph": [1e-3] * 3},
+            "h16_b16_tf32_off": {"gpudnn_eager": [1e-3] * 3, "gpudnn_graph": [0.95e-3] * 3}}
+    theirs = {"h16_b8_tf32_off": {"torch_eager": [4e-3] * 3, "torch_graph": "needs CUDA"},
+              "h16_b16_tf32_off": {"torch_eager": [1e-3] * 3, "torch_graph": [0.9e-3] * 3}}
+    section = gs.section(True, ours, {"h16_b8_tf32_off": "cuda graph (1 captured)"}, theirs)
+    rows = {r["key"]: r for r in section["rows"]}
+    small, big = rows["h16_b8_tf32_off"], rows["h16_b16_tf32_off"]
+    assert small["step_ms"]["gpudnn_eager"] == pytest.approx(2.0)  # median, in ms
+    assert small["spread"]["gpudnn_eager"] == pytest.approx({"min": 1.0, "max": 3.0, "n": 3})
+    assert small["tflops"]["gpudnn_graph"] == pytest.approx(gs.step_flops(16, 8) / 1e-3 / 1e12)
+    assert small["gpudnn_over_torch"]["eager"] == pytest.approx(0.5)
+    assert small["gpudnn_over_torch"]["graph"] is None
+    assert small["missing"]["torch_graph"] == "needs CUDA"
+    assert small["bound"] == "launch"  # the graph saves 50 %
+    assert small["path_gpudnn_graph"] == "cuda graph (1 captured)"
+    assert big["bound"] == "compute"  # the graph saves 5 %, under 10 %
+    assert big["gpudnn_over_torch"]["graph"] == pytest.approx(0.95 / 0.9)
+    # a side that did not run: its reason on each of its figures
+    rows = gs.section(True, ours, {}, "PyTorch peer unavailable: no torch")["rows"]
+    assert all(r["missing"]["torch_eager"] == "PyTorch peer unavailable: no torch" for r in rows)
+    assert gs.bound({"gpudnn_eager": 1.0, "gpudnn_graph": None, "torch_eager": 1.0,
+                     "torch_graph": 0.5}) == "launch"  # PyTorch's pair when gpudnn's is missing
+    assert gs.bound(dict.fromkeys(gs.IMPLS)) is None
+
+
+def _scaling_row(hidden, batch, tf32, step_ms, bound, missing=None):
+    flops = gs.step_flops(hidden, batch)
+    return {"key": gs.key_of(hidden, batch, tf32), "hidden": hidden, "batch": batch,
+            "tf32": tf32, "gemm_flops": flops, "step_ms": step_ms, "spread": {},
+            "tflops": {k: None if v is None else flops / v / 1e9 for k, v in step_ms.items()},
+            "missing": missing or {},
+            "gpudnn_over_torch": {m: None if step_ms[f"torch_{m}"] is None else
+                                  step_ms[f"gpudnn_{m}"] / step_ms[f"torch_{m}"]
+                                  for m in ("eager", "graph")}, "bound": bound}
+
+
+def _hand_made_scaling():
+    return {"settings": {"widths": [512, 2048, 8192], "batches": [128, 1024, 8192],
+                         "launch_saving": 0.1, "target_ratio": 1.05},
+            "rows": [_scaling_row(512, 128, False, {"gpudnn_eager": 0.5, "gpudnn_graph": 0.06,
+                                                    "torch_eager": 1.2, "torch_graph": 0.15},
+                                  "launch"),
+                     _scaling_row(8192, 8192, False, {"gpudnn_eager": 4.2, "gpudnn_graph": 4.1,
+                                                      "torch_eager": 4.0, "torch_graph": 4.0},
+                                  "compute"),
+                     _scaling_row(8192, 8192, True, {"gpudnn_eager": 1.1, "gpudnn_graph": 1.0,
+                                                     "torch_eager": None, "torch_graph": None},
+                                  "compute", {"torch_eager": "skipped: torch's budget",
+                                              "torch_graph": "skipped: torch's budget"})]}
+
+
+def test_scaling_table_and_readme_row_from_a_hand_made_section():
+    doc = _hand_made()
+    doc["scaling"] = _hand_made_scaling()
+    text = tables.markdown(doc)
+    assert tables.SCALING_HEADING in text
+    # 2 * 8192 * 8192 * 1598 flops = 214 GFLOP; at 4.1 ms that is 52.3 TFLOP/s
+    assert ("| 8192 | 8192 | off | 214 | 4.200, 51.1 | 4.100, 52.3 | 4.000, 53.6 | 4.000, 53.6 "
+            "| 1.05 / 1.02 | compute |") in text
+    assert "| 512 | 128 | off | 0.209 | 0.500, 0.419 |" in text
+    assert "| n/a / n/a | compute |" in text
+    assert ("- compute-bound sizes (2 rows), worst gpudnn / PyTorch: 1.05× (eager, H 8192, "
+            "B 8192, TF32 off; target ≤ 1.05×)") in text
+    assert ("- n/a (h8192_b8192_tf32_on.torch_eager, h8192_b8192_tf32_on.torch_graph): "
+            "skipped: torch's budget") in text
+    table = tables.readme_table(doc)
+    assert ("| step at compute-bound sizes (2 rows of H 512–8192 × B 128–8192 × TF32 "
+            "off/on), gpudnn / PyTorch, worst | 1.05× (eager, H 8192, B 8192, TF32 off) | | "
+            "≤ 1.05× |") in table
+    assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())
+    assert "compute-bound sizes" in tables.readme_table(_hand_made())  # no section: n/a
+    assert "| n/a | | ≤ 1.05× |" in tables.readme_table(_hand_made())
+
+
+def test_section_scaling_adds_to_the_run_already_in_the_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gs, "QUICK_SIZES", ((16,), (8,)))  # one size: this test is about files
+    out = tmp_path / "r.json"
+    before = dict(_hand_made(), device="cpu", quick=True)
+    out.write_text(json.dumps(before))
+    argv = ["--out", str(out), "--device", "cpu", "--quick", "--section", "scaling",
+            "--torch-python", NO_TORCH, "--markdown"]
+    assert gr.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["course_step_ms"] == before["course_step_ms"]  # the main run kept
+    assert doc["versions"]["torch"] == "2.11" and doc["versions"]["numpy"]
+    assert [r["key"] for r in doc["scaling"]["rows"]] == ["h16_b8_tf32_off", "h16_b8_tf32_on"]
+    assert doc["scaling"]["rows"][0]["step_ms"]["gpudnn_graph"] > 0
+    printed = capsys.readouterr().out
+    assert tables.SCALING_HEADING in printed and "| 16 | 8 | off |" in printed
+    assert "course step" not in printed  # the main run's tables are the gpu-results stage's
+    # a file of another device's run is replaced, not merged: only the scaling section
+    out.write_text(json.dumps(_hand_made()))  # device cuda
+    assert gr.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert "course_step_ms" not in doc and doc["device"] == "cpu" and doc["scaling"]["rows"]
+    text = tables.markdown(doc)
+    assert "course step" not in text and tables.SCALING_HEADING in text
