@@ -226,17 +226,16 @@ def step_path(model, device, caught):
 
 
 # ------------------------------------------------------------------ gpudnn (this process)
-def gpudnn_course_step(results, device, reps, round_s):
-    """course_step_ms: gpudnn_graph, gpudnn_eager and gemms_eager on one batch of 128."""
-    from bench.test_train_step import course_model, step_gemms
-
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, 784), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, BATCH)]
+def gpudnn_step_times(make_model, x, y, device, reps, round_s, extra=None):
+    """``(times, path)`` of one training step of a fresh ``make_model()`` on the batch (x, y):
+    ``times["gpudnn_graph"]`` replayed as fit runs it (a CUDA graph on a GPU, the recorded calls
+    on the CPU; ``path`` says which), ``times["gpudnn_eager"]`` with recording off (a second
+    fresh model, so a graph is captured in the current TF32 mode), plus ``extra(model, ws)``'s
+    calls timed beside the eager step; each a list of seconds per call."""
 
     def prepared():
-        model = course_model(device)
-        ws = model._workspace(BATCH, with_grads=True)
+        model = make_model()
+        ws = model._workspace(x.shape[0], with_grads=True)
         model.backend.copy_into(ws.x, x)
         model.backend.copy_into(ws.y, y)
         return model, ws, model._new_totals()
@@ -244,18 +243,31 @@ def gpudnn_course_step(results, device, reps, round_s):
     with gpudnn_mode(graphs=True, record=True), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model, ws, totals = prepared()
-        be = model.backend
-        with be.training_stream():  # as fit runs: per-step writes and replays on one stream
+        with model.backend.training_stream():  # as fit runs: writes and replays on one stream
             times = per_call_seconds(
                 {"gpudnn_graph": lambda: model._train_batch(ws, totals, record=True)},
-                be.synchronize, reps, round_s)
-        results.doc["paths"]["course_step_gpudnn_graph"] = step_path(model, device, caught)
+                model.backend.synchronize, reps, round_s)
+        path = step_path(model, device, caught)
+    del model, ws, totals
     with gpudnn_mode(graphs=False, record=False):
         model, ws, totals = prepared()
-        gemms, _ = step_gemms(model, ws)
-        times.update(per_call_seconds(
-            {"gpudnn_eager": lambda: model._train_batch(ws, totals), "gemms_eager": gemms},
-            model.backend.synchronize, reps, round_s))
+        calls = {"gpudnn_eager": lambda: model._train_batch(ws, totals)}
+        calls.update(extra(model, ws) if extra is not None else {})
+        times.update(per_call_seconds(calls, model.backend.synchronize, reps, round_s))
+    return times, path
+
+
+def gpudnn_course_step(results, device, reps, round_s):
+    """course_step_ms: gpudnn_graph, gpudnn_eager and gemms_eager on one batch of 128."""
+    from bench.test_train_step import course_model, step_gemms
+
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, BATCH)]
+    times, path = gpudnn_step_times(lambda: course_model(device), x, y, device, reps, round_s,
+                                    extra=lambda model, ws: {"gemms_eager":
+                                                             step_gemms(model, ws)[0]})
+    results.doc["paths"]["course_step_gpudnn_graph"] = path
     for key, values in times.items():
         results.put("course_step_ms", key, values, scale=1e3)
 

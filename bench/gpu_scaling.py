@@ -22,7 +22,6 @@ not exist: those rows are null with the reason.
 import contextlib
 import gc
 import time
-import warnings
 
 import numpy as np
 
@@ -118,32 +117,11 @@ def gpudnn_times(device, hidden, batch, reps, round_s):
     """({"gpudnn_eager": [s...], "gpudnn_graph": [s...]}, the graph's path) of one
     configuration in the current TF32 mode: a fresh model for each path, so the graph is
     captured in this mode."""
-    from bench.gpu_results import gpudnn_mode, per_call_seconds, step_path
+    from bench.gpu_results import gpudnn_step_times
 
     x, labels = batch_data(hidden, batch)
     y = np.eye(CLASSES, dtype=np.float32)[labels]
-
-    def prepared():
-        model = gpudnn_model(device, hidden)
-        ws = model._workspace(batch, with_grads=True)
-        model.backend.copy_into(ws.x, x)
-        model.backend.copy_into(ws.y, y)
-        return model, ws, model._new_totals()
-
-    with gpudnn_mode(graphs=True, record=True), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model, ws, totals = prepared()
-        with model.backend.training_stream():
-            times = per_call_seconds(
-                {"gpudnn_graph": lambda: model._train_batch(ws, totals, record=True)},
-                model.backend.synchronize, reps, round_s)
-        path = step_path(model, device, caught)
-    del model, ws, totals
-    with gpudnn_mode(graphs=False, record=False):
-        model, ws, totals = prepared()
-        times.update(per_call_seconds({"gpudnn_eager": lambda: model._train_batch(ws, totals)},
-                                      model.backend.synchronize, reps, round_s))
-    return times, path
+    return gpudnn_step_times(lambda: gpudnn_model(device, hidden), x, y, device, reps, round_s)
 
 
 def measure_side(side, impls, measure_one, device, quick, budget_s):
