@@ -237,67 +237,62 @@ class CompiledCpuBackend(NumpyBackend):
             return None
         return site[:2] + (hyper.ctypes.data,) + site[2:]
 
-    def sgd_update(self, param, grad, hyper):
-        site = self._update("sgd_update", hyper, (grad, param), 1)
+    def _run_update(self, kernel, hyper, arrays, outputs, scalars):
+        """Run the compiled update ``kernel(n, grad, hyper, *scalars, *outputs)`` over
+        ``arrays`` (grad first, the last ``outputs`` written); False when NumPy must do it."""
+        site = self._update(kernel, hyper, arrays, outputs)
         if site is None:
-            return super().sgd_update(param, grad, hyper)
-        fn, n, ph, pg, pp = site[:5]
-        fn(n, pg, ph, pp)
+            return False
+        fn, n, ph, pg, *outs = site[:-1]
+        fn(n, pg, ph, *scalars, *outs)
+        return True
+
+    def sgd_update(self, param, grad, hyper):
+        if not self._run_update("sgd_update", hyper, (grad, param), 1, ()):
+            super().sgd_update(param, grad, hyper)
 
     def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
-        site = self._update("momentum_update", hyper, (grad, param, velocity), 2)
-        if site is None:
-            return super().momentum_update(param, grad, velocity, hyper, momentum, nesterov)
-        fn, n, ph, pg, pp, pv = site[:6]
-        fn(n, pg, ph, momentum, 1 if nesterov else 0, pp, pv)
+        if not self._run_update("momentum_update", hyper, (grad, param, velocity), 2,
+                                (momentum, 1 if nesterov else 0)):
+            super().momentum_update(param, grad, velocity, hyper, momentum, nesterov)
 
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
                        average=None):
-        if average is not None and mom is not None:
-            site = self._update("rmsprop_centered_update", hyper,
-                                (grad, param, velocity, average, mom), 4)
-        elif average is None and mom is None:
-            site = self._update("rmsprop_update", hyper, (grad, param, velocity), 2)
+        scalars = (rho, 1 - rho, epsilon) if mom is None else (rho, 1 - rho, epsilon, momentum)
+        if average is None and mom is None:
+            done = self._run_update("rmsprop_update", hyper, (grad, param, velocity), 2, scalars)
         elif average is None:
-            site = self._update("rmsprop_momentum_update", hyper, (grad, param, velocity, mom), 3)
-        else:
-            site = None
-        if site is None:
-            return super().rmsprop_update(param, grad, velocity, hyper, rho, epsilon, momentum,
-                                          mom, average)
-        fn, n, ph, pg, *outs = site[:-1]
-        if mom is None:
-            fn(n, pg, ph, rho, 1 - rho, epsilon, *outs)
-        else:
-            fn(n, pg, ph, rho, 1 - rho, epsilon, momentum, *outs)
+            done = self._run_update("rmsprop_momentum_update", hyper,
+                                    (grad, param, velocity, mom), 3, scalars)
+        else:  # centered: the kernel always carries the increment in ``mom``
+            done = mom is not None and self._run_update(
+                "rmsprop_centered_update", hyper, (grad, param, velocity, average, mom), 4,
+                scalars)
+        if not done:
+            super().rmsprop_update(param, grad, velocity, hyper, rho, epsilon, momentum, mom,
+                                   average)
 
     def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
+        scalars = (1 - beta1, 1 - beta2, epsilon)
         if vhat is None:
-            site = self._update("adam_update", hyper, (grad, param, m, v), 3)
+            done = self._run_update("adam_update", hyper, (grad, param, m, v), 3, scalars)
         else:
-            site = self._update("amsgrad_update", hyper, (grad, param, m, v, vhat), 4)
-        if site is None:
-            return super().adam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, vhat)
-        fn, n, ph, pg, *outs = site[:-1]
-        fn(n, pg, ph, 1 - beta1, 1 - beta2, epsilon, *outs)
+            done = self._run_update("amsgrad_update", hyper, (grad, param, m, v, vhat), 4,
+                                    scalars)
+        if not done:
+            super().adam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, vhat)
 
     def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
-        site = self._update("nadam_update", hyper, (grad, param, m, v), 3)
-        if site is None:
-            return super().nadam_update(param, grad, m, v, hyper, beta1, beta2, epsilon)
-        fn, n, ph, pg, *outs = site[:-1]
-        fn(n, pg, ph, 1 - beta1, 1 - beta2, epsilon, *outs)
+        if not self._run_update("nadam_update", hyper, (grad, param, m, v), 3,
+                                (1 - beta1, 1 - beta2, epsilon)):
+            super().nadam_update(param, grad, m, v, hyper, beta1, beta2, epsilon)
 
     def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
-        site = self._update("adamax_update", hyper, (grad, param, m, u), 3)
-        if site is None:
-            return super().adamax_update(param, grad, m, u, hyper, beta1, beta2, epsilon)
-        fn, n, ph, pg, *outs = site[:-1]
-        fn(n, pg, ph, 1 - beta1, beta2, epsilon, *outs)
+        if not self._run_update("adamax_update", hyper, (grad, param, m, u), 3,
+                                (1 - beta1, beta2, epsilon)):
+            super().adamax_update(param, grad, m, u, hyper, beta1, beta2, epsilon)
 
     def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
-        site = self._update("adagrad_update", hyper, (grad, param, accumulator), 2)
-        if site is None:
-            return super().adagrad_update(param, grad, accumulator, hyper, epsilon)
-        fn, n, ph, pg, pp, pa = site[:6]
-        fn(n, pg, ph, epsilon, pp, pa)
+        if not self._run_update("adagrad_update", hyper, (grad, param, accumulator), 2,
+                                (epsilon,)):
+            super().adagrad_update(param, grad, accumulator, hyper, epsilon)
