@@ -18,38 +18,18 @@ def _slope(value, what):
     return float(value)
 
 
-class LeakyReLU(Activation):
-    """``x if x > 0 else alpha * x``. Keras's default slope 0.3 (``negative_slope`` is an alias)."""
+class _SlopeActivation(Activation):
+    """An activation with one parameter ``alpha``. It lives in the layer's Spec, which the
+    kernels read: setting ``alpha`` checks the value and rebuilds the Spec."""
 
-    def __init__(self, alpha=0.3, negative_slope=None, name=None, input_shape=None):
-        alpha = _slope(alpha if negative_slope is None else negative_slope, "LeakyReLU alpha")
-        if alpha < 0:
-            raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {alpha}")
-        super().__init__(Spec("leaky_relu", alpha), name=name, input_shape=input_shape)
+    kind = None
 
-    @property
-    def alpha(self):
-        return self.activation_spec.alpha
+    def __init__(self, alpha, name=None, input_shape=None):
+        super().__init__(Spec(self.kind, self._checked(alpha)), name=name,
+                         input_shape=input_shape)
 
-    @alpha.setter
-    def alpha(self, value):  # the slope the kernels use is the spec's
-        value = _slope(value, "LeakyReLU alpha")
-        if value < 0:
-            raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {value}")
-        self.activation_spec = Spec("leaky_relu", value)
-
-    def get_config(self):
-        return {**Layer.get_config(self), "alpha": self.alpha}
-
-
-class ELU(Activation):
-    """``x if x > 0 else alpha * (exp(x) - 1)``, Keras's default alpha 1.0."""
-
-    def __init__(self, alpha=1.0, name=None, input_shape=None):
-        alpha = _slope(alpha, "ELU alpha")
-        if alpha <= 0:
-            raise InvalidInputError(f"ELU alpha must be > 0 (its backward uses y + alpha), not {alpha}")
-        super().__init__(Spec("elu", alpha), name=name, input_shape=input_shape)
+    def _checked(self, alpha):
+        raise NotImplementedError
 
     @property
     def alpha(self):
@@ -57,13 +37,42 @@ class ELU(Activation):
 
     @alpha.setter
     def alpha(self, value):
-        value = _slope(value, "ELU alpha")
-        if value <= 0:
-            raise InvalidInputError(f"ELU alpha must be > 0 (its backward uses y + alpha), not {value}")
-        self.activation_spec = Spec("elu", value)
+        self.activation_spec = Spec(self.kind, self._checked(value))
 
     def get_config(self):
         return {**Layer.get_config(self), "alpha": self.alpha}
+
+
+class LeakyReLU(_SlopeActivation):
+    """``x if x > 0 else alpha * x``. Keras's default slope 0.3 (``negative_slope`` is an alias)."""
+
+    kind = "leaky_relu"
+
+    def __init__(self, alpha=0.3, negative_slope=None, name=None, input_shape=None):
+        super().__init__(alpha if negative_slope is None else negative_slope, name=name,
+                         input_shape=input_shape)
+
+    def _checked(self, alpha):
+        alpha = _slope(alpha, "LeakyReLU alpha")
+        if alpha < 0:
+            raise InvalidInputError(f"LeakyReLU alpha must be >= 0, not {alpha}")
+        return alpha
+
+
+class ELU(_SlopeActivation):
+    """``x if x > 0 else alpha * (exp(x) - 1)``, Keras's default alpha 1.0."""
+
+    kind = "elu"
+
+    def __init__(self, alpha=1.0, name=None, input_shape=None):
+        super().__init__(alpha, name=name, input_shape=input_shape)
+
+    def _checked(self, alpha):
+        alpha = _slope(alpha, "ELU alpha")
+        if alpha <= 0:
+            raise InvalidInputError(
+                f"ELU alpha must be > 0 (its backward uses y + alpha), not {alpha}")
+        return alpha
 
 
 class ReLU(Activation):
