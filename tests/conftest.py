@@ -4,6 +4,12 @@ import numpy as np
 import pytest
 
 import gpudnn
+import kernel_harness
+from gpudnn.backend.native_backend import CompiledCpuBackend
+
+#: OpenMP threshold of the compiled backend in the tests: low enough that the "large" arrays of
+#: the tests (about 134k elements) run on both threads, high enough that small ones run serially.
+TEST_PARALLEL_MIN = 131072
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +25,13 @@ def blobs(n=300, features=6, classes=3, seed=0, spread=0.6):
     labels = rng.integers(0, classes, n)
     x = centers[labels] + rng.normal(0, spread, (n, features))
     return x.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module", params=["openmp", "serial"])
+def compiled(request):
+    """The compiled CPU backend, built with OpenMP (low threshold) and without."""
+    kernel_harness.require("g++", kernel_harness.have_gxx())
+    backend = CompiledCpuBackend(openmp=request.param == "openmp", parallel_min=TEST_PARALLEL_MIN)
+    for dtype in (np.float32, np.float64):
+        backend.load(dtype)
+    return backend

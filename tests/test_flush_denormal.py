@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 
 import gpudnn
-import kernel_harness
 from gpudnn import config, layers, models, optimizers
 from gpudnn.backend import NumpyBackend, fp_mode, host_kernels
-from gpudnn.backend.native_backend import CompiledCpuBackend
 from gpudnn.errors import InvalidInputError
 from kernel_harness.updates import UPDATES
 
@@ -27,7 +25,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
 DTYPES = (np.float32, np.float64)
 #: Below the tests' OpenMP threshold (serial) and above it (both threads, uneven chunks).
 SIZES = (999, 140_001)
-TEST_PARALLEL_MIN = 131072
 #: MXCSR flush-to-zero (bit 15) and denormals-are-zero (bit 6); AArch64 FPCR FZ (bit 24).
 FLUSH_BITS = 0x8040 | (1 << 24)
 #: Slots whose values are never negative (second moments, Adamax's u, Adagrad's accumulator).
@@ -37,13 +34,9 @@ NON_NEGATIVE = {"rmsprop": (0,), "rmsprop_momentum": (0,), "rmsprop_centered": (
 
 
 def update(name, dtype):
-    """``(slots, step(backend, param, grad, slots))`` of ``UPDATES[name]``, whose entries are
-    ``(slots, step)`` or, with per-step values read from a device array, ``(slots, hyper,
-    step(..., hyper))``."""
-    entry = UPDATES[name]
-    if len(entry) == 2:
-        return entry
-    slots, hyper, step = entry
+    """``(slots, step(backend, param, grad, slots))`` of ``UPDATES[name]``, its per-step values
+    in an array of ``dtype``."""
+    slots, hyper, step = UPDATES[name]
     values = np.array(hyper, dtype)
     return slots, lambda b, p, g, s: step(b, p, g, s, values)
 
@@ -52,15 +45,6 @@ def update(name, dtype):
 def _flushing_restored():
     yield
     gpudnn.set_flush_denormal(True)
-
-
-@pytest.fixture(scope="module", params=["openmp", "serial"])
-def compiled(request):
-    kernel_harness.require("g++", kernel_harness.have_gxx())
-    backend = CompiledCpuBackend(openmp=request.param == "openmp", parallel_min=TEST_PARALLEL_MIN)
-    for dtype in DTYPES:
-        backend.load(dtype)
-    return backend
 
 
 @pytest.fixture(params=["hardware", "emulated"])

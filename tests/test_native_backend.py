@@ -24,6 +24,8 @@ from gpudnn.backend.native_backend import CompiledCpuBackend
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES
 
+from conftest import TEST_PARALLEL_MIN
+
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 
 DTYPES = (np.float32, np.float64)
@@ -34,16 +36,6 @@ FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 4, "tanh": 4}
 #: (rows, columns): 117 elements run serially; 520 x 257 = 133,640 >= TEST_PARALLEL_MIN on both
 #: threads (the tests build with a lower threshold than the default, to keep the arrays small).
 SHAPES = {"small": (9, 13), "large": (520, 257)}
-TEST_PARALLEL_MIN = 131072
-
-
-@pytest.fixture(scope="module", params=["openmp", "serial"])
-def compiled(request):
-    kernel_harness.require("g++", kernel_harness.have_gxx())
-    backend = CompiledCpuBackend(openmp=request.param == "openmp", parallel_min=TEST_PARALLEL_MIN)
-    for dtype in DTYPES:
-        backend.load(dtype)
-    return backend
 
 
 @pytest.fixture(scope="module")
