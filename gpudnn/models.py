@@ -38,13 +38,16 @@ class Workspace:
     """The buffers of one batch size n: each layer's output and, for training, the batch's
     inputs and targets (gathered from the data set) and each layer's output gradient."""
 
-    def __init__(self, backend, model, n, with_grads):
+    def __init__(self, backend, model, n, with_grads, layout):
+        """``layout``: ``model._identity_layout()``, which leaf layers pass their input through
+        in training and in inference."""
         dtype = model.dtype
         leaves = model._leaf_layers
         self.n = n
         # identity layers (Flatten; Dropout outside training) need no buffer of their own
-        self.outputs = [None if layer.identity_in(True) and layer.identity_in(False)
-                        else backend.empty((n, layer.units), dtype) for layer in leaves]
+        self.outputs = [None if training and inference
+                        else backend.empty((n, layer.units), dtype)
+                        for layer, (training, inference) in zip(leaves, layout)]
         #: what each layer output in the last forward pass (its input when it is the identity)
         self.acts = [None] * len(leaves)
         self.x = self.y = self.grads = None
@@ -52,8 +55,8 @@ class Workspace:
             self.x = backend.empty((n, model.input_dim), dtype)
             self.y = backend.empty((n, model.output_dim), dtype)
             self.grads = []
-            for i, layer in enumerate(leaves):  # an identity layer's dL/dy is its dL/dx
-                if layer.identity_in(True):
+            for i, (layer, (training, _)) in enumerate(zip(leaves, layout)):
+                if training:  # an identity layer's dL/dy is its dL/dx
                     self.grads.append(self.grads[i - 1] if i else None)
                 else:
                     self.grads.append(backend.empty((n, layer.units), dtype))
@@ -329,19 +332,23 @@ class Sequential(AlwaysTrainable):
                 f"{kind!r}; use activation='softmax' on the last layer, from_logits=True with a "
                 f"linear last layer, or binary_crossentropy for independent sigmoid outputs")
 
+    def _identity_layout(self):
+        """``((in training, in inference), ...)``: whether each leaf layer is the identity."""
+        return tuple((layer.identity_in(True), layer.identity_in(False))
+                     for layer in self._leaf_layers)
+
     def _workspace(self, n, with_grads):
         """The Workspace of batch size n, kept for reuse; the least recently made go first once
         more than MAX_WORKSPACES sizes are in use (predict on many sizes must not pile up)."""
         # which layers pass their input through decides the buffers (a Dropout whose rate
         # became 0 needs none); a change of that layout makes a new workspace
-        layout = tuple(layer.identity_in(True) and layer.identity_in(False)
-                       for layer in self._leaf_layers)
+        layout = self._identity_layout()
         key = (n, with_grads, layout)
         ws = self._workspaces.get(key)
         if ws is None:
             while len(self._workspaces) >= MAX_WORKSPACES:
                 self._workspaces.pop(next(iter(self._workspaces)))
-            ws = self._workspaces[key] = Workspace(self.backend, self, n, with_grads)
+            ws = self._workspaces[key] = Workspace(self.backend, self, n, with_grads, layout)
         return ws
 
     # ------------------------------------------------------------------ the step
