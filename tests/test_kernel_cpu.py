@@ -348,3 +348,18 @@ def test_accumulate_penalty_in_one_launch_matches_numpy(gpu, cpu, dtype):
     gpu.accumulate_penalty(host(w), 0.01, 0.02, 64, got)
     np.testing.assert_allclose(float(np.asarray(got)), float(want),
                                rtol=2e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_a_capture_keeps_every_work_array_it_writes(gpu):
+    """While a CUDA graph is being captured, each cached work array the ops use is kept by the
+    capture (the graph holds their addresses even if the cache later drops them)."""
+    x = host(np.full((4, 5), 0.5, np.float32))
+    gpu._capture_keep = kept = []
+    try:
+        gpu.accumulate_loss("cce", x, x, host(np.zeros((), np.float64)))
+        gpu.activation_forward("relu", x, None, host(np.empty_like(x)))  # the zero bias
+    finally:
+        gpu._capture_keep = None
+    assert any(a.shape == (4, 5) for a in kept) and any(a.shape == (5,) for a in kept)
+    gpu.loss_value("cce", x, x)
+    assert len(kept) == 2  # nothing is kept outside a capture

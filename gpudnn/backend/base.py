@@ -133,9 +133,6 @@ class Backend(ABC):
                 cache.pop(next(iter(cache)))
             make = self.zeros if zeroed else self.empty
             buf = cache[key] = make(shape, dtype)
-        keep = self.__dict__.get("_capture_keep")
-        if keep is not None:  # a CUDA graph being captured bakes this address in: keep it alive
-            keep.append(buf)
         return buf
 
     def _zero_bias(self, k, dtype):

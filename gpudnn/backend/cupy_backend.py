@@ -186,6 +186,12 @@ class CupyBackend(Backend):
         self._device.synchronize()
 
     # ----------------------------------------------------------------- CUDA graphs
+    def _scratch(self, shape, dtype, slot=0, zeroed=False):
+        buf = super()._scratch(shape, dtype, slot, zeroed)
+        if self._capture_keep is not None:  # a graph being captured bakes this address in
+            self._capture_keep.append(buf)
+        return buf
+
     def graphs(self):
         """The :class:`~gpudnn.backend.cuda_graph.CudaGraphs` of this device when
         ``GPUDNN_CUDA_GRAPHS=1``, else None."""
