@@ -78,14 +78,18 @@ def test_runs_combine_into_medians_with_ranges_and_a_comparison():
     assert torch["steady"] == pytest.approx((0.825 + 0.9) / 2)
     assert gpudnn["steady_over_first"] == pytest.approx(0.63 / 0.75)
     text = fe.table(rows)
-    assert "| gpudnn | adam | 3 | 0.75 (0.70-0.80) | 0.63 (0.62-0.65) | 0.84 | 88.20 % |" in text
+    assert gpudnn["slowest_steady"] == 0.7 and torch["fastest_steady"] == 0.8
+    assert "| gpudnn | adam | 3 | 0.75 (0.70-0.80) | 0.63 (0.62-0.65) | 0.70 | 0.84 | 88.20 % |" \
+        in text
     assert f"gpudnn's steady epoch is {0.63 / 0.8625:.2f}x PyTorch's" in text
+    assert f"gpudnn's slowest is {0.7 / 0.8:.2f}x PyTorch's fastest" in text
 
 
 def test_one_epoch_runs_have_no_steady_epoch():
     rows = fe.combine_runs([_result("gpudnn", [0.5], 0.8)])
     assert rows[0]["steady"] is None and rows[0]["steady_over_first"] is None
-    assert "| n/a | n/a |" in fe.table(rows)
+    assert rows[0]["slowest_steady"] is None
+    assert "| n/a | n/a | n/a |" in fe.table(rows)
 
 
 def test_a_worker_trains_and_prints_its_result(capsys):
