@@ -6,9 +6,10 @@
 # under OUTDIR. Takes about 4-5 minutes on an H100/H200; each stage has its own time limit, all
 # of them together at most GPU_CHECK_TOTAL_S (default 470 s: the script stays under 8 minutes;
 # a stage that would pass it gets what is left), and a failing stage does not stop the others.
-# Expected (H200, warm kernel cache): environment 2 s, gpu-tests 30 s, suite-on-device 20 s,
-# gpu-results 60-90 s, benchmark 60 s, gpu-scaling 40-60 s (at most ~150 s); a fresh machine
-# adds ~1 min of kernel builds. gpu-scaling runs last, so a cut by the total loses only it.
+# Expected (H200, warm kernel cache): environment 2 s, gpu-tests 30 s, gpu-results 60-90 s,
+# gpu-scaling 40-60 s (at most ~150 s), suite-on-device 20 s, benchmark 60 s; a fresh machine
+# adds ~1 min of kernel builds. Issue 8's figures come first, so a cut by the total loses only
+# the broader suites.
 #
 #   bench/gpu_check.sh OUTDIR
 #
@@ -77,9 +78,6 @@ print(\"gpudnn cuda_problem:\", cuda_problem(0))
 stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
   tests/test_gpu_graphs.py tests/test_saving.py \
   --junitxml="$OUT/gpu-tests.xml"
-stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
-  tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
-  tests/test_fashion_mnist.py
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
 # most 120 s): course step
 # ~5 s, 2 x 4 Fashion-MNIST epochs ~10 s, 6 updates at 100 M params ~10 s, the PyTorch worker
@@ -87,13 +85,17 @@ stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p
 # starts too, so a stop there keeps gpudnn's figures.
 stage gpu-results 200 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "${BENCH[@]}" \
   --section main --markdown
-stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 # issue 8 item 6, the step for H 512/2048/8192 x B 128/1024/8192 x TF32 off/on, gpudnn eager and
 # graph here, then PyTorch eager and graph in its worker: expected ~15 s a side plus start-up,
 # each side capped at 60 s (bench/gpu_scaling.py BUDGET_S: what would pass it is null + why,
 # the largest sizes last), the worker at 120 s. Added to gpu-results.json (alone if absent).
 stage gpu-scaling 180 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "${BENCH[@]}" \
   --section scaling --markdown
+
+stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
+  tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
+  tests/test_fashion_mnist.py
+stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 
 {
   echo "# gpudnn GPU check"

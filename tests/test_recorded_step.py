@@ -206,6 +206,38 @@ def test_the_graph_path_is_taken_on_the_second_step_and_falls_back_cleanly(monke
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("value, on", [(None, True), ("1", True), ("on", True), ("0", False),
+                                       ("false", False), (" OFF ", False), ("no", False)])
+def test_cuda_graphs_are_on_unless_turned_off(monkeypatch, value, on):
+    pytest.importorskip("cupy")
+    from gpudnn.backend.cuda_graph import graphs_requested
+
+    if value is None:
+        monkeypatch.delenv("GPUDNN_CUDA_GRAPHS", raising=False)
+    else:
+        monkeypatch.setenv("GPUDNN_CUDA_GRAPHS", value)
+    assert graphs_requested() is on
+
+
+def test_a_failed_capture_names_the_gpudnn_line_that_raised():
+    pytest.importorskip("cupy")
+    from gpudnn.backend import cuda_graph
+
+    def refuse():
+        raise NotImplementedError("calling cuBLAS API during stream capture is unsupported")
+
+    try:
+        refuse()
+    except NotImplementedError as exc:
+        where = cuda_graph._where(exc)
+    assert where == ""  # raised in a test file, not in gpudnn
+    try:
+        cuda_graph.CudaGraphs.warm(None, refuse)
+    except Exception as exc:  # noqa: BLE001 -- None has no device: raised inside gpudnn
+        where = cuda_graph._where(exc)
+    assert where.startswith(" at gpudnn/backend/cuda_graph.py:") and where.endswith("(warm)")
+
+
 MUTATIONS = {
     "clipnorm": (lambda m: setattr(m.optimizer, "clipnorm", 0.01),
                  lambda: optimizers.SGD(0.1, clipnorm=10.0), False, None),

@@ -29,27 +29,51 @@ class CublasUnavailable(RuntimeError):
     """No libcublas is loaded in this process, or a cuBLAS call failed."""
 
 
-def _loaded_cublas_path():
-    """The path of the libcublas.so* mapped into this process (CuPy's), or None."""
-    import cupy_backends.cuda.libs.cublas  # noqa: F401  (makes CuPy load libcublas)
-
+def _mapped_cublas():
+    """The path of a libcublas.so* mapped into this process, or None."""
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 path = line.rstrip("\n").split(" ")[-1]
-                name = path.rsplit("/", 1)[-1]
-                if name.startswith("libcublas.so"):
+                if path.rsplit("/", 1)[-1].startswith("libcublas.so"):
                     return path
     except OSError:
         return None
     return None
 
 
+def _loaded_cublas_path():
+    """The libcublas CuPy uses: the one mapped into this process once CuPy has made its own
+    cuBLAS handle (CuPy may load the library lazily), else the one ``cuda.pathfinder`` finds
+    (how CuPy 14 locates the pip-installed CUDA libraries), else None."""
+    path = _mapped_cublas()
+    if path is None:
+        try:
+            import cupy
+
+            cupy.cuda.device.get_cublas_handle()  # makes CuPy load libcublas
+        except Exception:  # noqa: BLE001 -- any failure here just means "look elsewhere"
+            pass
+        path = _mapped_cublas()
+    if path is None:
+        try:
+            from cuda import pathfinder
+
+            path = pathfinder.load_nvidia_dynamic_lib("cublas").abs_path
+        except Exception:  # noqa: BLE001
+            path = None
+    return path
+
+
 def _library():
     path = _loaded_cublas_path()
     if path is None:
-        raise CublasUnavailable("no libcublas.so is loaded by CuPy in this process")
-    lib = ctypes.CDLL(path)
+        raise CublasUnavailable("no libcublas.so is loaded by CuPy in this process, and "
+                                "cuda.pathfinder found none")
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as exc:
+        raise CublasUnavailable(f"cannot load {path}: {exc}") from None
     handle_p, int_, ptr = ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p
     lib.cublasCreate_v2.argtypes = [ctypes.POINTER(handle_p)]
     lib.cublasDestroy_v2.argtypes = [handle_p]

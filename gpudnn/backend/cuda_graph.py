@@ -15,12 +15,14 @@ handle is warmed up before the first one. The whole ``fit`` runs on the
 training stream (a non-blocking stream), so the gathers, the per-step writes and the graphs
 are ordered on it; ``fit`` synchronizes it before returning.
 
-Opt in with ``GPUDNN_CUDA_GRAPHS=1``: the graph path has not yet been run on a GPU by this
-project's checks (``bench/gpu_check.sh`` compares it with the eager step).
+On by default on CUDA; ``GPUDNN_CUDA_GRAPHS=0`` turns it off (every step then replays the
+recorded calls, or runs eagerly with ``GPUDNN_RECORD_STEPS=0``). ``bench/gpu_check.sh``
+compares the graph with the eager step on a GPU.
 """
 
 import contextlib
 import os
+import traceback
 
 import cupy
 
@@ -29,12 +31,24 @@ from .capture import RecordedStep
 
 
 def graphs_requested():
-    """True when ``GPUDNN_CUDA_GRAPHS`` is ``1``/``true``/``yes``/``on``."""
-    return os.environ.get("GPUDNN_CUDA_GRAPHS", "").strip().lower() in ("1", "true", "yes", "on")
+    """False when ``GPUDNN_CUDA_GRAPHS`` is ``0``/``false``/``no``/``off``; on by default."""
+    return os.environ.get("GPUDNN_CUDA_GRAPHS", "1").strip().lower() not in ("0", "false", "no",
+                                                                             "off")
 
 
 class CaptureFailed(RuntimeError):
     """The step could not be captured; the message says why."""
+
+
+def _where(error):
+    """Where ``error`` was raised: " at FILE:LINE (FUNCTION)" of the innermost gpudnn frame that raised ``error``."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if f"{os.sep}gpudnn{os.sep}" in f.filename]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    name = frame.filename.split(f"{os.sep}gpudnn{os.sep}", 1)[-1]
+    return f" at gpudnn/{name}:{frame.lineno} ({frame.name})"
 
 
 class GraphStep(RecordedStep):
@@ -113,5 +127,5 @@ class CudaGraphs:
                 except Exception as exc:
                     error = error or exc
         if error is not None:
-            raise CaptureFailed(f"{type(error).__name__}: {error}") from None
+            raise CaptureFailed(f"{type(error).__name__}: {error}{_where(error)}") from None
         return GraphStep(graph, self.stream, calls, buffers)

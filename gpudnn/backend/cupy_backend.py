@@ -194,7 +194,7 @@ class CupyBackend(Backend):
 
     def graphs(self):
         """The :class:`~gpudnn.backend.cuda_graph.CudaGraphs` of this device when
-        ``GPUDNN_CUDA_GRAPHS=1``, else None."""
+        CUDA graphs are on (the default; ``GPUDNN_CUDA_GRAPHS=0`` turns them off), else None."""
         from . import cuda_graph
 
         if not cuda_graph.graphs_requested():
