@@ -92,6 +92,12 @@ stage gpu-results 200 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "
 stage gpu-scaling 180 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "${BENCH[@]}" \
   --section scaling --markdown
 
+# where the step's time goes (each device call alone; the host's share of a fit epoch under
+# cProfile), at the course size and at a large batch: ~10-20 s each
+stage step-profile 60 "$PY" -m bench.step_profile --device "$DEVICE"
+stage step-profile-large 60 "$PY" -m bench.step_profile --device "$DEVICE" --batch 8192 \
+  --host-epochs 0
+
 stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
   tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
   tests/test_fashion_mnist.py
@@ -114,6 +120,10 @@ stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.
   [ -f "$OUT/gpu-results.log" ] && sed -n '/^# gpudnn GPU results/,$p' "$OUT/gpu-results.log"
   echo
   [ -f "$OUT/gpu-scaling.log" ] && sed -n '/^### How the step/,$p' "$OUT/gpu-scaling.log"
+  echo
+  for log in step-profile step-profile-large; do
+    [ -f "$OUT/$log.log" ] && sed -n '/^### Step of/,$p' "$OUT/$log.log"
+  done
 } > "$OUT/summary.md"
 echo
 cat "$OUT/summary.md"

@@ -453,19 +453,23 @@ class Sequential(AlwaysTrainable):
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
                             validation_split, validation_data, shuffle, int(initial_epoch))
 
-    def _train_batch(self, ws, totals, record=False):
-        """One training step on the batch in ``ws``; with ``record`` (fit's steady state), the
-        device part is recorded on its first run for this batch size and replayed after."""
+    def _train_batch(self, ws, totals, record=False, feed=None):
+        """One training step on the batch in ``ws`` (first gathered from ``feed``, a
+        ``training.BatchFeed``, when given); with ``record`` (fit's steady state), the device
+        part is recorded on its first run for this batch size and replayed after."""
         self.optimizer.begin_step(self.backend)
         if record and capture_enabled():
-            self._steps.run(self, ws, totals)
+            self._steps.run(self, ws, totals, feed)
         else:
-            self._device_step(ws, totals)
+            self._device_step(ws, totals, feed)
         self.optimizer.end_step()
 
-    def _device_step(self, ws, totals):
-        """Forward, loss and metric accumulation, backward and update: backend calls only, each
-        writing into given buffers and reading per-step values from device memory."""
+    def _device_step(self, ws, totals, feed=None):
+        """The batch's gather from ``feed`` (if any), forward, loss and metric accumulation,
+        backward and update: backend calls only, each writing into given buffers and reading
+        per-step values (the batch's position, the optimizer's step values) from device memory."""
+        if feed is not None:
+            feed.gather(self.backend, ws)
         self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals)
         self._backward(ws)
         self.optimizer.update(self.backend, self.params, self.grads)

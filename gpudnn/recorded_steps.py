@@ -46,20 +46,20 @@ class RecordedSteps:
             return "recorded once and replayed call by call"
         return "run eagerly"
 
-    def run(self, model, ws, totals):
-        """Run ``model._device_step(ws, totals)``: replayed when a recording of exactly these
-        buffers exists (captured as a CUDA graph on its second run when the backend has graphs
-        on), else run eagerly while recording it."""
+    def run(self, model, ws, totals, feed=None):
+        """Run ``model._device_step(ws, totals, feed)``: replayed when a recording of exactly
+        these buffers exists (captured as a CUDA graph on its second run when the backend has
+        graphs on), else run eagerly while recording it."""
         key = (id(ws), tuple(map(id, totals)))
         entry = self._entries.get(key)
         if entry is not None and entry.ws is ws and _same(entry.totals, totals) \
-                and _same(entry.state, self._state_of(model)):
+                and _same(entry.state, self._state_of(model, feed)):
             if entry.step is None:
-                model._device_step(ws, totals)
+                model._device_step(ws, totals, feed)
                 return
             if not entry.graph_tried:
                 entry.graph_tried = True
-                if self._capture(model, ws, totals, entry):
+                if self._capture(model, ws, totals, feed, entry):
                     return  # this step ran while warming the capture
             entry.step.replay()
             self.replays += 1
@@ -67,7 +67,7 @@ class RecordedSteps:
         recorder = RecordingBackend(model.backend)
         model.backend = recorder
         try:
-            model._device_step(ws, totals)
+            model._device_step(ws, totals, feed)
         finally:
             model.backend = recorder._backend
         step = None
@@ -79,9 +79,9 @@ class RecordedSteps:
             step = RecordedStep(recorder.calls)
         while len(self._entries) >= MAX_RECORDINGS:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = _Entry(ws, list(totals), self._state_of(model), step)
+        self._entries[key] = _Entry(ws, list(totals), self._state_of(model, feed), step)
 
-    def _capture(self, model, ws, totals, entry):
+    def _capture(self, model, ws, totals, feed, entry):
         """When the backend has graphs on: run this step with the graphs' memory pool (so that
         the capture finds every block it allocates there), then capture it and replace the
         entry's call list by the graph; on failure, say why once and keep replaying the calls.
@@ -91,9 +91,10 @@ class RecordedSteps:
             return False
         from .backend.cuda_graph import CaptureFailed
 
-        graphs.warm(lambda: model._device_step(ws, totals))
+        graphs.warm(lambda: model._device_step(ws, totals, feed))
         try:
-            entry.step = graphs.capture(model.backend, lambda: model._device_step(ws, totals),
+            entry.step = graphs.capture(model.backend,
+                                        lambda: model._device_step(ws, totals, feed),
                                         entry.step.calls)
             self.graphs += 1
         except CaptureFailed as exc:
@@ -102,9 +103,10 @@ class RecordedSteps:
         return True
 
     @staticmethod
-    def _state_of(model):
-        """What a recording is made of besides the batch: these objects must not change, nor
-        the values its calls were bound with (hyperparameters, rates, slopes, penalties: any
+    def _state_of(model, feed):
+        """What a recording is made of besides the batch's workspace: the data it gathers
+        (``feed``'s arrays) and these objects must not change, nor the values its calls were
+        bound with (hyperparameters, rates, slopes, penalties: any
         assignment to a setting of the step's layers, loss, optimizer or regularizers, counted
         by gpudnn.watched, makes the step record again), nor the backend's capture settings."""
         opt, loss = model.optimizer, model.loss
@@ -115,7 +117,9 @@ class RecordedSteps:
                 regularizer = layer.__dict__.get(name)
                 if regularizer is not None:
                     versions.append(watched.version(regularizer))
-        return (model.params, model.grads, opt, opt.hyper, loss, tuple(model.metric_names),
+        feed_arrays = feed.arrays() if feed is not None else ()
+        return (*feed_arrays, model.params, model.grads, opt, opt.hyper, loss,
+                tuple(model.metric_names),
                 *opt.slots.values(), *model.backend.capture_key(), tuple(versions))
 
 

@@ -138,7 +138,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
 
     be = model.backend
     with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
-        data = (be.from_host(x_host), be.from_host(y_host))
+        data = BatchFeed(be, be.from_host(x_host), be.from_host(y_host))
         val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
         model.stop_training = False
         model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
@@ -166,24 +166,49 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     return cbs.history
 
 
+class BatchFeed:
+    """fit's training data on the device and the epoch's batch order, read by the step itself.
+
+    Each training step gathers its ``n`` rows at ``position`` of ``order`` into its workspace
+    (``x`` (N, ...) -> ws.x (n, ...), ``y`` likewise) and advances ``position`` by ``n``, all on
+    the device: a recorded or captured step (a CUDA graph) gathers the next batch at every
+    replay, with no host work per batch. ``start_epoch`` writes the epoch's order (N,) and
+    resets ``position`` to 0.
+    """
+
+    def __init__(self, backend, x_dev, y_dev):
+        self.x, self.y = x_dev, y_dev
+        self.order = backend.empty((x_dev.shape[0],), np.int64)
+        self.position = backend.zeros((1,), np.int64)
+
+    def start_epoch(self, backend, order):
+        backend.copy_into(self.order, order)
+        backend.fill(self.position, 0)
+
+    def gather(self, backend, ws):
+        backend.take_rows_at(self.x, self.order, self.position, ws.x)
+        backend.take_rows_at(self.y, self.order, self.position, ws.y)
+        backend.increment(self.position, ws.n)
+
+    def arrays(self):
+        """The device arrays a recorded step that gathers from this feed is bound to."""
+        return self.x, self.y, self.order, self.position
+
+
 def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, interrupted,
                 val_dev):
     """One pass of shuffled mini-batch steps (``model.rng`` orders them), then the validation
     pass and the epoch's callbacks; returns the epoch's logs."""
     be = model.backend
-    x_dev, y_dev = data
-    n = x_dev.shape[0]
+    n = data.x.shape[0]
     steps = -(-n // batch_size)
-    order = be.from_host(model.rng.permutation(n) if shuffle else np.arange(n))
+    data.start_epoch(be, model.rng.permutation(n) if shuffle else np.arange(n))
     running = RunningLogs(model)
     bar = ProgressBar(steps, verbose)
     for step in range(steps):
         cbs.on_train_batch_begin(step, {})
-        index = order[step * batch_size:(step + 1) * batch_size]
-        ws = model._workspace(index.shape[0], with_grads=True)
-        be.take_rows(x_dev, index, ws.x)
-        be.take_rows(y_dev, index, ws.y)
-        model._train_batch(ws, running.totals, record=True)
+        ws = model._workspace(min(batch_size, n - step * batch_size), with_grads=True)
+        model._train_batch(ws, running.totals, record=True, feed=data)
         running.step_done(ws.n)
         if cbs.wants_batch_logs or step == steps - 1:
             running.read()

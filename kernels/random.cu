@@ -32,6 +32,7 @@ __device__ __forceinline__ unsigned long long gpudnn_random_bits(long long seed,
 const unsigned long long bits = gpudnn_random_bits(seed, step[0], (unsigned long long)i);
 y = x * scale * (T)((long long)(bits >> 32) >= threshold);
 
-// kernel: increment_counter | in:  | out: int64 count
-// count += 1: the dropout step (and any step counter) advanced on the device, once per step.
-count += 1;
+// kernel: increment_counter | in: int64 by | out: int64 count | scalars: by
+// count += by: the dropout step (by 1) and fit's batch position (by the batch size) advanced on
+// the device, once per step.
+count += by;

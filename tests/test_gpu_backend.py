@@ -89,17 +89,27 @@ def test_matmul(gpu, cpu, transpose):
     np.testing.assert_allclose(gpu.to_host(got), want, rtol=1e-4, atol=1e-3)
 
 
-def test_sum_rows_and_take_rows(gpu, cpu):
+def test_sum_rows(gpu, cpu):
     rng = np.random.default_rng(1)
     a = rand(rng, (300, 17))
     want, got = run_both(gpu, cpu, "sum_rows", a, out_shape=(17,))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    index = rng.permutation(300)[:64]
-    want = np.empty((64, 17), F32)
-    cpu.take_rows(a, index, want)
-    got = gpu.empty((64, 17), F32)
-    gpu.take_rows(gpu.from_host(a), gpu.from_host(index), got)
-    np.testing.assert_array_equal(gpu.to_host(got), want)
+
+
+@pytest.mark.parametrize("shape, dtype", [((300, 17), F32), ((300, 4, 7), F32), ((300,), np.int64),
+                                          ((300, 3), np.float64)])
+def test_take_rows_at_gathers_the_batch_at_the_device_position(gpu, cpu, shape, dtype):
+    rng = np.random.default_rng(1)
+    src = (rng.random(shape) * 100).astype(dtype)
+    order = rng.permutation(300).astype(np.int64)
+    src_dev, order_dev = gpu.from_host(src), gpu.from_host(order)
+    for start, n in ((0, 64), (128, 64), (256, 44)):
+        want = np.empty((n,) + shape[1:], dtype)
+        cpu.take_rows_at(src, order, np.array([start], np.int64), want)
+        np.testing.assert_array_equal(want, src[order[start:start + n]])
+        got = gpu.empty((n,) + shape[1:], dtype)
+        gpu.take_rows_at(src_dev, order_dev, gpu.from_host(np.array([start], np.int64)), got)
+        np.testing.assert_array_equal(gpu.to_host(got), want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gpudnn import layers, models, optimizers
+from gpudnn.training import BatchFeed
 from gpudnn.utils import to_categorical
 
 
@@ -21,17 +22,17 @@ def test_training_step_allocates_nothing_after_the_first_batch(record):
     ws = model._workspace(128, with_grads=True)
     totals = model._epoch_totals() if record else model._new_totals()
     backend = model.backend
-    order = np.random.default_rng(1).permutation(512)
-    model._train_batch(ws, totals, record=record)  # a recording is made on the first call
+    feed = BatchFeed(backend, x, y)
+    feed.start_epoch(backend, np.random.default_rng(1).permutation(512))
+    # a recording is made on the first call
+    model._train_batch(ws, totals, record=record, feed=feed)
+    feed.start_epoch(backend, np.random.default_rng(2).permutation(512))
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        for step in range(4):   # what fit's loop does per batch: gather, then step
-            index = order[step * 128:(step + 1) * 128]
-            backend.take_rows(x, index, ws.x)
-            backend.take_rows(y, index, ws.y)
-            model._train_batch(ws, totals, record=record)
+        for _ in range(4):   # what fit's loop does per batch: gather (in the step), then step
+            model._train_batch(ws, totals, record=record, feed=feed)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -57,16 +58,14 @@ def test_a_step_with_flatten_and_dropout_allocates_nothing_after_the_first_batch
     totals = model._new_totals()
     backend = model.backend
     step_before = int(model.state_arrays()["dropout_step"][0])
-    order = np.random.default_rng(1).permutation(512)
+    feed = BatchFeed(backend, x, y)
+    feed.start_epoch(backend, np.random.default_rng(1).permutation(512))
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        for step in range(4):
-            index = order[step * 128:(step + 1) * 128]
-            backend.take_rows(x, index, ws.x)
-            backend.take_rows(y, index, ws.y)
-            model._train_batch(ws, totals)
+        for _ in range(4):
+            model._train_batch(ws, totals, feed=feed)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -86,10 +85,14 @@ def test_integer_images_are_converted_once_per_fit(monkeypatch):
     original = model.backend.from_host
     monkeypatch.setattr(model.backend, "from_host",
                         lambda a, dtype=None: transfers.append(a.shape) or original(a, dtype))
+    orders = []
+    copy_into = model.backend.copy_into
+    monkeypatch.setattr(model.backend, "copy_into",
+                        lambda dst, src: orders.append(np.shape(src)) or copy_into(dst, src))
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-    # x and y once, plus one shuffled index vector per epoch
-    assert transfers.count((256, 20)) == 1 and transfers.count((256, 4)) == 1
-    assert transfers.count((256,)) == 3
+    # x and y once, plus one shuffled order per epoch, written into the same device buffer
+    assert transfers == [(256, 20), (256, 4)]
+    assert orders.count((256,)) == 3
 
 
 @pytest.mark.parametrize("optimizer", [

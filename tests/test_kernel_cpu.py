@@ -225,6 +225,30 @@ def test_the_step_counter_advances_on_the_device(gpu):
     gpu.increment(counter)
     gpu.increment(counter)
     assert np.asarray(counter).tolist() == [43]
+    gpu.increment(counter, 128)
+    assert np.asarray(counter).tolist() == [171]
+
+
+@pytest.mark.parametrize("shape, dtype", [((50, 7), np.float32), ((50, 3, 4), np.float64),
+                                          ((50,), np.float32), ((50, 1), np.float64)])
+def test_the_batch_is_gathered_at_the_device_position(gpu, cpu, shape, dtype):
+    """take_rows_at reads the batch's place in the epoch's order from device memory: the same
+    launch, replayed after the position advanced, gathers the next batch (as fit's recorded
+    step does). fit's data is always in the model's float dtype (the GPU test adds int64)."""
+    rng = np.random.default_rng(5)
+    src = (rng.random(shape) * 1000).astype(dtype)
+    order = rng.permutation(50).astype(np.int64)
+    position = host(np.array([0], np.int64))
+    gsrc, gorder = host(src), host(order)
+    for start, n in ((0, 16), (16, 16), (32, 16), (48, 2)):
+        out = host(np.empty((n,) + shape[1:], dtype))
+        gpu.take_rows_at(gsrc, gorder, position, out)
+        assert np.asarray(position).tolist() == [start]
+        gpu.increment(position, n)
+        expected = np.empty((n,) + shape[1:], dtype)
+        cpu.take_rows_at(src, order, np.array([start], np.int64), expected)
+        np.testing.assert_array_equal(expected, src[order[start:start + n]])
+        np.testing.assert_array_equal(np.asarray(out), expected)
 
 
 def test_every_kernel_runs_through_a_backend_call_site(gpu):
@@ -251,6 +275,7 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)
+    gpu.take_rows_at(x, host(np.arange(4, dtype=np.int64)), host(np.zeros(1, np.int64)), out)
     flat = [host(np.ones(6, np.float32)) for _ in range(5)]
     for name in sorted(UPDATES):
         _, values, step = UPDATES[name]

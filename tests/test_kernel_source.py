@@ -19,7 +19,7 @@ def test_every_family_has_its_kernels():
                  "bce_logits_grad", "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms",
                  "bce_terms", "bce_logits_terms", "cce_logits_terms", "penalty_terms",
                  "penalty_grad"}
-    expected |= {"dropout", "increment_counter"}
+    expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits"}
     assert set(specs) == expected
     assert {s.family for s in specs.values()} == set(FAMILIES)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gpudnn import layers, losses, models, regularizers
+from gpudnn.training import BatchFeed
 from gpudnn.errors import InvalidInputError, UnknownNameError
 from test_gradients import check, data
 
@@ -140,15 +141,14 @@ def test_a_regularized_logits_step_allocates_nothing_after_the_first_batch():
     ws = model._workspace(64, with_grads=True)
     y_dev = np.eye(10, dtype=np.float32)[y]
     totals = model._new_totals()
+    feed = BatchFeed(model.backend, x, y_dev)
+    feed.start_epoch(model.backend, np.arange(len(x)))
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        for step in range(4):
-            index = np.arange(step * 64, (step + 1) * 64)
-            model.backend.take_rows(x, index, ws.x)
-            model.backend.take_rows(y_dev, index, ws.y)
-            model._train_batch(ws, totals)
+        for _ in range(4):
+            model._train_batch(ws, totals, feed=feed)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -150,8 +150,11 @@ class Backend(ABC):
         """``out[j] = sum_i a[i, j]``; (n, k) -> (k,). The bias gradient."""
 
     @abstractmethod
-    def take_rows(self, src, index, out):
-        """``out[r] = src[index[r]]``; src (N, k), index (n,) int on this device -> out (n, k)."""
+    def take_rows_at(self, src, order, position, out):
+        """``out[r] = src[order[position[0] + r]]``; src (N, ...) C-contiguous, order (N,) and
+        position (1,) int64 on this device -> out (n, ...): the batch at ``position`` of an
+        epoch's order, with ``position`` read when the op runs (fit's gather, see
+        ``training.BatchFeed``)."""
 
     # ----------------------------------------------------------------- activations
     @abstractmethod
@@ -248,8 +251,9 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def increment(self, counter):
-        """``counter += 1`` on the device; counter a (1,) int64 array (the dropout step)."""
+    def increment(self, counter, by=1):
+        """``counter += by`` on the device; counter a (1,) int64 array (the dropout step, fit's
+        batch position)."""
 
     @abstractmethod
     def sum_squares(self, a):

@@ -223,9 +223,13 @@ class CupyBackend(Backend):
         with self._device:
             cupy.sum(a, axis=0, out=out)
 
-    def take_rows(self, src, index, out):
+    def take_rows_at(self, src, order, position, out):
+        if out.size == 0:
+            return
+        width = src.size // src.shape[0]
         with self._device:
-            cupy.take(src, index, axis=0, out=out)
+            self._launch("take_rows_at", src.reshape(-1), order, position, width,
+                         out.reshape(-1))
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
@@ -374,9 +378,9 @@ class CupyBackend(Backend):
             self._launch("dropout", x, step, int(seed), dropout_threshold(rate),
                          1.0 / (1.0 - rate), out)
 
-    def increment(self, counter):
+    def increment(self, counter, by=1):
         with self._device:
-            self._launch("increment_counter", counter)
+            self._launch("increment_counter", by, counter)
 
     def sum_squares(self, a):
         with self._device:

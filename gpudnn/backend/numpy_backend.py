@@ -112,10 +112,11 @@ class NumpyBackend(Backend):
     def sum_rows(self, a, out):
         np.sum(a, axis=0, out=out)
 
-    def take_rows(self, src, index, out):
+    def take_rows_at(self, src, order, position, out):
+        start = int(position[0])
         # mode="clip": with the default "raise", NumPy gathers into a temporary and copies it
         # to out (a whole batch allocated per step); the indices are in range by construction
-        np.take(src, index, axis=0, out=out, mode="clip")
+        np.take(src, order[start:start + out.shape[0]], axis=0, out=out, mode="clip")
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
@@ -385,8 +386,8 @@ class NumpyBackend(Backend):
         np.multiply(x, x.dtype.type(1.0 / (1.0 - rate)), out=out)
         out *= keep
 
-    def increment(self, counter):
-        counter += 1
+    def increment(self, counter, by=1):
+        counter += by
 
     def sum_squares(self, a):
         flat = a.reshape(-1)
