@@ -94,6 +94,14 @@ def make_kernel(spec):
         preamble=spec.preamble, no_return=True, options=KERNEL_OPTIONS)
 
 
+def _copy_from_host(dst, host):
+    """Copy the C-contiguous host array into ``dst`` on the current stream, ordered with the
+    kernels queued on it: during ``fit`` that is the non-blocking training stream, which a
+    plain (legacy default stream) copy would not be ordered with."""
+    if host.size:
+        dst.set(host, stream=cupy.cuda.get_current_stream())
+
+
 class CupyBackend(Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
@@ -141,7 +149,9 @@ class CupyBackend(Backend):
     def from_host(self, array, dtype=None):
         host = np.ascontiguousarray(array, dtype=dtype)
         with self._device:
-            return cupy.array(host, copy=True)
+            out = cupy.empty(host.shape, host.dtype)
+            _copy_from_host(out, host)
+            return out
 
     def to_host(self, array):
         with self._device:
@@ -152,7 +162,7 @@ class CupyBackend(Backend):
             if isinstance(src, cupy.ndarray):
                 cupy.copyto(dst, src)
             elif dst.flags.c_contiguous:
-                dst.set(np.ascontiguousarray(src, dtype=dst.dtype))
+                _copy_from_host(dst, np.ascontiguousarray(src, dtype=dst.dtype))
             else:
                 cupy.copyto(dst, cupy.asarray(src, dtype=dst.dtype))
 
