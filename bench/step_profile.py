@@ -88,6 +88,9 @@ def per_call(device, hidden, batch, round_s):
             model._train_batch(ws, totals, record=True)
         whole[f"fit's step ({model._steps.path()})"] = seconds_per_call(
             lambda: model._train_batch(ws, totals, record=True), be.synchronize, round_s)
+        (entry,) = model._steps._entries.values()
+        whole["its replay alone (no host step values)"] = seconds_per_call(
+            entry.step.replay, be.synchronize, round_s)
     return rows, whole
 
 
