@@ -26,6 +26,7 @@
 # out/data/fashion-mnist/`, then run `GPUDNN_DATA=$PWD/out/data bench/gpu_check.sh $OUT/check`
 # with carry ["out/data"]; afterwards check that gpu-results.json's
 # paths.course_step_gpudnn_graph says "cuda graph (" (anything else: the capture fell back).
+# GPU_CHECK_SKIP="benchmark ..." leaves out the stages named (e.g. to fit a short device lease).
 # The GPU tests fail rather than skip here (GPUDNN_REQUIRE_GPU=1). GPU_CHECK_FAKE=1 lets them skip
 # and runs every stage on the CPU in quick mode (to test this script without a GPU).
 set -u
@@ -49,6 +50,11 @@ DEADLINE=$(( $(date +%s) + ${GPU_CHECK_TOTAL_S:-470} ))
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2 start rc left
   shift 2
+  case " ${GPU_CHECK_SKIP:-} " in *" $name "*)
+    echo "=== $name: skipped (GPU_CHECK_SKIP)"
+    printf '%s\t%s\t%s\n' "$name" skipped 0 >> "$OUT/stages.tsv"
+    return;;
+  esac
   left=$(( DEADLINE - $(date +%s) ))
   [ "$left" -lt "$limit" ] && limit=$left
   if [ "$limit" -le 0 ]; then

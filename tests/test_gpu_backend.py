@@ -89,11 +89,30 @@ def test_matmul(gpu, cpu, transpose):
     np.testing.assert_allclose(gpu.to_host(got), want, rtol=1e-4, atol=1e-3)
 
 
-def test_sum_rows(gpu, cpu):
+@pytest.mark.parametrize("shape, dtype", [((300, 17), F32), ((1, 3), F32), ((8192, 512), F32),
+                                          ((129, 10), np.float64)])
+def test_sum_rows(gpu, cpu, shape, dtype):
+    """The bias gradient: a cuBLAS gemv with ones (eager on CuPy's stream, and on the capture
+    handle), against NumPy's sum; a transposed view takes CuPy's sum."""
+    import cupy
+
+    from gpudnn.backend.cublas_ctypes import CublasHandle
+
     rng = np.random.default_rng(1)
-    a = rand(rng, (300, 17))
-    want, got = run_both(gpu, cpu, "sum_rows", a, out_shape=(17,))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    a = (rng.standard_normal(shape)).astype(dtype)
+    want = a.astype(np.float64).sum(axis=0)
+    tol = dict(rtol=1e-5, atol=1e-6 * shape[0]) if dtype == F32 else dict(rtol=1e-12, atol=1e-12)
+    got = gpu.empty(shape[1:], dtype)
+    gpu.sum_rows(gpu.from_host(a), got)
+    np.testing.assert_allclose(gpu.to_host(got), want, **tol)
+    handle = CublasHandle(cupy.cuda.get_current_stream())
+    got2 = cupy.empty(shape[1:], dtype)
+    handle.sum_rows(gpu.from_host(a), cupy.ones(shape[0], dtype), got2)
+    np.testing.assert_allclose(gpu.to_host(got2), want, **tol)
+    at = gpu.from_host(np.ascontiguousarray(a.T)).T  # F-contiguous: not a gemv operand
+    got3 = gpu.empty(shape[1:], dtype)
+    gpu.sum_rows(at, got3)
+    np.testing.assert_allclose(gpu.to_host(got3), want, **tol)
 
 
 @pytest.mark.parametrize("shape, dtype", [((300, 17), F32), ((300, 4, 7), F32), ((300,), np.int64),

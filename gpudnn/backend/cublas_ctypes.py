@@ -83,6 +83,9 @@ def _library():
     for name in ("cublasSgemm_v2", "cublasDgemm_v2"):
         getattr(lib, name).argtypes = [handle_p, int_, int_, int_, int_, int_, ptr, ptr, int_,
                                        ptr, int_, ptr, ptr, int_]
+    for name in ("cublasSgemv_v2", "cublasDgemv_v2"):
+        getattr(lib, name).argtypes = [handle_p, int_, int_, int_, ptr, ptr, int_, ptr, int_,
+                                       ptr, ptr, int_]
     return lib
 
 
@@ -111,17 +114,25 @@ class CublasHandle:
         self._handle = ctypes.c_void_p()
         _check(self._lib.cublasCreate_v2(ctypes.byref(self._handle)), "cublasCreate")
         self._workspace = cupy.empty(WORKSPACE_BYTES, np.uint8)
-        _check(self._lib.cublasSetStream_v2(self._handle, ctypes.c_void_p(stream.ptr)),
-               "cublasSetStream")
-        _check(self._lib.cublasSetWorkspace_v2(self._handle,
-                                               ctypes.c_void_p(self._workspace.data.ptr),
-                                               WORKSPACE_BYTES), "cublasSetWorkspace")
+        self._stream_ptr = None
+        self.use_stream(stream)
         self.tf32 = None
         self.set_tf32(tf32)
         self._one = {np.dtype(np.float32): ctypes.c_float(1.0),
                      np.dtype(np.float64): ctypes.c_double(1.0)}
         self._zero = {np.dtype(np.float32): ctypes.c_float(0.0),
                       np.dtype(np.float64): ctypes.c_double(0.0)}
+
+    def use_stream(self, stream):
+        """Bind the handle to ``stream`` (with its own workspace again: cublasSetStream resets
+        it). Not during a capture."""
+        if stream.ptr != self._stream_ptr:
+            _check(self._lib.cublasSetStream_v2(self._handle, ctypes.c_void_p(stream.ptr)),
+                   "cublasSetStream")
+            _check(self._lib.cublasSetWorkspace_v2(self._handle,
+                                                   ctypes.c_void_p(self._workspace.data.ptr),
+                                                   WORKSPACE_BYTES), "cublasSetWorkspace")
+            self._stream_ptr = stream.ptr
 
     def set_tf32(self, tf32):
         """Let float32 GEMMs use TF32 tensor cores (as ``cupy_backend.enable_tf32`` does for
@@ -141,6 +152,7 @@ class CublasHandle:
             a = cupy.ones((4, 3), dtype)
             for x, y in ((a, a.T), (a.T, a), (a, cupy.ones((3, 5), dtype))):
                 self.gemm(x, y, cupy.empty((x.shape[0], y.shape[1]), dtype))
+            self.sum_rows(a, cupy.ones(4, dtype), cupy.empty(3, dtype))
 
     def gemm(self, a, b, out):
         """``out = a @ b``; a (m, k), b (k, n), out (m, n) C-contiguous, one float dtype."""
@@ -158,6 +170,23 @@ class CublasHandle:
                   ctypes.c_void_p(b.data.ptr), ld_b, ctypes.c_void_p(a.data.ptr), ld_a,
                   ctypes.byref(self._zero[dtype]), ctypes.c_void_p(out.data.ptr), max(1, n)),
                "cublas gemm")
+
+    def sum_rows(self, a, ones, out):
+        """``out[j] = sum_i a[i, j]``: a (n, k) C-contiguous, ones (n,) of 1, out (k,), one
+        float dtype. A matrix-vector product (gemv, never on tensor cores, so plain float32 or
+        float64 whatever the TF32 setting): row-major a is the column-major (k, n) matrix with
+        leading dimension k, and out = that matrix @ ones, read along its contiguous columns."""
+        dtype = np.dtype(out.dtype)
+        n, k = a.shape
+        if dtype not in self._one or a.dtype != dtype or ones.dtype != dtype \
+                or not a.flags.c_contiguous or ones.shape != (n,) or out.shape != (k,):
+            raise ValueError("sum_rows takes a C-contiguous (n, k) matrix, (n,) ones and a (k,) "
+                             "output of one float dtype")
+        fn = self._lib.cublasSgemv_v2 if dtype == np.float32 else self._lib.cublasDgemv_v2
+        _check(fn(self._handle, OP_N, k, n, ctypes.byref(self._one[dtype]),
+                  ctypes.c_void_p(a.data.ptr), max(1, k), ctypes.c_void_p(ones.data.ptr), 1,
+                  ctypes.byref(self._zero[dtype]), ctypes.c_void_p(out.data.ptr), 1),
+               "cublas gemv")
 
     def __del__(self):
         lib, handle = getattr(self, "_lib", None), getattr(self, "_handle", None)

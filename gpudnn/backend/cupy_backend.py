@@ -230,8 +230,43 @@ class CupyBackend(Backend):
             cupy.matmul(a, b, out=out)
 
     def sum_rows(self, a, out):
+        """A cuBLAS gemv with a vector of ones (see ``CublasHandle.sum_rows``): CuPy's
+        ``sum(axis=0)`` reads a C-contiguous (n, k) matrix down its columns, uncoalesced
+        (87 us for (8192, 512) float32 on an H200, where the data takes 5 us to read)."""
+        n = a.shape[0]
+        if self._capture_blas is not None:
+            self._capture_blas.sum_rows(a, self._ones(n, a.dtype), out)
+            return
         with self._device:
-            cupy.sum(a, axis=0, out=out)
+            blas = self._rows_blas()
+            if blas is None or not a.flags.c_contiguous or n == 0:
+                cupy.sum(a, axis=0, out=out)
+                return
+            blas.use_stream(cupy.cuda.get_current_stream())
+            blas.sum_rows(a, self._ones(n, a.dtype), out)
+
+    def _ones(self, n, dtype):
+        """A cached (n,) vector of ones (sum_rows' gemv operand), kept for the backend's life
+        (a captured graph may read it)."""
+        cache = self.__dict__.setdefault("_ones_cache", {})
+        key = (n, np.dtype(dtype))
+        if key not in cache:
+            cache[key] = cupy.ones(n, dtype)
+        return cache[key]
+
+    def _rows_blas(self):
+        """The cuBLAS handle of the eager sum_rows, made on first use; None (CuPy's sum then
+        serves) if libcublas cannot be driven through ctypes here."""
+        if "_rows_blas_handle" not in self.__dict__:
+            from .cublas_ctypes import CublasHandle, CublasUnavailable
+
+            try:
+                self._rows_blas_handle = CublasHandle(cupy.cuda.get_current_stream())
+            except (CublasUnavailable, OSError, AttributeError) as exc:
+                warnings.warn(f"gpudnn: cuBLAS's C API is not reachable ({exc}); bias "
+                              f"gradients use CuPy's sum", RuntimeWarning, stacklevel=4)
+                self._rows_blas_handle = None
+        return self._rows_blas_handle
 
     def take_rows_at(self, src, order, position, out):
         if out.size == 0:
