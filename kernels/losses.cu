@@ -170,7 +170,7 @@ atomicAdd(&total[0], (double)hits);
 // smoothed_diff), with the same arithmetic. Thread i of `threads` takes rows i, i + threads, ...
 // of the (n, k) batch (neighbouring threads read neighbouring rows) and, with t = y keep + shift
 // and c = clip(p, lo, hi):
-//   loss_total[0] += loss_scale * sum t log c   (cce_terms, summed in double; loss_scale = -1)
+//   loss_total[0] += loss_scale * sum t log c   (cce_terms summed in double; loss_scale = -1/n * n)
 //   hit_total[0] += rows where argmax p == argmax y, when count_hits   (add_argmax_hits)
 //   g = (p - t) scale, scale = 1 / n   (smoothed_diff: the gradient with respect to the logits)
 // One atomicAdd per total per thread: the caller bounds `threads`, so that a large batch gives
