@@ -370,6 +370,14 @@ class Sequential(AlwaysTrainable):
     def _fused(self):
         return self._output_activation() == self.loss.fused_activation
 
+    def _loss_in_one_call(self):
+        """True when a training step's loss, accuracy and output gradient are one backend call
+        (``softmax_cce_step``): a softmax output with categorical cross-entropy (the fused
+        gradient) and no metric but one categorical accuracy."""
+        if not self._fused() or self.loss.kind != "cce":
+            return False
+        return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
+
     def _regularized(self):
         """``(parameter view, gradient view, regularizer)`` of each penalized parameter (a
         layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer)."""
@@ -379,12 +387,15 @@ class Sequential(AlwaysTrainable):
                 if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
                 and (reg.l1 or reg.l2)]
 
-    def _backward(self, ws):
+    def _backward(self, ws, loss_gradient_done=False):
+        """Gradients of every parameter into ``self.grads``; ``loss_gradient_done``: the output
+        gradient ``ws.grads[-1]`` is already written (by ``_accumulate``)."""
         be, layers = self.backend, self._leaf_layers
         last = self._output_index
         prediction, delta = ws.acts[-1], ws.grads[-1]
         fused = self._fused()
-        self.loss.gradient(be, prediction, ws.y, delta, fused)
+        if not loss_gradient_done:
+            self.loss.gradient(be, prediction, ws.y, delta, fused)
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
             if layer.identity_in(True):
@@ -400,15 +411,22 @@ class Sequential(AlwaysTrainable):
         for param, grad, reg in self._regularized():
             be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 
-    def _accumulate(self, prediction, y, totals):
+    def _accumulate(self, prediction, y, totals, grad=None):
         """Add a batch's summed loss (weight penalties included, as Keras reports them) and
-        correct counts to the device accumulators."""
+        correct counts to the device accumulators. With ``grad`` (a training step where
+        ``_loss_in_one_call()``), the same backend call writes the output gradient there."""
         be = self.backend
-        self.loss.accumulate(be, prediction, y, totals[0])
+        if grad is None:
+            self.loss.accumulate(be, prediction, y, totals[0])
+        else:
+            be.softmax_cce_step(prediction, y, grad, totals[0],
+                                totals[1] if self.metric_names else None,
+                                self.loss.label_smoothing)
         for param, _, reg in self._regularized():
             be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
-        for j, name in enumerate(self.metric_names, start=1):
-            be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
+        if grad is None:
+            for j, name in enumerate(self.metric_names, start=1):
+                be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
 
     def _logs(self, totals, count, prefix=""):
         """Host values of the device accumulators as Keras logs (the one host sync)."""
@@ -470,8 +488,10 @@ class Sequential(AlwaysTrainable):
         per-step values (the batch's position, the optimizer's step values) from device memory."""
         if feed is not None:
             feed.gather(self.backend, ws)
-        self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals)
-        self._backward(ws)
+        one_call = self._loss_in_one_call()
+        self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
+                         grad=ws.grads[-1] if one_call else None)
+        self._backward(ws, loss_gradient_done=one_call)
         self.optimizer.update(self.backend, self.params, self.grads)
         self._advance_step()
 

@@ -17,6 +17,8 @@
 // each (add_chunk_sums after a *_terms kernel, add_argmax_hits, add_threshold_hits) instead of
 // a reduction and three small array operations: the step is launch-bound on a GPU. Each thread
 // sums its share in double and adds it with one atomicAdd (double atomics: sm_60 and later).
+// softmax_cce_step does a softmax + categorical cross-entropy step's loss, accuracy and output
+// gradient together in one launch.
 
 // numpy.argmax of the k values a[start], ..., a[start + k - 1]: the first maximum, and the
 // first NaN if there is one. (A raw array is a CArray in CuPy and a pointer on the host: both
@@ -161,3 +163,35 @@ for (int j = 0; j < k; ++j) {
   hits += (p[i * k + j] > (T)0.5) == (y[i * k + j] > (T)0.5);
 }
 atomicAdd(&total[0], (double)hits);
+
+// kernel: softmax_cce_step | in: raw T p, raw T y, T keep, T shift, T lo, T hi, T scale, float64 loss_scale, int32 k, int64 n, int64 threads, int32 count_hits | out: raw T g, raw float64 loss_total, raw float64 hit_total | scalars: keep, shift, lo, hi, scale, loss_scale, k, n, threads, count_hits
+// The loss part of a training step whose output is a softmax p and whose loss is categorical
+// cross-entropy, in one launch instead of four (cce_terms + add_chunk_sums, add_argmax_hits,
+// smoothed_diff), with the same arithmetic. Thread i of `threads` takes rows i, i + threads, ...
+// of the (n, k) batch (neighbouring threads read neighbouring rows) and, with t = y keep + shift
+// and c = clip(p, lo, hi):
+//   loss_total[0] += loss_scale * sum t log c   (cce_terms summed in double; loss_scale = -1/n * n)
+//   hit_total[0] += rows where argmax p == argmax y, when count_hits   (add_argmax_hits)
+//   g = (p - t) scale, scale = 1 / n   (smoothed_diff: the gradient with respect to the logits)
+// One atomicAdd per total per thread: the caller bounds `threads`, so that a large batch gives
+// each thread several rows rather than queueing thousands of atomics on one address. A row's
+// argmax is read before its gradient is written; g must not be y.
+double loss = 0.0;
+int hits = 0;
+for (ptrdiff_t r = i; r < n; r += threads) {
+  const ptrdiff_t row = r * k;
+  if (count_hits && first_argmax(p, row, k) == first_argmax(y, row, k)) {
+    ++hits;
+  }
+  for (int j = 0; j < k; ++j) {
+    const T pj = p[row + j];
+    const T t = y[row + j] * keep + shift;
+    const T c = pj < lo ? lo : (pj > hi ? hi : pj);
+    loss += (double)(t * log(c));
+    g[row + j] = (pj - t) * scale;
+  }
+}
+atomicAdd(&loss_total[0], loss * loss_scale);
+if (count_hits) {
+  atomicAdd(&hit_total[0], (double)hits);
+}

@@ -199,6 +199,38 @@ def test_metrics(gpu, cpu):
     assert gpu.all_finite(gpu.from_host(p)) is False
 
 
+@pytest.mark.parametrize("n", [1, 128, 513, 8192, 20000])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("with_hits", [True, False])
+def test_softmax_cce_step_equals_the_three_ops_on_the_device(gpu, cpu, n, smoothing, with_hits):
+    """The one launch of softmax_cce_step against accumulate_loss + accumulate_correct +
+    logit_grad on the same device: the gradient bit for bit, the hits exactly, the loss to
+    float64 rounding (double atomics add in any order); and against NumPy."""
+    rng = np.random.default_rng(n)
+    p = rng.uniform(0, 1, (n, 10)) ** 3
+    p /= p.sum(axis=1, keepdims=True)
+    p = p.astype(F32)
+    y = np.eye(10, dtype=F32)[rng.integers(0, 10, n)]
+    p[0, :3] = [0.4, 0.4, 0.2]  # a tie: the first maximum
+    dp, dy = gpu.from_host(p), gpu.from_host(y)
+    old, new = ([gpu.from_host(np.full((), 2.5)), gpu.from_host(np.full((), 7.0)),
+                 gpu.empty(p.shape, F32)] for _ in range(2))
+    ref = [np.full((), 2.5), np.full((), 7.0), np.empty_like(p)]
+    for _ in range(2):
+        gpu.accumulate_loss("cce", dp, dy, old[0], smoothing)
+        gpu.accumulate_correct(dp, dy, "categorical", old[1])
+        gpu.logit_grad("cce", dp, dy, old[2], smoothing)
+        gpu.softmax_cce_step(dp, dy, new[2], new[0], new[1] if with_hits else None, smoothing)
+        cpu.softmax_cce_step(p, y, ref[2], ref[0], ref[1], smoothing)
+    old, new = [gpu.to_host(a) for a in old], [gpu.to_host(a) for a in new]
+    assert_ulp(new[2], old[2], 0, "gradient against smoothed_diff")
+    assert_ulp(new[2], ref[2], 0, "gradient against NumPy")
+    assert float(new[1]) == (float(old[1]) if with_hits else 7.0)
+    assert float(old[1]) == float(ref[1])
+    np.testing.assert_allclose(float(new[0]), float(old[0]), rtol=1e-13)
+    np.testing.assert_allclose(float(new[0]), float(ref[0]), rtol=2e-6)
+
+
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_updates_agree_after_100_steps(gpu, cpu, name):
     slots, values, step = UPDATES[name]

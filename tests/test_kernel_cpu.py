@@ -272,6 +272,7 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.accumulate_loss("mse", x, x, total)
     gpu.accumulate_correct(x, x, "categorical", total)
     gpu.accumulate_correct(x, x, "binary", total)
+    gpu.softmax_cce_step(x, x, out, total, total)
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)
@@ -373,6 +374,116 @@ def test_accumulate_penalty_in_one_launch_matches_numpy(gpu, cpu, dtype):
     gpu.accumulate_penalty(host(w), 0.01, 0.02, 64, got)
     np.testing.assert_allclose(float(np.asarray(got)), float(want),
                                rtol=2e-6 if dtype == np.float32 else 1e-13)
+
+
+def softmax_rows(rng, dtype, n, k):
+    """Softmax outputs (n, k) whose rows include ties, exact 0 and 1, values on and beyond the
+    clip bounds; targets one-hot, with a few probability rows (ties in y too)."""
+    p = rng.uniform(0, 1, (n, k)) ** 3
+    p /= p.sum(axis=1, keepdims=True)
+    p = p.astype(dtype)
+    y = np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    if k >= 3 and n >= 6:
+        p[0, :3] = [0.4, 0.4, 0.2]  # a tie in p: the first maximum is the argmax
+        y[0] = 0
+        y[0, 1] = 1
+        p[1] = 0
+        p[1, 0] = 1  # an exact one and exact zeros: the clip is active
+        p[2, :3] = [1e-9, 1 - 1e-9, 0]
+        p[3, :3] = [1e-7, 1 - 1e-7, 0]
+        y[4] = 0
+        y[4, :2] = 0.5  # a tie in y: its argmax is column 0
+        p[4, :3] = [0.3, 0.3, 0.4]
+        p[5, :3] = [0.5, 0.25, 0.25]
+        y[5] = y[4]
+    return p, y
+
+
+#: (n, k): one row, a class, the course model's batch, past CCE_STEP_THREADS rows (several rows
+#: per thread), and large batches (each thread strides over many rows).
+CCE_STEP_SHAPES = [(1, 3), (5, 1), (9, 13), (128, 10), (513, 10), (1000, 7), (8192, 10),
+                   (20000, 10)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,k", CCE_STEP_SHAPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("with_hits", [True, False])
+def test_softmax_cce_step_in_one_launch_equals_the_three_ops(gpu, cpu, dtype, n, k, smoothing,
+                                                             with_hits):
+    """softmax_cce_step's one launch against the ops it replaces, run in the same harness
+    (cce_terms + add_chunk_sums, add_argmax_hits, smoothed_diff) and in NumPy: the gradient bit
+    for bit, the hit count exactly, the loss to float64 rounding; totals accumulate."""
+    rng = np.random.default_rng(n * 31 + k)
+    p, y = softmax_rows(rng, dtype, n, k)
+    loss0, hits0 = 2.5, 7.0
+    want_loss, want_hits = host(np.full((), loss0)), host(np.full((), hits0))
+    want_grad = host(np.full_like(p, np.nan))
+    np_loss, np_hits, np_grad = np.full((), loss0), np.full((), hits0), np.empty_like(p)
+    got_loss, got_hits = host(np.full((), loss0)), host(np.full((), hits0))
+    got_grad = host(np.full_like(p, np.nan))
+    kernel_harness.SEEN.clear()
+    for _ in range(2):
+        gpu.accumulate_loss("cce", host(p), host(y), want_loss, smoothing)
+        gpu.accumulate_correct(host(p), host(y), "categorical", want_hits)
+        gpu.logit_grad("cce", host(p), host(y), want_grad, smoothing)
+        cpu.softmax_cce_step(p, y, np_grad, np_loss, np_hits if with_hits else None, smoothing)
+        gpu.softmax_cce_step(host(p), host(y), got_grad, got_loss,
+                             got_hits if with_hits else None, smoothing)
+    assert "softmax_cce_step" in kernel_harness.SEEN
+    assert_ulp(got_grad, want_grad, 0, "gradient against smoothed_diff")
+    assert_ulp(got_grad, np_grad, 0, "gradient against NumPy")
+    if with_hits:
+        assert float(np.asarray(got_hits)) == float(np.asarray(want_hits)) == float(np_hits)
+        assert float(np_hits) > hits0 or n < 5
+    else:
+        assert float(np.asarray(got_hits)) == hits0  # untouched
+    # the same float terms summed in double in another order, and NumPy's own sum
+    np.testing.assert_allclose(float(np.asarray(got_loss)), float(np.asarray(want_loss)),
+                               rtol=1e-13)
+    np.testing.assert_allclose(float(np.asarray(got_loss)), float(np_loss),
+                               rtol=2e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cce_step_keeps_argmaxs_nan_rule_and_nan_losses(gpu, cpu, dtype):
+    """A NaN in p is the row's argmax (its first NaN), the gradient stays NaN there, and the loss
+    becomes NaN, as with the three ops."""
+    rng = np.random.default_rng(14)
+    p, y = softmax_rows(rng, dtype, 40, 6)
+    p[7, :4] = [0.2, np.nan, 0.9, np.nan]
+    y[7] = np.eye(6, dtype=dtype)[1]
+    p[8, :4] = [0.2, 0.3, np.nan, 0.9]
+    y[8] = np.eye(6, dtype=dtype)[3]
+    want_loss, want_hits, want_grad = np.zeros(()), np.zeros(()), np.empty_like(p)
+    cpu.softmax_cce_step(p, y, want_grad, want_loss, want_hits, 0.0)
+    got_loss, got_hits = host(np.zeros(())), host(np.zeros(()))
+    got_grad = host(np.empty_like(p))
+    gpu.softmax_cce_step(host(p), host(y), got_grad, got_loss, got_hits, 0.0)
+    assert_ulp(got_grad, want_grad, 0, "gradient")
+    assert float(np.asarray(got_hits)) == float(want_hits)
+    assert np.isnan(float(np.asarray(got_loss))) and np.isnan(float(want_loss))
+
+
+def test_softmax_cce_step_bounds_its_threads_and_atomics(gpu, monkeypatch):
+    """A row per thread up to CCE_STEP_THREADS rows; beyond, CCE_STEP_THREADS threads (one
+    atomic per total each), however large the batch."""
+    from gpudnn.backend import cupy_backend
+
+    sizes = []
+    launch = gpu._launch
+
+    def spy(name, *args, **kwargs):
+        sizes.append((name, kwargs.get("size")))
+        launch(name, *args, **kwargs)
+
+    monkeypatch.setattr(gpu, "_launch", spy)
+    limit = cupy_backend.CCE_STEP_THREADS
+    for n in (3, 128, limit, limit + 1, 20000):
+        p = host(np.full((n, 4), 0.25, np.float32))
+        gpu.softmax_cce_step(p, p, host(np.empty((n, 4), np.float32)),
+                             host(np.zeros(())), host(np.zeros(())))
+    assert sizes == [("softmax_cce_step", n) for n in (3, 128, limit, limit, limit)]
 
 
 def test_a_capture_keeps_every_work_array_it_writes(gpu):

@@ -237,6 +237,29 @@ class Backend(ABC):
         """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64)."""
         total += self.count_correct(y_pred, y_true, mode)
 
+    def softmax_cce_step(self, y_pred, y_true, grad, loss_total, hits_total=None,
+                         smoothing=0.0):
+        """The loss part of a training step whose output layer is a softmax and whose loss is
+        categorical cross-entropy, as one op; y_pred (the softmax output p), y_true and grad
+        (n, k), loss_total and hits_total 0-d float64 (hits_total None: no accuracy metric).
+        With t the smoothed y_true (:func:`smoothing_terms`) and c = clip(p, EPSILON,
+        1 - EPSILON):
+
+        - ``loss_total += -sum_ij t_ij log c_ij`` (``accumulate_loss("cce", ...)``: the batch's
+          mean loss times n);
+        - ``hits_total +=`` the rows where argmax p == argmax y_true, first maximum and first
+          NaN as numpy.argmax (``accumulate_correct(..., "categorical", ...)``);
+        - ``grad = (p - t) / n`` (``logit_grad("cce", ...)``: the gradient with respect to the
+          softmax's input).
+
+        ``grad`` must not be ``y_true``. The default calls those three ops in that order; a GPU
+        does all of it in one kernel launch (the step is launch-bound).
+        """
+        self.accumulate_loss("cce", y_pred, y_true, loss_total, smoothing)
+        if hits_total is not None:
+            self.accumulate_correct(y_pred, y_true, "categorical", hits_total)
+        self.logit_grad("cce", y_pred, y_true, grad, smoothing)
+
     # ----------------------------------------------------------------- randomness and counters
     @abstractmethod
     def dropout(self, x, seed, step, rate, out):

@@ -52,6 +52,11 @@ def tf32_enabled():
 #: Elements one thread of add_chunk_sums adds up (a loss of n x k terms: n k / 256 threads).
 SUM_CHUNK = 256
 
+#: Most threads softmax_cce_step runs. Each adds its rows' loss and hit count with one atomic
+#: per total: a batch of up to this many rows takes a row per thread, a larger one several rows
+#: per thread, so that no total queues thousands of atomics.
+CCE_STEP_THREADS = 512
+
 #: Depth of the pinned ring that per-step values are copied from, and the bytes of one slot.
 STEP_SLOTS = 64
 STEP_SLOT_BYTES = 256
@@ -393,6 +398,22 @@ class CupyBackend(Backend):
         scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
         with self._device:
             self._launch("smoothed_diff", y_pred, y_true, keep, shift, scale, out)
+
+    def softmax_cce_step(self, y_pred, y_true, grad, loss_total, hits_total=None,
+                         smoothing=0.0):
+        """One launch of softmax_cce_step: the loss terms of accumulate_loss("cce"), the hits
+        of accumulate_correct("categorical") and the gradient of logit_grad("cce"), with their
+        arithmetic (the gradient bit for bit)."""
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms("cce", smoothing, k)
+        threads = min(n, CCE_STEP_THREADS)
+        with self._device:
+            hits = hits_total if hits_total is not None else \
+                self._scratch((1,), np.float64, slot="unused-hits")
+            self._launch("softmax_cce_step", y_pred.reshape(-1), y_true.reshape(-1), keep, shift,
+                         EPSILON, 1 - EPSILON, 1.0 / n, -1.0 / n * n, k, n, threads,
+                         int(hits_total is not None), grad.reshape(-1), loss_total.reshape(1),
+                         hits.reshape(1), size=threads)
 
     def penalty_value(self, param, l1, l2):
         with self._device:
