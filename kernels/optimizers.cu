@@ -13,6 +13,12 @@
 // The host computes them in double precision, as the NumPy backend does, and the operations keep
 // NumpyBackend's order, so that with --fmad=false float32 results match it to the bit.
 
+// `lanes: 4`: the CuPy backend launches each update (and each norm clip) as its vector form
+// NAME_x4, generated from this same body (gpudnn/backend/kernel_source.py, vector_form), when
+// every buffer is C-contiguous and 16-byte aligned: one thread per 4 elements, 16-byte loads
+// and stores, the tail of a P that is not a multiple of 4 in the same launch. On an H200 the
+// scalar form keeps too few bytes in flight per thread to reach the memory's bandwidth.
+
 // NaN-propagating maximum, like numpy.maximum (CUDA's max/fmax drop a NaN).
 template <typename U>
 __device__ __forceinline__ U nan_max(U a, U b) {

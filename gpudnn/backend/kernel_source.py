@@ -167,7 +167,8 @@ def vector_form(spec, lanes):
     inner = "\n".join(("  " + line).rstrip() for line in spec.body.splitlines())
     # Loops over lanes run a constant trip count (fully unrolled: the lane arrays stay in
     # registers); the tail's bounds are an if per lane.
-    body = f"""// {lanes} consecutive elements per thread: 16-byte accesses where all {lanes} are below n
+    body = f"""// thread i: elements [first, first + {lanes}) of each array, 16 bytes at a time,
+// or one by one below n in the thread that holds the tail
 const ptrdiff_t first = (ptrdiff_t)i * {lanes};
 const bool whole = first + {lanes} <= n;
 {each("T {x}_lanes[%d] = {{}};" % lanes)}
