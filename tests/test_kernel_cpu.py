@@ -230,7 +230,7 @@ def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype, size, layout):
     assert len(launched) == 20 and len(set(launched)) == 1, launched
     kernel = load_kernels()[launched[0]]
     if layout == "aligned":
-        assert kernel.lanes == 4, f"aligned buffers took {kernel.name}, not a vector form"
+        assert kernel.lanes > 1, f"aligned buffers took {kernel.name}, not a vector form"
     else:
         assert kernel.lanes == 1 and kernel.vector, f"misaligned buffers took {kernel.name}"
 
@@ -244,7 +244,7 @@ def test_updates_of_the_course_model_take_the_vector_form_in_one_launch(gpu, cpu
         assert_ulp(got, want, 0, f"{name} buffer {i}")
         assert kernel_harness.guards_intact(got)
     assert len(launched) == 2 and launched[0] == launched[1]
-    assert load_kernels()[launched[0]].lanes == 4, launched
+    assert load_kernels()[launched[0]].lanes > 1, launched
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -316,16 +316,18 @@ def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):
         raise CompileException("kern.cu(7): error: identifier \"oops\" is undefined",
                                "source", "sgd_update", (), "nvrtc")
 
-    for name in ("sgd_update", "sgd_update_x4"):  # the scalar kernel and its vector form
+    names = ("sgd_update", load_kernels()["sgd_update"].vector)  # scalar and vector forms
+    for name in names:
         gpu._kernels[name] = failing_kernel
     try:
-        for offset, name in ((1, "sgd_update"), (0, "sgd_update_x4")):
+        for offset, name in zip((1, 0), names):
             with pytest.raises(KernelCompileError, match=rf"(?s)'{name}'.*optimizers\.cu.*oops"):
                 gpu.sgd_update(kernel_harness.placed(np.ones(3, np.float32), offset),
                                kernel_harness.placed(np.ones(3, np.float32), offset),
                                host(np.array([0.1, 0.0], np.float32)))
     finally:
-        del gpu._kernels["sgd_update"], gpu._kernels["sgd_update_x4"]
+        for name in names:
+            del gpu._kernels[name]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -350,7 +352,7 @@ def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype, size, offs
         assert_ulp(got, want, 0, f"{clip} norm2={norm2}")
         assert kernel_harness.guards_intact(got)
         vector = clip != "clip_by_value" and offset == 0
-        assert kernel_harness.LAUNCHES == [f"{clip}_x4" if vector else clip]
+        assert kernel_harness.LAUNCHES == [load_kernels()[clip].vector if vector else clip]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
