@@ -5,10 +5,12 @@
 //   * Everything before the first kernel header is the file's preamble (comments, __device__
 //     helpers); it is prepended to every kernel of the file.
 //   * A kernel header is one line:
-//       // kernel: NAME | in: IN PARAMS | out: OUT PARAMS | scalars: NAMES
+//       // kernel: NAME | in: IN PARAMS | out: OUT PARAMS | scalars: NAMES | lanes: L
 //     with the parameter lists in cupy.ElementwiseKernel's notation. `scalars` (optional) names
 //     the in-params passed as Python scalars (hyperparameters, row lengths); every other param
-//     is an array.
+//     is an array. `lanes` (optional) asks for a vector form NAME_xL of an element-wise kernel
+//     as well: L elements per thread moved with 16-byte loads and stores, generated from the
+//     same body by kernel_source.vector_form (the CuPy backend launches it for aligned arrays).
 //   * The body is every line after the header up to the next header: the statements
 //     ElementwiseKernel runs for each index i. A non-raw param is the element at i; a `raw`
 //     param is a whole flat C-contiguous array indexed by hand; T is the arrays' dtype.

@@ -248,6 +248,64 @@ def test_updates_agree_after_100_steps(gpu, cpu, name):
         assert_ulp(gpu.to_host(d), h, 4, f"{name} buffer {i} after 100 steps")
 
 
+class _LaunchLog(dict):
+    """The backend's kernel cache, noting the name of every kernel it is asked for (one per
+    launch: CupyBackend._launch looks its kernel up each time)."""
+
+    def __init__(self, kernels):
+        super().__init__(kernels)
+        self.names = []
+
+    def get(self, name, default=None):
+        self.names.append(name)
+        return super().get(name, default)
+
+
+GUARD = 16
+
+
+def _placed(gpu, array, offset):
+    """A device copy of ``array`` ``offset`` elements past a fresh allocation's start (CuPy's
+    allocations are 256-byte aligned), with GUARD NaN elements on either side."""
+    buf = gpu.from_host(np.full(array.size + offset + 2 * GUARD, np.nan, array.dtype))
+    view = buf[GUARD + offset:GUARD + offset + array.size]
+    gpu.copy_into(view, array)
+    return buf, view
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size,offset", [(407_050, 0), (407_050, 1), (4097, 0), (3, 0)])
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_updates_take_the_vector_form_when_aligned(gpu, cpu, monkeypatch, name, size, offset,
+                                                   dtype):
+    """Aligned buffers take the 4-lane vector form (16-byte accesses), one launch per update
+    even when the size is not a multiple of 4; buffers one element off take the scalar kernel.
+    Either way the result is NumPy's and nothing outside the buffers is written."""
+    from gpudnn.backend.kernel_source import load_kernels
+
+    slots, values, step = UPDATES[name]
+    rng = np.random.default_rng(9)
+    cpu_hyper = np.array(values, dtype)
+    gpu_hyper = gpu.from_host(cpu_hyper)
+    host = [rand(rng, size, dtype)] + [np.zeros(size, dtype) for _ in range(slots)]
+    placed = [_placed(gpu, a, offset) for a in host]
+    log = _LaunchLog(gpu._kernels)
+    monkeypatch.setattr(gpu, "_kernels", log)
+    for _ in range(10):
+        g = rand(rng, size, dtype, scale=0.1)
+        step(cpu, host[0], g, host[1:], cpu_hyper)
+        step(gpu, placed[0][1], _placed(gpu, g, offset)[1], [v for _, v in placed[1:]],
+             gpu_hyper)
+    gpu.synchronize()
+    assert len(log.names) == 10 and len(set(log.names)) == 1, log.names
+    assert (load_kernels()[log.names[0]].lanes > 1) == (offset == 0), log.names[0]
+    for i, ((buf, view), h) in enumerate(zip(placed, host)):
+        assert_ulp(gpu.to_host(view), h, 4 if dtype == F32 else 0, f"{name} buffer {i}")
+        outside = np.concatenate([gpu.to_host(buf[:GUARD + offset]),
+                                  gpu.to_host(buf[GUARD + offset + size:])])
+        assert np.isnan(outside).all(), f"{name} wrote outside buffer {i}"
+
+
 def course_model_loss(device, x, y):
     gpudnn.set_seed(1234)
     model = gpudnn.models.Sequential(device=device)

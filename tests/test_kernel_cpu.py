@@ -181,26 +181,70 @@ def test_penalty(gpu, cpu, l1, l2, dtype):
     np.testing.assert_allclose(float(value), float(want), rtol=rtol)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", sorted(UPDATES))
-def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype):
+#: Where an update's buffers lie: all 16-byte aligned (the vector form), all one element off,
+#: or only the last buffer one element off (the scalar kernel, either way).
+LAYOUTS = {"aligned": lambda k, count: 0, "all_offset": lambda k, count: 1,
+           "last_offset": lambda k, count: int(k == count - 1)}
+
+
+def run_update(gpu, cpu, name, dtype, size, layout, steps, seed=6):
+    """``steps`` steps of update ``name`` on both backends from the same random state, the
+    CuPy backend's buffers placed as ``layout`` says, inside guard elements; the buffers
+    (param, then slots) of both, and the kernels the CuPy backend launched."""
     slots, values, step = UPDATES[name]
-    rng = np.random.default_rng(6)
-    size = 1000
+    rng = np.random.default_rng(seed)
     cpu_hyper = np.array(values, dtype)
     gpu_hyper = host(cpu_hyper.copy())
     param = rng.standard_normal(size).astype(dtype)
-    param[:4] = [0.0, 1e30, -1e-30, np.nan]
+    edges = [0.0, 1e30, -1e-30, np.nan]
+    param[:4] = edges[:size]
     cpu_state = [param.copy()] + [np.zeros(size, dtype) for _ in range(slots)]
-    gpu_state = [host(a.copy()) for a in cpu_state]
-    for _ in range(20):
+    count = len(cpu_state) + 1  # the gradient is the last buffer
+    place = LAYOUTS[layout]
+    gpu_state = [kernel_harness.placed(a, place(k, count)) for k, a in enumerate(cpu_state)]
+    kernel_harness.LAUNCHES.clear()
+    for _ in range(steps):
         g = rng.standard_normal(size).astype(dtype)
-        g[4:7] = [0.0, 1e-20, np.nan]
+        g[4:7] = [0.0, 1e-20, np.nan][: max(0, size - 4)]
         step(cpu, cpu_state[0], g, cpu_state[1:], cpu_hyper)
-        step(gpu, gpu_state[0], host(g), gpu_state[1:], gpu_hyper)
+        step(gpu, gpu_state[0], kernel_harness.placed(g, place(count - 1, count)),
+             gpu_state[1:], gpu_hyper)
+    return cpu_state, gpu_state, list(kernel_harness.LAUNCHES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATES))
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 1000, 4097])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype, size, layout):
+    """Both forms of every update equal NumPy to the bit, over sizes with and without a tail
+    of n % 4 elements, and write nothing outside their buffers. Aligned buffers take the
+    vector form in ONE launch per update (the thread holding the tail does it element by
+    element); any buffer off alignment takes the scalar kernel."""
+    cpu_state, gpu_state, launched = run_update(gpu, cpu, name, dtype, size, layout, steps=20)
     for i, (got, want) in enumerate(zip(gpu_state, cpu_state)):
         assert_ulp(got, want, 0, f"{name} buffer {i}")
-    assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
+        assert kernel_harness.guards_intact(got), f"{name} wrote outside buffer {i}"
+    if size > 6:
+        assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
+    assert len(launched) == 20 and len(set(launched)) == 1, launched
+    kernel = load_kernels()[launched[0]]
+    if layout == "aligned":
+        assert kernel.lanes > 1, f"aligned buffers took {kernel.name}, not a vector form"
+    else:
+        assert kernel.lanes == 1 and kernel.vector, f"misaligned buffers took {kernel.name}"
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_updates_of_the_course_model_take_the_vector_form_in_one_launch(gpu, cpu, name):
+    """P = 407,050 (not a multiple of 4): still one launch, the vector form, bit-exact."""
+    cpu_state, gpu_state, launched = run_update(gpu, cpu, name, np.float32, 407_050,
+                                                "aligned", steps=2)
+    for i, (got, want) in enumerate(zip(gpu_state, cpu_state)):
+        assert_ulp(got, want, 0, f"{name} buffer {i}")
+        assert kernel_harness.guards_intact(got)
+    assert len(launched) == 2 and launched[0] == launched[1]
+    assert load_kernels()[launched[0]].lanes > 1, launched
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -277,14 +321,15 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)
     gpu.take_rows_at(x, host(np.arange(4, dtype=np.int64)), host(np.zeros(1, np.int64)), out)
-    flat = [host(np.ones(6, np.float32)) for _ in range(5)]
-    for name in sorted(UPDATES):
-        _, values, step = UPDATES[name]
-        step(gpu, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
     norm2 = host(np.ones(1, np.float32))
-    gpu.clip_by_value(flat[1], 0.5)
-    gpu.clip_by_norm(flat[1], norm2, 0.5)
-    gpu.clip_by_global_norm(flat[1], norm2, 0.5)
+    for offset in (0, 1):  # aligned buffers: the vector forms; one element off: the scalar ones
+        flat = [kernel_harness.placed(np.ones(6, np.float32), offset) for _ in range(5)]
+        for name in sorted(UPDATES):
+            _, values, step = UPDATES[name]
+            step(gpu, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
+        gpu.clip_by_value(flat[1], 0.5)
+        gpu.clip_by_norm(flat[1], norm2, 0.5)
+        gpu.clip_by_global_norm(flat[1], norm2, 0.5)
     assert kernel_harness.SEEN == set(load_kernels())
 
 
@@ -297,32 +342,43 @@ def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):
         raise CompileException("kern.cu(7): error: identifier \"oops\" is undefined",
                                "source", "sgd_update", (), "nvrtc")
 
-    gpu._kernels["sgd_update"] = failing_kernel
+    names = ("sgd_update", load_kernels()["sgd_update"].vector)  # scalar and vector forms
+    for name in names:
+        gpu._kernels[name] = failing_kernel
     try:
-        with pytest.raises(KernelCompileError, match=r"(?s)'sgd_update'.*optimizers\.cu.*oops"):
-            gpu.sgd_update(host(np.ones(3, np.float32)), host(np.ones(3, np.float32)),
-                           host(np.array([0.1, 0.0], np.float32)))
+        for offset, name in zip((1, 0), names):
+            with pytest.raises(KernelCompileError, match=rf"(?s)'{name}'.*optimizers\.cu.*oops"):
+                gpu.sgd_update(kernel_harness.placed(np.ones(3, np.float32), offset),
+                               kernel_harness.placed(np.ones(3, np.float32), offset),
+                               host(np.array([0.1, 0.0], np.float32)))
     finally:
-        del gpu._kernels["sgd_update"]
+        for name in names:
+            del gpu._kernels[name]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm2", [0.0, 0.04, 0.25, 7.0, 1e30, np.inf, np.nan])
-def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype):
+@pytest.mark.parametrize("size,offset", [(203, 0), (203, 1), (4, 0)])
+def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype, size, offset):
     """clip_by_value, clip_by_norm and clip_by_global_norm (limit 0.5) on random gradients with
-    edge values, for squared norms below, at and above the limit, infinite and NaN."""
+    edge values, for squared norms below, at and above the limit, infinite and NaN; aligned
+    (the norm clips' vector forms, with and without a tail) and one element off (scalar)."""
     rng = np.random.default_rng(8)
-    g = (rng.standard_normal(200) * 2).astype(dtype)
-    g[: len(EDGES)] = np.array(EDGES, dtype=dtype)
+    g = (rng.standard_normal(size) * 2).astype(dtype)
+    g[: len(EDGES)] = np.array(EDGES[:size], dtype=dtype)
     norm = np.array([norm2], dtype)
     for clip, args in (("clip_by_value", (0.5,)), ("clip_by_norm", (norm, 0.5)),
                        ("clip_by_global_norm", (norm, 0.5))):
         want = g.copy()
         getattr(cpu, clip)(want, *args)
-        got = host(g.copy())
+        got = kernel_harness.placed(g, offset)
+        kernel_harness.LAUNCHES.clear()
         getattr(gpu, clip)(got, *(host(a.copy()) if isinstance(a, np.ndarray) else a
                                   for a in args))
         assert_ulp(got, want, 0, f"{clip} norm2={norm2}")
+        assert kernel_harness.guards_intact(got)
+        vector = clip != "clip_by_value" and offset == 0
+        assert kernel_harness.LAUNCHES == [load_kernels()[clip].vector if vector else clip]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -7,6 +7,7 @@ fails these tests rather than skipping them.
 """
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -79,3 +80,25 @@ def test_kernel_compiles(cupy_nvrtc, name, dtype, arch, index_32_bits):
         pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
     assert len(cubin) > 1000  # an ELF with the kernel in it
     assert name.encode() in cubin
+
+
+VECTOR_FORMS = sorted(name for name, spec in load_kernels().items() if spec.lanes > 1)
+
+
+@pytest.mark.parametrize("dtype,vector", [("float32", "v4.f32"), ("float64", "v2.f64")])
+@pytest.mark.parametrize("name", VECTOR_FORMS)
+def test_vector_forms_move_16_bytes_per_access(cupy_nvrtc, name, dtype, vector):
+    """In the PTX NVRTC makes of CuPy's source for sm_90, a vector form loads each of its
+    element-wise arrays and stores each out-array with 16-byte accesses (one float4, or two
+    double2, per array for 4 lanes), and keeps its lanes in registers (no local memory)."""
+    spec = load_kernels()[name]
+    arrays = [p for p in spec.inputs + spec.outputs if p.name.endswith("_buf")]
+    outs = [p for p in spec.outputs if p.name.endswith("_buf")]
+    per_array = spec.lanes * np.dtype(dtype).itemsize // 16
+    source, options = nvrtc.generated_source(spec, np.dtype(dtype))
+    ptx = nvrtc.compile_ptx(source, options, 90)
+    loads = re.findall(rf"\bld\.global(?:\.\w+)*\.{re.escape(vector)}\b", ptx)
+    stores = re.findall(rf"\bst\.global(?:\.\w+)*\.{re.escape(vector)}\b", ptx)
+    assert len(loads) == per_array * len(arrays), (name, loads)
+    assert len(stores) == per_array * len(outs), (name, stores)
+    assert ".local" not in ptx, f"{name} keeps its lanes in local memory"

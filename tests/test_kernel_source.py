@@ -21,6 +21,9 @@ def test_every_family_has_its_kernels():
                  "penalty_grad"}
     expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
+    # the 4-lane vector forms of the updates and the norm clips
+    expected |= {f"{u}_update_x4" for u in UPDATES}
+    expected |= {"clip_by_norm_x4", "clip_by_global_norm_x4"}
     assert set(specs) == expected
     assert {s.family for s in specs.values()} == set(FAMILIES)
 
@@ -43,6 +46,51 @@ def test_updates_write_only_their_buffers_in_place():
             # the gradient, and the per-step values read when the kernel runs (never scalars)
             assert [(p.name, p.raw) for p in spec.inputs if not p.scalar] == [("g", False),
                                                                              ("hyper", True)]
+
+
+def test_every_update_has_a_vector_form_running_its_own_body():
+    """The formula is written once: the vector form runs the scalar kernel's body verbatim
+    (indented) on each lane, with the same parameters as raw arrays plus the count n."""
+    specs = load_kernels()
+    for u in UPDATES:
+        scalar = specs[f"{u}_update"]
+        vector = specs[scalar.vector]
+        assert scalar.vector == f"{u}_update_x4" and scalar.lanes == 1
+        assert vector.lanes == 4 and vector.family == "optimizers" and not vector.vector
+        assert vector.is_row_kernel  # every array raw: launched with size = ceil(n / 4)
+        indented = "\n".join(("  " + line).rstrip() for line in scalar.body.splitlines())
+        assert indented in vector.body
+        assert vector.preamble == scalar.preamble + kernel_source.VECTOR_HELPERS
+        assert [p.name for p in vector.inputs] == [
+            p.name + ("_buf" if not (p.raw or p.scalar) else "") for p in scalar.inputs] + ["n"]
+        assert [p.name for p in vector.outputs] == [p.name + "_buf" for p in scalar.outputs]
+        assert vector.scalars == scalar.scalars + ("n",)
+
+
+def test_parse_makes_a_vector_form_for_lanes():
+    text = ("// kernel: axpy | in: T x, raw T a, T b | out: T y | scalars: b | lanes: 8\n"
+            "y += a[0] * x + b;\n")
+    axpy, axpy_x8 = parse(text, "test")
+    assert axpy.vector == "axpy_x8" and axpy.lanes == 1
+    assert axpy_x8.name == "axpy_x8" and axpy_x8.lanes == 8
+    assert axpy_x8.in_params == "raw T x_buf, raw T a, T b, int64 n"
+    assert axpy_x8.out_params == "raw T y_buf"
+    assert "load_lanes(&x_buf[first], x_lanes);" in axpy_x8.body
+    assert "store_lanes(&y_buf[first], y_lanes);" in axpy_x8.body
+    assert "  y += a[0] * x + b;" in axpy_x8.body
+
+
+@pytest.mark.parametrize("header,body,message", [
+    ("in: T x | out: T y | lanes: 3", "y = x;", "multiple of 4"),
+    ("in: T x | out: T y | lanes: four", "y = x;", "must be a number"),
+    ("in: T x | out: T y | lanes: 4", "y = x * i;", "uses 'i'"),
+    ("in: T x | out: T y | lanes: 4", "if (x > 0) return;\ny = x;", "uses 'return'"),
+    ("in: T x, int32 k | out: T y | lanes: 4", "y = x;", "all of type T"),
+    ("in: raw T x | out: raw T y | lanes: 4", "y[i] = x[i];", "element-wise arrays"),
+])
+def test_parse_rejects_kernels_a_vector_form_cannot_take(header, body, message):
+    with pytest.raises(ValueError, match=message):
+        parse(f"// kernel: f | {header}\n{body}\n", "test")
 
 
 def test_parse_reads_header_body_and_preamble():

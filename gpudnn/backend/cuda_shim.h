@@ -11,6 +11,10 @@
 #define __host__
 #define __forceinline__ inline
 
+// CUDA's 16-byte vector types (the vector forms of kernels/*.cu load and store through them).
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) double2 { double x, y; };
+
 using std::exp;
 using std::expm1;
 using std::fabs;

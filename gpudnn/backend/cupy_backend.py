@@ -32,6 +32,8 @@ from .kernel_source import load_kernels
 KERNEL_OPTIONS = ("--fmad=false",)
 
 _ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu")
+#: The dtypes the vector forms of kernels load 16 bytes at a time (4 float32, 2 float64).
+_VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def enable_tf32(enabled=True):
@@ -125,16 +127,47 @@ class CupyBackend(Backend):
 
     # ----------------------------------------------------------------- plumbing
     def _launch(self, name, *args, **kwargs):
-        """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``."""
+        """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``, or its
+        vector form (``lanes: L`` in its header) when :meth:`_vector_elements` allows: the same
+        arguments with the element count n after the in-params, one thread per L elements."""
+        spec = load_kernels()[name]
+        if spec.vector and not kwargs:
+            n = self._vector_elements(spec, args)
+            if n:
+                vector = load_kernels()[spec.vector]
+                split = len(spec.inputs)
+                name, args = vector.name, args[:split] + (n,) + args[split:]
+                kwargs = {"size": -(-n // vector.lanes)}
         kernel = self._kernels.get(name)
         if kernel is None:
             kernel = self._kernels[name] = make_kernel(load_kernels()[name])
         try:
             kernel(*args, **kwargs)
         except cupy.cuda.compiler.CompileException as exc:
+            family = load_kernels()[name].family
             raise KernelCompileError(
-                f"CUDA kernel {name!r} (kernels/{load_kernels()[name].family}.cu) failed to "
-                f"compile with NVRTC:\n{exc}") from exc
+                f"CUDA kernel {name!r} (kernels/{family}.cu) failed to compile with NVRTC:\n"
+                f"{exc}") from exc
+
+    def _vector_elements(self, spec, args):
+        """The element count n when a launch of ``spec`` with ``args`` can take its vector form:
+        its element-wise arrays are all float32 or all float64, C-contiguous, n > 0 elements
+        each, at addresses that are multiples of 16 bytes (the vector loads'); else 0."""
+        arrays = [a for p, a in zip(spec.inputs + spec.outputs, args) if not (p.raw or p.scalar)]
+        first = arrays[0]
+        n = first.size
+        if n == 0 or first.dtype not in _VECTOR_DTYPES:
+            return 0
+        for a in arrays:
+            if (a.size != n or a.dtype != first.dtype or not a.flags.c_contiguous
+                    or self._address(a) % 16):
+                return 0
+        return n
+
+    @staticmethod
+    def _address(array):
+        """The device address of ``array``'s first element."""
+        return array.data.ptr
 
     def _reduce_sum(self, a, scale):
         """``sum(a) * scale`` as a new 0-d device array (the only reduction of the loss path)."""

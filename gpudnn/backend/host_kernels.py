@@ -49,7 +49,7 @@ import numpy as np
 
 from .. import config
 from ..errors import KernelCompileError
-from .kernel_source import FAMILIES, load_kernels
+from .kernel_source import FAMILIES, VECTOR_HELPERS, load_kernels
 
 SHIM = Path(__file__).with_name("cuda_shim.h")
 #: Always used; ``-fno-math-errno`` vectorises sqrt without changing any result.
@@ -222,6 +222,8 @@ def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
     for family in FAMILIES:
         members = [s for s in specs.values() if s.family == family]
         parts.append(f"namespace gpudnn_{family} {{\ntypedef {ctype} T;\n{members[0].preamble}")
+        if any(s.lanes > 1 for s in members):  # the vector forms' preamble adds their helpers
+            parts.append(VECTOR_HELPERS)
         parts.extend(_kernel_source(s, ctype, openmp, parallel_min) for s in members)
         parts.append(f"}}  // namespace gpudnn_{family}")
     return "\n\n".join(parts) + "\n"

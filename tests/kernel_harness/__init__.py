@@ -25,6 +25,8 @@ _CTYPES_PY = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes
               np.dtype(np.bool_): ctypes.c_bool}
 #: Names of the kernels that ran through the override hook in this process (coverage check).
 SEEN = set()
+#: Every launch through the hook, in order, by kernel name (tests clear it and read it back).
+LAUNCHES = []
 
 
 def require(what, available):
@@ -114,16 +116,46 @@ class HostArray(np.ndarray):
         size = None
         if spec.is_row_kernel:
             # CuPy pops size= before it calls the hook, so a row kernel's size is recovered
-            # from the row-kernel conventions of kernels/*.cu: n = len(first array) / k, or
-            # the thread count a strided kernel is told.
+            # from the row-kernel conventions of kernels/*.cu: n = len(first array) / k, the
+            # thread count a strided kernel is told, or ceil(n / lanes) in a vector form.
             named = dict(zip([p.name for p in spec.inputs + spec.outputs], args))
-            if "threads" in named:
+            if spec.lanes > 1:  # a vector form: one thread per `lanes` of the n elements
+                size = -(-int(named["n"]) // spec.lanes)
+            elif "threads" in named:
                 size = int(named["threads"])
             else:
                 first = next(p.name for p in spec.inputs if p.raw)
                 size = np.asarray(named[first]).size // named["k"]
         SEEN.add(kernel.name)
+        LAUNCHES.append(kernel.name)
         run(spec, args, size=size)
+
+
+def placed(array, offset=0, guard=16):
+    """A :class:`HostArray` copy of the flat ``array`` at a 64-byte-aligned address plus
+    ``offset`` elements, inside a larger buffer whose ``guard`` elements on either side hold
+    a sentinel; ``guards_intact(view)`` says whether a kernel left them alone."""
+    array = np.asarray(array)
+    raw = np.full(array.size + 64 // array.itemsize + offset + 2 * guard, GUARD, array.dtype)
+    start = (-raw.ctypes.data % 64) // array.itemsize + offset + guard
+    view = raw[start:start + array.size]
+    view[...] = array.reshape(-1)
+    return view.view(HostArray)
+
+
+GUARD = -12345.0
+
+
+def guards_intact(view):
+    """True when every element of ``view``'s buffer outside ``view`` still holds the sentinel
+    that :func:`placed` wrote there."""
+    raw = np.asarray(view)
+    while raw.base is not None:
+        raw = raw.base
+    raw = np.asarray(raw).view(np.ndarray)
+    start = (np.asarray(view).ctypes.data - raw.ctypes.data) // raw.itemsize
+    outside = np.concatenate([raw[:start], raw[start + np.asarray(view).size:]])
+    return bool(np.all(outside == raw.dtype.type(GUARD)))
 
 
 def host(array):

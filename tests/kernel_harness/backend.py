@@ -3,7 +3,8 @@
 :class:`HostRoutedBackend` is the real :class:`~gpudnn.backend.cupy_backend.CupyBackend`, its
 kernels the real ``cupy.ElementwiseKernel`` objects built from ``kernels/``; only its allocations
 return :class:`~kernel_harness.HostArray` and its device context is a no-op, so each kernel
-launch runs the kernel's body in the g++ harness. The one CuPy routine on a kernel path,
+launch runs the kernel's body in the g++ harness (addresses, which decide whether an update
+takes its vector form, are the host arrays'). The one CuPy routine on a kernel path,
 ``_reduce_sum`` (the loss total), is replaced by NumPy's sum.
 """
 
@@ -27,6 +28,10 @@ def host_routed_backend():
 
         def zeros(self, shape, dtype):
             return np.zeros(shape, dtype).view(HostArray)
+
+        @staticmethod
+        def _address(array):
+            return np.asarray(array).ctypes.data
 
         def _reduce_sum(self, a, scale):
             total = np.sum(np.asarray(a).view(np.ndarray))

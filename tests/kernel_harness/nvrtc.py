@@ -62,3 +62,12 @@ def compile_cubin(source, options, arch):
     program = compiler._NVRTCProgram(source, "kern.cu", method="cubin")
     cubin, _ = program.compile(options + (f"-arch=sm_{arch}",))
     return cubin
+
+
+def compile_ptx(source, options, arch):
+    """The PTX text for ``compute_{arch}`` (to read which loads and stores a kernel issues)."""
+    from cupy.cuda import compiler
+
+    program = compiler._NVRTCProgram(source, "kern.cu", method="ptx")
+    ptx, _ = program.compile(options + (f"-arch=compute_{arch}",))
+    return ptx.decode() if isinstance(ptx, bytes) else ptx
