@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from gpudnn import layers, models, optimizers
-from gpudnn.backend.capture import RecordingBackend
+from gpudnn.backend.capture import record_calls
 
 
 def make_model(device, hidden):
@@ -72,12 +72,7 @@ def per_call(device, hidden, batch, round_s):
     be.copy_into(ws.y, np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
     totals = model._new_totals()
     model.optimizer.begin_step(be)
-    recorder = RecordingBackend(be)
-    model.backend = recorder
-    try:
-        model._device_step(ws, totals)
-    finally:
-        model.backend = be
+    recorder = record_calls(model, lambda: model._device_step(ws, totals))
     rows = [(describe(call), seconds_per_call(call, be.synchronize, round_s))
             for call in recorder.calls]
     whole = {"recorded step, call by call":

@@ -18,7 +18,7 @@ import os
 import warnings
 
 from . import watched
-from .backend.capture import RecordedStep, RecordingBackend
+from .backend.capture import RecordedStep, record_calls
 
 #: Recordings a model keeps (fit uses two batch sizes: the full and the last partial batch).
 MAX_RECORDINGS = 4
@@ -64,12 +64,7 @@ class RecordedSteps:
             entry.step.replay()
             self.replays += 1
             return
-        recorder = RecordingBackend(model.backend)
-        model.backend = recorder
-        try:
-            model._device_step(ws, totals, feed)
-        finally:
-            model.backend = recorder._backend
+        recorder = record_calls(model, lambda: model._device_step(ws, totals, feed))
         step = None
         if recorder.unusable is not None:
             warnings.warn(f"gpudnn: this model's training step cannot be recorded "

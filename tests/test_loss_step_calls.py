@@ -16,7 +16,7 @@ import pytest
 import kernel_harness
 from gpudnn import layers, losses, models, optimizers, regularizers
 from gpudnn.backend import NumpyBackend
-from gpudnn.backend.capture import RecordedStep, RecordingBackend
+from gpudnn.backend.capture import RecordedStep, record_calls
 
 #: The launches softmax_cce_step replaces.
 OLD_LAUNCHES = {"cce_terms", "add_chunk_sums", "add_argmax_hits", "smoothed_diff"}
@@ -106,12 +106,7 @@ def record_step(model, ws, totals):
     """One step run under RecordingBackend: (the step's backend calls, its kernel launches)."""
     inner = model.backend
     inner.launches = []
-    recorder = RecordingBackend(inner)
-    model.backend = recorder
-    try:
-        model._device_step(ws, totals)
-    finally:
-        model.backend = inner
+    recorder = record_calls(model, lambda: model._device_step(ws, totals))
     assert recorder.unusable is None  # every call writes into given buffers
     return recorder, list(inner.launches)
 
@@ -198,12 +193,7 @@ def test_the_cpu_step_makes_the_one_call_with_the_three_ops_results():
     cpu = NumpyBackend()
     model = build(cpu, hidden=16, features=12)
     ws, totals = batch(cpu, model, n=20)
-    recorder = RecordingBackend(cpu)
-    model.backend = recorder
-    try:
-        model._device_step(ws, totals)
-    finally:
-        model.backend = cpu
+    recorder = record_calls(model, lambda: model._device_step(ws, totals))
     names = [call.func.__name__ for call in recorder.calls]
     assert "softmax_cce_step" in names and not OLD_CALLS & set(names)
 

@@ -42,6 +42,18 @@ class RecordingBackend:
         return record
 
 
+def record_calls(model, step):
+    """Run ``step()`` (a device step of ``model``) with ``model.backend`` wrapped in a
+    :class:`RecordingBackend`; returns the recorder (its ``calls``, and ``unusable``)."""
+    recorder = RecordingBackend(model.backend)
+    model.backend = recorder
+    try:
+        step()
+    finally:
+        model.backend = recorder._backend
+    return recorder
+
+
 class RecordedStep:
     """The calls of one step, replayed in order by :meth:`replay`."""
 
