@@ -186,6 +186,8 @@ class CupyBackend(Backend):
 
     def from_host(self, array, dtype=None):
         host = np.ascontiguousarray(array, dtype=dtype)
+        if np.ndim(array) == 0:  # ascontiguousarray makes a 0-d array (1,); keep it 0-d
+            host = host.reshape(())
         with self._device:
             out = cupy.empty(host.shape, host.dtype)
             _copy_from_host(out, host)
