@@ -106,7 +106,7 @@ def _copy_from_host(dst, host):
     kernels queued on it: during ``fit`` that is the non-blocking training stream, which a
     plain (legacy default stream) copy would not be ordered with."""
     if host.size:
-        dst.set(host, stream=cupy.cuda.get_current_stream())
+        dst.set(host.reshape(dst.shape), stream=cupy.cuda.get_current_stream())
 
 
 class CupyBackend(Backend):
