@@ -27,6 +27,7 @@
 # with carry ["out/data"]; afterwards check that gpu-results.json's
 # paths.course_step_gpudnn_graph says "cuda graph (" (anything else: the capture fell back).
 # GPU_CHECK_SKIP="benchmark ..." leaves out the stages named (e.g. to fit a short device lease).
+# GPUDNN_COMMIT names the commit in gpu-results.json where the checkout's .git is not its own.
 # The GPU tests fail rather than skip here (GPUDNN_REQUIRE_GPU=1). GPU_CHECK_FAKE=1 lets them skip
 # and runs every stage on the CPU in quick mode (to test this script without a GPU).
 set -u

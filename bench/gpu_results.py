@@ -177,6 +177,9 @@ def versions(device):
         found.update(cupy=cupy.__version__,
                      cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
                      cuda_driver=cupy.cuda.runtime.driverGetVersion())
+    if os.environ.get("GPUDNN_COMMIT"):  # a copied working tree whose .git is not its own
+        found["gpudnn_commit"] = os.environ["GPUDNN_COMMIT"]
+        return found
     try:
         done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True)
