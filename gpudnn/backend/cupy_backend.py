@@ -16,6 +16,7 @@ and later GPUs and keeps a 10-bit mantissa in the products (about 1e-3 relative 
 This is the only module that imports CuPy; ``import gpudnn`` never needs it.
 """
 
+import functools
 import os
 import warnings
 
@@ -101,6 +102,19 @@ def make_kernel(spec):
         preamble=spec.preamble, no_return=True, options=KERNEL_OPTIONS)
 
 
+@functools.lru_cache(maxsize=None)
+def _vector_plan(name):
+    """For a kernel with a vector form: (the argument positions of its element-wise arrays, the
+    number of in-params, the vector form's name, its lanes); else None. Worked out once per
+    kernel, not per launch (parsing the param strings costs more than the launch itself)."""
+    spec = load_kernels()[name]
+    if not spec.vector:
+        return None
+    params = spec.inputs + spec.outputs
+    positions = tuple(j for j, p in enumerate(params) if not (p.raw or p.scalar))
+    return positions, len(spec.inputs), spec.vector, load_kernels()[spec.vector].lanes
+
+
 def _copy_from_host(dst, host):
     """Copy the C-contiguous host array into ``dst`` on the current stream, ordered with the
     kernels queued on it: during ``fit`` that is the non-blocking training stream, which a
@@ -130,14 +144,13 @@ class CupyBackend(Backend):
         """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``, or its
         vector form (``lanes: L`` in its header) when :meth:`_vector_elements` allows: the same
         arguments with the element count n after the in-params, one thread per L elements."""
-        spec = load_kernels()[name]
-        if spec.vector and not kwargs:
-            n = self._vector_elements(spec, args)
+        plan = _vector_plan(name)
+        if plan is not None and not kwargs:
+            positions, split, vector_name, lanes = plan
+            n = self._vector_elements([args[j] for j in positions])
             if n:
-                vector = load_kernels()[spec.vector]
-                split = len(spec.inputs)
-                name, args = vector.name, args[:split] + (n,) + args[split:]
-                kwargs = {"size": -(-n // vector.lanes)}
+                name, args = vector_name, args[:split] + (n,) + args[split:]
+                kwargs = {"size": -(-n // lanes)}
         kernel = self._kernels.get(name)
         if kernel is None:
             kernel = self._kernels[name] = make_kernel(load_kernels()[name])
@@ -149,11 +162,10 @@ class CupyBackend(Backend):
                 f"CUDA kernel {name!r} (kernels/{family}.cu) failed to compile with NVRTC:\n"
                 f"{exc}") from exc
 
-    def _vector_elements(self, spec, args):
-        """The element count n when a launch of ``spec`` with ``args`` can take its vector form:
-        its element-wise arrays are all float32 or all float64, C-contiguous, n > 0 elements
-        each, at addresses that are multiples of 16 bytes (the vector loads'); else 0."""
-        arrays = [a for p, a in zip(spec.inputs + spec.outputs, args) if not (p.raw or p.scalar)]
+    def _vector_elements(self, arrays):
+        """The element count n when a launch whose element-wise arrays are ``arrays`` can take
+        its vector form: all float32 or all float64, C-contiguous, n > 0 elements each, at
+        addresses that are multiples of 16 bytes (the vector loads'); else 0."""
         first = arrays[0]
         n = first.size
         if n == 0 or first.dtype not in _VECTOR_DTYPES:
