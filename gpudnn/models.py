@@ -29,6 +29,9 @@ from .variables import Variable
 
 #: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
 MAX_WORKSPACES = 6
+#: Classes up to which a softmax + categorical cross-entropy step does its loss, accuracy and
+#: output gradient in one launch (softmax_cce_step, a thread per row); above, separate ops.
+ONE_CALL_MAX_CLASSES = 32
 
 _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical",
             "sparse_categorical_accuracy": "categorical", "binary_accuracy": "binary"}
@@ -372,9 +375,11 @@ class Sequential(AlwaysTrainable):
 
     def _loss_in_one_call(self):
         """True when a training step's loss, accuracy and output gradient are one backend call
-        (``softmax_cce_step``): a softmax output with categorical cross-entropy (the fused
-        gradient) and no metric but one categorical accuracy."""
-        if not self._fused() or self.loss.kind != "cce":
+        (``softmax_cce_step``): a softmax output of at most ONE_CALL_MAX_CLASSES classes with
+        categorical cross-entropy (the fused gradient) and no metric but one categorical
+        accuracy. (Its threads walk whole rows: with many classes the separate, element-wise
+        ops are the faster ones.)"""
+        if not self._fused() or self.loss.kind != "cce" or self.output_dim > ONE_CALL_MAX_CLASSES:
             return False
         return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
 

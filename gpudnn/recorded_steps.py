@@ -38,6 +38,12 @@ class RecordedSteps:
         self.replays = 0  # steps served by a replay (tests and benchmarks read it)
         self.graphs = 0  # recordings captured as CUDA graphs
 
+    def forget(self, arrays):
+        """Drop the recordings bound to any of ``arrays`` (a finished fit's data), so that they
+        and the graphs made of them no longer hold those arrays."""
+        self._entries = {key: entry for key, entry in self._entries.items()
+                         if not any(a is b for a in arrays for b in entry.state)}
+
     def path(self):
         """Which form of the step ran: a CUDA graph, recorded calls replayed, or eager."""
         if self.graphs:

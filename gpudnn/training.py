@@ -140,30 +140,43 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
         data = BatchFeed(be, be.from_host(x_host), be.from_host(y_host))
         val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
-        model.stop_training = False
-        model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
-        watch = NonFiniteWatch(steps, warn=not cbs.any(TerminateOnNaN))
-        with deferred_interrupt() as interrupted:
-            cbs.on_train_begin({})
-            if model._initial_epoch is not None:
-                initial_epoch = model._initial_epoch
-            first_epoch = initial_epoch
-            logs = {}
-            for epoch in range(initial_epoch, epochs):
-                cbs.on_epoch_begin(epoch, {})
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-                logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
-                                   interrupted, val_dev)
-                if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
-                    print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
-                          flush=True)
-                if interrupted:
-                    raise KeyboardInterrupt(f"fit interrupted at the end of epoch {epoch + 1}")
-                if model.stop_training:
-                    break
-            cbs.on_train_end(logs)
+        try:
+            _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle,
+                        initial_epoch, val_dev)
+        finally:
+            # the recordings (CUDA graphs) bound to this fit's data go with it: nothing holds
+            # the training set on the device after fit (the next fit records again)
+            model._steps.forget(data.arrays())
     return cbs.history
+
+
+def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, initial_epoch,
+                val_dev):
+    """fit's epochs, their callbacks and the Ctrl-C handling, on data already on the device."""
+    be = model.backend
+    model.stop_training = False
+    model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
+    watch = NonFiniteWatch(steps, warn=not cbs.any(TerminateOnNaN))
+    with deferred_interrupt() as interrupted:
+        cbs.on_train_begin({})
+        if model._initial_epoch is not None:
+            initial_epoch = model._initial_epoch
+        first_epoch = initial_epoch
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
+                               interrupted, val_dev)
+            if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
+                print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
+                      flush=True)
+            if interrupted:
+                raise KeyboardInterrupt(f"fit interrupted at the end of epoch {epoch + 1}")
+            if model.stop_training:
+                break
+        cbs.on_train_end(logs)
 
 
 class BatchFeed:

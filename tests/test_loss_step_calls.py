@@ -47,9 +47,6 @@ def harness_backend_class():
         def sum_rows(self, a, out):
             np.sum(a, axis=0, out=out)
 
-        def take_rows(self, src, index, out):
-            np.take(src, index, axis=0, out=out)
-
         def copy_into(self, dst, src):
             np.copyto(dst, np.asarray(src, dtype=dst.dtype))
 
@@ -186,6 +183,19 @@ def test_other_models_keep_the_separate_calls(harness_backend_class, output, los
     names = {call.func.__name__ for call in recorder.calls}
     assert "softmax_cce_step" not in names and "softmax_cce_step" not in launches
     assert old_launches <= set(launches), set(launches)
+
+
+@pytest.mark.parametrize("classes", [models.ONE_CALL_MAX_CLASSES, models.ONE_CALL_MAX_CLASSES + 1])
+def test_many_classes_keep_the_element_wise_ops(harness_backend_class, classes):
+    """softmax_cce_step walks whole rows per thread: above ONE_CALL_MAX_CLASSES classes the
+    separate element-wise ops serve."""
+    gpu = harness_backend_class()
+    model = build(gpu, hidden=16, features=12, classes=classes)
+    ws, totals = batch(gpu, model, n=20)
+    recorder, launches = record_step(model, ws, totals)
+    one_call = classes <= models.ONE_CALL_MAX_CLASSES
+    assert ("softmax_cce_step" in launches) == one_call
+    assert ("cce_terms" in launches) == (not one_call)
 
 
 def test_the_cpu_step_makes_the_one_call_with_the_three_ops_results():

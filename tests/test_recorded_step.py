@@ -238,6 +238,37 @@ def test_a_failed_capture_names_the_gpudnn_line_that_raised():
     assert where.startswith(" at gpudnn/backend/cuda_graph.py:") and where.endswith("(warm)")
 
 
+def test_fit_leaves_no_recording_bound_to_its_data(monkeypatch):
+    """The recordings (on a GPU, CUDA graphs) of a fit are bound to its device copy of the data;
+    they go when fit returns, also when it stops with an exception, so nothing keeps the
+    training set on the device, and the next fit records again and trains on."""
+    from gpudnn import training
+
+    feeds = []
+    original = training.BatchFeed.__init__
+
+    def keep(self, *args):
+        original(self, *args)
+        feeds.append(self)
+
+    monkeypatch.setattr(training.BatchFeed, "__init__", keep)
+    model, _ = train(monkeypatch, True, OPTIMIZERS["adam"]())
+    replays = model._steps.replays
+    assert replays > 0 and model._steps._entries == {}
+
+    class Boom(gpudnn.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise RuntimeError("boom")
+
+    x, labels = blobs(n=150)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, to_categorical(labels, 3), batch_size=32, verbose=0, callbacks=[Boom()])
+    assert model._steps._entries == {} and model._steps.replays > replays
+    model.fit(x, to_categorical(labels, 3), batch_size=32, verbose=0)
+    assert model._steps._entries == {} and len(feeds) == 3
+
+
 MUTATIONS = {
     "clipnorm": (lambda m: setattr(m.optimizer, "clipnorm", 0.01),
                  lambda: optimizers.SGD(0.1, clipnorm=10.0), False, None),

@@ -25,7 +25,7 @@ import cupyx
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
-from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
+from .base import EPSILON, MAX_SCRATCH, Backend, dropout_threshold, smoothing_terms
 from .kernel_source import load_kernels
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
@@ -120,7 +120,9 @@ def _copy_from_host(dst, host):
     kernels queued on it: during ``fit`` that is the non-blocking training stream, which a
     plain (legacy default stream) copy would not be ordered with."""
     if host.size:
-        dst.set(host.reshape(dst.shape), stream=cupy.cuda.get_current_stream())
+        if dst.ndim == 0 or host.ndim == 0:  # a value: (), (1,) or 1 element either way
+            host = host.reshape(dst.shape)
+        dst.set(host, stream=cupy.cuda.get_current_stream())
 
 
 class CupyBackend(Backend):
@@ -298,13 +300,18 @@ class CupyBackend(Backend):
             blas.sum_rows(a, self._ones(n, a.dtype), out)
 
     def _ones(self, n, dtype):
-        """A cached (n,) vector of ones (sum_rows' gemv operand), kept for the backend's life
-        (a captured graph may read it)."""
+        """A cached (n,) vector of ones (sum_rows' gemv operand). A graph being captured keeps
+        the one it reads (as it keeps its work arrays), so the cache may drop old sizes."""
         cache = self.__dict__.setdefault("_ones_cache", {})
         key = (n, np.dtype(dtype))
-        if key not in cache:
-            cache[key] = cupy.ones(n, dtype)
-        return cache[key]
+        ones = cache.get(key)
+        if ones is None:
+            while len(cache) >= MAX_SCRATCH:
+                cache.pop(next(iter(cache)))
+            ones = cache[key] = cupy.ones(n, dtype)
+        if self._capture_keep is not None:
+            self._capture_keep.append(ones)
+        return ones
 
     def _rows_blas(self):
         """The cuBLAS handle of the eager sum_rows, made on first use; None (CuPy's sum then
