@@ -1,5 +1,7 @@
 """Shared fixtures: a fixed seed for every test, small data sets."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,19 @@ def compiled(request):
     for dtype in (np.float32, np.float64):
         backend.load(dtype)
     return backend
+
+
+def step_peak_bytes(model, ws, totals, feed=None, steps=4, record=False):
+    """Peak bytes of host memory allocated by ``steps`` training steps, above what was allocated
+    before them: on the batches of ``feed`` (what fit's loop does per batch), or without a
+    feed on the batch already in ``ws``."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(steps):
+            model._train_batch(ws, totals, record=record, feed=feed)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before

@@ -1,10 +1,9 @@
 """The training step allocates no array memory after its first batch; data converted once."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
+from conftest import step_peak_bytes
 from gpudnn import layers, models, optimizers
 from gpudnn.training import BatchFeed
 from gpudnn.utils import to_categorical
@@ -27,19 +26,11 @@ def test_training_step_allocates_nothing_after_the_first_batch(record):
     # a recording is made on the first call
     model._train_batch(ws, totals, record=record, feed=feed)
     feed.start_epoch(backend, np.random.default_rng(2).permutation(512))
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for _ in range(4):   # what fit's loop does per batch: gather (in the step), then step
-            model._train_batch(ws, totals, record=record, feed=feed)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = step_peak_bytes(model, ws, totals, feed, record=record)
     assert (model._steps.replays >= 4) == record
     # One (128, 512) float32 activation is 256 KiB. What remains is fixed-size: NumPy's ufunc
     # iterator takes an 8192-element (32 KiB) buffer for broadcast operands such as the bias.
-    assert peak - before < 64 * 1024
+    assert peak < 64 * 1024
 
 
 def test_a_step_with_flatten_and_dropout_allocates_nothing_after_the_first_batch():
@@ -60,16 +51,7 @@ def test_a_step_with_flatten_and_dropout_allocates_nothing_after_the_first_batch
     step_before = int(model.state_arrays()["dropout_step"][0])
     feed = BatchFeed(backend, x, y)
     feed.start_epoch(backend, np.random.default_rng(1).permutation(512))
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for _ in range(4):
-            model._train_batch(ws, totals, feed=feed)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak - before < 64 * 1024
+    assert step_peak_bytes(model, ws, totals, feed) < 64 * 1024
     assert int(model.state_arrays()["dropout_step"][0]) == step_before + 4
     # Flatten has no buffer of its own; each Dropout one output and one gradient buffer
     assert ws.outputs[0] is None and ws.grads[0] is None
@@ -118,13 +100,4 @@ def test_optimizer_options_allocate_nothing_after_the_first_batch(optimizer):
     totals = model._new_totals()
     model.backend.copy_into(ws.x, x[:128])
     model.backend.copy_into(ws.y, y[:128])
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for _ in range(3):
-            model._train_batch(ws, totals)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak - before < 64 * 1024
+    assert step_peak_bytes(model, ws, totals, steps=3) < 64 * 1024
