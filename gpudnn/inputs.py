@@ -4,6 +4,9 @@ Every problem is an InvalidInputError that names it and the fix, raised before a
 changes. The results are host NumPy arrays in the model's float dtype, ready for one transfer.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 from .errors import InvalidInputError
@@ -148,3 +151,35 @@ def positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise InvalidInputError(f"{what} must be a positive integer, not {value!r}")
     return int(value)
+
+
+def real_number(value):
+    """``value`` as a Python int or float when it is a real number (NumPy scalars included, so
+    that configs stay JSON-able), else None; booleans are not numbers here."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def finite_number(value, what):
+    """``value`` as a Python int or float (its type kept) when it is a finite real number."""
+    number = real_number(value)
+    if number is None or not math.isfinite(number):
+        raise InvalidInputError(f"{what} must be a finite number, not {value!r}")
+    return number
+
+
+def positive_number(value, what):
+    """``value`` as a Python int or float when it is a finite real number > 0."""
+    number = real_number(value)
+    if number is None or not math.isfinite(number) or not number > 0:
+        raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
+    return number
+
+
+def nonnegative_number(value, what):
+    """``value`` as a Python int or float when it is a finite real number >= 0."""
+    number = real_number(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise InvalidInputError(f"{what} must be a finite number >= 0, not {value!r}")
+    return number

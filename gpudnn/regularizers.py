@@ -10,12 +10,11 @@ to the parameter's gradient after back-propagation::
 Both are device ops (``Backend.penalty_value``, ``Backend.add_penalty_grad``): no host sync.
 """
 
-import math
-
 import numpy as np
 
 from .errors import InvalidInputError, unknown_name
 from .identifiers import Configurable, from_serialized, serialized
+from .inputs import nonnegative_number
 from .watched import Watched
 
 
@@ -37,11 +36,7 @@ class Regularizer(Configurable, Watched):
 
 def _factor(value, name):
     """Keras's check: a finite, non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value < 0:
-        raise InvalidInputError(
-            f"regularization factor {name} must be a finite number >= 0, not {value!r}")
-    return float(value)
+    return float(nonnegative_number(value, f"regularization factor {name}"))
 
 
 class L1L2(Regularizer):

@@ -3,11 +3,8 @@
 ``acc += g^2``; ``p -= lr g / sqrt(acc + epsilon)``.
 """
 
-import math
-
-from ..errors import InvalidInputError
+from ..inputs import nonnegative_number
 from .base import Optimizer, positive
-from .schedules import real_number
 
 
 class Adagrad(Optimizer):
@@ -16,12 +13,8 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
-        initial = real_number(initial_accumulator_value)
-        if initial is None or not 0 <= initial < math.inf:
-            raise InvalidInputError(
-                f"initial_accumulator_value must be a finite number >= 0, not "
-                f"{initial_accumulator_value!r}")
-        self.initial_accumulator_value = float(initial)
+        self.initial_accumulator_value = float(nonnegative_number(initial_accumulator_value,
+                                                                  "initial_accumulator_value"))
         self.epsilon = positive(epsilon, "epsilon")
 
     def _initialize_slots(self, backend):

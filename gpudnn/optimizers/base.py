@@ -23,31 +23,24 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..inputs import nonnegative_number, positive_number, real_number
 from ..watched import Watched
 from . import schedules
 
 
 def positive(value, what):
-    number = schedules.real_number(value)
-    if number is None or not number > 0 or not math.isfinite(number):
-        raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
-    return float(number)
+    return float(positive_number(value, what))
 
 
 def fraction(value, what):
-    number = schedules.real_number(value)
+    number = real_number(value)
     if number is None or not 0 <= number < 1:
         raise InvalidInputError(f"{what} must be in [0, 1), not {value!r}")
     return float(number)
 
 
 def _optional_nonnegative(value, what):
-    if value is None:
-        return None
-    number = schedules.real_number(value)
-    if number is None or not number >= 0 or not math.isfinite(number):
-        raise InvalidInputError(f"{what} must be None or a number >= 0, not {value!r}")
-    return float(number)
+    return None if value is None else float(nonnegative_number(value, what))
 
 
 class Optimizer(Watched):
@@ -89,7 +82,7 @@ class Optimizer(Watched):
     def learning_rate(self):
         """The learning rate of the next step: the schedule at ``iterations``, or the float."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            value = schedules.real_number(self._learning_rate(self.iterations))
+            value = real_number(self._learning_rate(self.iterations))
             if value is None or not 0 <= value < math.inf:
                 raise InvalidInputError(
                     f"the learning-rate schedule {self._learning_rate!r} gave "
@@ -108,10 +101,8 @@ class Optimizer(Watched):
                 f"this optimizer's learning rate is a schedule "
                 f"({type(self._learning_rate).__name__}); it cannot be set to a number. Create "
                 f"the optimizer with a float learning_rate to change it during training")
-        number = schedules.real_number(value)
-        if number is None or not math.isfinite(number) or number < 0:
-            raise InvalidInputError(f"learning_rate must be a finite number >= 0, not {value!r}")
-        self._learning_rate = float(number)  # 0 is allowed here: a schedule may end at 0
+        # 0 is allowed here: a schedule may end at 0
+        self._learning_rate = float(nonnegative_number(value, "learning_rate"))
 
     @property
     def schedule(self):

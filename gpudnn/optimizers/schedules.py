@@ -18,36 +18,13 @@ its device array of per-step values before each update, so a captured step sees 
 """
 
 import math
-import numbers
-
-import numpy as np
 
 from ..errors import InvalidInputError
+from ..inputs import finite_number, nonnegative_number, positive_number
 
 
-def real_number(value):
-    """``value`` as a Python int or float when it is a real number (NumPy scalars included, so
-    that configs stay JSON-able), else None; booleans are not numbers here."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _number(value, what, positive=False):
-    number = real_number(value)
-    if number is None or not math.isfinite(number) or (positive and not number > 0):
-        rule = "a positive finite number" if positive else "a finite number"
-        raise InvalidInputError(f"{what} must be {rule}, not {value!r}")
-    return number
-
-
-def _nonnegative(value, what):
-    """A finite number >= 0: a negative decay rate or power has no decay meaning (a negative
-    base to a fractional power is complex, a negative power divides by zero at the end)."""
-    number = _number(value, what)
-    if number < 0:
-        raise InvalidInputError(f"{what} must be >= 0, not {value!r}")
-    return number
+# A decay rate or power is >= 0: a negative one has no decay meaning (a negative base to a
+# fractional power is complex, a negative power divides by zero at the end).
 
 
 class LearningRateSchedule:
@@ -74,9 +51,9 @@ class _TimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name=None):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _nonnegative(decay_rate, "decay_rate")
+        self.initial_learning_rate = finite_number(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = positive_number(decay_steps, "decay_steps")
+        self.decay_rate = nonnegative_number(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
         self.name = type(self).__name__ if name is None else name
 
@@ -102,8 +79,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise InvalidInputError(
                 f"PiecewiseConstantDecay needs one more value than boundaries; got "
                 f"{len(boundaries)} boundaries and {len(values)} values")
-        boundaries = [_number(b, "a boundary") for b in boundaries]
-        values = [_number(v, "a value") for v in values]
+        boundaries = [finite_number(b, "a boundary") for b in boundaries]
+        values = [finite_number(v, "a value") for v in values]
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
             raise InvalidInputError(f"boundaries must increase strictly, not {boundaries!r}")
         self.boundaries, self.values, self.name = boundaries, values, name
@@ -126,10 +103,10 @@ class InverseTimeDecay(_TimeDecay):
 class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.end_learning_rate = _number(end_learning_rate, "end_learning_rate")
-        self.power = _nonnegative(power, "power")
+        self.initial_learning_rate = finite_number(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = positive_number(decay_steps, "decay_steps")
+        self.end_learning_rate = finite_number(end_learning_rate, "end_learning_rate")
+        self.power = nonnegative_number(power, "power")
         self.cycle = bool(cycle)
         self.name = name
 
@@ -152,15 +129,13 @@ class PolynomialDecay(LearningRateSchedule):
 class CosineDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.alpha = _number(alpha, "alpha")
+        self.initial_learning_rate = finite_number(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = positive_number(decay_steps, "decay_steps")
+        self.alpha = finite_number(alpha, "alpha")
         self.name = name
-        self.warmup_target = None if warmup_target is None else _number(warmup_target,
+        self.warmup_target = None if warmup_target is None else finite_number(warmup_target,
                                                                          "warmup_target")
-        self.warmup_steps = _number(warmup_steps, "warmup_steps")
-        if self.warmup_steps < 0:
-            raise InvalidInputError(f"warmup_steps must be >= 0, not {warmup_steps!r}")
+        self.warmup_steps = nonnegative_number(warmup_steps, "warmup_steps")
 
     def _decayed(self, step, peak):
         cosine = 0.5 * (1.0 + math.cos(math.pi * (step / self.decay_steps)))
