@@ -19,13 +19,23 @@ from ..errors import InvalidInputError
 from .base import Optimizer, fraction, positive
 
 
-class Adam(Optimizer):
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+class _Moments(Optimizer):
+    """What the family shares: beta_1, beta_2 in [0, 1) and epsilon > 0, and their config."""
+
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = fraction(beta_1, "beta_1")
         self.beta_2 = fraction(beta_2, "beta_2")
         self.epsilon = positive(epsilon, "epsilon")
+
+    def _own_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adam(_Moments):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
 
     @property
@@ -40,8 +50,7 @@ class Adam(Optimizer):
                             self.beta_1, self.beta_2, self.epsilon, vhat=self.slots.get("vhat"))
 
     def _own_config(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+        return {**super()._own_config(), "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):
@@ -57,15 +66,12 @@ class AdamW(Adam):
                          weight_decay=weight_decay, **kwargs)
 
 
-class Nadam(Optimizer):
+class Nadam(_Moments):
     slot_names = ("m", "v")
     hyper_size = 5
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = fraction(beta_1, "beta_1")
-        self.beta_2 = fraction(beta_2, "beta_2")
-        self.epsilon = positive(epsilon, "epsilon")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self._u_products = (0, 1.0)  # (t, U_t): the running product, recomputed if t jumps
 
     def _u(self, s):
@@ -90,18 +96,12 @@ class Nadam(Optimizer):
         backend.nadam_update(params, grads, self.slots["m"], self.slots["v"], self.hyper,
                              self.beta_1, self.beta_2, self.epsilon)
 
-    def _own_config(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
-
-class Adamax(Optimizer):
+class Adamax(_Moments):
     slot_names = ("m", "u")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = fraction(beta_1, "beta_1")
-        self.beta_2 = fraction(beta_2, "beta_2")
-        self.epsilon = positive(epsilon, "epsilon")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
 
     def _step_size(self, lr, t):
         return lr / (1 - self.beta_1 ** t)
@@ -109,6 +109,3 @@ class Adamax(Optimizer):
     def _update(self, backend, params, grads):
         backend.adamax_update(params, grads, self.slots["m"], self.slots["u"], self.hyper,
                               self.beta_1, self.beta_2, self.epsilon)
-
-    def _own_config(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
