@@ -236,12 +236,11 @@ def gpudnn_step_times(make_model, x, y, device, reps, round_s, extra=None):
     fresh model, so a graph is captured in the current TF32 mode), plus ``extra(model, ws)``'s
     calls timed beside the eager step; each a list of seconds per call."""
 
+    from bench.test_train_step import batch_in_workspace
+
     def prepared():
         model = make_model()
-        ws = model._workspace(x.shape[0], with_grads=True)
-        model.backend.copy_into(ws.x, x)
-        model.backend.copy_into(ws.y, y)
-        return model, ws, model._new_totals()
+        return (model, *batch_in_workspace(model, x, y))
 
     with gpudnn_mode(graphs=True, record=True), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -103,14 +103,9 @@ def gpudnn_tf32(device, on):
 
 
 def gpudnn_model(device, hidden):
-    from gpudnn import layers, models, optimizers
+    from bench.test_train_step import course_model
 
-    model = models.Sequential(device=device)
-    model.add(layers.Dense(hidden, activation="relu", input_shape=(INPUTS,)))
-    model.add(layers.Dense(CLASSES, activation="softmax"))
-    model.compile(optimizer=optimizers.Adam(), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
+    return course_model(device, hidden)
 
 
 def gpudnn_times(device, hidden, batch, reps, round_s):

@@ -22,39 +22,20 @@ import cProfile
 import io
 import math
 import pstats
+import statistics
 import time
 
 import numpy as np
 
-from gpudnn import layers, models, optimizers
+from bench.gpu_results import per_call_seconds
+from bench.test_train_step import batch_in_workspace, course_model
 from gpudnn.backend.capture import record_calls
 
 
-def make_model(device, hidden):
-    model = models.Sequential([layers.Dense(hidden, activation="relu", input_shape=(784,)),
-                               layers.Dense(10, activation="softmax")], device=device)
-    model.compile(optimizer=optimizers.Adam(), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
-
-
 def seconds_per_call(fn, sync, round_s, reps=5):
-    """Median seconds per call of ``fn`` over ``reps`` rounds of k back-to-back calls."""
-    fn()
-    sync()
-    start = time.perf_counter()
-    fn()
-    sync()
-    k = max(1, min(20_000, math.ceil(round_s / max(time.perf_counter() - start, 1e-7))))
-    times = []
-    for _ in range(reps):
-        sync()
-        start = time.perf_counter()
-        for _ in range(k):
-            fn()
-        sync()
-        times.append((time.perf_counter() - start) / k)
-    return sorted(times)[len(times) // 2]
+    """Median seconds per call of ``fn`` over ``reps`` rounds of k back-to-back calls
+    (``bench.gpu_results.per_call_seconds``)."""
+    return statistics.median(per_call_seconds({"fn": fn}, sync, reps, round_s)["fn"])
 
 
 def describe(call):
@@ -64,13 +45,11 @@ def describe(call):
 
 
 def per_call(device, hidden, batch, round_s):
-    model = make_model(device, hidden)
+    model = course_model(device, hidden)
     be = model.backend
     rng = np.random.default_rng(0)
-    ws = model._workspace(batch, with_grads=True)
-    be.copy_into(ws.x, rng.random((batch, 784), dtype=np.float32))
-    be.copy_into(ws.y, np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
-    totals = model._new_totals()
+    ws, totals = batch_in_workspace(model, rng.random((batch, 784), dtype=np.float32),
+                                    np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
     model.optimizer.begin_step(be)
     recorder = record_calls(model, lambda: model._device_step(ws, totals))
     rows = [(describe(call), seconds_per_call(call, be.synchronize, round_s))
@@ -90,7 +69,7 @@ def per_call(device, hidden, batch, round_s):
 
 
 def host_profile(device, epochs, top=18):
-    model = make_model(device, 512)
+    model = course_model(device)
     rng = np.random.default_rng(1)
     x = rng.random((60_000, 784), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 60_000)]

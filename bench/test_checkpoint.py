@@ -11,7 +11,7 @@ as 469 x the median ``_train_batch`` time, measured in the same run. The target 
 import numpy as np
 
 from bench.figures import record
-from bench.test_train_step import BATCH, course_model
+from bench.test_train_step import BATCH, batch_in_workspace, course_model
 
 STEPS_PER_EPOCH = -(-60_000 // BATCH)
 
@@ -19,10 +19,8 @@ STEPS_PER_EPOCH = -(-60_000 // BATCH)
 def test_checkpoint(benchmark, backend, timer, rng, device, tmp_path):
     model = course_model(device)
     x = rng.random((BATCH, 784), dtype=np.float32)
-    ws = model._workspace(BATCH, with_grads=True)
-    backend.copy_into(ws.x, x)
-    backend.copy_into(ws.y, np.eye(10, dtype=np.float32)[rng.integers(0, 10, BATCH)])
-    totals = model._new_totals()
+    ws, totals = batch_in_workspace(model, x,
+                                    np.eye(10, dtype=np.float32)[rng.integers(0, 10, BATCH)])
     model._train_batch(ws, totals)   # the optimizer slots hold real values
     path = tmp_path / "course.gpudnn"
     benchmark.group = "checkpoint"
