@@ -289,9 +289,9 @@ MUTATIONS = {
 
 
 @pytest.mark.parametrize("name", MUTATIONS)
-def test_a_hyperparameter_changed_between_fits_is_not_replayed_stale(monkeypatch, name):
+def test_a_hyperparameter_changed_during_a_fit_is_not_replayed_stale(monkeypatch, name):
     """A value bound into the recorded calls (a clip norm, a beta, a dropout rate, a penalty, a
-    smoothing, an activation slope) that changes between fits makes the step record again."""
+    smoothing, an activation slope) that changes during a fit makes the step record again."""
     mutate, make_optimizer, dropout, regularizer = MUTATIONS[name]
 
     def run(record):
@@ -306,9 +306,16 @@ def test_a_hyperparameter_changed_between_fits_is_not_replayed_stale(monkeypatch
                       loss=gpudnn.losses.CategoricalCrossentropy(label_smoothing=0.0))
         x, labels = blobs(n=64)
         y = to_categorical(labels, 3)
-        model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-        mutate(model)
-        model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
+
+        class MutateMidFit(gpudnn.callbacks.Callback):
+            # mid-fit: a recording made before it would be replayed after it (fit drops its
+            # recordings when it returns, so a change between fits could not catch a stale one)
+            def on_train_batch_begin(self, batch, logs=None):
+                if self.model.optimizer.iterations == 6:
+                    mutate(self.model)
+
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
+                  callbacks=[MutateMidFit()])
         return model
 
     recorded, eager = run(True), run(False)
