@@ -24,7 +24,7 @@ from .layers.base import AlwaysTrainable, Layer
 from .layers.input_layer import InputLayer
 from .layers.reshaping import Flatten
 from .summary import summary_text
-from .recorded_steps import RecordedSteps, capture_enabled
+from .recorded_steps import RecordedSteps
 from .variables import Variable
 
 #: Batch sizes whose buffers a model keeps at once (fit uses two: full and last partial batch).
@@ -481,7 +481,7 @@ class Sequential(AlwaysTrainable):
         ``training.BatchFeed``, when given); with ``record`` (fit's steady state), the device
         part is recorded on its first run for this batch size and replayed after."""
         self.optimizer.begin_step(self.backend)
-        if record and capture_enabled():
+        if record:
             self._steps.run(self, ws, totals, feed)
         else:
             self._device_step(ws, totals, feed)

@@ -56,10 +56,11 @@ class RecordedSteps:
         """Run ``model._device_step(ws, totals, feed)``: replayed when a recording of exactly
         these buffers exists (captured as a CUDA graph on its second run when the backend has
         graphs on), else run eagerly while recording it."""
+        # an entry keeps its ws and totals alive, so their ids in the key are theirs alone
         key = (id(ws), tuple(map(id, totals)))
         entry = self._entries.get(key)
-        if entry is not None and entry.ws is ws and _same(entry.totals, totals) \
-                and _same(entry.state, self._state_of(model, feed)):
+        state = self._state_of(model, feed)
+        if entry is not None and _same(entry.state, state):
             if entry.step is None:
                 model._device_step(ws, totals, feed)
                 return
@@ -80,7 +81,7 @@ class RecordedSteps:
             step = RecordedStep(recorder.calls)
         while len(self._entries) >= MAX_RECORDINGS:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = _Entry(ws, list(totals), self._state_of(model, feed), step)
+        self._entries[key] = _Entry(ws, list(totals), state, step)
 
     def _capture(self, model, ws, totals, feed, entry):
         """When the backend has graphs on: run this step with the graphs' memory pool (so that

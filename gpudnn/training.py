@@ -20,6 +20,7 @@ import numpy as np
 from .callbacks import CallbackList, TerminateOnNaN
 from .errors import InvalidInputError
 from .progbar import ProgressBar
+from .recorded_steps import capture_enabled
 
 
 def split_validation(model, x_host, y_host, validation_split, validation_data):
@@ -142,7 +143,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
         try:
             _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle,
-                        initial_epoch, val_dev)
+                        initial_epoch, val_dev, record=capture_enabled())
         finally:
             # the recordings (CUDA graphs) bound to this fit's data go with it: nothing holds
             # the training set on the device after fit (the next fit records again)
@@ -151,8 +152,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
 
 
 def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, initial_epoch,
-                val_dev):
-    """fit's epochs, their callbacks and the Ctrl-C handling, on data already on the device."""
+                val_dev, record):
+    """fit's epochs, their callbacks and the Ctrl-C handling, on data already on the device;
+    ``record``: the steps are recorded and replayed (``GPUDNN_RECORD_STEPS``, read once)."""
     be = model.backend
     model.stop_training = False
     model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
@@ -168,7 +170,7 @@ def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, i
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
-                               interrupted, val_dev)
+                               interrupted, val_dev, record)
             if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
                 print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
                       flush=True)
@@ -209,7 +211,7 @@ class BatchFeed:
 
 
 def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, interrupted,
-                val_dev):
+                val_dev, record):
     """One pass of shuffled mini-batch steps (``model.rng`` orders them), then the validation
     pass and the epoch's callbacks; returns the epoch's logs."""
     be = model.backend
@@ -221,7 +223,7 @@ def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, in
     for step in range(steps):
         cbs.on_train_batch_begin(step, {})
         ws = model._workspace(min(batch_size, n - step * batch_size), with_grads=True)
-        model._train_batch(ws, running.totals, record=True, feed=data)
+        model._train_batch(ws, running.totals, record=record, feed=data)
         running.step_done(ws.n)
         if cbs.wants_batch_logs or step == steps - 1:
             running.read()
