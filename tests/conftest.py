@@ -39,6 +39,30 @@ def compiled(request):
     return backend
 
 
+@pytest.fixture
+def kernels_only(monkeypatch):
+    """Fails the test when the compiled backend hands a call it should run to NumPy: its tests
+    compare it with NumPy, so a silent fallback would pass them. ``kernels_only.allowed`` holds
+    the call kinds a test expects NumPy to do (linear without a bias is NumPy's by design)."""
+    fell = []
+    cached = CompiledCpuBackend._cached
+
+    def watched(self, key, arrays, bind, *args):
+        site = cached(self, key, arrays, bind, *args)
+        if site is None:
+            fell.append(key[:2] if key[0] in ("fwd", "bwd") else key[:1])
+        return site
+
+    monkeypatch.setattr(CompiledCpuBackend, "_cached", watched)
+
+    class Allowed:
+        allowed = {("fwd", "linear"), ("bwd", "linear")}
+
+    yield Allowed
+    unexpected = [kind for kind in fell if kind not in Allowed.allowed]
+    assert not unexpected, f"the compiled backend fell back to NumPy for {sorted(set(unexpected))}"
+
+
 def step_peak_bytes(model, ws, totals, feed=None, steps=4, record=False):
     """Peak bytes of host memory allocated by ``steps`` training steps, above what was allocated
     before them: on the batches of ``feed`` (what fit's loop does per batch), or without a

@@ -19,7 +19,9 @@ from gpudnn.backend import NumpyBackend, fp_mode, host_kernels
 from gpudnn.errors import InvalidInputError
 from kernel_harness.updates import UPDATES
 
-pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+# kernels_only: a compiled-backend test that NumPy passed in its place would prove nothing
+pytestmark = [pytest.mark.usefixtures("kernels_only"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning"),
               pytest.mark.skipif(not config.FLUSH_SUPPORTED, reason="no flush-to-zero on this CPU")]
 
 DTYPES = (np.float32, np.float64)
