@@ -6,6 +6,7 @@ All randomness (weight initialisation, shuffling, validation splits) comes from 
 device, and bit-for-bit repeatable training on the CPU.
 """
 
+import os
 import platform
 
 import numpy as np
@@ -86,3 +87,15 @@ def set_flush_denormal(mode):
 def flush_denormal():
     """Whether gpudnn's CPU compute flushes subnormals to zero now (see set_flush_denormal)."""
     return _state["flush_denormal"]
+
+
+def env_flag(name, default):
+    """The on/off switch ``name`` of the environment: ``0``/``false``/``no``/``off`` is off,
+    ``1``/``true``/``yes``/``on`` is on (any case, spaces ignored), anything else or unset is
+    ``default``. Read at every call, so a change of the variable takes effect."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return default

@@ -14,10 +14,10 @@ drops its recordings.
 ``GPUDNN_RECORD_STEPS=0`` turns recording off (every step then runs eagerly).
 """
 
-import os
 import warnings
 
 from . import watched
+from .config import env_flag
 from .backend.capture import RecordedStep, record_calls
 
 #: Recordings a model keeps (fit uses two batch sizes: the full and the last partial batch).
@@ -26,8 +26,7 @@ MAX_RECORDINGS = 4
 
 def capture_enabled():
     """False when ``GPUDNN_RECORD_STEPS`` is ``0``/``false``/``no``/``off``."""
-    return os.environ.get("GPUDNN_RECORD_STEPS", "1").strip().lower() not in ("0", "false", "no",
-                                                                              "off")
+    return env_flag("GPUDNN_RECORD_STEPS", True)
 
 
 class RecordedSteps:

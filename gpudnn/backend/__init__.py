@@ -10,9 +10,9 @@ at import) when it builds; otherwise plain :class:`NumpyBackend`, with one warni
 ``GPUDNN_CPU_KERNELS=0`` asks for plain NumPy without a warning.
 """
 
-import os
 import warnings
 
+from ..config import env_flag
 from ..errors import DeviceUnavailableError, InvalidInputError, KernelCompileError
 from .base import ACTIVATION_KINDS, EPSILON, LOSS_KINDS, Backend
 from .numpy_backend import NumpyBackend
@@ -71,7 +71,7 @@ def cuda_problem(index=0):
 
 def cpu_backend():
     """A new CPU backend: compiled kernels when they build and are not switched off, else NumPy."""
-    if os.environ.get("GPUDNN_CPU_KERNELS", "").strip().lower() in ("0", "false", "no", "off"):
+    if not env_flag("GPUDNN_CPU_KERNELS", True):
         return NumpyBackend()
     from .native_backend import CompiledCpuBackend
 

@@ -121,23 +121,24 @@ class Backend(ABC):
         unless CUDA graphs are on)."""
         return contextlib.nullcontext()
 
-    def _scratch(self, shape, dtype, slot=0, zeroed=False):
+    def _scratch(self, shape, dtype, slot=0, fill=None):
         """A work array of this device, allocated once per (shape, dtype, slot) and reused;
-        ``slot`` tells apart two that are live at the same time. ``zeroed``: filled with zeros
-        when first made (callers that never write it get a constant zero array)."""
+        ``slot`` tells apart two that are live at the same time. ``fill``: the value it is
+        filled with when first made (callers that never write it get a constant array)."""
         cache = self.__dict__.setdefault("_scratch_cache", {})
         key = (tuple(shape), np.dtype(dtype), slot)
         buf = cache.get(key)
         if buf is None:
             while len(cache) >= MAX_SCRATCH:  # many batch sizes (predict): drop the oldest
                 cache.pop(next(iter(cache)))
-            make = self.zeros if zeroed else self.empty
-            buf = cache[key] = make(shape, dtype)
+            buf = cache[key] = self.empty(shape, dtype)
+            if fill is not None:
+                self.fill(buf, fill)
         return buf
 
     def _zero_bias(self, k, dtype):
         """A cached (k,) zero vector: the bias of a kernel called with ``bias=None``."""
-        return self._scratch((k,), dtype, slot="zero-bias", zeroed=True)
+        return self._scratch((k,), dtype, slot="zero-bias", fill=0)
 
     # ----------------------------------------------------------------- linear algebra
     @abstractmethod

@@ -13,7 +13,7 @@ replayed -- its result would be the recorded one -- so the recording is marked u
 op's name as the reason, and the step keeps running eagerly.
 
 This is the same contract a CUDA graph needs (stream capture records kernel launches with their
-pointers); the GPU form is not built yet, see the README.
+pointers); the GPU form is :mod:`gpudnn.backend.cuda_graph`.
 """
 
 import functools

@@ -26,14 +26,14 @@ import traceback
 
 import cupy
 
+from ..config import env_flag
 from .cublas_ctypes import CublasHandle
 from .capture import RecordedStep
 
 
 def graphs_requested():
     """False when ``GPUDNN_CUDA_GRAPHS`` is ``0``/``false``/``no``/``off``; on by default."""
-    return os.environ.get("GPUDNN_CUDA_GRAPHS", "1").strip().lower() not in ("0", "false", "no",
-                                                                             "off")
+    return env_flag("GPUDNN_CUDA_GRAPHS", True)
 
 
 class CaptureFailed(RuntimeError):

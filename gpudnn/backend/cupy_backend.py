@@ -17,7 +17,6 @@ This is the only module that imports CuPy; ``import gpudnn`` never needs it.
 """
 
 import functools
-import os
 import warnings
 
 import cupy
@@ -25,7 +24,8 @@ import cupyx
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
-from .base import EPSILON, MAX_SCRATCH, Backend, dropout_threshold, smoothing_terms
+from ..config import env_flag
+from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
 from .kernel_source import load_kernels
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
@@ -138,7 +138,7 @@ class CupyBackend(Backend):
         self._graphs = None
         self._capture_blas = None  # gpudnn's own cuBLAS handle while a step is being captured
         self._capture_keep = None  # the work arrays a capture uses (kept by its graph)
-        if os.environ.get("GPUDNN_TF32", "").strip().lower() in ("1", "true", "yes", "on"):
+        if env_flag("GPUDNN_TF32", False):
             enable_tf32()
 
     # ----------------------------------------------------------------- plumbing
@@ -250,8 +250,8 @@ class CupyBackend(Backend):
         self._device.synchronize()
 
     # ----------------------------------------------------------------- CUDA graphs
-    def _scratch(self, shape, dtype, slot=0, zeroed=False):
-        buf = super()._scratch(shape, dtype, slot, zeroed)
+    def _scratch(self, shape, dtype, slot=0, fill=None):
+        buf = super()._scratch(shape, dtype, slot, fill)
         if self._capture_keep is not None:  # a graph being captured bakes this address in
             self._capture_keep.append(buf)
         return buf
@@ -300,18 +300,9 @@ class CupyBackend(Backend):
             blas.sum_rows(a, self._ones(n, a.dtype), out)
 
     def _ones(self, n, dtype):
-        """A cached (n,) vector of ones (sum_rows' gemv operand). A graph being captured keeps
-        the one it reads (as it keeps its work arrays), so the cache may drop old sizes."""
-        cache = self.__dict__.setdefault("_ones_cache", {})
-        key = (n, np.dtype(dtype))
-        ones = cache.get(key)
-        if ones is None:
-            while len(cache) >= MAX_SCRATCH:
-                cache.pop(next(iter(cache)))
-            ones = cache[key] = cupy.ones(n, dtype)
-        if self._capture_keep is not None:
-            self._capture_keep.append(ones)
-        return ones
+        """A cached (n,) vector of ones: sum_rows' gemv operand (a work array: a graph being
+        captured keeps it)."""
+        return self._scratch((n,), dtype, slot="ones", fill=1)
 
     def _rows_blas(self):
         """The cuBLAS handle of the eager sum_rows, made on first use; None (CuPy's sum then

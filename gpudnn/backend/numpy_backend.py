@@ -150,12 +150,7 @@ class NumpyBackend(Backend):
             np.maximum(x, 0, out=x)
             x += neg
         elif kind == "softmax":
-            row = self._scratch((x.shape[0], 1), x.dtype)
-            np.max(x, axis=1, keepdims=True, out=row)
-            x -= row
-            np.exp(x, out=x)
-            np.sum(x, axis=1, keepdims=True, out=row)
-            x /= row
+            self._row_softmax(x, x)
         else:
             raise ValueError(f"unknown activation kind {kind!r}")
 
@@ -397,8 +392,8 @@ class NumpyBackend(Backend):
         return bool(np.isfinite(a).all())
 
     # ----------------------------------------------------------------- flushing subnormals
-    def _scratch(self, shape, dtype, slot=0, zeroed=False):
-        buf = super()._scratch(shape, dtype, slot, zeroed)
+    def _scratch(self, shape, dtype, slot=0, fill=None):
+        buf = super()._scratch(shape, dtype, slot, fill)
         return buf.view(FlushedArray) if emulating(self) else buf
 
     def _flush(self, *arrays):
