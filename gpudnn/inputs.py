@@ -41,14 +41,12 @@ def _check_finite(array, what):
 def features(x, input_shape, dtype, what="x", any_rank=False):
     """``x`` as a finite C-contiguous array of ``dtype`` of shape (n, *input_shape).
 
-    ``input_shape`` (one sample's shape; an int means ``(int,)``) None accepts any sample shape.
+    ``input_shape`` (one sample's shape, a tuple) None accepts any sample shape.
     A model of flat inputs (``input_shape`` of rank 1, ``any_rank`` False) takes a matrix
     (samples, features); one that flattens its input (``any_rank``: its first layer is Flatten,
     or its samples have rank > 1) takes samples of exactly its input shape.
     """
     array = _as_numeric_array(x, what)
-    if input_shape is not None and np.ndim(input_shape) == 0:
-        input_shape = (int(input_shape),)
     if any_rank or (input_shape is not None and len(input_shape) != 1):
         _check_sample_shape(array, input_shape, what)
     else:
@@ -150,6 +148,12 @@ def same_length(x, y):
 def positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise InvalidInputError(f"{what} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidInputError(f"{what} must be an integer >= 0, not {value!r}")
     return int(value)
 
 

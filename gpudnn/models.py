@@ -469,12 +469,10 @@ class Sequential(AlwaysTrainable):
         current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
-                or initial_epoch < 0:
-            raise InvalidInputError(f"initial_epoch must be an integer >= 0, not {initial_epoch!r}")
         return training.fit(self, x, y, _batch_size(batch_size),
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
-                            validation_split, validation_data, shuffle, int(initial_epoch))
+                            validation_split, validation_data, shuffle,
+                            inputs.non_negative_int(initial_epoch, "initial_epoch"))
 
     def _train_batch(self, ws, totals, record=False, feed=None):
         """One training step on the batch in ``ws`` (first gathered from ``feed``, a

@@ -125,7 +125,7 @@ def save_model(model, path, extra_state=None):
     if optimizer is None:
         entries["compile.json"] = _json(None)
     else:
-        entries["compile.json"] = _json({"loss": _serialize_loss(model.loss),
+        entries["compile.json"] = _json({"loss": losses.serialize(model.loss),
                                          "metrics": list(model.metric_names),
                                          "optimizer": optimizers.serialize(optimizer)})
         slots = {}
@@ -158,16 +158,6 @@ def _json(value):
 def _version():
     from . import __version__
     return __version__
-
-
-def _serialize_loss(loss):
-    """``{"class_name", "config"}`` of the loss (gpudnn.losses.serialize)."""
-    return losses.serialize(loss)
-
-
-def _deserialize_loss(config):
-    """The loss of a ``compile.json``: a serialized loss, or a Keras name."""
-    return losses.get(config) if isinstance(config, str) else losses.deserialize(config)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -277,7 +267,7 @@ class ModelFile:
             model.build(_input_shape(config["input_shape"]))
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
-                              loss=_deserialize_loss(self.compile["loss"]),
+                              loss=losses.get(self.compile["loss"]),  # serialized, or a Keras name
                               metrics=self.compile["metrics"])
             self.restore(model, optimizer_state=self.compile is not None)
         return model

@@ -10,7 +10,8 @@ first monitored epoch's when none improved).
 """
 
 from .callback import Callback
-from .monitor import check_mode, direction, monitored, non_negative_int, number
+from ..inputs import non_negative_int
+from .monitor import check_mode, direction, monitored, number
 
 
 class EarlyStopping(Callback):

@@ -39,12 +39,6 @@ def monitored(logs, monitor, owner):
     return float(value)
 
 
-def non_negative_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"{what} must be an integer >= 0, not {value!r}")
-    return value
-
-
 def number(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise InvalidInputError(f"{what} must be a number, not {value!r}")

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .callback import Callback
-from .monitor import check_mode, monitored, non_negative_int, number
+from ..inputs import non_negative_int
+from .monitor import check_mode, monitored, number
 
 
 class ReduceLROnPlateau(Callback):
