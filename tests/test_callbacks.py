@@ -206,6 +206,8 @@ def test_model_checkpoint_fills_the_name_and_saves_loadable_models(tmp_path):
         callbacks.ModelCheckpoint(tmp_path / "w.npz", save_weights_only=True)])
     clone = small_model()
     clone.load_weights(tmp_path / "w.npz")
+    for a, b in zip(clone.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(InvalidInputError, match="cannot fill ModelCheckpoint filepath.*val_acc"):
         model.fit(x, y, epochs=1, verbose=0,
                   callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "{val_acc}.gpudnn"))])

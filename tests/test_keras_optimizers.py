@@ -565,7 +565,7 @@ def test_replaying_a_recorded_update_uses_the_current_array():
     assert name == "sgd_update"
     np.testing.assert_allclose(params, -0.1)
     optimizer.learning_rate = 0.25
-    be.copy_into(optimizer.hyper, np.array([optimizer.learning_rate, 0.0]))
+    optimizer.begin_step(be)  # the optimizer writes the new rate into its array
     NumpyBackend.sgd_update(be, *args)  # the same arguments, no new host scalar
     np.testing.assert_allclose(params, -0.35, rtol=1e-15)
 
