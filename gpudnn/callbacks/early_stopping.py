@@ -11,7 +11,7 @@ first monitored epoch's when none improved).
 
 from .callback import Callback
 from ..inputs import non_negative_int
-from .monitor import check_mode, direction, monitored, number
+from .monitor import check_mode, direction, improves, monitored, number
 
 
 class EarlyStopping(Callback):
@@ -40,9 +40,7 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def _improves(self, value, reference):
-        if self._direction == "min":
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
+        return improves(self._direction, value, reference, self.min_delta)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._direction is None:

@@ -13,7 +13,7 @@ import os
 
 from ..errors import InvalidInputError
 from .callback import Callback
-from .monitor import check_mode, direction, monitored, number
+from .monitor import check_mode, direction, improves, monitored, number
 
 
 class ModelCheckpoint(Callback):
@@ -50,7 +50,7 @@ class ModelCheckpoint(Callback):
     def _improves(self, current):
         if self.best is None:
             return True
-        return current < self.best if self._direction == "min" else current > self.best
+        return improves(self._direction, current, self.best)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

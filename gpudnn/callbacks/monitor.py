@@ -29,6 +29,13 @@ def direction(monitor, mode, owner):
         f"keep the highest value or mode='min' to keep the lowest")
 
 
+def improves(direction, value, reference, min_delta=0.0):
+    """Whether ``value`` beats ``reference`` by more than ``min_delta`` in ``direction``."""
+    if direction == "min":
+        return value + min_delta < reference
+    return value - min_delta > reference
+
+
 def monitored(logs, monitor, owner):
     """``logs[monitor]`` as a float, or None with Keras's warning when it is missing."""
     value = (logs or {}).get(monitor)
