@@ -190,8 +190,13 @@ class Sequential(AlwaysTrainable):
         self._steps = RecordedSteps()
         self.built = True
         if self.optimizer is not None:
-            self.optimizer.build(be, total, self.dtype, owner=self, segments=self.param_segments())
+            self._build_optimizer(self.optimizer)
         nesting.adopt_nested(self, starts + [total])
+
+    def _build_optimizer(self, optimizer):
+        """Give ``optimizer`` its slots for this model's flat parameters (and its segments)."""
+        optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
+                        segments=self.param_segments())
 
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
@@ -268,8 +273,7 @@ class Sequential(AlwaysTrainable):
         self.metric_names = names
         if self.built:
             self._steps = RecordedSteps()
-            self.optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
-                                 segments=self.param_segments())
+            self._build_optimizer(self.optimizer)
 
     def _metric_mode(self, name):
         mode = _METRICS[name.lower()]

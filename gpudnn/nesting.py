@@ -81,5 +81,4 @@ def adopt_nested(outer, starts):
         model.output_dim = model._leaf_layers[-1].units
         model.built = True
         if model.optimizer is not None:
-            model.optimizer.build(model.backend, hi - lo, model.dtype, owner=model,
-                                  segments=model.param_segments())
+            model._build_optimizer(model.optimizer)

@@ -145,7 +145,8 @@ class _Group:
 
 def apply_gradients(optimizer, grads_and_vars):
     """One step of ``optimizer`` on ``(gradient, Variable)`` pairs; see the module docstring."""
-    pairs = list(grads_and_vars)
+    # a gradient held in a Variable is read as its device array (no trip through the host)
+    pairs = [(g.value if isinstance(g, Variable) else g, v) for g, v in grads_and_vars]
     if not pairs:
         raise InvalidInputError("apply_gradients got no (gradient, variable) pairs")
     for g, v in pairs:
@@ -155,7 +156,7 @@ def apply_gradients(optimizer, grads_and_vars):
                 f" where a Variable belongs (use model.trainable_weights or gpudnn.Variable(...))")
         if g is None:
             raise InvalidInputError(f"variable {v.name!r} has no gradient (None)")
-        if not isinstance(g, Variable) and not hasattr(g, "__cuda_array_interface__"):
+        if not hasattr(g, "__cuda_array_interface__"):
             _numeric(g, f"the gradient for {v.name!r}")
         if tuple(np.shape(g)) != v.shape:
             raise InvalidInputError(
@@ -179,8 +180,7 @@ def apply_gradients(optimizer, grads_and_vars):
     model = _model_of(variables)
     if model is not None:
         if optimizer.slots is None or optimizer._owner is None or optimizer._owner() is not model:
-            optimizer.build(backend, model.params.shape[0], model.dtype, owner=model,
-                            segments=model.param_segments())
+            model._build_optimizer(optimizer)
         for v, g in zip(variables, grads):
             backend.copy_into(model.grads[v._owner[1]:v._owner[2]].reshape(v.shape), g)
         optimizer.apply(backend, model.params, model.grads)
