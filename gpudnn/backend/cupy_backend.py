@@ -21,6 +21,7 @@ import warnings
 
 import cupy
 import cupyx
+from cupy._core import _routines_linalg
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
@@ -39,16 +40,12 @@ _VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def enable_tf32(enabled=True):
     """Let float32 matmuls use TF32 tensor cores (or turn that off again). Process-wide."""
-    from cupy._core import _routines_linalg
-
     mode = _routines_linalg.COMPUTE_TYPE_TF32 if enabled else _routines_linalg.COMPUTE_TYPE_DEFAULT
     _routines_linalg.set_compute_type(np.float32, mode)
 
 
 def tf32_enabled():
-    """True when float32 matmuls are allowed to use TF32."""
-    from cupy._core import _routines_linalg
-
+    """True when float32 matmuls are allowed to use TF32 (asked at every step: no import)."""
     return _routines_linalg.get_compute_type(np.float32) == _routines_linalg.COMPUTE_TYPE_TF32
 
 
