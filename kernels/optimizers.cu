@@ -19,6 +19,13 @@
 // and stores, the tail of a P that is not a multiple of 4 in the same launch. On an H200 the
 // scalar form keeps too few bytes in flight per thread to reach the memory's bandwidth.
 
+// Weight decay first, as Keras: param -= param * decay, decay = hyper[1] (0: weight decay off).
+template <typename U, typename H>
+__device__ __forceinline__ void apply_weight_decay(U& param, H& hyper) {
+  const U decay = hyper[1];
+  if (decay != (U)0) param -= param * decay;
+}
+
 // NaN-propagating maximum, like numpy.maximum (CUDA's max/fmax drop a NaN).
 template <typename U>
 __device__ __forceinline__ U nan_max(U a, U b) {
@@ -27,29 +34,25 @@ __device__ __forceinline__ U nan_max(U a, U b) {
 
 // kernel: sgd_update | in: T g, raw T hyper | out: T param | lanes: 4
 // param -= lr g
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 param -= hyper[0] * g;
 
 // kernel: momentum_update | in: T g, raw T hyper, T momentum, int32 nesterov | out: T param, T velocity | scalars: momentum, nesterov | lanes: 4
 // v = momentum v - lr g; param += v, or with Nesterov param += momentum v - lr g
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 const T step = hyper[0] * g;
 velocity = velocity * momentum - step;
 param = nesterov ? (param - step) + velocity * momentum : param + velocity;
 
 // kernel: rmsprop_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon | out: T param, T velocity | scalars: rho, one_minus_rho, epsilon | lanes: 4
 // v = rho v + (1 - rho) g^2; param -= lr g / sqrt(v + eps)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 velocity = velocity * rho + g * g * one_minus_rho;
 param -= hyper[0] * (g / sqrt(velocity + epsilon));
 
 // kernel: rmsprop_momentum_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon, T momentum | out: T param, T velocity, T mom | scalars: rho, one_minus_rho, epsilon, momentum | lanes: 4
 // v = rho v + (1 - rho) g^2; mom = momentum mom + lr g / sqrt(v + eps); param -= mom
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 velocity = velocity * rho + g * g * one_minus_rho;
 mom = mom * momentum + hyper[0] * (g / sqrt(velocity + epsilon));
 param -= mom;
@@ -57,8 +60,7 @@ param -= mom;
 // kernel: rmsprop_centered_update | in: T g, raw T hyper, T rho, T one_minus_rho, T epsilon, T momentum | out: T param, T velocity, T average, T mom | scalars: rho, one_minus_rho, epsilon, momentum | lanes: 4
 // centered RMSprop: v = rho v + (1 - rho) g^2; a = rho a + (1 - rho) g;
 // mom = momentum mom + lr g / sqrt(v - a^2 + eps); param -= mom (momentum 0: mom is the increment)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 velocity = velocity * rho + g * g * one_minus_rho;
 average = average * rho + g * one_minus_rho;
 mom = mom * momentum + hyper[0] * (g / sqrt((velocity - average * average) + epsilon));
@@ -66,16 +68,14 @@ param -= mom;
 
 // kernel: adam_update | in: T g, raw T hyper, T one_minus_beta1, T one_minus_beta2, T epsilon | out: T param, T m, T v | scalars: one_minus_beta1, one_minus_beta2, epsilon | lanes: 4
 // m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); param -= alpha m / (sqrt(v) + eps)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 m += (g - m) * one_minus_beta1;
 v += (g * g - v) * one_minus_beta2;
 param -= hyper[0] * (m / (sqrt(v) + epsilon));
 
 // kernel: amsgrad_update | in: T g, raw T hyper, T one_minus_beta1, T one_minus_beta2, T epsilon | out: T param, T m, T v, T vhat | scalars: one_minus_beta1, one_minus_beta2, epsilon | lanes: 4
 // Adam where vhat = max(vhat, v) replaces v in the step
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 m += (g - m) * one_minus_beta1;
 v += (g * g - v) * one_minus_beta2;
 vhat = nan_max(vhat, v);
@@ -85,8 +85,7 @@ param -= hyper[0] * (m / (sqrt(vhat) + epsilon));
 // Keras Nadam: m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v);
 // m_hat = c_m m + c_g g (hyper[2], hyper[3]); v_hat = v c_v (hyper[4]);
 // param -= lr m_hat / (sqrt(v_hat) + eps)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 m += (g - m) * one_minus_beta1;
 v += (g * g - v) * one_minus_beta2;
 const T m_hat = m * hyper[2] + g * hyper[3];
@@ -95,16 +94,14 @@ param -= (m_hat * hyper[0]) / (sqrt(v * hyper[4]) + epsilon);
 // kernel: adamax_update | in: T g, raw T hyper, T one_minus_beta1, T beta2, T epsilon | out: T param, T m, T u | scalars: one_minus_beta1, beta2, epsilon | lanes: 4
 // Keras Adamax: m += (1 - beta1)(g - m); u = max(beta2 u, |g|); param -= alpha m / (u + eps),
 // alpha = lr / (1 - beta1^t)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 m += (g - m) * one_minus_beta1;
 u = nan_max(u * beta2, (T)fabs(g + (T)0));  // + 0: DAZ reads a subnormal g as 0, as NumPy's flushed update does
 param -= hyper[0] * (m / (u + epsilon));
 
 // kernel: adagrad_update | in: T g, raw T hyper, T epsilon | out: T param, T accumulator | scalars: epsilon | lanes: 4
 // acc += g^2; param -= lr g / sqrt(acc + eps)
-const T decay = hyper[1];
-if (decay != (T)0) param -= param * decay;
+apply_weight_decay(param, hyper);
 accumulator += g * g;
 param -= hyper[0] * (g / sqrt(accumulator + epsilon));
 
