@@ -1,5 +1,6 @@
 """Shared fixtures: a fixed seed for every test, small data sets."""
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -77,3 +78,17 @@ def step_peak_bytes(model, ws, totals, feed=None, steps=4, record=False):
     finally:
         tracemalloc.stop()
     return peak - before
+
+
+def subprocess_env(**extra):
+    """The environment of a test's child Python: this checkout first on the path, CPU."""
+    return {**os.environ, "PYTHONPATH": os.getcwd(), "GPUDNN_DEVICE": "cpu", **extra}
+
+
+@pytest.fixture
+def keras_names(monkeypatch):
+    """Fresh automatic layer names (dense, dense_1...), as in a new Keras session."""
+    import gpudnn.layers.base as layer_base
+
+    monkeypatch.setattr(layer_base, "_name_counters",
+                        layer_base.defaultdict(layer_base.itertools.count))

@@ -33,9 +33,7 @@ def mnist_like():
     return x, to_categorical(train_labels[:512])
 
 
-def test_course_model_summary_matches_keras(monkeypatch):
-    import gpudnn.layers.base as base
-    monkeypatch.setattr(base, "_name_counters", base.defaultdict(base.itertools.count))
+def test_course_model_summary_matches_keras(keras_names):
     network = models.Sequential()
     network.add(layers.Dense(512, activation="relu", input_shape=(28 * 28,)))
     network.add(layers.Dense(10, activation="softmax"))

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import subprocess_env
 from gpudnn import models
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -80,7 +81,7 @@ except KeyboardInterrupt as exc:
 
 
 def python(script, *args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "GPUDNN_DEVICE": "cpu"}
+    env = subprocess_env()
     return subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=120, **kwargs)
 
@@ -102,7 +103,7 @@ def test_backup_and_restore_after_sigkill_ends_bit_for_bit(tmp_path):
 
 def test_ctrl_c_during_fit_leaves_a_consistent_model_that_saves(tmp_path):
     path = tmp_path / "interrupted.gpudnn"
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "GPUDNN_DEVICE": "cpu"}
+    env = subprocess_env()
     child = subprocess.Popen([sys.executable, "-c", CTRL_C, str(path)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -6,7 +6,6 @@ then ``model(x[:1])`` and ``Sequential([model, Softmax()])``). Summaries as Kera
 import numpy as np
 import pytest
 
-import gpudnn.layers.base as layer_base
 from gpudnn import layers, models
 from gpudnn.datasets import sample
 from gpudnn.optimizers import RMSprop
@@ -53,13 +52,6 @@ Model: "sequential"
 def mnist():
     (x_train, y_train), (x_test, y_test) = sample.load_data()
     return (x_train / 255.0).astype("float32"), y_train, (x_test / 255.0).astype("float32"), y_test
-
-
-@pytest.fixture
-def keras_names(monkeypatch):
-    """Fresh automatic layer names (dense, dense_1...), as in a new Keras session."""
-    monkeypatch.setattr(layer_base, "_name_counters",
-                        layer_base.defaultdict(layer_base.itertools.count))
 
 
 def test_classic_keras_mlp_example(mnist, keras_names):

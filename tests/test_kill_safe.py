@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gpudnn
+from conftest import subprocess_env
 from gpudnn import layers, models
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -57,7 +58,7 @@ def test_killed_saver_leaves_a_complete_file(tmp_path):
     model_path, weights_path = tmp_path / "model.gpudnn", tmp_path / "weights.npz"
     probe, base = base_weights()
     rng = random.Random(0)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = subprocess_env()
     seen = set()
     start = time.monotonic()
     kills = 0

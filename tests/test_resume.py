@@ -1,7 +1,6 @@
 """Exact resume: train 2 epochs, save, load in a NEW process with another global seed, fit
 epochs=5 initial_epoch=2 -> bit for bit the weights of 5 uninterrupted epochs (CPU)."""
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 from gpudnn import layers, models
 from gpudnn.utils import to_categorical
 
-from conftest import blobs
+from conftest import blobs, subprocess_env
 
 SCRIPT = """
 import sys
@@ -64,7 +63,7 @@ for name in OPTIMIZERS:
 
 
 def run(mode, folder):
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "GPUDNN_DEVICE": "cpu"}
+    env = subprocess_env()
     subprocess.run([sys.executable, "-c", SCRIPT, mode, str(folder)], check=True, env=env,
                    timeout=120)
 

@@ -38,9 +38,13 @@ def data():
     return x, to_categorical(labels, 3)
 
 
+def assert_same_weight_arrays(got, want):
+    for x, y in zip(got, want, strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y)
+
+
 def assert_same_weights(a, b):
-    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
-        assert wa.dtype == wb.dtype and np.array_equal(wa, wb)
+    assert_same_weight_arrays(a.get_weights(), b.get_weights())
 
 
 def test_layer_configs_round_trip_through_their_constructors():
@@ -164,11 +168,7 @@ def test_load_weights_accepts_a_model_file_and_checks_the_architecture(tmp_path)
     before = small.get_weights()
     with pytest.raises(FileFormatError, match="m.gpudnn: holds 7 weight arrays but the model has 2"):
         small.load_weights(tmp_path / "m.gpudnn")
-    assert_same_weights_list(small.get_weights(), before)
-
-
-def assert_same_weights_list(a, b):
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert_same_weight_arrays(small.get_weights(), before)
 
 
 def test_save_weights_writes_exactly_the_path_atomically(tmp_path):
@@ -197,7 +197,7 @@ def test_restore_state_into_an_existing_model(tmp_path):
     before = sgd.get_weights()
     with pytest.raises(FileFormatError, match="state of a Adam optimizer"):
         saving.restore_state(sgd, tmp_path / "s")
-    assert_same_weights_list(sgd.get_weights(), before)
+    assert_same_weight_arrays(sgd.get_weights(), before)
 
 
 def test_atomic_write_leaves_the_old_file_and_no_temp_on_error(tmp_path):
@@ -355,7 +355,7 @@ def test_restore_refuses_before_changing_anything(tmp_path):
     before = target.get_weights()
     with pytest.raises(gpudnn.errors.FileFormatError, match="schedule"):
         gpudnn.saving.restore_state(target, tmp_path / "plain.gpudnn")
-    assert_same_weights_as(target, before)
+    assert_same_weight_arrays(target.get_weights(), before)
     backup = tmp_path / "backup"
     backup.mkdir()
     os.replace(tmp_path / "plain.gpudnn", backup / "latest.gpudnn")
@@ -364,9 +364,6 @@ def test_restore_refuses_before_changing_anything(tmp_path):
     with pytest.raises(InvalidInputError, match="not a BackupAndRestore backup"):
         plain.fit(x, y, epochs=1, verbose=0,
                   callbacks=[gpudnn.callbacks.BackupAndRestore(backup)])
-    assert_same_weights_as(plain, before)
+    assert_same_weight_arrays(plain.get_weights(), before)
 
 
-def assert_same_weights_as(model, weights):
-    for got, want in zip(model.get_weights(), weights, strict=True):
-        np.testing.assert_array_equal(got, want)
