@@ -97,4 +97,4 @@ def test_a_worker_trains_and_prints_its_result(capsys):
                     "--limit", "256", "--epochs", "2"]) == 0
     result = fe.parse_result(capsys.readouterr().out)
     assert result["library"] == "gpudnn" and len(result["epoch_seconds"]) == 2
-    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert 0.3 < result["test_accuracy"] <= 1.0  # 0.49 here; chance is 0.1

@@ -147,7 +147,6 @@ def test_per_call_seconds_times_rounds_between_syncs():
     times = gr.per_call_seconds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                                 lambda: syncs.append(len(calls)), reps=3, round_s=0.0)
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
-    assert all(t >= 0 for v in times.values() for t in v)
     # 3 warm-up calls each, then 3 alternating rounds of k=1 (round_s 0): a b a b a b
     assert calls[6:] == ["a", "b", "a", "b", "a", "b"]
     assert syncs[-2:] == [11, 12]  # a sync before and after each round
@@ -465,7 +464,6 @@ def test_scaling_table_and_readme_row_from_a_hand_made_section():
             "off/on), gpudnn / PyTorch, worst | 1.05× (eager, H 8192, B 8192, TF32 off) | | "
             "≤ 1.05× |") in table
     assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())
-    assert "compute-bound sizes" in tables.readme_table(_hand_made())  # no section: n/a
     assert "| n/a | | ≤ 1.05× |" in tables.readme_table(_hand_made())
 
 
