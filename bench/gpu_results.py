@@ -50,6 +50,7 @@ import argparse
 import contextlib
 import copy
 import datetime
+import gc
 import json
 import math
 import os
@@ -328,23 +329,33 @@ def free_device_memory(device):
 # ------------------------------------------------------------------ PyTorch (--worker torch)
 def torch_course_steps(torch, device, reps, round_s):
     """{"torch_eager": [s...], "torch_graph": [s...] or a reason} at batch 128."""
-    from bench import peers
-
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 784), dtype=np.float32)
-    labels = rng.integers(0, 10, BATCH)
+    return torch_step_times(torch, device, x, rng.integers(0, 10, BATCH), 512, reps, round_s)
+
+
+def torch_step_times(torch, device, x, labels, hidden, reps, round_s):
+    """{"torch_eager": [s...], "torch_graph": [s...] or a reason}: PyTorch's step of 784 ->
+    Linear(hidden) -> ReLU -> Linear(10) on the batch (x, labels), eager (bench.peers) and
+    captured whole as a CUDA graph (CUDA only); the GPU memory it took is given back."""
+    from bench import peers
+
     gpu = device == "cuda"
-    step, sync = peers.torch_step(x, labels, gpu)
+    step, sync = peers.torch_step(x, labels, gpu, hidden=hidden)
     out = {"torch_eager": per_call_seconds({"s": step}, sync or _noop, reps, round_s)["s"]}
+    del step
     if not gpu:
         out["torch_graph"] = "torch.cuda.graph needs a CUDA device (this run: --device cpu)"
         return out
-    net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True)
+    net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True, hidden=hidden)
     tx = torch.as_tensor(x, device="cuda")
     ty = torch.as_tensor(labels, device="cuda")
     graph = _capture(torch, lambda: loss_fn(net(tx), ty), opt)
     out["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize, reps,
                                           round_s)["s"]
+    del graph, net, opt, loss_fn, tx, ty
+    gc.collect()
+    torch.cuda.empty_cache()
     return out
 
 

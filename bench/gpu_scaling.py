@@ -175,8 +175,7 @@ def _free(device):
 # ------------------------------------------------------------------ PyTorch (the worker)
 def torch_scaling(torch, device, quick, reps, round_s):
     """{key: {impl: [s...] or reason}} for PyTorch eager and CUDA graph, fused Adam."""
-    from bench import peers
-    from bench.gpu_results import _capture, _noop, _torch_net, per_call_seconds
+    from bench.gpu_results import torch_step_times
 
     gpu = device == "cuda"
     flags = torch.backends.cuda.matmul
@@ -186,22 +185,7 @@ def torch_scaling(torch, device, quick, reps, round_s):
         if gpu:
             flags.allow_tf32 = tf32
         x, labels = batch_data(hidden, batch)
-        step, sync = peers.torch_step(x, labels, gpu, hidden=hidden)
-        times = {"torch_eager": per_call_seconds({"s": step}, sync or _noop, reps, round_s)["s"]}
-        del step
-        if not gpu:
-            times["torch_graph"] = "torch.cuda.graph needs a CUDA device (this run: --device cpu)"
-            return times, None
-        net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True, hidden=hidden)
-        tx = torch.as_tensor(x, device="cuda")
-        ty = torch.as_tensor(labels, device="cuda")
-        graph = _capture(torch, lambda: loss_fn(net(tx), ty), opt)
-        times["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize,
-                                                reps, round_s)["s"]
-        del graph, net, opt, loss_fn, tx, ty
-        gc.collect()
-        torch.cuda.empty_cache()
-        return times, None
+        return torch_step_times(torch, device, x, labels, hidden, reps, round_s), None
 
     budget = (QUICK_BUDGET_S if quick else BUDGET_S)["torch"]
     try:
