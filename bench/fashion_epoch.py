@@ -24,16 +24,16 @@ torch the peer is skipped with the reason.
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.worker import ROOT, tagged_result, worker_env
+from bench.worker import torch_problem as torch_import_problem
+
 LIBRARIES = ("gpudnn", "pytorch")
 RESULT_TAG = "FASHION_EPOCH_RESULT "
 TORCH_HINT = ("install the CPU build, e.g. `pip install torch --index-url "
@@ -107,20 +107,17 @@ def worker_command(python, library, optimizer, args, seed):
 
 def parse_result(stdout, stderr="", returncode=0):
     """The result dict a worker printed; RuntimeError with its error output when there is none."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
+    result = tagged_result(stdout, RESULT_TAG)
+    if result is not None:
+        return result
     tail = "\n".join((stderr or stdout).strip().splitlines()[-8:])
     raise RuntimeError(f"the training process failed (exit code {returncode}):\n{tail}")
 
 
 def torch_problem(python):
-    """Why ``python`` cannot import torch, or None when it can."""
-    done = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
-    if done.returncode == 0:
-        return None
-    last = (done.stderr.strip().splitlines() or ["import torch failed"])[-1]
-    return f"{python} cannot import torch ({last}); {TORCH_HINT}"
+    """Why ``python`` cannot import torch (with how to install it), or None when it can."""
+    problem = torch_import_problem(python)
+    return problem and f"{problem}; {TORCH_HINT}"
 
 
 def run_order(run_index, libraries):
@@ -235,8 +232,7 @@ def main(argv=None):
             print(f"PyTorch peer skipped: {problem}", flush=True)
         else:
             pythons["pytorch"] = args.torch_python
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env = worker_env()
     results = []
     for run_index in range(args.runs):
         for optimizer in args.optimizers:

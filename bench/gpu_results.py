@@ -65,10 +65,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import gpu_scaling
+from bench.worker import ROOT, tagged_result, torch_problem, worker_env
 from bench.gpu_results_tables import (EPOCH_KEYS, OPTIMIZER_KEYS, STEP_KEYS, TORCH_VARIANTS,
                                       markdown, readme_table, splice_readme)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULT_TAG = "GPU_RESULTS_WORKER "
 BATCH = 128
 #: per device: (round seconds, repetitions, epochs, training-sample limit, update parameters)
@@ -492,18 +492,6 @@ def torch_worker(args):
     print(RESULT_TAG + json.dumps(found), flush=True)
 
 
-def torch_problem(python):
-    """Why ``python`` cannot import torch, or None when it can."""
-    try:
-        done = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
-    except OSError as exc:
-        return f"{python} cannot import torch ({exc})"
-    if done.returncode == 0:
-        return None
-    last = (done.stderr.strip().splitlines() or ["import torch failed"])[-1]
-    return f"{python} cannot import torch ({last})"
-
-
 def run_torch_worker(args):
     """The worker's figures, or a string saying why there are none."""
     problem = torch_problem(args.torch_python)
@@ -512,16 +500,14 @@ def run_torch_worker(args):
     command = [args.torch_python, "-m", "bench.gpu_results", "--worker", "torch",
                "--device", args.device, "--data", args.data, "--section", args.section]
     command += ["--quick"] if args.quick else []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
-                              timeout=args.worker_timeout)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                              env=worker_env(), timeout=args.worker_timeout)
     except subprocess.TimeoutExpired:
         return f"the PyTorch worker ran past --worker-timeout {args.worker_timeout} s"
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
+    result = tagged_result(done.stdout, RESULT_TAG)
+    if result is not None:
+        return result
     tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
     return f"the PyTorch worker failed (exit code {done.returncode}): {tail}"
 
