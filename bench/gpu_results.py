@@ -294,7 +294,7 @@ def gpudnn_fashion(results, device, data, epochs):
 
 def gpudnn_updates(results, device, n_params, reps, round_s):
     """update_vs_copy_100M: copy seconds / update seconds per optimizer, per repetition."""
-    from bench.test_update import OPTIMIZERS
+    from bench.test_update import OPTIMIZERS, bytes_per_param
     from gpudnn.backend import backend_for
 
     be = backend_for(device)
@@ -305,10 +305,9 @@ def gpudnn_updates(results, device, n_params, reps, round_s):
     params, grads = be.from_host(host * 0.05), be.from_host(host * 0.01)
     del host
     for key, name in OPTIMIZER_KEYS.items():
-        make, per_param = OPTIMIZERS[name]
-        opt = make()
+        opt = OPTIMIZERS[name]()
         opt.build(be, n_params, params.dtype)
-        count = per_param * n_params // 8  # float32s in each half of the copy
+        count = bytes_per_param(opt) * n_params // 8  # float32s in each half of the copy
         src, dst = xp.ones(count, xp.float32), xp.zeros(count, xp.float32)
         times = per_call_seconds({"ours": lambda: opt.apply(be, params, grads),
                                   "copy": lambda: xp.copyto(dst, src)},
@@ -440,13 +439,13 @@ def torch_updates(torch, device, n_params, reps, round_s):
     """{key: {variant: [copy s / update s...] or a reason}} for torch.optim over one flat
     parameter, against ``dst.copy_(src)`` of the same bytes in this process."""
     from bench import peers
-    from bench.test_update import OPTIMIZERS
+    from bench.test_update import OPTIMIZERS, bytes_per_param
 
     gpu = device == "cuda"
     sync = torch.cuda.synchronize if gpu else _noop
     out = {}
     for key, name in OPTIMIZER_KEYS.items():
-        count = OPTIMIZERS[name][1] * n_params // 8
+        count = bytes_per_param(OPTIMIZERS[name]()) * n_params // 8
         src = torch.ones(count, device=device)
         dst = torch.zeros(count, device=device)
         out[key] = {}
