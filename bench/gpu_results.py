@@ -24,7 +24,8 @@ What is measured, each against what (gpudnn in this process, PyTorch in a proces
   the epoch's last step finished) and the test accuracy after N epochs of the course model on
   Fashion-MNIST (60,000 samples, batch 128, shuffled, Adam(1e-3), ``fit(verbose=0)`` with the
   accuracy metric for gpudnn; PyTorch's loops gather each batch from the data on the device, the
-  captured loop through an index buffer, and compute no training metric).
+  captured loop through an index buffer, and compute no training metric); every epoch's
+  seconds, the first too, under ``fashion_every_epoch_s``.
 - ``update_vs_copy_100M``: the bandwidth of ``optimizer.apply`` over flat float32 buffers of
   100 M parameters (1 M with ``--quick`` or on the CPU) as a ratio to a device copy of the same
   bytes (bench/test_update.py counts them: SGD 12 bytes per parameter, momentum / RMSprop /
@@ -135,6 +136,12 @@ class Results:
         scaled = [v * scale for v in values]
         self.doc.setdefault(section, {})[key] = statistics.median(scaled)
         self.doc["spread"].setdefault(section, {})[key] = spread(scaled)
+
+    def put_epochs(self, key, seconds):
+        """fashion_epoch_s[key] from the steady epochs, and every epoch (the first too) under
+        fashion_every_epoch_s: a claim about epochs can then be checked on each of them."""
+        self.put("fashion_epoch_s", key, steady_epochs(seconds))
+        self.doc.setdefault("fashion_every_epoch_s", {})[key] = list(seconds)
 
     def put_value(self, section, key, value):
         """A single figure (no repetitions, e.g. a test accuracy)."""
@@ -286,7 +293,7 @@ def gpudnn_fashion(results, device, data, epochs):
             warnings.simplefilter("always")
             model = course_model(optimizer="adam", lr=0.001, device=device, seed=0)
             result = run(key, model, data, epochs, batch_size=BATCH, verbose=0)
-        results.put("fashion_epoch_s", key, steady_epochs(result.epoch_seconds))
+        results.put_epochs(key, result.epoch_seconds)
         results.put_value("fashion_test_acc", key, result.test_accuracy)
         if graphs:
             results.doc["paths"]["fashion_gpudnn_graph"] = step_path(model, device, caught)
@@ -554,7 +561,7 @@ def add_torch(results, found):
             results.miss("fashion_epoch_s", key, run)
             results.miss("fashion_test_acc", key, run)
         else:
-            results.put("fashion_epoch_s", key, steady_epochs(run["epoch_seconds"]))
+            results.put_epochs(key, run["epoch_seconds"])
             results.put_value("fashion_test_acc", key, run["test_accuracy"])
 
 

@@ -54,6 +54,8 @@ def test_fake_run_writes_every_key_the_issue_lists(tmp_path, capsys):
         assert s["n"] >= 3 and s["min"] <= doc["course_step_ms"][key] <= s["max"]
     for key in ("gpudnn_graph", "gpudnn_eager"):
         assert 0.1 <= doc["fashion_test_acc"][key] <= 1.0
+        every = doc["fashion_every_epoch_s"][key]  # the first epoch kept too (2 in quick mode)
+        assert len(every) == 2 and doc["fashion_epoch_s"][key] == every[1]
     for key in ISSUE_KEYS["update_vs_copy_100M"]:
         assert doc["spread"]["update_vs_copy_100M"][key]["n"] >= 3
     # the CPU has no CUDA graphs: the recorded calls were replayed, and the JSON says so
@@ -177,12 +179,15 @@ def _hand_made():
 def test_readme_table_from_a_hand_made_document():
     table = tables.readme_table(_hand_made())
     lines = table.splitlines()
-    assert lines[0].startswith("| NVIDIA H200, 2026-11-28 (`docs/gpu-results.json`) |")
+    assert lines[0] == ("| NVIDIA H200, 2026-11-28 (`docs/gpu-results.json`) | gpudnn | "
+                        "PyTorch (own process, fused Adam, eps 1e-7) | target |")
     assert lines[1] == "|---|---:|---:|---|"
     assert "| course step, batch 128, CUDA graph, ms | 0.062 (0.061–0.064) | 0.145 |" in table
     assert "(now 0.43×)" in table  # 0.062 / 0.145
     assert "(now 0.53×)" in table  # 0.035 / 0.066
-    assert "| test accuracy, CUDA graph / eager | 88.12 % / 88.09 % | n/a / 87.90 % |" in table
+    assert ("| test accuracy after the epochs (one run each), CUDA graph / eager | 88.12 % / "
+            "88.09 % | n/a / 87.90 % |") in table
+    assert "| Fashion-MNIST epoch (epochs 2–4), CUDA graph, s | 0.035" in table
     assert "100,000,000 params, worst of 6 | 0.91 |" in table
     assert all(line.startswith("|") and line.endswith("|") for line in lines)
 
