@@ -187,3 +187,20 @@ def nonnegative_number(value, what):
     if number is None or not math.isfinite(number) or number < 0:
         raise InvalidInputError(f"{what} must be a finite number >= 0, not {value!r}")
     return number
+
+
+def weight_arrays(labeled_views, weights, hint=""):
+    """Host ``weights`` for ``[(label, parameter view)]``, each checked (its shape, real numbers)
+    and converted to its view's dtype, all of them before anything is copied."""
+    arrays = []
+    for (label, view), w in zip(labeled_views, weights):
+        w = np.asarray(w)
+        if w.shape != tuple(view.shape):
+            raise InvalidInputError(
+                f"weight {label} has shape {tuple(view.shape)} but the array given for it has "
+                f"shape {w.shape}{hint}")
+        if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or \
+                np.issubdtype(w.dtype, np.complexfloating):
+            raise InvalidInputError(f"weight {label} must hold real numbers, not dtype {w.dtype}")
+        arrays.append(np.ascontiguousarray(w, dtype=view.dtype))
+    return arrays

@@ -606,14 +606,8 @@ class Sequential(AlwaysTrainable):
             raise InvalidInputError(
                 f"set_weights got {len(weights)} arrays but the model has {len(views)} "
                 f"parameters ({', '.join(f'{l.name}/{n}' for l, n, _ in views)})")
-        arrays = []
-        for (layer, name, view), w in zip(views, weights):
-            w = np.asarray(w)
-            if w.shape != tuple(view.shape):
-                raise InvalidInputError(
-                    f"weight {layer.name}/{name} has shape {tuple(view.shape)} but the array given "
-                    f"for it has shape {w.shape}; the weights come from a different architecture")
-            arrays.append(np.ascontiguousarray(w, dtype=self.dtype))
+        arrays = inputs.weight_arrays([(f"{layer.name}/{name}", view) for layer, name, view in views],
+                                      weights, "; the weights come from a different architecture")
         for (_, _, view), w in zip(views, arrays):
             self.backend.copy_into(view, w)
 

@@ -60,6 +60,21 @@ def test_set_weights_counts_arrays():
         model_of().set_weights([np.zeros((6, 8))])
 
 
+def test_set_weights_checks_every_array_before_copying_any():
+    from gpudnn.errors import InvalidInputError
+
+    model = model_of()
+    before = model.get_weights()
+    bad_dtype = [w.astype(str) if i == 3 else w + 1 for i, w in enumerate(before)]
+    with pytest.raises(InvalidInputError, match="must hold real numbers, not dtype <U"):
+        model.set_weights(bad_dtype)
+    bad_shape = [w + 1 for w in before[:-1]] + [np.zeros(before[-1].size + 1)]
+    with pytest.raises(InvalidInputError, match="different architecture"):
+        model.set_weights(bad_shape)
+    for a, b in zip(model.get_weights(), before):  # nothing copied
+        np.testing.assert_array_equal(a, b)
+
+
 def test_first_layer_never_computes_a_gradient_for_the_input(monkeypatch):
     model = model_of()
     x, labels = blobs(n=32)

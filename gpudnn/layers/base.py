@@ -12,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..inputs import weight_arrays
 from ..watched import Watched
 
 _name_counters = defaultdict(itertools.count)
@@ -124,8 +125,6 @@ class Layer(AlwaysTrainable, Watched):
     def set_weights(self, weights):
         """Copy host arrays (as get_weights returns them) into the layer's parameters, in place:
         every model holding the layer sees the new values."""
-        from ..errors import InvalidInputError
-
         specs = self.param_specs()
         weights = list(weights)
         if specs and (self._backend is None or any(v is None for v in self.parameter_views())):
@@ -137,19 +136,10 @@ class Layer(AlwaysTrainable, Watched):
                 f"layer {self.name!r} takes {len(specs)} weight arrays "
                 f"({', '.join(name for name, *_ in specs) or 'none'}) but set_weights got "
                 f"{len(weights)}")
-        arrays = []
-        for (name, *_), view, w in zip(specs, self.parameter_views(), weights):
-            w = np.asarray(w)
-            if w.shape != tuple(view.shape):
-                raise InvalidInputError(
-                    f"weight {self.name}/{name} has shape {tuple(view.shape)} but the array given "
-                    f"for it has shape {w.shape}")
-            if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or \
-                    np.issubdtype(w.dtype, np.complexfloating):
-                raise InvalidInputError(f"weight {self.name}/{name} must hold real numbers, "
-                                        f"not dtype {w.dtype}")
-            arrays.append(np.ascontiguousarray(w, dtype=view.dtype))
-        for view, w in zip(self.parameter_views(), arrays):
+        views = self.parameter_views()
+        arrays = weight_arrays([(f"{self.name}/{name}", view) for (name, *_), view
+                                in zip(specs, views)], weights)
+        for view, w in zip(views, arrays):
             self._backend.copy_into(view, w)
 
     def __repr__(self):
