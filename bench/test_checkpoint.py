@@ -12,6 +12,7 @@ import numpy as np
 
 from bench.figures import record
 from bench.test_train_step import BATCH, batch_in_workspace, course_model
+from gpudnn.recorded_steps import capture_enabled
 
 STEPS_PER_EPOCH = -(-60_000 // BATCH)
 
@@ -25,8 +26,9 @@ def test_checkpoint(benchmark, backend, timer, rng, device, tmp_path):
     path = tmp_path / "course.gpudnn"
     benchmark.group = "checkpoint"
     save_s = timer.bench(benchmark, lambda: model.save(path))
+    record_steps = capture_enabled()  # as fit decides it
     with backend.training_stream():  # the step as fit runs it: recorded (a CUDA graph on CUDA)
-        epoch_s = timer.median(lambda: model._train_batch(ws, totals, record=True)) \
+        epoch_s = timer.median(lambda: model._train_batch(ws, totals, record=record_steps)) \
             * STEPS_PER_EPOCH
     record(benchmark, figure="checkpoint: model.save of the course model (Adam)",
            device=backend.name.split(":")[0], unit="ms", amount=None, ours_s=save_s,

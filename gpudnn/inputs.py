@@ -181,11 +181,12 @@ def positive_number(value, what):
     return number
 
 
-def nonnegative_number(value, what):
-    """``value`` as a Python int or float when it is a finite real number >= 0."""
+def nonnegative_number(value, what, rule="a finite number >= 0"):
+    """``value`` as a Python int or float when it is a finite real number >= 0 (``rule``: how
+    the error names what is accepted)."""
     number = real_number(value)
     if number is None or not math.isfinite(number) or number < 0:
-        raise InvalidInputError(f"{what} must be a finite number >= 0, not {value!r}")
+        raise InvalidInputError(f"{what} must be {rule}, not {value!r}")
     return number
 
 

@@ -473,15 +473,16 @@ class Sequential(AlwaysTrainable):
         current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
+        initial_epoch = inputs.non_negative_int(initial_epoch, "initial_epoch")
         return training.fit(self, x, y, _batch_size(batch_size),
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
-                            validation_split, validation_data, shuffle,
-                            inputs.non_negative_int(initial_epoch, "initial_epoch"))
+                            validation_split, validation_data, shuffle, initial_epoch)
 
     def _train_batch(self, ws, totals, record=False, feed=None):
         """One training step on the batch in ``ws`` (first gathered from ``feed``, a
         ``training.BatchFeed``, when given); with ``record`` (fit's steady state), the device
-        part is recorded on its first run for this batch size and replayed after."""
+        part is recorded on its first run for this batch size and replayed after. The caller
+        decides: ``fit`` passes ``recorded_steps.capture_enabled()`` (GPUDNN_RECORD_STEPS)."""
         self.optimizer.begin_step(self.backend)
         if record:
             self._steps.run(self, ws, totals, feed)

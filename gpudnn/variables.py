@@ -145,8 +145,14 @@ class _Group:
 
 def apply_gradients(optimizer, grads_and_vars):
     """One step of ``optimizer`` on ``(gradient, Variable)`` pairs; see the module docstring."""
+    pairs = list(grads_and_vars)
+    for g, v in pairs:
+        if isinstance(g, Variable) and isinstance(v, Variable) and g.backend is not v.backend:
+            raise InvalidInputError(
+                f"the gradient for {v.name!r} is a Variable on {g.backend.name}, the variable is "
+                f"on {v.backend.name}; give it on the variable's device")
     # a gradient held in a Variable is read as its device array (no trip through the host)
-    pairs = [(g.value if isinstance(g, Variable) else g, v) for g, v in grads_and_vars]
+    pairs = [(g.value if isinstance(g, Variable) else g, v) for g, v in pairs]
     if not pairs:
         raise InvalidInputError("apply_gradients got no (gradient, variable) pairs")
     for g, v in pairs:

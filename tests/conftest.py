@@ -42,9 +42,11 @@ def compiled(request):
 
 @pytest.fixture
 def kernels_only(monkeypatch):
-    """Fails the test when the compiled backend hands a call it should run to NumPy: its tests
-    compare it with NumPy, so a silent fallback would pass them. ``kernels_only.allowed`` holds
-    the call kinds a test expects NumPy to do (linear without a bias is NumPy's by design)."""
+    """Fails the test when the compiled backend refuses a call site and hands the call to NumPy:
+    its tests compare it with NumPy, so a silent fallback would pass them. It sees the refusals
+    of the call-site cache (every op's), not an op's own early return (e.g. a loss kind with no
+    kernel). ``kernels_only.allowed`` holds the call kinds a test expects NumPy to do (linear
+    without a bias is NumPy's by design)."""
     fell = []
     cached = CompiledCpuBackend._cached
 
@@ -80,9 +82,10 @@ def step_peak_bytes(model, ws, totals, feed=None, steps=4, record=False):
     return peak - before
 
 
-def subprocess_env(**extra):
-    """The environment of a test's child Python: this checkout first on the path, CPU."""
-    return {**os.environ, "PYTHONPATH": os.getcwd(), "GPUDNN_DEVICE": "cpu", **extra}
+def subprocess_env(cpu=True):
+    """The environment of a test's child Python: this checkout first on the path, and the CPU
+    (``cpu=False``: the device the tests run on, e.g. GPUDNN_DEVICE=cuda on a GPU)."""
+    return {**os.environ, "PYTHONPATH": os.getcwd(), **({"GPUDNN_DEVICE": "cpu"} if cpu else {})}
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def test_per_call_seconds_times_rounds_between_syncs():
 def _hand_made():
     doc = {"card": "NVIDIA H200", "device": "cuda", "quick": False,
            "date": "2026-11-28T05:00:00+00:00", "versions": {"cupy": "14.2", "torch": "2.11"},
-           "settings": {"update_params": 100_000_000},
+           "settings": {"update_params": 100_000_000, "epochs": 4},
            "course_step_ms": {"gpudnn_graph": 0.062, "gpudnn_eager": 0.51, "gemms_eager": 0.10,
                               "torch_eager": 1.17, "torch_graph": 0.145},
            "fashion_epoch_s": {"gpudnn_graph": 0.035, "gpudnn_eager": 0.4, "torch_eager": 0.55,
@@ -188,6 +188,8 @@ def test_readme_table_from_a_hand_made_document():
     assert ("| test accuracy after the epochs (one run each), CUDA graph / eager | 88.12 % / "
             "88.09 % | n/a / 87.90 % |") in table
     assert "| Fashion-MNIST epoch (epochs 2–4), CUDA graph, s | 0.035" in table
+    quick = dict(_hand_made(), settings={"update_params": 1_000_000, "epochs": 2})
+    assert "| Fashion-MNIST epoch (epoch 2), CUDA graph, s |" in tables.readme_table(quick)
     assert "100,000,000 params, worst of 6 | 0.91 |" in table
     assert all(line.startswith("|") and line.endswith("|") for line in lines)
 

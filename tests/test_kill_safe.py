@@ -58,7 +58,7 @@ def test_killed_saver_leaves_a_complete_file(tmp_path):
     model_path, weights_path = tmp_path / "model.gpudnn", tmp_path / "weights.npz"
     probe, base = base_weights()
     rng = random.Random(0)
-    env = subprocess_env()
+    env = subprocess_env(cpu=False)
     seen = set()
     start = time.monotonic()
     kills = 0

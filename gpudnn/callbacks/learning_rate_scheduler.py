@@ -2,8 +2,11 @@
 a one-argument ``schedule(epoch)`` also works, as in Keras), set on ``model.optimizer``; the
 epoch's logs get ``learning_rate``."""
 
+import math
+
+import numpy as np
+
 from ..errors import InvalidInputError
-from ..inputs import nonnegative_number
 from .callback import Callback
 
 
@@ -23,12 +26,11 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, float(optimizer.learning_rate))
         except TypeError:  # Keras's older one-argument schedules
             lr = self.schedule(epoch)
-        try:
-            lr = nonnegative_number(lr, "a learning rate")
-        except InvalidInputError:
+        if isinstance(lr, bool) or not isinstance(lr, (float, int, np.floating)) \
+                or not math.isfinite(lr) or lr < 0:
             raise InvalidInputError(
                 f"the schedule returned {lr!r} for epoch {epoch}; it must return a finite "
-                f"learning rate >= 0 (a float)") from None
+                f"learning rate >= 0 (a float)")
         optimizer.learning_rate = float(lr)
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.",

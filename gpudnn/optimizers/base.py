@@ -40,7 +40,9 @@ def fraction(value, what):
 
 
 def _optional_nonnegative(value, what):
-    return None if value is None else float(nonnegative_number(value, what))
+    if value is None:
+        return None
+    return float(nonnegative_number(value, what, "None or a finite number >= 0"))
 
 
 class Optimizer(Watched):

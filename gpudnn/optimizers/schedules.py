@@ -23,8 +23,6 @@ from ..errors import InvalidInputError
 from ..inputs import finite_number, nonnegative_number, positive_number
 
 
-# A decay rate or power is >= 0: a negative one has no decay meaning (a negative base to a
-# fractional power is complex, a negative power divides by zero at the end).
 
 
 class LearningRateSchedule:
@@ -53,6 +51,8 @@ class _TimeDecay(LearningRateSchedule):
                  name=None):
         self.initial_learning_rate = finite_number(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = positive_number(decay_steps, "decay_steps")
+        # >= 0: a negative decay rate or power has no decay meaning (a negative base to a
+        # fractional power is complex, a negative power divides by zero at the end)
         self.decay_rate = nonnegative_number(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
         self.name = type(self).__name__ if name is None else name
