@@ -12,7 +12,7 @@ import numpy as np
 
 from bench.figures import record
 from bench.test_train_step import BATCH, batch_in_workspace, course_model
-from gpudnn.recorded_steps import capture_enabled
+from gpudnn.training.recorded_steps import capture_enabled
 
 STEPS_PER_EPOCH = -(-60_000 // BATCH)
 

@@ -4,7 +4,7 @@ Model: Dense(512, relu, input 784) -> Dense(10, softmax), Adam, categorical cros
 metric accuracy, 407,050 params. ours: ``model._train_batch`` on a preallocated batch (forward,
 loss and accuracy accumulated on the device, backward, Adam over the flat buffer), what ``fit``
 runs per batch minus the row gather: ``recorded`` as fit runs it (the step's backend calls
-recorded once and replayed, gpudnn/recorded_steps.py), ``eager`` walking the layers every step. limit: the step's own five GEMMs alone (x@W1, h@W2,
+recorded once and replayed, gpudnn/training/recorded_steps.py), ``eager`` walking the layers every step. limit: the step's own five GEMMs alone (x@W1, h@W2,
 h^T@dz2, dz2@W2^T, x^T@dz1: 2*128*(784*512*2 + 512*10*3) = 0.21 GFLOP) through
 ``backend.matmul`` on the same operands, in the same run. peer: the same model in PyTorch
 (nn.Linear x2, CrossEntropyLoss on logits, Adam fused; zero_grad/backward/step) where installed.

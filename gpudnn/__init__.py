@@ -8,14 +8,13 @@
 from . import (activations, callbacks, initializers, layers, losses, models, optimizers,
                regularizers, saving, utils)
 from .config import floatx, set_floatx, set_flush_denormal, set_seed
-from .device import device, get_device, set_device
-from .gradient_norms import GradientNormRecorder
+from .backend.device import device, get_device, set_device
+from .callbacks.gradient_norms import GradientNormRecorder
 from .variables import Variable
 from .layers import Input
+from .utils.version import __version__
 from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
                      KernelCompileError, NotCompiledError, UnknownNameError)
-
-__version__ = "0.1.0"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "models",
            "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "set_flush_denormal", "floatx",

@@ -16,7 +16,7 @@ import sys
 
 from . import activations, datasets, experiments
 from .backend import parse_device
-from .device import current_backend
+from .backend.device import current_backend
 from .errors import GpudnnError
 
 DEFAULT_CHOICES = {
@@ -147,7 +147,7 @@ def grad_norm_table(results):
 
 def _write_png(draw, results, path, title):
     """Draw the PNG, or print how to get pictures; returns an exit status (0 or 1)."""
-    from . import plots
+    from .utils import plots
 
     try:
         draw(results, path, title)
@@ -212,7 +212,7 @@ def train_command(args):
 
 def _run_comparison(args, choices, build, header, column, out, title):
     """Run ``build(choice)`` for each choice, print the progress, the tables, write the PNG."""
-    from . import plots
+    from .utils import plots
 
     data = experiments.load_data(args.dataset, args.limit)
     print(f"{header}; {data.describe()}, {args.epochs} epoch(s), batch {args.batch_size}, "

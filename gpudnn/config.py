@@ -18,6 +18,9 @@ from .errors import InvalidInputError
 FLUSH_SUPPORTED = platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
 
 _state = {"rng": np.random.default_rng(), "floatx": "float32", "flush_denormal": FLUSH_SUPPORTED}
+#: Called with the new flush mode by ``set_flush_denormal``: the compiled CPU kernels' loader
+#: registers here (gpudnn.backend.host_kernels), so this module imports nothing of the backend.
+_flush_listeners = []
 
 
 def set_seed(seed):
@@ -78,10 +81,14 @@ def set_flush_denormal(mode):
     if not isinstance(mode, (bool, np.bool_)):
         raise InvalidInputError(f"set_flush_denormal takes True or False, not {mode!r}")
     _state["flush_denormal"] = bool(mode) and FLUSH_SUPPORTED
-    from .backend import host_kernels
-
-    host_kernels.set_flush_denormal(_state["flush_denormal"])
+    for listener in _flush_listeners:
+        listener(_state["flush_denormal"])
     return FLUSH_SUPPORTED
+
+
+def on_flush_denormal_change(listener):
+    """Call ``listener(mode)`` at every ``set_flush_denormal`` (the backend's hook)."""
+    _flush_listeners.append(listener)
 
 
 def flush_denormal():

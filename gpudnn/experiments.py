@@ -20,7 +20,7 @@ import numpy as np
 from . import config, datasets, optimizers
 from .callbacks import Callback
 from .errors import InvalidInputError
-from .gradient_norms import GradientNormRecorder
+from .callbacks.gradient_norms import GradientNormRecorder
 from .layers import Dense
 from .models import Sequential
 from .utils import to_categorical

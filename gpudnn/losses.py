@@ -26,11 +26,11 @@ float64), has ``get_config()``, and round-trips through ``serialize`` / ``deseri
 
 import numpy as np
 
-from . import inputs
+from .utils import inputs
 from .backend.numpy_backend import NumpyBackend
 from .errors import InvalidInputError
-from .identifiers import Configurable, from_serialized, instance, serialized
-from .watched import Watched
+from .utils.identifiers import Configurable, from_serialized, instance, serialized
+from .utils.watched import Watched
 
 #: Keras's default (and here the only) reduction: the sum over the batch divided by its size.
 REDUCTION = "sum_over_batch_size"

@@ -13,9 +13,9 @@ Both are device ops (``Backend.penalty_value``, ``Backend.add_penalty_grad``): n
 import numpy as np
 
 from .errors import InvalidInputError, unknown_name
-from .identifiers import Configurable, from_serialized, serialized
-from .inputs import nonnegative_number
-from .watched import Watched
+from .utils.identifiers import Configurable, from_serialized, serialized
+from .utils.inputs import nonnegative_number
+from .utils.watched import Watched
 
 
 class Regularizer(Configurable, Watched):

@@ -12,7 +12,7 @@ pass, and scattered back.
 import numpy as np
 
 from . import config
-from .device import current_backend
+from .backend.device import current_backend
 from .errors import InvalidInputError
 
 

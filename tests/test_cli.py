@@ -10,7 +10,7 @@ import pytest
 from gpudnn import cli, experiments
 from gpudnn.backend import cuda_problem
 from gpudnn.callbacks import History
-from gpudnn.plots import INSTALL_LINE
+from gpudnn.utils.plots import INSTALL_LINE
 
 QUICK = ["--epochs", "1", "--limit", "600"]
 

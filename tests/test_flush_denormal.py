@@ -205,7 +205,7 @@ def test_the_callers_floating_point_mode_is_unchanged_by_each_kernel(compiled, r
 def test_the_callers_floating_point_mode_is_unchanged_by_fit(compiled, reference, monkeypatch,
                                                             backend_kind):
     backend = compiled if backend_kind == "compiled" else reference
-    monkeypatch.setattr(models, "current_backend", lambda device=None: backend)
+    monkeypatch.setattr(models.sequential, "current_backend", lambda device=None: backend)
     rng = np.random.default_rng(15)
     x = rng.uniform(0, 1, (256, 784)).astype(np.float32)
     x[:, :300] = 0  # never-active inputs: their Adam moments decay through the subnormals

@@ -8,7 +8,7 @@ import pytest
 from gpudnn import experiments, layers, models, optimizers
 from gpudnn.callbacks import Callback
 from gpudnn.errors import InvalidInputError
-from gpudnn.gradient_norms import GradientNormRecorder
+from gpudnn.callbacks.gradient_norms import GradientNormRecorder
 from gpudnn.utils import to_categorical
 
 from conftest import blobs

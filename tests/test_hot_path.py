@@ -5,7 +5,7 @@ import pytest
 
 from conftest import step_peak_bytes
 from gpudnn import layers, models, optimizers
-from gpudnn.training import BatchFeed
+from gpudnn.training.fit import BatchFeed
 from gpudnn.utils import to_categorical
 
 

@@ -17,6 +17,7 @@ import kernel_harness
 from gpudnn import layers, losses, models, optimizers, regularizers
 from gpudnn.backend import NumpyBackend
 from gpudnn.backend.capture import RecordedStep, record_calls
+from gpudnn.training.step import ONE_CALL_MAX_CLASSES
 
 #: The launches softmax_cce_step replaces.
 OLD_LAUNCHES = {"cce_terms", "add_chunk_sums", "add_argmax_hits", "smoothed_diff"}
@@ -185,7 +186,7 @@ def test_other_models_keep_the_separate_calls(harness_backend_class, output, los
     assert old_launches <= set(launches), set(launches)
 
 
-@pytest.mark.parametrize("classes", [models.ONE_CALL_MAX_CLASSES, models.ONE_CALL_MAX_CLASSES + 1])
+@pytest.mark.parametrize("classes", [ONE_CALL_MAX_CLASSES, ONE_CALL_MAX_CLASSES + 1])
 def test_many_classes_keep_the_element_wise_ops(harness_backend_class, classes):
     """softmax_cce_step walks whole rows per thread: above ONE_CALL_MAX_CLASSES classes the
     separate element-wise ops serve."""
@@ -193,7 +194,7 @@ def test_many_classes_keep_the_element_wise_ops(harness_backend_class, classes):
     model = build(gpu, hidden=16, features=12, classes=classes)
     ws, totals = batch(gpu, model, n=20)
     recorder, launches = record_step(model, ws, totals)
-    one_call = classes <= models.ONE_CALL_MAX_CLASSES
+    one_call = classes <= ONE_CALL_MAX_CLASSES
     assert ("softmax_cce_step" in launches) == one_call
     assert ("cce_terms" in launches) == (not one_call)
 

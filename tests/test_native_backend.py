@@ -246,7 +246,7 @@ def test_a_new_array_at_a_recycled_id_is_not_served_a_stale_pointer(compiled, re
 
 
 def _course_model(backend, monkeypatch, activation, loss, optimizer):
-    monkeypatch.setattr(models, "current_backend", lambda device=None: backend)
+    monkeypatch.setattr(models.sequential, "current_backend", lambda device=None: backend)
     gpudnn.set_seed(7)
     model = models.Sequential([layers.Dense(512, activation=activation, input_shape=(784,)),
                                layers.Dense(10, activation="softmax" if loss.startswith("cat")

@@ -242,7 +242,7 @@ def test_fit_leaves_no_recording_bound_to_its_data(monkeypatch):
     """The recordings (on a GPU, CUDA graphs) of a fit are bound to its device copy of the data;
     they go when fit returns, also when it stops with an exception, so nothing keeps the
     training set on the device, and the next fit records again and trains on."""
-    from gpudnn import training
+    from gpudnn.training import fit as training
 
     feeds = []
     original = training.BatchFeed.__init__

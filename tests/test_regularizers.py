@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gpudnn import layers, losses, models, regularizers
-from gpudnn.training import BatchFeed
+from gpudnn.training.fit import BatchFeed
 from gpudnn.errors import InvalidInputError, UnknownNameError
 from test_gradients import check, data
 

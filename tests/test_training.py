@@ -7,6 +7,7 @@ import pytest
 
 import gpudnn
 from gpudnn import layers, models, optimizers
+from gpudnn.training.workspace import MAX_WORKSPACES
 from gpudnn.utils import to_categorical
 
 from conftest import blobs
@@ -164,4 +165,4 @@ def test_predict_on_many_batch_sizes_keeps_a_bounded_cache():
                                layers.Dense(3, activation="softmax")])
     for n in range(1, 40):
         model.predict(x[:n], batch_size=n)
-    assert len(model._workspaces) <= models.MAX_WORKSPACES
+    assert len(model._workspaces) <= MAX_WORKSPACES

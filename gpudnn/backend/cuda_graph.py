@@ -29,6 +29,7 @@ import cupy
 from ..config import env_flag
 from .cublas_ctypes import CublasHandle
 from .capture import RecordedStep
+from .tf32 import tf32_enabled
 
 
 def graphs_requested():
@@ -105,8 +106,6 @@ class CudaGraphs:
         """Capture ``run_step()`` (which must make only stream-ordered, allocation-stable
         device calls) into a :class:`GraphStep`; raises CaptureFailed naming the cause. The
         captured work is not executed: launch the result to run it."""
-        from .cupy_backend import tf32_enabled
-
         try:
             blas = self.blas(tf32_enabled())
         except Exception as exc:  # no libcublas, a failing cuBLAS call

@@ -13,7 +13,8 @@ TF32: float32 matmuls run in full float32 unless TF32 tensor cores are enabled, 
 :func:`enable_tf32` before the first matmul. TF32 is about 2-8x faster for large GEMMs on Ampere
 and later GPUs and keeps a 10-bit mantissa in the products (about 1e-3 relative error).
 
-This is the only module that imports CuPy; ``import gpudnn`` never needs it.
+Only modules of gpudnn.backend import CuPy (this one, tf32, cuda_graph, cublas_ctypes), and
+only when a CUDA backend is made; ``import gpudnn`` never needs it.
 """
 
 import functools
@@ -21,13 +22,13 @@ import warnings
 
 import cupy
 import cupyx
-from cupy._core import _routines_linalg
 import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
 from ..config import env_flag
 from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
 from .kernel_source import load_kernels
+from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
 #: the CPU reference's operation for operation (the updates are memory-bound: FMA buys nothing).
@@ -36,17 +37,6 @@ KERNEL_OPTIONS = ("--fmad=false",)
 _ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu")
 #: The dtypes the vector forms of kernels load 16 bytes at a time (4 float32, 2 float64).
 _VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def enable_tf32(enabled=True):
-    """Let float32 matmuls use TF32 tensor cores (or turn that off again). Process-wide."""
-    mode = _routines_linalg.COMPUTE_TYPE_TF32 if enabled else _routines_linalg.COMPUTE_TYPE_DEFAULT
-    _routines_linalg.set_compute_type(np.float32, mode)
-
-
-def tf32_enabled():
-    """True when float32 matmuls are allowed to use TF32 (asked at every step: no import)."""
-    return _routines_linalg.get_compute_type(np.float32) == _routines_linalg.COMPUTE_TYPE_TF32
 
 
 #: Elements one thread of add_chunk_sums adds up (a loss of n x k terms: n k / 256 threads).

@@ -350,7 +350,11 @@ def load(dtype, openmp=True, parallel_min=PARALLEL_MIN):
 
 def set_flush_denormal(on):
     """Switch flushing in every loaded library (libraries loaded later read
-    :func:`gpudnn.config.flush_denormal`); called by :func:`gpudnn.set_flush_denormal`."""
+    :func:`gpudnn.config.flush_denormal`); called by :func:`gpudnn.set_flush_denormal`
+    through the hook registered below."""
     with _lock:
         for lib in _loaded.values():
             lib.gpudnn_set_flush_denormal(int(bool(on)))
+
+
+config.on_flush_denormal_change(set_flush_denormal)

@@ -10,7 +10,7 @@ first monitored epoch's when none improved).
 """
 
 from .callback import Callback
-from ..inputs import non_negative_int
+from ..utils.inputs import non_negative_int
 from .monitor import check_mode, direction, improves, monitored, number
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .callback import Callback
-from ..inputs import non_negative_int
+from ..utils.inputs import non_negative_int
 from .monitor import check_mode, monitored, number
 
 

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ..archive import parse_npy, read_entries
+from ..utils.archive import parse_npy, read_entries
 from ..errors import DatasetError
 from . import download as dl
 from .idx import read_idx

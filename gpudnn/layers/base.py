@@ -12,8 +12,8 @@ from collections import defaultdict
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..inputs import weight_arrays
-from ..watched import Watched
+from ..utils.inputs import weight_arrays
+from ..utils.watched import Watched
 
 _name_counters = defaultdict(itertools.count)
 

@@ -1,23 +1,47 @@
 """Layers as JSON, Keras style: ``{"class_name": "Dense", "config": layer.get_config()}``.
 
 ``deserialize`` looks the class name up among ``gpudnn.layers``' exports, so every layer exported
-there round-trips without a registry; nothing else is ever instantiated. A ``Sequential`` nested
+there round-trips without a registry of layers; nothing else is ever instantiated. A model nested
 in another is ``{"class_name": "Sequential", "config": {"name": ..., "layers": [...]}}``, its
 layers serialized the same way (its weights are the outer model's).
+
+Layers never import the model: the model package registers its class here
+(``register_model_class``, called by gpudnn.models), and both directions of a nested model's
+(de)serialization, and ``gpudnn.saving``'s rebuilding of a whole model, go through that registry.
 """
 
 import importlib
 
 from ..errors import InvalidInputError
+from .base import Layer
+
+#: Model classes by name, filled by the model package (``register_model_class``).
+_MODEL_CLASSES = {}
+
+
+def register_model_class(cls):
+    """Let ``serialize``/``deserialize`` handle models of ``cls`` (a Sequential-like class with
+    ``name`` and ``layers``, built from ``cls(layers, name=...)``) by its class name."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def model_class(name):
+    """The registered model class called ``name`` (``"Sequential"``)."""
+    if name not in _MODEL_CLASSES:
+        raise InvalidInputError(f"no model class {name!r} is registered; import gpudnn.models "
+                                f"(gpudnn's own import does)")
+    return _MODEL_CLASSES[name]
+
+
+def _is_model(layer):
+    return isinstance(layer, tuple(_MODEL_CLASSES.values()))
 
 
 def serialize(layer):
     """``{"class_name": ..., "config": ...}`` of a gpudnn layer."""
-    from ..models import Sequential
-    from .base import Layer
-
-    if isinstance(layer, Sequential):
-        return {"class_name": "Sequential",
+    if _is_model(layer):
+        return {"class_name": type(layer).__name__,
                 "config": {"name": layer.name, "layers": [serialize(l) for l in layer.layers]}}
     if not isinstance(layer, Layer):
         raise InvalidInputError(f"serialize takes a gpudnn layer, not {layer!r}")
@@ -26,16 +50,14 @@ def serialize(layer):
 
 def deserialize(config):
     """A new, unbuilt layer from what ``serialize`` gave."""
-    from .base import Layer
-
     package = importlib.import_module("gpudnn.layers")
     if not isinstance(config, dict) or set(config) != {"class_name", "config"} \
             or not isinstance(config["config"], dict):
         raise InvalidInputError(
             f"a serialized layer is {{'class_name': ..., 'config': {{...}}}}, not {config!r}")
     name = config["class_name"]
-    if name == "Sequential":
-        return _nested_model(config["config"])
+    if isinstance(name, str) and name in _MODEL_CLASSES:
+        return _nested_model(_MODEL_CLASSES[name], config["config"])
     cls = getattr(package, name, None) if isinstance(name, str) and name[:1] != "_" else None
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         known = sorted(n for n, v in vars(package).items()
@@ -48,12 +70,10 @@ def deserialize(config):
             from None
 
 
-def _nested_model(config):
-    """An unbuilt Sequential of the serialized layers (a model nested in another)."""
-    from ..models import Sequential
-
+def _nested_model(cls, config):
+    """An unbuilt model of the serialized layers (a model nested in another)."""
     if set(config) != {"name", "layers"} or not isinstance(config["layers"], list) \
             or not isinstance(config["name"], str):
         raise InvalidInputError(
-            f"a serialized nested Sequential is {{'name': ..., 'layers': [...]}}, not {config!r}")
-    return Sequential([deserialize(layer) for layer in config["layers"]], name=config["name"])
+            f"a serialized nested {cls.__name__} is {{'name': ..., 'layers': [...]}}, not {config!r}")
+    return cls([deserialize(layer) for layer in config["layers"]], name=config["name"])

@@ -8,7 +8,7 @@ parameter buffer, with the optimizer's slots in flat buffers of the same size.
 """
 
 from ..errors import InvalidInputError
-from ..identifiers import instance
+from ..utils.identifiers import instance
 from . import schedules
 from .adagrad import Adagrad
 from .adam import Adam, Adamax, AdamW, Nadam

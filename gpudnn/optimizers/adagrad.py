@@ -3,7 +3,7 @@
 ``acc += g^2``; ``p -= lr g / sqrt(acc + epsilon)``.
 """
 
-from ..inputs import nonnegative_number
+from ..utils.inputs import nonnegative_number
 from .base import Optimizer, positive
 
 

@@ -23,8 +23,8 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..inputs import nonnegative_number, positive_number, real_number
-from ..watched import Watched
+from ..utils.inputs import nonnegative_number, positive_number, real_number
+from ..utils.watched import Watched
 from . import schedules
 
 

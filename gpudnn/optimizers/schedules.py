@@ -20,7 +20,7 @@ its device array of per-step values before each update, so a captured step sees 
 import math
 
 from ..errors import InvalidInputError
-from ..inputs import finite_number, nonnegative_number, positive_number
+from ..utils.inputs import finite_number, nonnegative_number, positive_number
 
 
 

@@ -16,9 +16,9 @@ drops its recordings.
 
 import warnings
 
-from . import watched
-from .config import env_flag
-from .backend.capture import RecordedStep, record_calls
+from ..utils import watched
+from ..config import env_flag
+from ..backend.capture import RecordedStep, record_calls
 
 #: Recordings a model keeps (fit uses two batch sizes: the full and the last partial batch).
 MAX_RECORDINGS = 4
@@ -90,7 +90,7 @@ class RecordedSteps:
         graphs = model.backend.graphs()
         if graphs is None:
             return False
-        from .backend.cuda_graph import CaptureFailed
+        from ..backend.cuda_graph import CaptureFailed
 
         graphs.warm(lambda: model._device_step(ws, totals, feed))
         try:

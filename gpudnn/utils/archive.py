@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import FileFormatError, GpudnnError
+from ..errors import FileFormatError, GpudnnError
 
 #: An entry may inflate to at most this many times the archive's size (deflate peaks near 1032).
 MAX_INFLATION = 256

@@ -12,13 +12,17 @@ weights out of the shared buffer), and belongs to one model at a time.
 
 import numpy as np
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
+from ..layers.base import AlwaysTrainable
+
+
+class Nestable(AlwaysTrainable):
+    """Base of a model that can be a layer of another (``Sequential``): what this module's
+    functions recognise as a model. Its ``layers`` may hold further models."""
 
 
 def _is_model(layer):
-    from .models import Sequential
-
-    return isinstance(layer, Sequential)
+    return isinstance(layer, Nestable)
 
 
 def leaves(layers):

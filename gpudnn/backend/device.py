@@ -7,7 +7,7 @@ the ``GPUDNN_DEVICE`` environment variable read at import > ``"cpu"``.
 import contextlib
 import os
 
-from .backend import backend_for, parse_device
+from . import backend_for, parse_device
 
 _stack = [os.environ.get("GPUDNN_DEVICE", "cpu") or "cpu"]
 parse_device(_stack[0])  # a bad GPUDNN_DEVICE fails at import with a clear message

@@ -1,5 +1,4 @@
-"""The loops of a model: ``fit`` (epochs of shuffled mini-batch steps, validation, callbacks,
-progress bar) and the batched forward pass behind ``evaluate`` and ``predict``.
+"""``fit``'s epochs: shuffled mini-batch steps, validation, callbacks, the progress bar.
 
 The model owns its buffers and its step (``Sequential._train_batch``); this module only walks
 data through them. Data reaches the device once per call; batches are gathered there. The
@@ -17,9 +16,10 @@ import warnings
 
 import numpy as np
 
-from .callbacks import CallbackList, TerminateOnNaN
-from .errors import InvalidInputError
+from ..callbacks import CallbackList, TerminateOnNaN
+from ..errors import InvalidInputError
 from .progbar import ProgressBar
+from .inference import evaluate_on_device
 from .recorded_steps import capture_enabled
 
 
@@ -245,26 +245,3 @@ def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, in
     bar.update(step + 1, lambda: logs, finalize=True)
     cbs.on_epoch_end(epoch, logs)
     return logs
-
-
-def inference_batches(model, x_dev, batch_size, verbose, read_logs):
-    """Forward x_dev batch by batch; yields ``(rows, outputs)`` for each and draws the
-    progress bar with ``read_logs(samples_done)``. The batches are row slices of x_dev."""
-    n = x_dev.shape[0]
-    steps = -(-n // batch_size)
-    bar = ProgressBar(steps, verbose)
-    for step in range(steps):
-        rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-        ws = model._workspace(rows.stop - rows.start, with_grads=False)
-        yield rows, model._forward(x_dev[rows], ws)
-        bar.update(step + 1, lambda: read_logs(rows.stop))
-    bar.update(steps, lambda: read_logs(n), finalize=True)
-
-
-def evaluate_on_device(model, x_dev, y_dev, batch_size, prefix="", verbose=0):
-    """Mean loss and metrics of device data as Keras logs (one host sync at the end)."""
-    totals = model._new_totals()
-    read_logs = lambda done: model._logs(totals, done, prefix)  # noqa: E731
-    for rows, prediction in inference_batches(model, x_dev, batch_size, verbose, read_logs):
-        model._accumulate(prediction, y_dev[rows], totals)
-    return read_logs(x_dev.shape[0])

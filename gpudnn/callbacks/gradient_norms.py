@@ -16,8 +16,8 @@ on the device and reach the host once per epoch, so recording does not add a hos
 
 import math
 
-from .callbacks import Callback
-from .errors import InvalidInputError
+from .callback import Callback
+from ..errors import InvalidInputError
 
 
 class GradientNormRecorder(Callback):

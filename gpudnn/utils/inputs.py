@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 
 def _as_numeric_array(data, what):

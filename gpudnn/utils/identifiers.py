@@ -1,6 +1,6 @@
 """Keras-style identifiers: an object given by name, by class or as an instance."""
 
-from .errors import InvalidInputError, unknown_name
+from ..errors import InvalidInputError, unknown_name
 
 
 def instance(kind, identifier, by_name, base):

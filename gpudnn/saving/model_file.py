@@ -1,166 +1,24 @@
-"""Whole-model files and kill-safe writes.
+"""Reading model files: ``ModelFile`` checks a whole file (checksums, structure, every array
+decoded) before anything uses it, then builds a model from it or restores state into one.
 
-``save_model(model, path)`` writes one file at exactly ``path``: a zip archive (entries stored,
-not compressed) that any zip tool and NumPy can read without gpudnn (docs/file-format.md):
-
-    format.json     {"format": "gpudnn.model", "version": 1, "gpudnn_version": ...}
-    model.json      architecture: class, name, dtype, input_shape, layers (gpudnn.layers.serialize),
-                    and the weights list [{"layer", "name", "shape", "entry"}] in get_weights order
-    compile.json    null, or {"loss", "metrics", "optimizer"} (the optimizer's serialized config)
-    state.json      optimizer iterations and slot entries, the model's rng state (a NumPy bit
-                    generator state), the model's state_arrays() entries, and caller extras
-    weights/NNN.npy one array per parameter
-    optimizer/NAME.npy  each optimizer slot, flat (the parameters in get_weights order, raveled)
-    state/NAME.npy  each state_arrays() entry
-    manifest.json   {"entries": {name: {"sha256", "size"}}} of every other entry; checked on load
-
-Everything passes through host arrays, so a file written on CUDA loads on the CPU and back.
-``atomic_write`` is how every gpudnn file is written: a temporary file in the same folder,
-flushed and fsynced, renamed over the target, then the folder fsynced. A process killed at any
-instant leaves the old file or the new one, never a torn one.
+Nothing read is unpickled or executed: JSON and ``.npy`` arrays of numbers only. The model class
+comes from the registry that gpudnn.models fills (gpudnn.layers.serialization), not an import.
 """
 
 import contextlib
 import os
-import tempfile
-import zipfile
 
 import numpy as np
 
-from . import archive, layers, losses, optimizers
-from .errors import FileFormatError, GpudnnError, InvalidInputError
+from .. import layers, losses, optimizers
+from ..errors import FileFormatError, GpudnnError, InvalidInputError
+from ..layers.serialization import model_class
+from ..utils import archive
+from .writing import FORMAT, VERSION
 
-FORMAT = "gpudnn.model"
-VERSION = 1
 _RNG_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so equal models give equal files
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
-# ---------------------------------------------------------------------------- writing
-def atomic_write(path, write):
-    """Create or replace the file ``path`` with what ``write(binary_file)`` writes, atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise InvalidInputError(f"{path} is a folder; give the path of a file to write")
-    if not os.path.isdir(folder):
-        raise InvalidInputError(f"cannot write {path}: the folder {folder} does not exist")
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                    suffix=".tmp")
-    except OSError as exc:  # a read-only folder, no permission, a full disk
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, 0o666 & ~_UMASK)
-        os.replace(temp, path)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder):
-    """Make the rename durable (POSIX); folders cannot be opened for that on Windows."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_zip(path, entries):
-    """Write ``{name: bytes}`` plus their manifest as a stored zip at ``path``, atomically."""
-    manifest = {"entries": {name: {"sha256": archive.sha256(data), "size": len(data)}
-                            for name, data in entries.items()}}
-    entries = {**entries, "manifest.json": archive.json_bytes(manifest)}
-
-    def write(f):
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-            for name, data in entries.items():
-                zf.writestr(zipfile.ZipInfo(name, date_time=_ZIP_DATE), data)
-
-    atomic_write(path, write)
-
-
-def save_model(model, path, extra_state=None):
-    """Write ``model`` (architecture, weights, compile configuration, optimizer state, random
-    state) to ``path``; ``extra_state`` (JSON-able dict) goes into state.json under "extra"."""
-    model._require_built("save")
-    be = model.backend
-    entries = {"format.json": _json({"format": FORMAT, "version": VERSION,
-                                     "gpudnn_version": _version()})}
-    weights = []
-    for i, (layer, name, view) in enumerate(model._views()):
-        entry = f"weights/{i:03d}.npy"
-        entries[entry] = archive.npy_bytes(be.to_host(view))
-        weights.append({"layer": layer.name, "name": name, "shape": list(view.shape),
-                        "entry": entry})
-    entries["model.json"] = _json({
-        "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
-        "input_shape": list(model.input_shape), "layers": [layers.serialize(l) for l in model.layers],
-        "weights": weights})
-    state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
-             "extra": extra_state or {}}
-    for name, array in model.state_arrays().items():
-        entry = f"state/{name}.npy"
-        entries[entry] = archive.npy_bytes(be.to_host(array))
-        state["state_arrays"][name] = entry
-    optimizer = model.optimizer
-    if optimizer is None:
-        entries["compile.json"] = _json(None)
-    else:
-        entries["compile.json"] = _json({"loss": losses.serialize(model.loss),
-                                         "metrics": list(model.metric_names),
-                                         "optimizer": optimizers.serialize(optimizer)})
-        slots = {}
-        for name, buffer in (optimizer.slots or {}).items():
-            slots[name] = f"optimizer/{name}.npy"
-            entries[slots[name]] = archive.npy_bytes(be.to_host(buffer))
-        state["optimizer"] = {"iterations": int(optimizer.iterations), "slots": slots}
-    entries["state.json"] = _json(state)
-    _write_zip(path, entries)
-
-
-def save_weights(model, path):
-    """Every parameter to the ``.npz`` file at exactly ``path`` (keys
-    ``"<index>/<layer>/<param>"``), atomically."""
-    model._require_built("save_weights")
-    arrays = {f"{i:03d}/{layer.name}/{name}": model.backend.to_host(view)
-              for i, (layer, name, view) in enumerate(model._views())}
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def _json(value):
-    try:
-        return archive.json_bytes(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"cannot save: a configuration is not JSON-serializable ({exc}); "
-                                f"layers, losses and optimizers must be given by name or with "
-                                f"plain-number arguments") from None
-
-
-def _version():
-    from . import __version__
-    return __version__
-
-
-# ---------------------------------------------------------------------------- reading
 class ModelFile:
     """A gpudnn model file, read and checked whole (checksums, structure, every array decoded)
     before anything uses it. Attributes: ``path``, ``model`` (model.json), ``compile``,
@@ -255,13 +113,11 @@ class ModelFile:
     def build_model(self):
         """A new Sequential (on the current device) with this file's architecture, weights,
         compile configuration and state."""
-        from .models import Sequential
-
         config = self.model
         with self._checking():
             if config["class_name"] != "Sequential":
                 self._fail(f"model class {config['class_name']!r} is not Sequential")
-            model = Sequential(name=config["name"], dtype=config["dtype"])
+            model = model_class("Sequential")(name=config["name"], dtype=config["dtype"])
             for layer_config in config["layers"]:
                 model.add(layers.deserialize(layer_config))
             model.build(_input_shape(config["input_shape"]))
@@ -357,13 +213,6 @@ class ModelFile:
         return copies
 
 
-def _entry_order(name):
-    """``arr_2`` before ``arr_10`` (np.savez's positional names), other names as text."""
-    stem = name[:-4] if name.endswith(".npy") else name
-    head, _, number = stem.rpartition("_")
-    return (head, int(number), "") if head == "arr" and number.isdigit() else ("", -1, name)
-
-
 def _leaf_configs(layer_configs):
     """The serialized leaf layers in order, nested Sequentials expanded."""
     leaves = []
@@ -392,42 +241,3 @@ def _generator(state):
         raise InvalidInputError(f"unusable random generator state ({exc})") from None
     return np.random.Generator(bit_generator)
 
-
-def load_model(path):
-    """The model saved by ``model.save(path)``, compiled and with its optimizer and random state,
-    on gpudnn's current device. A damaged or foreign file raises ``FileFormatError``."""
-    return ModelFile(path).build_model()
-
-
-def restore_state(model, path, check_extra=None):
-    """Load weights, optimizer state, random state and state arrays saved by ``save_model`` into
-    the existing ``model`` (same architecture and optimizer); ``model`` is unchanged on error,
-    including when ``check_extra(extra)`` (run first) raises. Returns the file's ``extra``."""
-    model_file = ModelFile(path)
-    if check_extra is not None:
-        check_extra(model_file.extra)
-    model_file.restore(model, optimizer_state=True)
-    return model_file.extra
-
-
-def load_weights(model, path):
-    """Load parameters from a ``save_weights`` ``.npz`` file or a whole-model file into
-    ``model``; every array is read and checked first, so a refused file changes nothing."""
-    model._require_built("load_weights")
-    entries = archive.read_entries(path)
-    if "format.json" in entries:
-        ModelFile(path, entries).restore(model, weights_only=True)
-        return
-    names = sorted(entries, key=_entry_order)
-    bad = [name for name in names if not name.endswith(".npy")]
-    if bad or not names:
-        raise FileFormatError(f"{path}: not a weights file (save_weights writes an .npz of .npy "
-                              f"arrays; found entries {names[:5]})")
-    weights = [archive.parse_npy(entries[name], f"{path}: {name}") for name in names]
-    kinds = [f"{name} ({w.dtype})" for name, w in zip(names, weights) if w.dtype.kind not in "biuf"]
-    if kinds:
-        raise FileFormatError(f"{path}: arrays that are not numbers: {', '.join(kinds)}")
-    try:
-        model.set_weights(weights)
-    except InvalidInputError as exc:
-        raise FileFormatError(f"{path}: {exc}") from None

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

@@ -1,0 +1,244 @@
+"""The model's structure: its layers, how it builds (the flat parameter and gradient buffers and
+the layers' views into them), its weights as arrays and as Variables, nesting, the summary.
+
+Memory layout: every parameter of the model lives in ONE contiguous buffer (``model.params``,
+the layers hold views into it), every gradient in another (``model.grads``), and each optimizer
+slot in a third of the same size, so an optimizer step is one pass over one buffer. A model may
+contain another (``Sequential([model, Softmax()])``): the outer model's flat buffers hold the
+inner model's parameters, and the inner model's buffers become views of them (see nesting.py).
+"""
+
+import numpy as np
+
+from .. import config
+from ..errors import InvalidInputError
+from ..initializers import draw
+from ..layers.base import Layer
+from ..layers.input_layer import InputLayer
+from ..layers.reshaping import Flatten
+from ..training.recorded_steps import RecordedSteps
+from ..utils import inputs
+from ..variables import Variable
+from . import nesting
+from .summary import summary_text
+
+
+class ModelStructure(nesting.Nestable):
+    """Mixin of ``Sequential``: the layer stack, build, weights and their views. The attributes
+    it reads and writes are set up by ``Sequential.__init__``."""
+
+    # ------------------------------------------------------------------ building
+    def add(self, layer):
+        """Append a layer, another (nested) Sequential, or first an ``Input(shape)``. The model
+        builds as soon as its input shape is known (``Input``, or ``input_shape`` on the first
+        layer), else at the first fit/predict."""
+        nesting.check_not_nested(self, "add layers to it")
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input is not None:
+                raise InvalidInputError(
+                    "Input(...) must be the first element of a Sequential model, and come once")
+            if layer.dtype is not None and np.dtype(layer.dtype) != self.dtype:
+                raise InvalidInputError(
+                    f"Input dtype {layer.dtype} differs from the model's dtype {self.dtype.name}; "
+                    f"give Sequential(dtype={layer.dtype!r}) or drop dtype from Input")
+            self._input = layer
+            return
+        if isinstance(layer, nesting.Nestable):
+            nesting.check_nestable(self, layer)
+        elif not isinstance(layer, Layer):
+            raise InvalidInputError(f"Sequential.add takes a gpudnn layer, not {layer!r}")
+        previous = self.layers[-1].units if self.layers else None
+        if self._input is not None and not self.layers:
+            previous = int(np.prod(self._input.sample_shape))
+        if previous is not None and layer.input_dim is not None and layer.input_dim != previous:
+            raise InvalidInputError(
+                f"layer {layer.name!r} declares input_shape=({layer.input_dim},) but the previous "
+                f"layer outputs {previous} features; drop input_shape from it")
+        self.layers.append(layer)
+        if isinstance(layer, nesting.Nestable):
+            layer._owner = self
+        self.built = False
+        shape = self._declared_input_shape()
+        if shape is not None:
+            self.build(shape)
+
+    def _declared_input_shape(self):
+        """The sample shape given by ``Input`` or the first layer's ``input_shape``, or None."""
+        if self._input is not None:
+            return self._input.sample_shape
+        if not self.layers:
+            return None
+        first = self.layers[0]
+        if isinstance(first, nesting.Nestable):
+            return first.input_shape if first.built else first._declared_input_shape()
+        return first.input_shape
+
+    def build(self, input_shape):
+        """Size every layer for samples of ``input_shape`` (a tuple, or an int for flat
+        features), allocate the flat parameter and gradient buffers, draw initial weights."""
+        nesting.check_not_nested(self, "build it again")
+        leaves = nesting.leaves(self.layers)
+        if not leaves:
+            raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
+        shape = (int(input_shape),) if np.ndim(input_shape) == 0 else tuple(map(int, input_shape))
+        if len(shape) > 1 and not isinstance(leaves[0], Flatten):
+            raise InvalidInputError(
+                f"the model's samples have shape {shape} but its first layer {leaves[0].name!r} "
+                f"takes flat feature vectors; add layers.Flatten() first, or pass x reshaped to "
+                f"(samples, {int(np.prod(shape))})")
+        kept = self._current_weights(leaves)
+        self.input_shape = shape
+        width = self.input_dim = int(np.prod(shape))
+        for layer in leaves:
+            layer.build(width)
+            width = layer.units
+        self.output_dim = width
+        specs = [layer.param_specs() for layer in leaves]
+        sizes = [int(np.prod(shape)) for layer_specs in specs for _, shape, *_ in layer_specs]
+        total = sum(sizes)
+        be = self.backend
+        self.params = be.flat_zeros(total, self.dtype, slot=0)
+        self.grads = be.flat_zeros(total, self.dtype, slot=1)
+        host = np.empty(total, dtype=self.dtype)
+        offset = 0
+        starts = []  # where each leaf layer's parameters begin in the flat buffers
+        for layer, layer_specs in zip(leaves, specs):
+            starts.append(offset)
+            param_views, grad_views = [], []
+            old = kept.get(id(layer), [])
+            for j, (_, shape, initializer, fan_in, fan_out) in enumerate(layer_specs):
+                size = int(np.prod(shape))
+                if j < len(old) and old[j].shape == tuple(shape):   # built before: keep it
+                    host[offset:offset + size] = old[j].ravel()
+                else:
+                    host[offset:offset + size] = draw(initializer, config.rng(), shape, fan_in,
+                                                      fan_out).ravel()
+                param_views.append(self.params[offset:offset + size].reshape(shape))
+                grad_views.append(self.grads[offset:offset + size].reshape(shape))
+                offset += size
+            layer._backend = be
+            layer.bind(param_views, grad_views)
+        be.copy_into(self.params, host)
+        self._set_leaves(leaves)
+        self._steps = RecordedSteps()
+        self.built = True
+        if self.optimizer is not None:
+            self._build_optimizer(self.optimizer)
+        nesting.adopt_nested(self, starts + [total])
+
+    def _build_optimizer(self, optimizer):
+        """Give ``optimizer`` its slots for this model's flat parameters (and its segments)."""
+        optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
+                        segments=self.param_segments())
+
+    def _set_leaves(self, leaves):
+        """Record the leaf layers the step runs, and the indices the step needs."""
+        self._leaf_layers = leaves
+        trainable = [i for i, layer in enumerate(leaves) if layer.param_specs()]
+        self._first_trainable = trainable[0] if trainable else len(leaves)
+        computing = [i for i, layer in enumerate(leaves) if not layer.identity_in(True)]
+        self._output_index = computing[-1] if computing else len(leaves) - 1
+        self._has_dropout = any(layer.stochastic for layer in leaves)
+        self._workspaces = {}
+
+    def _current_weights(self, leaves):
+        """Host copies of the bound parameters, by layer id (layers added since have none)."""
+        return {id(layer): [self.backend.to_host(v) for v in layer.parameter_views()]
+                for layer in leaves
+                if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
+
+    def _leaves(self):
+        """The leaf layers the step runs (also before the model is built)."""
+        return self._leaf_layers if self.built else nesting.leaves(self.layers)
+
+    def param_segments(self):
+        """``[(start, stop)]`` of every parameter (kernel, bias...) in the flat buffers."""
+        segments, start = [], 0
+        for _, _, view in self._views():
+            segments.append((start, start + view.size))
+            start += view.size
+        return segments
+
+    @property
+    def trainable_weights(self):
+        """Every parameter as a :class:`gpudnn.Variable` sharing the model's memory, in
+        get_weights order (``optimizer.apply_gradients(zip(grads, model.trainable_weights))``)."""
+        self._require_built("trainable_weights")
+        return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
+                for (layer, name, view), (start, stop) in zip(self._views(),
+                                                              self.param_segments())]
+
+    @property
+    def units(self):
+        """The output width, so that a model can be a layer of another."""
+        if self.built:
+            return self.output_dim
+        leaves = nesting.leaves(self.layers)
+        return leaves[-1].units if leaves else None
+
+    def state_arrays(self):
+        """Training state besides parameters and optimizer slots, as device arrays by name:
+        ``{"dropout_step": (1,) int64}`` (saved and restored for an exact resume)."""
+        return {"dropout_step": self._dropout_step}
+
+    def count_params(self):
+        self._require_built("count_params")
+        return int(self.params.shape[0])
+
+    def _require_built(self, what):
+        if not self.built:
+            raise InvalidInputError(
+                f"{what}() needs a built model: give the first layer input_shape=(features,), or "
+                f"call fit() first")
+
+    # ------------------------------------------------------------------ layers and weights
+    def get_layer(self, name=None, index=None):
+        """A layer of ``model.layers`` by ``name`` or by ``index`` (exactly one of them)."""
+        if (name is None) == (index is None):
+            raise InvalidInputError("get_layer takes a layer name or an index, exactly one")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or \
+                    not -len(self.layers) <= index < len(self.layers):
+                raise InvalidInputError(
+                    f"get_layer index {index!r} is out of range: the model has "
+                    f"{len(self.layers)} layers (index 0..{len(self.layers) - 1})")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise InvalidInputError(f"no layer named {name!r}; the model's layers are "
+                                f"{[layer.name for layer in self.layers]}")
+
+    @property
+    def weights(self):
+        """All weights of the model (the same list as trainable_weights: every one trains)."""
+        return self.trainable_weights
+
+    def _views(self):
+        return [(layer, name, view) for layer in self._leaf_layers
+                for (name, *_), view in zip(layer.param_specs(), layer.parameter_views())]
+
+    def get_weights(self):
+        """Host copies of every parameter, in layer order: [kernel, bias, kernel, bias, ...]."""
+        self._require_built("get_weights")
+        return [self.backend.to_host(view) for _, _, view in self._views()]
+
+    def set_weights(self, weights):
+        """Copy host arrays (same order and shapes as get_weights) into the model."""
+        self._require_built("set_weights")
+        views = self._views()
+        weights = list(weights)
+        if len(weights) != len(views):
+            raise InvalidInputError(
+                f"set_weights got {len(weights)} arrays but the model has {len(views)} "
+                f"parameters ({', '.join(f'{l.name}/{n}' for l, n, _ in views)})")
+        arrays = inputs.weight_arrays([(f"{layer.name}/{name}", view) for layer, name, view in views],
+                                      weights, "; the weights come from a different architecture")
+        for (_, _, view), w in zip(views, arrays):
+            self.backend.copy_into(view, w)
+
+    def summary(self, print_fn=None):
+        """Print Keras's summary table (layer, output shape, parameter count, totals)."""
+        self._require_built("summary")
+        text = summary_text(self)
+        (print_fn or print)(text)

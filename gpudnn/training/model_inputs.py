@@ -1,0 +1,61 @@
+"""What a model takes as data: (x, y) checked and converted on the host for this model (building
+it on first use), and the loss checked against the model's output layer."""
+
+from ..errors import InvalidInputError
+from ..layers.reshaping import Flatten
+from ..utils import inputs
+
+
+class ModelInputs:
+    """Mixin of ``Sequential``: data checks and conversion before the loops and the step."""
+
+    def _prepare(self, caller, x, y, what=""):
+        """Host-check and convert (x, y) for this model (builds it if needed); ``y`` None is
+        refused, naming ``caller``, unless ``caller`` is "predict"."""
+        leaves = self._leaves()
+        flattens = bool(leaves) and isinstance(leaves[0], Flatten)
+        x_host = inputs.features(x, self.input_shape if self.built else None, self.dtype,
+                                 "x" + what, any_rank=flattens)
+        if not self.built:
+            self.build(x_host.shape[1:])
+        x_host = x_host.reshape(x_host.shape[0], self.input_dim)  # a view: samples flattened
+        if caller == "predict":
+            return x_host, None
+        if y is None:
+            raise InvalidInputError(f"{caller}() needs targets y")
+        self._check_output_fits_loss()
+        y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
+        inputs.same_length(x_host, y_host)
+        return x_host, y_host
+
+    def _batch_workspace(self, caller, x, y):
+        """(x, y) checked and copied into the workspace of its size, as one batch."""
+        x_host, y_host = self._prepare(caller, x, y)
+        ws = self._workspace(x_host.shape[0], with_grads=True)
+        self.backend.copy_into(ws.x, x_host)
+        self.backend.copy_into(ws.y, y_host)
+        return ws
+
+    def _output_activation(self):
+        """The kind of the activation the last layer applies ("linear" when none)."""
+        spec = self._leaf_layers[self._output_index].activation_spec
+        return spec.kind if spec is not None else "linear"
+
+    def _check_output_fits_loss(self):
+        """Categorical cross-entropy of probabilities is defined here on rows that sum to 1: a
+        softmax output. (Keras divides other outputs by their row sum first; rather than train
+        on a silently different function, gpudnn asks for the softmax.) With ``from_logits=True``
+        the loss applies the softmax or sigmoid itself, so a last layer that applies one too is
+        refused (Keras only warns; training through both is the classic silent bug)."""
+        kind, loss = self._output_activation(), self.loss
+        last = self._leaf_layers[self._output_index].name
+        if loss.from_logits and kind in ("softmax", "sigmoid"):
+            raise InvalidInputError(
+                f"{loss!r} takes raw scores (logits), but the last layer {last!r} applies "
+                f"{kind!r}, which the loss would apply a second time; drop the activation from "
+                f"the last layer (e.g. Dense(10)) or use from_logits=False")
+        if loss.target_kind == "categorical" and not loss.from_logits and kind != "softmax":
+            raise InvalidInputError(
+                f"{loss.name} needs a softmax output, but the last layer {last!r} has activation "
+                f"{kind!r}; use activation='softmax' on the last layer, from_logits=True with a "
+                f"linear last layer, or binary_crossentropy for independent sigmoid outputs")

@@ -1,0 +1,148 @@
+"""The training step on a workspace: forward, loss and metric accumulation, backward, update.
+
+This is the unit a CUDA graph captures: backend calls only, each writing into given buffers and
+reading what changes per step (the batch's position, the optimizer's step values, the dropout
+step) from device memory. Back-propagation stops at the first layer with parameters: the
+gradient with respect to the model's input is never computed.
+"""
+
+import numpy as np
+
+#: Classes up to which a softmax + categorical cross-entropy step does its loss, accuracy and
+#: output gradient in one launch (softmax_cce_step, a thread per row); above, separate ops.
+ONE_CALL_MAX_CLASSES = 32
+
+
+class TrainingStep:
+    """Mixin of ``Sequential``: the step and the device accumulators of loss and metrics."""
+
+    def _forward(self, x, ws, training=False):
+        """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
+        (with the current step); identity layers pass their input on without a call."""
+        be, acts = self.backend, ws.acts
+        for i, layer in enumerate(self._leaf_layers):
+            if not layer.identity_in(training):
+                out = ws.outputs[i]
+                if layer.stochastic:
+                    layer.forward(be, x, out, self._dropout_step)
+                else:
+                    layer.forward(be, x, out)
+                x = out
+            acts[i] = x
+        return x
+
+    def _fused(self):
+        return self._output_activation() == self.loss.fused_activation
+
+    def _loss_in_one_call(self):
+        """True when a training step's loss, accuracy and output gradient are one backend call
+        (``softmax_cce_step``): a softmax output of at most ONE_CALL_MAX_CLASSES classes with
+        categorical cross-entropy (the fused gradient) and no metric but one categorical
+        accuracy. (Its threads walk whole rows: with many classes the separate, element-wise
+        ops are the faster ones.)"""
+        if not self._fused() or self.loss.kind != "cce" or self.output_dim > ONE_CALL_MAX_CLASSES:
+            return False
+        return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
+
+    def _regularized(self):
+        """``(parameter view, gradient view, regularizer)`` of each penalized parameter (a
+        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer)."""
+        return [(param, grad, reg) for layer in self._leaf_layers
+                for (name, *_), param, grad in zip(layer.param_specs(), layer.parameter_views(),
+                                                   layer.gradient_views())
+                if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
+                and (reg.l1 or reg.l2)]
+
+    def _backward(self, ws, loss_gradient_done=False):
+        """Gradients of every parameter into ``self.grads``; ``loss_gradient_done``: the output
+        gradient ``ws.grads[-1]`` is already written (by ``_accumulate``)."""
+        be, layers = self.backend, self._leaf_layers
+        last = self._output_index
+        prediction, delta = ws.acts[-1], ws.grads[-1]
+        fused = self._fused()
+        if not loss_gradient_done:
+            self.loss.gradient(be, prediction, ws.y, delta, fused)
+        for i in range(last, self._first_trainable - 1, -1):
+            layer = layers[i]
+            if layer.identity_in(True):
+                continue  # its gradient buffer is the previous layer's
+            layer_input = ws.x if i == 0 else ws.acts[i - 1]
+            dx = ws.grads[i - 1] if i > self._first_trainable else None
+            if layer.stochastic:
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
+                               step=self._dropout_step)
+            else:
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
+                               skip_activation=fused and i == last)
+        for param, grad, reg in self._regularized():
+            be.add_penalty_grad(param, grad, reg.l1, reg.l2)
+
+    def _accumulate(self, prediction, y, totals, grad=None):
+        """Add a batch's summed loss (weight penalties included, as Keras reports them) and
+        correct counts to the device accumulators. With ``grad`` (a training step where
+        ``_loss_in_one_call()``), the same backend call writes the output gradient there."""
+        be = self.backend
+        if grad is None:
+            self.loss.accumulate(be, prediction, y, totals[0])
+        else:
+            be.softmax_cce_step(prediction, y, grad, totals[0],
+                                totals[1] if self.metric_names else None,
+                                self.loss.label_smoothing)
+        for param, _, reg in self._regularized():
+            be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
+        if grad is None:
+            for j, name in enumerate(self.metric_names, start=1):
+                be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
+
+    def _logs(self, totals, count, prefix=""):
+        """Host values of the device accumulators as Keras logs (the one host sync)."""
+        values = [float(self.backend.to_host(t)) for t in totals]
+        logs = {prefix + "loss": values[0] / count}
+        for name, value in zip(self.metric_names, values[1:]):
+            # binary accuracy counts every output element (Keras averages over them)
+            binary = self._metric_mode(name) == "binary"
+            logs[prefix + name] = value / (count * self.output_dim if binary else count)
+        return logs
+
+    def _new_totals(self):
+        return [self.backend.zeros((), np.float64) for _ in range(1 + len(self.metric_names))]
+
+    def _epoch_totals(self):
+        """fit's accumulators, zeroed: the same buffers every epoch (a recorded step writes
+        into them)."""
+        totals = self.__dict__.get("_fit_totals")
+        if totals is None or len(totals) != 1 + len(self.metric_names):
+            totals = self._fit_totals = self._new_totals()
+        for total in totals:
+            self.backend.fill(total, 0.0)
+        return totals
+
+    def _train_batch(self, ws, totals, record=False, feed=None):
+        """One training step on the batch in ``ws`` (first gathered from ``feed``, a
+        ``training.BatchFeed``, when given); with ``record`` (fit's steady state), the device
+        part is recorded on its first run for this batch size and replayed after. The caller
+        decides: ``fit`` passes ``recorded_steps.capture_enabled()`` (GPUDNN_RECORD_STEPS)."""
+        self.optimizer.begin_step(self.backend)
+        if record:
+            self._steps.run(self, ws, totals, feed)
+        else:
+            self._device_step(ws, totals, feed)
+        self.optimizer.end_step()
+
+    def _device_step(self, ws, totals, feed=None):
+        """The batch's gather from ``feed`` (if any), forward, loss and metric accumulation,
+        backward and update: backend calls only, each writing into given buffers and reading
+        per-step values (the batch's position, the optimizer's step values) from device memory."""
+        if feed is not None:
+            feed.gather(self.backend, ws)
+        one_call = self._loss_in_one_call()
+        self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
+                         grad=ws.grads[-1] if one_call else None)
+        self._backward(ws, loss_gradient_done=one_call)
+        self.optimizer.update(self.backend, self.params, self.grads)
+        self._advance_step()
+
+    def _advance_step(self):
+        """One training step done: the dropout step moves on (on the device, no host sync)."""
+        if self._has_dropout:
+            self.backend.increment(self._dropout_step)
