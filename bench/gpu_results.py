@@ -51,21 +51,20 @@ import argparse
 import contextlib
 import copy
 import datetime
-import gc
 import json
-import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from bench import gpu_scaling
+from bench.gpu_timing import gpudnn_mode, gpudnn_step_times, per_call_seconds, spread, steady_epochs, step_path  # noqa: F401
+from bench.gpu_torch import torch_course_steps, torch_fashion, torch_step_times, torch_updates  # noqa: F401
 from bench.worker import ROOT, tagged_result, torch_problem, worker_env
 from bench.gpu_results_tables import (EPOCH_KEYS, OPTIMIZER_KEYS, STEP_KEYS, TORCH_VARIANTS,
                                       markdown, readme_table, splice_readme)
@@ -83,45 +82,6 @@ UNFINISHED = ("the PyTorch worker had not returned when this file was written (t
 
 
 # ------------------------------------------------------------------ timing and summaries
-def per_call_seconds(fns, sync, reps, round_s):
-    """Seconds per call of each callable in ``fns`` ({name: fn}), ``reps`` values each.
-
-    Each fn is called twice to warm up (kernel builds, recordings), then k is chosen so that k
-    back-to-back calls last about ``round_s``; a repetition times k calls and a ``sync()`` after
-    them (after a ``sync()`` before). The repetitions of the fns alternate, so drift in the
-    machine's load hits them alike."""
-    rounds = {}
-    for name, fn in fns.items():
-        fn()
-        fn()
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        once = max(time.perf_counter() - start, 1e-7)
-        rounds[name] = (fn, max(1, min(100_000, math.ceil(round_s / once))))
-    times = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, (fn, k) in rounds.items():
-            sync()
-            start = time.perf_counter()
-            for _ in range(k):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - start) / k)
-    return times
-
-
-def spread(values):
-    """``{"min", "max", "n"}`` of repetition values."""
-    return {"min": min(values), "max": max(values), "n": len(values)}
-
-
-def steady_epochs(seconds):
-    """Epochs 2..N: the epochs after the first (kernel builds, recordings, capture)."""
-    if len(seconds) < 2:
-        raise ValueError(f"a steady epoch needs at least 2 epochs, got {len(seconds)}")
-    return seconds[1:]
 
 
 class Results:
@@ -210,61 +170,7 @@ def data_problem(name):
     return None
 
 
-@contextlib.contextmanager
-def gpudnn_mode(graphs, record):
-    """``GPUDNN_CUDA_GRAPHS`` and ``GPUDNN_RECORD_STEPS`` set for the block, restored after."""
-    saved = {k: os.environ.get(k) for k in ("GPUDNN_CUDA_GRAPHS", "GPUDNN_RECORD_STEPS")}
-    os.environ["GPUDNN_CUDA_GRAPHS"] = "1" if graphs else "0"
-    os.environ["GPUDNN_RECORD_STEPS"] = "1" if record else "0"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def step_path(model, device, caught):
-    """Which path the recorded step ran: a CUDA graph, or the recorded calls (and why)."""
-    steps = model._steps
-    if steps.graphs:
-        return f"cuda graph ({steps.graphs} captured, {steps.replays} replays)"
-    why = "; ".join(str(w.message) for w in caught) or (
-        "no CUDA graphs on this device" if device == "cpu" else "the step was not captured")
-    return f"recorded calls replayed ({steps.replays} replays): {why}"
-
-
 # ------------------------------------------------------------------ gpudnn (this process)
-def gpudnn_step_times(make_model, x, y, device, reps, round_s, extra=None):
-    """``(times, path)`` of one training step of a fresh ``make_model()`` on the batch (x, y):
-    ``times["gpudnn_graph"]`` replayed as fit runs it (a CUDA graph on a GPU, the recorded calls
-    on the CPU; ``path`` says which), ``times["gpudnn_eager"]`` with recording off (a second
-    fresh model, so a graph is captured in the current TF32 mode), plus ``extra(model, ws)``'s
-    calls timed beside the eager step; each a list of seconds per call."""
-
-    from bench.test_train_step import batch_in_workspace
-
-    def prepared():
-        model = make_model()
-        return (model, *batch_in_workspace(model, x, y))
-
-    with gpudnn_mode(graphs=True, record=True), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model, ws, totals = prepared()
-        with model.backend.training_stream():  # as fit runs: writes and replays on one stream
-            times = per_call_seconds(
-                {"gpudnn_graph": lambda: model._train_batch(ws, totals, record=True)},
-                model.backend.synchronize, reps, round_s)
-        path = step_path(model, device, caught)
-    del model, ws, totals
-    with gpudnn_mode(graphs=False, record=False):
-        model, ws, totals = prepared()
-        calls = {"gpudnn_eager": lambda: model._train_batch(ws, totals)}
-        calls.update(extra(model, ws) if extra is not None else {})
-        times.update(per_call_seconds(calls, model.backend.synchronize, reps, round_s))
-    return times, path
 
 
 def gpudnn_course_step(results, device, reps, round_s):
@@ -316,8 +222,8 @@ def gpudnn_updates(results, device, n_params, reps, round_s):
         opt.build(be, n_params, params.dtype)
         count = bytes_per_param(opt) * n_params // 8  # float32s in each half of the copy
         src, dst = xp.ones(count, xp.float32), xp.zeros(count, xp.float32)
-        times = per_call_seconds({"ours": lambda: opt.apply(be, params, grads),
-                                  "copy": lambda: xp.copyto(dst, src)},
+        times = per_call_seconds({"ours": lambda opt=opt: opt.apply(be, params, grads),
+                                  "copy": lambda dst=dst, src=src: xp.copyto(dst, src)},
                                  be.synchronize, reps, round_s)
         results.put("update_vs_copy_100M", key,
                     [c / o for c, o in zip(times["copy"], times["ours"])])
@@ -333,141 +239,6 @@ def free_device_memory(device):
 
 
 # ------------------------------------------------------------------ PyTorch (--worker torch)
-def torch_course_steps(torch, device, reps, round_s):
-    """{"torch_eager": [s...], "torch_graph": [s...] or a reason} at batch 128."""
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, 784), dtype=np.float32)
-    return torch_step_times(torch, device, x, rng.integers(0, 10, BATCH), 512, reps, round_s)
-
-
-def torch_step_times(torch, device, x, labels, hidden, reps, round_s):
-    """{"torch_eager": [s...], "torch_graph": [s...] or a reason}: PyTorch's step of 784 ->
-    Linear(hidden) -> ReLU -> Linear(10) on the batch (x, labels), eager (bench.peers) and
-    captured whole as a CUDA graph (CUDA only); the GPU memory it took is given back."""
-    from bench import peers
-
-    gpu = device == "cuda"
-    step, sync = peers.torch_step(x, labels, gpu, hidden=hidden)
-    out = {"torch_eager": per_call_seconds({"s": step}, sync or _noop, reps, round_s)["s"]}
-    del step
-    if not gpu:
-        out["torch_graph"] = "torch.cuda.graph needs a CUDA device (this run: --device cpu)"
-        return out
-    net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True, hidden=hidden)
-    tx = torch.as_tensor(x, device="cuda")
-    ty = torch.as_tensor(labels, device="cuda")
-    graph = _capture(torch, lambda: loss_fn(net(tx), ty), opt)
-    out["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize, reps,
-                                          round_s)["s"]
-    del graph, net, opt, loss_fn, tx, ty
-    gc.collect()
-    torch.cuda.empty_cache()
-    return out
-
-
-def _noop():
-    pass
-
-
-def _torch_net(torch, device, capturable=False, hidden=512):
-    """The course model (``hidden`` units in its hidden layer), fused Adam (``capturable``: its
-    step count on the device, so that a CUDA graph can replay its step), CrossEntropyLoss."""
-    nn = torch.nn
-    net = nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10)).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7, fused=True,
-                           capturable=capturable)
-    return net, opt, nn.CrossEntropyLoss()
-
-
-def _capture(torch, loss_of, opt):
-    """A CUDA graph of zero_grad / loss_of().backward() / opt.step(), after 3 warm-up steps on a
-    side stream (PyTorch's whole-network capture recipe); replay() runs one step."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            opt.zero_grad(set_to_none=True)
-            loss_of().backward()
-            opt.step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        loss_of().backward()
-        opt.step()
-    return graph
-
-
-def torch_fashion(torch, device, data, epochs, graph):
-    """(epoch seconds, test accuracy) of the course model in PyTorch, data on the device; with
-    ``graph`` the full batches replay one captured step that gathers its rows through an index
-    buffer, the partial last batch runs eagerly."""
-    torch.manual_seed(0)
-    net, opt, loss_fn = _torch_net(torch, device, capturable=graph)
-    x = torch.as_tensor(data.x_train, device=device)
-    y = torch.as_tensor(data.y_train.argmax(axis=1), device=device)
-    n = len(x)
-    generator = torch.Generator(device=device).manual_seed(0)
-    sync = torch.cuda.synchronize if device == "cuda" else _noop
-    replay = None
-    if graph:
-        index = torch.zeros(BATCH, dtype=torch.int64, device=device)
-        replay = _capture(torch, lambda: loss_fn(net(x.index_select(0, index)),
-                                                 y.index_select(0, index)), opt).replay
-        torch.manual_seed(0)  # the warm-up steps moved the weights: start afresh, same graph
-        with torch.no_grad():
-            for layer in (net[0], net[2]):
-                layer.reset_parameters()
-        for state in opt.state.values():
-            for value in state.values():
-                value.zero_()
-    times = []
-    for _ in range(epochs):
-        sync()
-        start = time.perf_counter()
-        order = torch.randperm(n, device=device, generator=generator)
-        for i in range(0, n, BATCH):
-            rows = order[i:i + BATCH]
-            if replay is not None and len(rows) == BATCH:
-                index.copy_(rows)
-                replay()
-            else:
-                opt.zero_grad(set_to_none=True)
-                loss_fn(net(x[rows]), y[rows]).backward()
-                opt.step()
-        sync()
-        times.append(time.perf_counter() - start)
-    with torch.no_grad():
-        predicted = net(torch.as_tensor(data.x_test, device=device)).argmax(dim=1).cpu().numpy()
-    return times, float(np.mean(predicted == data.y_test.argmax(axis=1)))
-
-
-def torch_updates(torch, device, n_params, reps, round_s):
-    """{key: {variant: [copy s / update s...] or a reason}} for torch.optim over one flat
-    parameter, against ``dst.copy_(src)`` of the same bytes in this process."""
-    from bench import peers
-    from bench.test_update import OPTIMIZERS, bytes_per_param
-
-    gpu = device == "cuda"
-    sync = torch.cuda.synchronize if gpu else _noop
-    out = {}
-    for key, name in OPTIMIZER_KEYS.items():
-        count = bytes_per_param(OPTIMIZERS[name]()) * n_params // 8
-        src = torch.ones(count, device=device)
-        dst = torch.zeros(count, device=device)
-        out[key] = {}
-        for variant in TORCH_VARIANTS:
-            peer = peers.torch_update(name, variant, n_params, gpu)
-            if peer is None:
-                out[key][variant] = f"torch.optim.{name.split()[0]}({variant}=True) is not " \
-                                    f"available for this device in torch {torch.__version__}"
-                continue
-            times = per_call_seconds({"torch": peer[0], "copy": lambda: dst.copy_(src)}, sync,
-                                     reps, round_s)
-            out[key][variant] = [c / t for c, t in zip(times["copy"], times["torch"])]
-            del peer
-        del src, dst
-    return out
 
 
 def torch_worker(args):

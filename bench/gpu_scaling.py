@@ -112,7 +112,7 @@ def gpudnn_times(device, hidden, batch, reps, round_s):
     """({"gpudnn_eager": [s...], "gpudnn_graph": [s...]}, the graph's path) of one
     configuration in the current TF32 mode: a fresh model for each path, so the graph is
     captured in this mode."""
-    from bench.gpu_results import gpudnn_step_times
+    from bench.gpu_timing import gpudnn_step_times
 
     x, labels = batch_data(hidden, batch)
     y = np.eye(CLASSES, dtype=np.float32)[labels]
@@ -175,7 +175,7 @@ def _free(device):
 # ------------------------------------------------------------------ PyTorch (the worker)
 def torch_scaling(torch, device, quick, reps, round_s):
     """{key: {impl: [s...] or reason}} for PyTorch eager and CUDA graph, fused Adam."""
-    from bench.gpu_results import torch_step_times
+    from bench.gpu_torch import torch_step_times
 
     gpu = device == "cuda"
     flags = torch.backends.cuda.matmul

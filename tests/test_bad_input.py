@@ -187,3 +187,9 @@ def test_bad_verbose(verbose, data):
                  lambda: model.predict(data[0], verbose=verbose)):
         with pytest.raises(InvalidInputError, match="verbose must be 0, 1, 2 or 'auto'"):
             call()
+
+
+def test_compile_without_a_loss_names_the_fix():
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(InvalidInputError, match="needs a loss"):
+        model.compile(optimizer="sgd")

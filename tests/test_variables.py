@@ -99,7 +99,7 @@ def test_trainable_weights_are_views_of_the_model():
 def test_trainable_weights_need_a_built_model():
     model = models.Sequential([layers.Dense(3)])
     with pytest.raises(InvalidInputError, match="built"):
-        model.trainable_weights
+        model.trainable_weights  # noqa: B018 (reading it raises)
 
 
 # ---------------------------------------------------------------- apply_gradients errors

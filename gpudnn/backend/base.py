@@ -103,7 +103,7 @@ class Backend(ABC):
     def fill(self, array, value):
         """``array[...] = value`` in place."""
 
-    def synchronize(self):
+    def synchronize(self):  # noqa: B027 (a no-op by default: the CPU backends need nothing)
         """Wait until queued device work has finished (a no-op on the CPU)."""
 
     def graphs(self):

@@ -236,7 +236,7 @@ def parse(text, family):
         unknown = set(scalars) - {p.name for p in spec.inputs}
         if unknown:
             raise ValueError(f"kernel {name}: scalars {sorted(unknown)} are not in-params")
-        spec.outputs  # validates the out-params
+        spec.outputs  # noqa: B018 (the property validates the out-params)
         specs.append(spec)
         if lanes:
             specs.append(vector_form(spec, int(lanes)))

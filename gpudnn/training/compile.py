@@ -1,7 +1,7 @@
 """``compile``: the model's loss, optimizer and metrics (only accuracy metrics are known)."""
 
 from .. import losses, optimizers
-from ..errors import NotCompiledError, unknown_name
+from ..errors import InvalidInputError, NotCompiledError, unknown_name
 from .recorded_steps import RecordedSteps
 
 _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical",

@@ -13,7 +13,7 @@ def inference_batches(model, x_dev, batch_size, verbose, read_logs):
         rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
         ws = model._workspace(rows.stop - rows.start, with_grads=False)
         yield rows, model._forward(x_dev[rows], ws)
-        bar.update(step + 1, lambda: read_logs(rows.stop))
+        bar.update(step + 1, lambda done=rows.stop: read_logs(done))
     bar.update(steps, lambda: read_logs(n), finalize=True)
 
 
