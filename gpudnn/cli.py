@@ -26,6 +26,8 @@ DEFAULT_CHOICES = {
 # 3.0 overshoots with plain SGD on MNIST-like data; 0.001 crawls: both ends of the lesson.
 DEFAULT_RATES = [3.0, 1.0, 0.1, 0.01, 0.001]
 INTERRUPTED = 130
+#: The folder plots go to when --out names no path (relative to where the command runs).
+OUT_DIR = "out"
 
 
 # ---------------------------------------------------------------- argument parsing
@@ -93,15 +95,16 @@ def build_parser():
                          help="hidden units per layer (default: 512, or 128 when depth > 1)")
     compare.add_argument("--every", type=_positive_int, default=1, metavar="N",
                          help="with --depth > 1: record gradient norms every N batches")
-    compare.add_argument("--out", metavar="PATH", help="PNG path (default: compare-WHAT.png)")
+    compare.add_argument("--out", metavar="PATH",
+                         help=f"PNG path (default: {OUT_DIR}/compare-WHAT.png)")
     compare.set_defaults(handler=compare_command)
 
     lr = commands.add_parser("lr", help="one network at several learning rates")
     _add_training_flags(lr, "sgd", "relu", with_lr=False)
     lr.add_argument("--rates", nargs="+", type=float, default=DEFAULT_RATES, metavar="LR",
                     help="learning rates (default: 3.0 1.0 0.1 0.01 0.001)")
-    lr.add_argument("--out", metavar="PATH", default="learning-rates.png",
-                    help="PNG path (default: learning-rates.png)")
+    lr.add_argument("--out", metavar="PATH", default=None,
+                    help=f"PNG path (default: {OUT_DIR}/learning-rates.png)")
     lr.set_defaults(handler=lr_command)
     return parser
 
@@ -143,6 +146,13 @@ def grad_norm_table(results):
             + [f"{m[label]:.2e}" if label in m else "-" for m in means]
             for i, label in enumerate(labels)]
     return format_table(["mean grad norm"] + [r.choice for r in results], rows)
+
+
+def default_output(name):
+    """``out/NAME``: where a plot goes when ``--out`` names no path (a folder of its own, made
+    when needed, so that a run in a checkout never writes into its root; git ignores it)."""
+    os.makedirs(OUT_DIR, exist_ok=True)
+    return os.path.join(OUT_DIR, name)
 
 
 def _write_png(draw, results, path, title):
@@ -258,13 +268,13 @@ def compare_command(args):
     column = args.what[:-1]
     arch = _architecture(args.depth, args.width,
                          args.activation if args.what == "optimizers" else None)
-    default_out = (f"gradient-norms-depth{args.depth}.png" if args.depth > 1
-                   else f"compare-{args.what}.png")
+    default_name = (f"gradient-norms-depth{args.depth}.png" if args.depth > 1
+                    else f"compare-{args.what}.png")
     if args.what == "optimizers" and args.lr is not None:
         fixed = f"learning rate {args.lr:g} for each"
     header = f"compare {args.what} on {device}: {arch}, {fixed}"
     title = f"{args.what}: {arch}"
-    return _run_comparison(args, choices, build, header, column, args.out or default_out, title)
+    return _run_comparison(args, choices, build, header, column, args.out or default_output(default_name), title)
 
 
 def lr_command(args):
@@ -280,7 +290,8 @@ def lr_command(args):
     arch = _architecture(1, None, args.activation)
     header = f"learning rates on {device}: {arch}, optimizer {args.optimizer}"
     title = f"{args.optimizer} learning rates: {arch}"
-    return _run_comparison(args, labels, build, header, "learning rate", args.out, title)
+    return _run_comparison(args, labels, build, header, "learning rate",
+                           args.out or default_output("learning-rates.png"), title)
 
 
 def main(argv=None):

@@ -126,6 +126,18 @@ def test_lr_sweep_table_and_png(capsys, tmp_path):
     _assert_png(png)
 
 
+def test_plots_without_out_go_to_the_out_folder_never_the_working_folder(capsys, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "lr", *QUICK, "--rates", "0.1")
+    assert code == 0, err
+    _assert_png(tmp_path / "out" / "learning-rates.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    code, out, err = _run(capsys, "compare", "optimizers", *QUICK, "--choices", "sgd")
+    assert code == 0, err
+    _assert_png(tmp_path / "out" / "compare-optimizers.png")
+
+
 def test_without_matplotlib_tables_and_one_line_how_to_get_pictures(capsys, tmp_path,
                                                                       monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
