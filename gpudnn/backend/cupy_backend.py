@@ -26,7 +26,9 @@ import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
 from ..config import env_flag
-from .base import EPSILON, Backend, dropout_threshold, smoothing_terms
+from .base import Backend, dropout_threshold
+from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
+from .cupy_updates import CupyUpdates
 from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
@@ -38,14 +40,6 @@ _ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "
 #: The dtypes the vector forms of kernels load 16 bytes at a time (4 float32, 2 float64).
 _VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-
-#: Elements one thread of add_chunk_sums adds up (a loss of n x k terms: n k / 256 threads).
-SUM_CHUNK = 256
-
-#: Most threads softmax_cce_step runs. Each adds its rows' loss and hit count with one atomic
-#: per total: a batch of up to this many rows takes a row per thread, a larger one several rows
-#: per thread, so that no total queues thousands of atomics.
-CCE_STEP_THREADS = 512
 
 #: Depth of the pinned ring that per-step values are copied from, and the bytes of one slot.
 STEP_SLOTS = 64
@@ -112,7 +106,7 @@ def _copy_from_host(dst, host):
         dst.set(host, stream=cupy.cuda.get_current_stream())
 
 
-class CupyBackend(Backend):
+class CupyBackend(CupyLosses, CupyUpdates, Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
     is_gpu = True
@@ -344,132 +338,6 @@ class CupyBackend(Backend):
             else:
                 raise InvalidInputError(f"unknown activation kind {kind!r}")
 
-    # ----------------------------------------------------------------- losses and metrics
-    def _loss_terms(self, kind, y_pred, y_true, smoothing):
-        """``(terms, scale)``: the batch's mean loss is ``scale * sum(terms)``; terms (n, k)."""
-        n, k = y_pred.shape
-        keep, shift = smoothing_terms(kind, smoothing, k)
-        clip = (EPSILON, 1 - EPSILON)
-        terms = self._scratch(y_pred.shape, y_pred.dtype)
-        if kind in ("mse", "mae"):
-            self._launch(f"{kind}_terms", y_pred, y_true, terms)
-            return terms, 1.0 / y_pred.size
-        if kind == "cce":
-            self._launch("cce_terms", y_pred, y_true, keep, shift, *clip, terms)
-            return terms, -1.0 / n
-        if kind == "bce":
-            self._launch("bce_terms", y_pred, y_true, keep, shift, *clip, terms)
-            return terms, -1.0 / y_pred.size
-        if kind == "bce_logits":
-            self._launch("bce_logits_terms", y_pred, y_true, keep, shift, terms)
-            return terms, 1.0 / y_pred.size
-        if kind == "cce_logits":
-            self._launch("cce_logits_terms", y_pred.reshape(-1), y_true.reshape(-1), keep,
-                         shift, k, terms.reshape(-1), size=n)
-            return terms, 1.0 / n
-        raise InvalidInputError(f"unknown loss kind {kind!r}")
-
-    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
-        with self._device:
-            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing)
-            return self._reduce_sum(terms, scale)
-
-    def _add_sum(self, terms, scale, total):
-        """``total += scale * sum(terms)`` in one launch (see add_chunk_sums)."""
-        threads = -(-terms.size // SUM_CHUNK)
-        self._launch("add_chunk_sums", terms.reshape(-1), terms.size, threads, float(scale),
-                     total.reshape(1), size=threads)
-
-    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
-        with self._device:
-            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing)
-            self._add_sum(terms, scale * y_pred.shape[0], total)
-
-    def accumulate_penalty(self, param, l1, l2, n, total):
-        with self._device:
-            terms = self._scratch(param.shape, param.dtype, slot="penalty")
-            self._launch("penalty_terms", param, l1, l2, terms)
-            self._add_sum(terms, n, total)
-
-    def accumulate_correct(self, y_pred, y_true, mode, total):
-        if mode not in ("categorical", "binary"):
-            raise InvalidInputError(f"unknown accuracy mode {mode!r}")
-        n, k = y_pred.shape
-        kernel = "add_argmax_hits" if mode == "categorical" else "add_threshold_hits"
-        with self._device:
-            self._launch(kernel, y_pred.reshape(-1), y_true.reshape(-1), k, total.reshape(1),
-                         size=n)
-
-    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
-        n, k = y_pred.shape
-        keep, shift = smoothing_terms(kind, smoothing, k)
-        clip = (EPSILON, 1 - EPSILON)
-        with self._device:
-            if kind == "mse":
-                self._launch("scaled_diff", y_pred, y_true, 2.0 / y_pred.size, out)
-            elif kind == "mae":
-                self._launch("mae_grad", y_pred, y_true, 1.0 / y_pred.size, out)
-            elif kind == "cce":
-                self._launch("cce_grad", y_pred, y_true, keep, shift, *clip, -1.0 / n, out)
-            elif kind == "bce":
-                self._launch("bce_grad", y_pred, y_true, keep, shift, *clip, 1.0 / y_pred.size,
-                             out)
-            elif kind == "bce_logits":
-                self._launch("bce_logits_grad", y_pred, y_true, keep, shift, 1.0 / y_pred.size,
-                             out)
-            elif kind == "cce_logits":
-                self._launch("cce_logits_grad", y_pred.reshape(-1), y_true.reshape(-1), keep,
-                             shift, 1.0 / n, k, out.reshape(-1), size=n)
-            else:
-                raise InvalidInputError(f"unknown loss kind {kind!r}")
-
-    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
-        if kind not in ("bce", "cce"):
-            raise InvalidInputError(f"no fused gradient for loss kind {kind!r}")
-        keep, shift = smoothing_terms(kind, smoothing, y_pred.shape[1])
-        scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
-        with self._device:
-            self._launch("smoothed_diff", y_pred, y_true, keep, shift, scale, out)
-
-    def softmax_cce_step(self, y_pred, y_true, grad, loss_total, hits_total=None,
-                         smoothing=0.0):
-        """One launch of softmax_cce_step: the loss terms of accumulate_loss("cce"), the hits
-        of accumulate_correct("categorical") and the gradient of logit_grad("cce"), with their
-        arithmetic (the gradient bit for bit)."""
-        n, k = y_pred.shape
-        keep, shift = smoothing_terms("cce", smoothing, k)
-        threads = min(n, CCE_STEP_THREADS)
-        with self._device:
-            hits = hits_total if hits_total is not None else \
-                self._scratch((1,), np.float64, slot="unused-hits")
-            self._launch("softmax_cce_step", y_pred.reshape(-1), y_true.reshape(-1), keep, shift,
-                         EPSILON, 1 - EPSILON, 1.0 / n, -1.0 / n * n, k, n, threads,
-                         int(hits_total is not None), grad.reshape(-1), loss_total.reshape(1),
-                         hits.reshape(1), size=threads)
-
-    def penalty_value(self, param, l1, l2):
-        with self._device:
-            terms = self._scratch(param.shape, param.dtype, slot="penalty")
-            self._launch("penalty_terms", param, l1, l2, terms)
-            return self._reduce_sum(terms, 1.0)
-
-    def add_penalty_grad(self, param, grad, l1, l2):
-        with self._device:
-            self._launch("penalty_grad", param, l1, 2.0 * l2, grad)
-
-    def count_correct(self, y_pred, y_true, mode):
-        with self._device:
-            if mode == "categorical":
-                n = y_pred.shape[0]
-                predicted = self._scratch((n,), np.int64, slot=0)
-                expected = self._scratch((n,), np.int64, slot=1)
-                cupy.argmax(y_pred, axis=1, out=predicted)
-                cupy.argmax(y_true, axis=1, out=expected)
-                return cupy.sum(predicted == expected, dtype=np.float64)
-            if mode == "binary":
-                return cupy.sum((y_pred > 0.5) == (y_true > 0.5), dtype=np.float64)
-        raise InvalidInputError(f"unknown accuracy mode {mode!r}")
-
     # ----------------------------------------------------------------- randomness and counters
     def dropout(self, x, seed, step, rate, out):
         with self._device:
@@ -488,66 +356,3 @@ class CupyBackend(Backend):
     def all_finite(self, a):
         with self._device:
             return bool(cupy.isfinite(a).all())
-
-    # ----------------------------------------------------------------- optimizer updates
-    # ``hyper`` (the per-step values) is passed as a raw array: read when the kernel runs.
-    def sgd_update(self, param, grad, hyper):
-        with self._device:
-            self._launch("sgd_update", grad, hyper, param)
-
-    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
-        with self._device:
-            self._launch("momentum_update", grad, hyper, momentum, int(bool(nesterov)),
-                         param, velocity)
-
-    def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
-                       average=None):
-        with self._device:
-            if average is not None:
-                self._launch("rmsprop_centered_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, average, mom)
-            elif mom is None:
-                self._launch("rmsprop_update", grad, hyper, rho, 1 - rho, epsilon, param,
-                             velocity)
-            else:
-                self._launch("rmsprop_momentum_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, mom)
-
-    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
-        with self._device:
-            if vhat is None:
-                self._launch("adam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v)
-            else:
-                self._launch("amsgrad_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v, vhat)
-
-    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
-        with self._device:
-            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v)
-
-    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
-        with self._device:
-            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u)
-
-    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
-        with self._device:
-            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
-
-    # ----------------------------------------------------------------- gradient clipping
-    def clip_by_value(self, grad, limit):
-        with self._device:
-            self._launch("clip_by_value", grad, limit, grad)
-
-    def sum_squares_into(self, a, out):
-        with self._device:
-            flat = a.reshape(-1)
-            cupy.sum(cupy.square(flat), out=out.reshape(()))
-
-    def clip_by_norm(self, grad, norm2, clipnorm):
-        with self._device:
-            self._launch("clip_by_norm", norm2, clipnorm, grad)
-
-    def clip_by_global_norm(self, grad, norm2, clipnorm):
-        with self._device:
-            self._launch("clip_by_global_norm", norm2, clipnorm, grad)

@@ -1,0 +1,73 @@
+"""The CuPy backend's optimizer updates and gradient clipping: one launch of a kernel of
+``kernels/optimizers.cu`` per update, in place over the flat buffers, reading the per-step
+values from the optimizer's device array. A mixin of
+:class:`~gpudnn.backend.cupy_backend.CupyBackend`."""
+
+import cupy
+
+
+class CupyUpdates:
+    """Mixin of CupyBackend: the optimizer updates and gradient clipping."""
+
+    # ----------------------------------------------------------------- optimizer updates
+    # ``hyper`` (the per-step values) is passed as a raw array: read when the kernel runs.
+    def sgd_update(self, param, grad, hyper):
+        with self._device:
+            self._launch("sgd_update", grad, hyper, param)
+
+    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
+        with self._device:
+            self._launch("momentum_update", grad, hyper, momentum, int(bool(nesterov)),
+                         param, velocity)
+
+    def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
+                       average=None):
+        with self._device:
+            if average is not None:
+                self._launch("rmsprop_centered_update", grad, hyper, rho, 1 - rho, epsilon,
+                             momentum, param, velocity, average, mom)
+            elif mom is None:
+                self._launch("rmsprop_update", grad, hyper, rho, 1 - rho, epsilon, param,
+                             velocity)
+            else:
+                self._launch("rmsprop_momentum_update", grad, hyper, rho, 1 - rho, epsilon,
+                             momentum, param, velocity, mom)
+
+    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
+        with self._device:
+            if vhat is None:
+                self._launch("adam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
+                             param, m, v)
+            else:
+                self._launch("amsgrad_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
+                             param, m, v, vhat)
+
+    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
+        with self._device:
+            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v)
+
+    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
+        with self._device:
+            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u)
+
+    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
+        with self._device:
+            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
+
+    # ----------------------------------------------------------------- gradient clipping
+    def clip_by_value(self, grad, limit):
+        with self._device:
+            self._launch("clip_by_value", grad, limit, grad)
+
+    def sum_squares_into(self, a, out):
+        with self._device:
+            flat = a.reshape(-1)
+            cupy.sum(cupy.square(flat), out=out.reshape(()))
+
+    def clip_by_norm(self, grad, norm2, clipnorm):
+        with self._device:
+            self._launch("clip_by_norm", norm2, clipnorm, grad)
+
+    def clip_by_global_norm(self, grad, norm2, clipnorm):
+        with self._device:
+            self._launch("clip_by_global_norm", norm2, clipnorm, grad)

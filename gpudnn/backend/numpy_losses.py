@@ -1,0 +1,176 @@
+"""The NumPy backend's losses and metrics: loss values and gradients, the fused logit
+gradients, weight penalties and correct counts (see :class:`~gpudnn.backend.base.Backend` for
+the math and shapes). A mixin of :class:`~gpudnn.backend.numpy_backend.NumpyBackend`."""
+
+import numpy as np
+
+from .base import EPSILON, smoothing_terms
+
+
+class NumpyLosses:
+    """Mixin of NumpyBackend: the loss and metric ops."""
+
+    # ----------------------------------------------------------------- losses and metrics
+    def _clipped(self, p):
+        c = self._scratch(p.shape, p.dtype, slot=1)
+        np.clip(p, EPSILON, 1 - EPSILON, out=c)
+        return c
+
+    def _smoothed(self, kind, y, smoothing):
+        """The target the cross-entropy sees: y itself without smoothing, else ``y keep + shift``
+        (see :func:`~gpudnn.backend.base.smoothing_terms`) in a work array."""
+        keep, shift = smoothing_terms(kind, smoothing, y.shape[1])
+        if keep == 1.0 and shift == 0.0:
+            return y
+        t = self._scratch(y.shape, y.dtype, slot=2)
+        np.multiply(y, keep, out=t)
+        t += shift
+        return t
+
+    def _row_softmax(self, x, out):
+        """``out = exp(x - max x) / sum exp(x - max x)`` row by row (out may be x)."""
+        row = self._scratch((x.shape[0], 1), x.dtype, slot="row")
+        np.max(x, axis=1, keepdims=True, out=row)
+        np.subtract(x, row, out=out)
+        np.exp(out, out=out)
+        np.sum(out, axis=1, keepdims=True, out=row)
+        out /= row
+
+    def loss_value(self, kind, y_pred, y_true, smoothing=0.0):
+        n = y_pred.shape[0]
+        if kind in ("mse", "mae"):
+            d = self._scratch(y_pred.shape, y_pred.dtype)
+            np.subtract(y_pred, y_true, out=d)
+            if kind == "mse":
+                return np.vdot(d, d) / d.size
+            np.abs(d, out=d)
+            return np.sum(d) / d.size
+        t = self._smoothed(kind, y_true, smoothing)
+        if kind == "bce_logits":
+            # max(x, 0) - x t + log1p(exp(-|x|))
+            l = self._scratch(y_pred.shape, y_pred.dtype)
+            u = self._scratch(y_pred.shape, y_pred.dtype, slot=3)
+            np.maximum(y_pred, 0, out=l)
+            np.multiply(y_pred, t, out=u)
+            l -= u
+            np.abs(y_pred, out=u)
+            np.negative(u, out=u)
+            np.exp(u, out=u)
+            np.log1p(u, out=u)
+            l += u
+            return np.sum(l) / l.size
+        if kind == "cce_logits":
+            # t (logsumexp(x) - x), logsumexp(x) = m + log(sum exp(x - m)), m = max x
+            l = self._scratch(y_pred.shape, y_pred.dtype)
+            m = self._scratch((n, 1), y_pred.dtype, slot="row")
+            lse = self._scratch((n, 1), y_pred.dtype, slot="row-lse")
+            np.max(y_pred, axis=1, keepdims=True, out=m)
+            np.subtract(y_pred, m, out=l)
+            np.exp(l, out=l)
+            np.sum(l, axis=1, keepdims=True, out=lse)
+            np.log(lse, out=lse)
+            lse += m
+            np.subtract(lse, y_pred, out=l)
+            l *= t
+            return np.sum(l) / n
+        p = self._clipped(y_pred)
+        if kind == "cce":
+            np.log(p, out=p)
+            return -np.vdot(t, p) / n
+        if kind == "bce":
+            u = self._scratch(p.shape, p.dtype)
+            np.subtract(1, p, out=u)
+            np.log(u, out=u)
+            np.log(p, out=p)
+            # t log p + (1 - t) log(1 - p) = t (log p - log(1 - p)) + log(1 - p)
+            total = np.sum(u)
+            p -= u
+            total += np.vdot(t, p)
+            return -total / p.size
+        raise ValueError(f"unknown loss kind {kind!r}")
+
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        n = y_pred.shape[0]
+        if kind in ("mse", "mae"):
+            np.subtract(y_pred, y_true, out=out)
+            if kind == "mae":
+                np.sign(out, out=out)
+                out *= 1.0 / y_pred.size
+            else:
+                out *= 2.0 / y_pred.size
+            return
+        t = self._smoothed(kind, y_true, smoothing)
+        if kind == "bce_logits":  # sigmoid(x) - t, sigmoid as 0.5 tanh(x / 2) + 0.5
+            np.multiply(y_pred, 0.5, out=out)
+            np.tanh(out, out=out)
+            out *= 0.5
+            out += 0.5
+            out -= t
+            out *= 1.0 / y_pred.size
+            return
+        if kind == "cce_logits":  # softmax(x) S - t, S = sum_j t_j per row
+            self._row_softmax(y_pred, out)
+            total = self._scratch((n, 1), y_pred.dtype, slot="row-total")
+            np.sum(t, axis=1, keepdims=True, out=total)
+            out *= total
+            out -= t
+            out *= 1.0 / n
+            return
+        p = self._clipped(y_pred)
+        inside = self._scratch(p.shape, np.bool_)
+        np.equal(p, y_pred, out=inside)  # the clip is inactive: the gradient flows
+        if kind == "cce":
+            np.divide(t, p, out=out)
+            out *= -1.0 / n
+        elif kind == "bce":
+            u = self._scratch(p.shape, p.dtype)
+            np.subtract(1, p, out=u)
+            u *= p
+            np.subtract(p, t, out=out)
+            out /= u
+            out *= 1.0 / p.size
+        else:
+            raise ValueError(f"unknown loss kind {kind!r}")
+        out *= inside
+
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+        if kind not in ("bce", "cce"):
+            raise ValueError(f"no fused gradient for loss kind {kind!r}")
+        scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
+        t = self._smoothed(kind, y_true, smoothing)
+        np.subtract(y_pred, t, out=out)
+        out *= scale
+
+    def penalty_value(self, param, l1, l2):
+        a = self._scratch(param.shape, param.dtype)
+        np.abs(param, out=a)
+        return l1 * np.sum(a) + l2 * np.vdot(param, param)
+
+    def add_penalty_grad(self, param, grad, l1, l2):
+        # (g + l1 sign(w)) + 2 l2 w, in the kernel's order
+        a = self._scratch(param.shape, param.dtype)
+        np.sign(param, out=a)
+        a *= l1
+        grad += a
+        np.multiply(param, 2.0 * l2, out=a)
+        grad += a
+
+    def count_correct(self, y_pred, y_true, mode):
+        if mode == "categorical":
+            n = y_pred.shape[0]
+            predicted = self._scratch((n,), np.intp, slot=0)
+            expected = self._scratch((n,), np.intp, slot=1)
+            np.argmax(y_pred, axis=1, out=predicted)
+            np.argmax(y_true, axis=1, out=expected)
+            hits = self._scratch((n,), np.bool_)
+            np.equal(predicted, expected, out=hits)
+        elif mode == "binary":
+            predicted = self._scratch(y_pred.shape, np.bool_, slot=0)
+            expected = self._scratch(y_pred.shape, np.bool_, slot=1)
+            np.greater(y_pred, 0.5, out=predicted)
+            np.greater(y_true, 0.5, out=expected)
+            hits = self._scratch(y_pred.shape, np.bool_, slot=2)
+            np.equal(predicted, expected, out=hits)
+        else:
+            raise ValueError(f"unknown accuracy mode {mode!r}")
+        return np.asarray(np.count_nonzero(hits), dtype=np.float64)
