@@ -17,7 +17,7 @@ import sys
 from . import activations, datasets, experiments
 from .backend import parse_device
 from .backend.device import current_backend
-from .errors import GpudnnError
+from .errors import GpudnnError, InvalidInputError
 
 DEFAULT_CHOICES = {
     "optimizers": ["sgd", "rmsprop", "adam"],
@@ -80,6 +80,10 @@ def build_parser():
 
     train = commands.add_parser("train", help="train the course model and report test accuracy")
     _add_training_flags(train, "adam", "relu")
+    train.add_argument("--depth", type=_positive_int, default=1,
+                       help="hidden layers (default: 1, the course's 784-512-10)")
+    train.add_argument("--width", type=_positive_int, default=None,
+                       help="hidden units per layer (default: 512, or 128 when depth > 1)")
     train.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
     train.set_defaults(handler=train_command)
 
@@ -106,7 +110,48 @@ def build_parser():
     lr.add_argument("--out", metavar="PATH", default=None,
                     help=f"PNG path (default: {OUT_DIR}/learning-rates.png)")
     lr.set_defaults(handler=lr_command)
+    _add_sweep_command(commands)
     return parser
+
+
+def _add_sweep_command(commands):
+    sweep = commands.add_parser(
+        "sweep", help="a search over optimizers, learning rates and activations on Ray Tune")
+    sweep.add_argument("--dataset", choices=datasets.NAMES, default="sample",
+                       help="data set (default: sample)")
+    sweep.add_argument("--optimizers", default="adam", metavar="A,B",
+                       help="comma list (default: adam)")
+    sweep.add_argument("--learning-rates", default=None, metavar="RATES",
+                       help="LOW:HIGH:log:N (e.g. 1e-4:1e-1:log:8), LOW:HIGH:lin:N or a comma "
+                            "list (default: each optimizer's Keras default)")
+    sweep.add_argument("--activations", default="relu", metavar="A,B",
+                       help="comma list (default: relu)")
+    sweep.add_argument("--epochs", type=_positive_int, default=5, help="default: 5")
+    sweep.add_argument("--seeds", type=_positive_int, default=1,
+                       help="seeds 0..N-1 for every combination (default: 1)")
+    sweep.add_argument("--batch-size", type=_positive_int, default=128, help="default: 128")
+    sweep.add_argument("--depth", type=_positive_int, default=1, help="hidden layers (default: 1)")
+    sweep.add_argument("--width", type=_positive_int, default=None,
+                       help="hidden units per layer (default: 512, or 128 when depth > 1)")
+    sweep.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training samples only")
+    sweep.add_argument("--samples", type=_positive_int, default=None, metavar="N",
+                       help="with --search optuna: trials to draw; with the grid: repeats")
+    sweep.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                       help="grid (default): every combination; optuna: Optuna's sampler")
+    sweep.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
+                       help="asha stops poor trials early (Ray Tune's ASHA)")
+    sweep.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
+                       help="GPU share of a trial, e.g. 0.25 packs 4 trials on a GPU (default: 0)")
+    sweep.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="F",
+                       help="CPUs Ray reserves per trial (default: 1)")
+    sweep.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                       help="a running Ray cluster (default: Ray embedded on this machine)")
+    sweep.add_argument("--resume", metavar="DIR", default=None,
+                       help="continue the sweep in DIR (its other flags come from DIR)")
+    sweep.add_argument("--out", metavar="DIR", default=None,
+                       help="the sweep's folder: results, PNGs, Ray's trial states")
+    sweep.set_defaults(handler=sweep_command)
 
 
 # ---------------------------------------------------------------- output
@@ -200,8 +245,9 @@ def _architecture(depth, width, activation=None):
 def train_command(args):
     device = _check_names([args.optimizer], [args.activation], args.lr, args.device)
     data = experiments.load_data(args.dataset, args.limit)
-    model = experiments.course_model(activation=args.activation, optimizer=args.optimizer,
-                                     lr=args.lr, device=device, seed=args.seed)
+    model = experiments.course_model(activation=args.activation, depth=args.depth,
+                                     width=args.width, optimizer=args.optimizer, lr=args.lr,
+                                     device=device, seed=args.seed)
     print(f"Data: {data.describe()}; optimizer {_optimizer_text(model.optimizer)}; "
           f"device {device}")
     model.summary()
@@ -292,6 +338,44 @@ def lr_command(args):
     title = f"{args.optimizer} learning rates: {arch}"
     return _run_comparison(args, labels, build, header, "learning rate",
                            args.out or default_output("learning-rates.png"), title)
+
+
+def sweep_command(args):
+    """Check the flags (before Ray starts), run or resume the sweep, print and write results."""
+    from .tune import results, space, sweep
+
+    if args.resume is not None:
+        if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+            raise InvalidInputError("give --resume DIR alone (the sweep's folder), not with "
+                                    "another --out")
+        out = args.resume
+        spec = sweep.load_spec(out)
+    else:
+        if args.out is None:
+            raise InvalidInputError("gpudnn sweep needs --out DIR (the sweep's folder)")
+        out = args.out
+        spec = space.SweepSpec(
+            dataset=args.dataset, optimizers=space.names(args.optimizers, "optimizers"),
+            learning_rates=None if args.learning_rates is None
+            else space.learning_rates(args.learning_rates),
+            activations=space.names(args.activations, "activations"), seeds=args.seeds,
+            epochs=args.epochs, batch_size=args.batch_size, depth=args.depth, width=args.width,
+            limit=args.limit, samples=args.samples, search=args.search, scheduler=args.scheduler,
+            gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
+    spec.check()
+    print(f"Sweep: {spec.trials} trials of {_architecture(spec.depth, spec.width)} on "
+          f"{spec.dataset}, {spec.epochs} epochs each; folder {out}", flush=True)
+    grid = sweep.run_sweep(spec, out, address=args.address, resume=args.resume is not None,
+                           progress=lambda line: print(line, flush=True))
+    found = results.rows(grid, spec)
+    print(results.table(found))
+    best = next((r for r in found if r["status"] in ("done", "stopped early")), None)
+    if best is not None:
+        print(f"Best: {best['label']}, test accuracy {_percent(best['test_accuracy'])} %. "
+              f"Alone: {best['command']}")
+    for path in results.write_files(found, spec, out):
+        print(f"Wrote {path}")
+    return 0 if best is not None else 1
 
 
 def main(argv=None):

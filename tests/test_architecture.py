@@ -42,3 +42,13 @@ def test_nested_models_round_trip_through_the_registry():
     again = layers.deserialize(config)
     assert isinstance(again, models.Sequential) and again.name == "inner"
     assert [type(layer) for layer in again.layers] == [layers.Dense]
+
+
+def test_importing_gpudnn_imports_no_optional_extra():
+    code = ("import sys, gpudnn, gpudnn.cli, gpudnn.tune; "
+            "print(sorted(m for m in ('ray', 'optuna', 'cupy', 'matplotlib', 'torch') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

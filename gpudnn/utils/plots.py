@@ -69,3 +69,52 @@ def gradient_norms(results, path, title):
     fig.suptitle(title)
     fig.savefig(path, format="png")
     return path
+
+
+def sweep_learning_rates(rows, path, title="test accuracy against learning rate"):
+    """A sweep's final test accuracy against learning rate (log scale), one line per optimizer
+    and activation, the mean over seeds; trials that diverged or failed are left out."""
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
+    groups = {}
+    for row in rows:
+        if row["test_accuracy"] is None or row["lr"] is None or row["status"] in ("failed",):
+            continue
+        key = (row["optimizer"], row["activation"])
+        groups.setdefault(key, {}).setdefault(row["lr"], []).append(row["test_accuracy"])
+    for (optimizer, activation), by_rate in sorted(groups.items()):
+        rates = sorted(by_rate)
+        ax.plot(rates, [100 * sum(by_rate[r]) / len(by_rate[r]) for r in rates], marker="o",
+                label=f"{optimizer} ({activation})")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("test accuracy % (mean over seeds)")
+    ax.grid(True, which="both", alpha=0.3)
+    if groups:
+        ax.legend()
+    fig.suptitle(title)
+    fig.savefig(path, format="png")
+    return path
+
+
+def sweep_curves(rows, path, title="the best trials"):
+    """Training loss and test accuracy per epoch of the given trials (a sweep's best)."""
+    fig = _figure(11, 4.2)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for row in rows:
+        history = [h for h in row["history"] if h.get("epoch") is not None]
+        epochs = [h["epoch"] for h in history]
+        loss_ax.plot(epochs, [h.get("loss") for h in history], marker="o", markersize=3,
+                     label=row["label"])
+        acc_ax.plot(epochs, [100 * (h.get("test_accuracy") or math.nan) for h in history],
+                    marker="o", markersize=3, label=row["label"])
+    for ax, label in ((loss_ax, "training loss"), (acc_ax, "test accuracy %")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if rows:
+        acc_ax.legend(loc="lower right", fontsize="small")
+    fig.suptitle(title)
+    fig.savefig(path, format="png")
+    return path
