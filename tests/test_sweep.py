@@ -160,17 +160,19 @@ def test_a_killed_driver_resumes_and_runs_no_finished_trial_again(tmp_path, caps
         driver.wait(timeout=60)
     assert len(done) == 2, "the sweep ended before two trials finished"
     before = _trial_results(out)
-    finished = {name for name, text in before.items()
-                if [json.loads(line)["epoch"] for line in text.splitlines()][-1] == 2}
+    finished = {name for name, text in before.items()  # a trial just started has no line yet
+                if text.splitlines() and json.loads(text.splitlines()[-1])["epoch"] == 2}
     assert len(finished) >= 2
     assert main(["sweep", "--resume", str(out)]) == 0
     printed = capsys.readouterr().out
     after = _trial_results(out)
     assert len(after) == 4
-    for name in finished:  # a finished trial was not run again: its results are as they were
-        assert after[name] == before[name]
+    for name in finished:  # a finished trial trained no epoch again
+        assert after[name].startswith(before[name])
+        again = [json.loads(line) for line in after[name][len(before[name]):].splitlines()]
+        assert all(line["reported_again"] for line in again), again
     document = json.loads((out / "results.json").read_text())
-    assert [t["status"] for t in document["trials"]] == ["done"] * 4
+    assert [(t["status"], t["error"]) for t in document["trials"]] == [("done", None)] * 4
     assert "Best:" in printed
 
 
@@ -202,3 +204,19 @@ def test_optuna_search_with_asha_runs_the_samples_asked(capsys, tmp_path):
     # a trial ASHA stopped gets the command of the epochs it ran
     for t in trials:
         assert f"--epochs {t['epochs_done']} " in t["command"]
+
+
+def test_a_state_file_torn_by_the_kill_is_repaired_from_its_backup(tmp_path):
+    from gpudnn.tune.state_files import StateBackup, repair
+
+    experiment = tmp_path / "ray" / "sweep"
+    experiment.mkdir(parents=True)
+    state = experiment / "experiment_state-2026.json"
+    state.write_text('{"trial_data": [1, 2, 3]}')
+    backup = StateBackup(str(experiment))
+    backup.on_step_end(0, [])
+    state.write_text('{"trial_data": [1, 2, 3, 4]')  # torn: the copy stopped half way
+    backup.on_step_end(1, [])  # a torn file is not backed up over the good one
+    assert repair(str(experiment)) == ["experiment_state-2026.json"]
+    assert json.loads(state.read_text()) == {"trial_data": [1, 2, 3]}
+    assert repair(str(experiment)) == []  # nothing torn: nothing replaced

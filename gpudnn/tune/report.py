@@ -53,7 +53,7 @@ class ReportCheckpointCallback(Callback):
         else:
             with tempfile.TemporaryDirectory() as folder:
                 saving.save_model(self.model, os.path.join(folder, MODEL_FILE),
-                                  extra_state={"epoch": epoch + 1})
+                                  extra_state={"epoch": epoch + 1, "metrics": metrics})
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         if diverged:
             self.model.stop_training = True
@@ -62,15 +62,43 @@ class ReportCheckpointCallback(Callback):
 def resume_from_checkpoint(model):
     """Restore ``model`` from the trial's Ray checkpoint, if it has one; returns the epoch to
     start at (0 on a first run). A checkpoint that is not this model's raises FileFormatError."""
+    return restore_latest(model)[0]
+
+
+def restore_latest(model):
+    """``(epoch, metrics)`` of the newest usable checkpoint of this trial, restored into
+    ``model``; ``(0, None)`` when the trial has none.
+
+    Ray hands a restarted trial the checkpoint its experiment state names. A driver killed just
+    after a report may have left a state one checkpoint behind, so on local storage a newer
+    checkpoint beside it (Ray numbers them) is used when its file is complete and checks out:
+    no epoch is trained twice. ``metrics``: what that epoch reported.
+    """
     from ray import tune
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return 0
-    with checkpoint.as_directory() as folder:
-        path = os.path.join(folder, MODEL_FILE)
-        if not os.path.exists(path):
-            raise FileFormatError(f"the trial's checkpoint {folder} holds no {MODEL_FILE}; it was "
-                                  f"not written by gpudnn.tune.ReportCheckpointCallback")
-        extra = saving.restore_state(model, path)
-    return int(extra.get("epoch", 0))
+        return 0, None
+    for path in _candidates(checkpoint):
+        try:
+            extra = saving.restore_state(model, path)
+        except FileFormatError:
+            continue  # a newer checkpoint cut short by the kill: the one before serves
+        return int(extra.get("epoch", 0)), extra.get("metrics")
+    raise FileFormatError(f"the trial's checkpoint {checkpoint.path} holds no usable "
+                          f"{MODEL_FILE}; it was not written by "
+                          f"gpudnn.tune.ReportCheckpointCallback")
+
+
+def _candidates(checkpoint):
+    """The model files to try, newest first: on local storage the given checkpoint's newer
+    siblings, then the given one."""
+    given = os.path.join(checkpoint.path, MODEL_FILE)
+    if type(checkpoint.filesystem).__name__ != "LocalFileSystem":
+        with checkpoint.as_directory() as folder:
+            return [os.path.join(folder, MODEL_FILE)]
+    trial = os.path.dirname(checkpoint.path)
+    name = os.path.basename(checkpoint.path)
+    newer = sorted((entry for entry in os.listdir(trial)
+                    if entry.startswith("checkpoint_") and entry > name), reverse=True)
+    return [os.path.join(trial, entry, MODEL_FILE) for entry in newer] + [given]

@@ -29,8 +29,10 @@ def rows(result_grid, spec):
         if frame is not None and len(frame):
             keep = [c for c in ("epoch", "loss", "accuracy", "test_loss", "test_accuracy")
                     if c in frame.columns]
-            history = [{k: _number(v) for k, v in record.items()}
-                       for record in frame[keep].to_dict("records")]
+            by_epoch = {}  # an epoch reported again (a resumed sweep) counts once
+            for record in frame[keep].to_dict("records"):
+                by_epoch[record.get("epoch")] = {k: _number(v) for k, v in record.items()}
+            history = list(by_epoch.values())
         status = "failed" if result.error is not None else \
             "diverged" if metrics.get("diverged") else \
             "stopped early" if metrics.get("epoch", spec.epochs) < spec.epochs else "done"
@@ -43,12 +45,18 @@ def rows(result_grid, spec):
             "accuracy": _number(metrics.get("accuracy")), "status": status,
             "command": train_command({**config, "epochs": metrics.get("epoch", 0)})
             if config else "", "history": history,
-            "label": trial_label(config) if config else "?"})
+            "label": trial_label(config) if config else "?",
+            "error": None if result.error is None else _first_line(result.error)})
     order = {"done": 0, "stopped early": 1, "diverged": 2, "failed": 3}
     found.sort(key=lambda r: (order[r["status"]], -(r["test_accuracy"] or -1.0)))
     for rank, row in enumerate(found, start=1):
         row["rank"] = rank
     return found
+
+
+def _first_line(error):
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
 
 
 def _number(value):

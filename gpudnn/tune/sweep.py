@@ -21,6 +21,10 @@ from .trainable import course_trainable
 
 SPEC_FILE = "sweep.json"
 EXPERIMENT = "sweep"
+#: Checkpoints a trial keeps: the last two, because the experiment state a killed driver left
+#: may still name the one before the last (with only one kept, Ray has deleted it by then and the
+#: resumed trial fails with "Could not recover from checkpoint"; seen in tests/test_sweep.py).
+KEEP_CHECKPOINTS = 2
 
 
 def _ray():
@@ -69,7 +73,7 @@ def _tune_config(tune, spec):
                                   grace_period=1, reduction_factor=2)
     samples = spec.samples if spec.search == "optuna" else (spec.samples or 1)
     return tune.TuneConfig(metric=METRIC, mode="max", num_samples=samples,
-                           search_alg=search_alg, scheduler=scheduler)
+                           search_alg=search_alg, scheduler=scheduler, reuse_actors=True)
 
 
 def _trainable(tune, spec, data, trainable):
@@ -84,11 +88,15 @@ def run_sweep(spec, out, address=None, resume=False, progress=print, trainable=c
     ``gpudnn.tune.course_trainable``)."""
     ray, tune = _ray()
     from .progress import ProgressLines
+    from .state_files import StateBackup, repair
 
     spec.check()
     check_resources(spec, address)
     out = os.path.abspath(out)
     experiment = os.path.join(out, "ray", EXPERIMENT)
+    if resume and os.path.isdir(experiment):
+        for name in repair(experiment):
+            progress(f"{name} was cut short when the sweep stopped: its last good copy is used")
     if resume and not tune.Tuner.can_restore(experiment):
         raise InvalidInputError(f"{out} holds no sweep to resume ({experiment} is missing or "
                                 f"incomplete); start it without --resume")
@@ -106,16 +114,16 @@ def run_sweep(spec, out, address=None, resume=False, progress=print, trainable=c
         if address is not None:
             _check_cluster(ray, spec)
         trainable = _trainable(tune, spec, data, trainable)
-        callbacks = [ProgressLines(spec, progress)]
+        callbacks = [ProgressLines(spec, progress), StateBackup(experiment)]
         if resume:
             tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
-                                       resume_errored=True)
+                                       resume_errored=True, param_space=spec.param_space())
         else:
             run_config = tune.RunConfig(
                 name=EXPERIMENT, storage_path=os.path.join(out, "ray"), verbose=0,
                 callbacks=callbacks,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
             tuner = tune.Tuner(trainable, param_space=spec.param_space(),
                                tune_config=_tune_config(tune, spec), run_config=run_config)
         return tuner.fit()

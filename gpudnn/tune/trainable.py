@@ -15,7 +15,7 @@ that command prints (to the bit on the CPU).
 """
 
 from .. import experiments
-from .report import ReportCheckpointCallback, resume_from_checkpoint
+from .report import ReportCheckpointCallback, restore_latest
 
 
 def trial_device():
@@ -47,8 +47,13 @@ def course_trainable(config, data=None, callbacks=()):
         data = experiments.load_data(config["dataset"], config.get("limit"))
     batch_size = config["batch_size"]
     model = course_model_for(config, trial_device())
-    initial_epoch = resume_from_checkpoint(model)
+    initial_epoch, metrics = restore_latest(model)
     if initial_epoch >= config["epochs"]:
+        # trained to the end before the sweep was stopped, but Ray had not recorded it as
+        # finished: report its last epoch again (marked), train nothing
+        from ray import tune
+
+        tune.report({**(metrics or {}), "reported_again": True})
         return
     report = ReportCheckpointCallback(extra=lambda epoch, logs: test_metrics(model, data,
                                                                              batch_size))
