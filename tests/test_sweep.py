@@ -18,7 +18,7 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")
 
-from gpudnn import callbacks, experiments  # noqa: E402
+from gpudnn import callbacks  # noqa: E402
 from gpudnn.cli import main  # noqa: E402
 from gpudnn.tune import SweepSpec, course_trainable, learning_rates, train_command  # noqa: E402
 from gpudnn.tune.sweep import run_sweep  # noqa: E402
@@ -28,13 +28,33 @@ from conftest import subprocess_env  # noqa: E402
 QUICK = ["--epochs", "2", "--limit", "600"]
 
 
-def plain_run(config):
-    """The test accuracy of the trial ``config`` trained in this process, as gpudnn train runs it."""
-    data = experiments.load_data(config["dataset"], config["limit"])
-    model = experiments.course_model(config["activation"], config["depth"], config["width"],
-                                     config["optimizer"], config["lr"], "cpu", config["seed"])
-    return experiments.run("plain", model, data, config["epochs"], config["batch_size"],
-                           verbose=0).test_accuracy
+def plain_run(config, threads):
+    """The test accuracy of the trial ``config`` trained without Ray, as gpudnn train runs it,
+    in a process with ``threads`` BLAS threads (a GEMM's rounding depends on them)."""
+    code = ("import json, sys; from gpudnn import experiments as e; c = json.loads(sys.argv[1]); "
+            "d = e.load_data(c['dataset'], c['limit']); "
+            "m = e.course_model(c['activation'], c['depth'], c['width'], c['optimizer'], c['lr'], "
+            "'cpu', c['seed']); "
+            "print(repr(e.run('plain', m, d, c['epochs'], c['batch_size'], verbose=0).test_accuracy))")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(config)], capture_output=True,
+                          text=True, env={**subprocess_env(), "OMP_NUM_THREADS": str(threads)},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return float(done.stdout)
+
+
+def run_command(command):
+    """Run a printed ``[VAR=value ...] gpudnn train ...`` command as a shell would; its stdout."""
+    words = shlex.split(command)
+    env = subprocess_env()
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    assert words[0] == "gpudnn"
+    done = subprocess.run([sys.executable, "-m", "gpudnn", *words[1:]], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _assert_png(path):
@@ -94,14 +114,14 @@ def test_six_trials_write_results_and_the_best_is_its_command_to_the_bit(capsys,
     best = trials[0]
     assert f"Alone: {best['command']}" in printed
     # the printed command, run as a user would, prints the same accuracy
-    argv = shlex.split(best["command"])[1:]
-    assert main(argv) == 0
-    assert f"Test accuracy: {100 * best['test_accuracy']:.2f}" in capsys.readouterr().out
+    assert best["command"].startswith("OMP_NUM_THREADS=1 gpudnn train ")  # Ray's CPU share
+    printed = run_command(best["command"])
+    assert f"Test accuracy: {100 * best['test_accuracy']:.2f}" in printed
     config = {"dataset": "sample", "limit": 600, "depth": 1, "width": None, "epochs": 2,
               "batch_size": 128, "optimizer": best["optimizer"], "lr": best["lr"],
               "activation": best["activation"], "seed": best["seed"]}
-    assert train_command(config) == best["command"]
-    assert plain_run(config) == best["test_accuracy"]  # bit-exact on the CPU
+    assert train_command(config, cpu_threads=1) == best["command"]
+    assert plain_run(config, threads=1) == best["test_accuracy"]  # bit-exact on the CPU
 
 
 class KillOnce(callbacks.Callback):
@@ -133,7 +153,7 @@ def test_a_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):
     # the retry started at epoch 2 from the checkpoint of epoch 1: no epoch ran twice
     assert list(result.metrics_dataframe["epoch"]) == [1, 2, 3]
     config = dict(result.config)
-    assert result.metrics["test_accuracy"] == plain_run(config)
+    assert result.metrics["test_accuracy"] == plain_run(config, result.metrics["cpu_threads"])
 
 
 def _trial_results(out):

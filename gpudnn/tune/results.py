@@ -43,8 +43,9 @@ def rows(result_grid, spec):
             "test_accuracy": _number(metrics.get("test_accuracy")),
             "test_loss": _number(metrics.get("test_loss")), "loss": _number(metrics.get("loss")),
             "accuracy": _number(metrics.get("accuracy")), "status": status,
-            "command": train_command({**config, "epochs": metrics.get("epoch", 0)})
-            if config else "", "history": history,
+            "command": train_command({**config, "epochs": metrics.get("epoch", 0)},
+                                     _threads(metrics.get("cpu_threads")))
+            if config else "", "history": history, "device": metrics.get("device"),
             "label": trial_label(config) if config else "?",
             "error": None if result.error is None else _first_line(result.error)})
     order = {"done": 0, "stopped early": 1, "diverged": 2, "failed": 3}
@@ -52,6 +53,11 @@ def rows(result_grid, spec):
     for rank, row in enumerate(found, start=1):
         row["rank"] = rank
     return found
+
+
+def _threads(value):
+    number = _number(value)
+    return int(number) if number else None
 
 
 def _first_line(error):

@@ -164,10 +164,11 @@ def _positive(value, what):
                                 f"not {value!r}")
 
 
-def train_command(config):
+def train_command(config, cpu_threads=None):
     """The ``gpudnn train ...`` command that runs the trial ``config`` alone (same data, model,
-    optimizer, learning rate, activation, epochs, batch size and seed)."""
-    parts = ["gpudnn train", f"--dataset {config['dataset']}", f"--optimizer {config['optimizer']}"]
+    optimizer, learning rate, activation, epochs, batch size and seed); ``cpu_threads``: the
+    trial ran on the CPU with that many BLAS threads, which the command then sets too."""
+    parts = ([f"OMP_NUM_THREADS={cpu_threads}"] if cpu_threads else []) + ["gpudnn train", f"--dataset {config['dataset']}", f"--optimizer {config['optimizer']}"]
     if config.get("lr") is not None:
         parts.append(f"--lr {config['lr']!r}")
     parts += [f"--activation {config['activation']}", f"--epochs {config['epochs']}",

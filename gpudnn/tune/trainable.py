@@ -14,6 +14,8 @@ same seed, initial weights, batch order and evaluation, so the trial's test accu
 that command prints (to the bit on the CPU).
 """
 
+import os
+
 from .. import experiments
 from .report import ReportCheckpointCallback, restore_latest
 
@@ -33,10 +35,18 @@ def course_model_for(config, device="cpu"):
 
 
 def test_metrics(model, data, batch_size):
-    """``{"test_loss", "test_accuracy"}`` evaluated as ``experiments.run`` evaluates."""
+    """``{"test_loss", "test_accuracy"}`` evaluated as ``experiments.run`` evaluates, and where
+    the trial ran: ``device``, and on the CPU ``cpu_threads``, the BLAS threads Ray gave it
+    (``OMP_NUM_THREADS``, its CPU share): a float32 GEMM's rounding depends on how many threads
+    split it, so the command that reproduces the trial to the bit sets the same number."""
     loss, accuracy = model.evaluate(data.x_test, data.y_test,
                                     batch_size=max(batch_size, 1000), verbose=0)
-    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+    metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy),
+               "device": model.backend.name}
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if not model.backend.is_gpu and threads.isdigit():
+        metrics["cpu_threads"] = int(threads)
+    return metrics
 
 
 def course_trainable(config, data=None, callbacks=()):
