@@ -64,8 +64,8 @@ def test_integer_images_are_converted_once_per_fit(monkeypatch):
                                layers.Dense(4, activation="softmax")])
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     transfers = []
-    original = model.backend.from_host
-    monkeypatch.setattr(model.backend, "from_host",
+    original = model.backend.adopt  # the checked data becomes the backend's (one copy at most)
+    monkeypatch.setattr(model.backend, "adopt",
                         lambda a, dtype=None: transfers.append(a.shape) or original(a, dtype))
     orders = []
     copy_into = model.backend.copy_into

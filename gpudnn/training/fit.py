@@ -1,7 +1,8 @@
 """``fit``'s epochs: shuffled mini-batch steps, validation, callbacks, the progress bar.
 
 The model owns its buffers and its step (``Sequential._train_batch``); this module only walks
-data through them. Data reaches the device once per call; batches are gathered there. The
+data through them, batch by batch, from a data adapter (``data_adapters``: arrays on the
+device, memory-mapped files, generators, PyDatasets) that never says where a batch came from. The
 running loss and metrics are read from the device (a host sync) only at progress updates, at
 each epoch's last batch, and after every batch when a callback asks for batch logs (see
 gpudnn/callbacks/callback.py). A non-finite loss is reported when read (``NonFiniteWatch``);
@@ -18,29 +19,36 @@ import numpy as np
 
 from ..callbacks import CallbackList, TerminateOnNaN
 from ..errors import InvalidInputError
+from .data_adapters import adapt, is_python_source, split_arrays, warn_ran_out
+from .data_adapters.arrays import BatchFeed  # noqa: F401 (gpudnn.training.fit.BatchFeed)
+from .inference import evaluate_source
 from .progbar import ProgressBar
-from .inference import evaluate_on_device
 from .recorded_steps import capture_enabled
 
 
-def split_validation(model, x_host, y_host, validation_split, validation_data):
-    """``(x_train, y_train, val)`` where ``val`` is ``(x_val, y_val)`` or None.
+def validation_source(validation_data):
+    """``validation_data`` as ``(x, y, sample_weight)``: a pair or triple of arrays, or a
+    generator / PyDataset (x alone, its batches carry their targets)."""
+    if is_python_source(validation_data):
+        return validation_data, None, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise InvalidInputError("validation_data must be a pair (x_val, y_val), a triple "
+                                "(x_val, y_val, val_sample_weight), a generator or a PyDataset")
+    x, y, *w = validation_data
+    return x, y, (w[0] if w else None)
 
-    ``validation_split`` holds out the last fraction of the samples (before shuffling), as
-    Keras does: the first ``ceil(n (1 - split))`` samples train.
-    """
-    if validation_data is not None:
-        if len(validation_data) != 2:
-            raise InvalidInputError("validation_data must be a pair (x_val, y_val)")
-        return x_host, y_host, model._prepare("fit", *validation_data, what="_val")
-    if not validation_split:
-        return x_host, y_host, None
-    n_val = len(x_host) - int(np.ceil(len(x_host) * (1 - validation_split)))
-    if n_val == 0 or n_val == len(x_host):
-        raise InvalidInputError(
-            f"validation_split={validation_split} leaves {n_val} of {len(x_host)} samples "
-            f"for validation; use a split that keeps samples on both sides")
-    return x_host[:-n_val], y_host[:-n_val], (x_host[-n_val:], y_host[-n_val:])
+
+def _sliceable(data, backend, what):
+    """Array data in a form that slices by rows (lists become arrays; other libraries' arrays
+    are read through the backend: no copy where it can be avoided)."""
+    data = backend.foreign_input(data, what)
+    if isinstance(data, (list, tuple)):
+        try:
+            data = np.asarray(data)
+        except ValueError as exc:
+            raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") \
+                from None
+    return data
 
 
 class RunningLogs:
@@ -127,38 +135,54 @@ def deferred_interrupt():
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-        shuffle, initial_epoch=0):
+        shuffle, initial_epoch=0, sample_weight=None, class_weight=None, steps_per_epoch=None,
+        validation_steps=None, validation_batch_size=None):
     """``Sequential.fit`` (arguments checked there): returns the History."""
     if not 0 <= validation_split < 1:
         raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
-    x_host, y_host = model._prepare("fit", x, y)
-    x_host, y_host, val = split_validation(model, x_host, y_host, validation_split,
-                                           validation_data)
-    steps = -(-len(x_host) // batch_size)
-    cbs = CallbackList(callbacks, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
-
     be = model.backend
-    with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
-        data = BatchFeed(be, be.from_host(x_host), be.from_host(y_host))
-        val_dev = (be.from_host(val[0]), be.from_host(val[1])) if val is not None else None
-        try:
-            _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle,
-                        initial_epoch, val_dev, record=capture_enabled())
-        finally:
-            # the recordings (CUDA graphs) bound to this fit's data go with it: nothing holds
-            # the training set on the device after fit (the next fit records again)
-            model._steps.forget(data.arrays())
+    val_source = None
+    if validation_data is not None:
+        val_source = validation_source(validation_data)
+    elif validation_split:
+        if is_python_source(x):
+            raise InvalidInputError(
+                "validation_split needs arrays it can split; with a generator or a PyDataset "
+                "pass validation_data instead")
+        x, y = _sliceable(x, be, "x"), _sliceable(y, be, "y")
+        if y is None:
+            raise InvalidInputError("fit() needs targets y")
+        (x, y, sample_weight), val_source = split_arrays(x, y, sample_weight, validation_split)
+    train = adapt(model, "fit", x, y, sample_weight, class_weight, batch_size, steps_per_epoch)
+    val = None
+    try:
+        if val_source is not None:
+            val = adapt(model, "evaluate", *val_source, batch_size=validation_batch_size or
+                        batch_size, steps=validation_steps, what="_val")
+        cbs = CallbackList(callbacks, model, {"epochs": epochs, "steps": train.steps,
+                                              "verbose": verbose})
+        model._sample_weighted = train.weighted
+        with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
+            _fit_epochs(model, train, epochs, verbose, cbs, shuffle, initial_epoch, val,
+                        record=capture_enabled())
+    finally:
+        model._sample_weighted = False
+        # the recordings (CUDA graphs) bound to this fit's data go with it: nothing holds
+        # the training set on the device after fit (the next fit records again)
+        model._steps.forget(train.bound_arrays())
+        train.close()
+        if val is not None:
+            val.close()
     return cbs.history
 
 
-def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, initial_epoch,
-                val_dev, record):
-    """fit's epochs, their callbacks and the Ctrl-C handling, on data already on the device;
-    ``record``: the steps are recorded and replayed (``GPUDNN_RECORD_STEPS``, read once)."""
+def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, record):
+    """fit's epochs, their callbacks and the Ctrl-C handling over a data adapter; ``record``:
+    the steps are recorded and replayed (``GPUDNN_RECORD_STEPS``, read once)."""
     be = model.backend
     model.stop_training = False
     model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
-    watch = NonFiniteWatch(steps, warn=not cbs.any(TerminateOnNaN))
+    watch = NonFiniteWatch(data.steps, warn=not cbs.any(TerminateOnNaN))
     with deferred_interrupt() as interrupted:
         cbs.on_train_begin({})
         if model._initial_epoch is not None:
@@ -169,8 +193,8 @@ def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, i
             cbs.on_epoch_begin(epoch, {})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            logs = train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch,
-                               interrupted, val_dev, record)
+            logs = train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted,
+                               val, record)
             if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
                 print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
                       flush=True)
@@ -181,65 +205,44 @@ def _fit_epochs(model, data, batch_size, epochs, verbose, cbs, steps, shuffle, i
         cbs.on_train_end(logs)
 
 
-class BatchFeed:
-    """fit's training data on the device and the epoch's batch order, read by the step itself.
-
-    Each training step gathers its ``n`` rows at ``position`` of ``order`` into its workspace
-    (``x`` (N, ...) -> ws.x (n, ...), ``y`` likewise) and advances ``position`` by ``n``, all on
-    the device: a recorded or captured step (a CUDA graph) gathers the next batch at every
-    replay, with no host work per batch. ``start_epoch`` writes the epoch's order (N,) and
-    resets ``position`` to 0.
-    """
-
-    def __init__(self, backend, x_dev, y_dev):
-        self.x, self.y = x_dev, y_dev
-        self.order = backend.empty((x_dev.shape[0],), np.int64)
-        self.position = backend.zeros((1,), np.int64)
-
-    def start_epoch(self, backend, order):
-        backend.copy_into(self.order, order)
-        backend.fill(self.position, 0)
-
-    def gather(self, backend, ws):
-        backend.take_rows_at(self.x, self.order, self.position, ws.x)
-        backend.take_rows_at(self.y, self.order, self.position, ws.y)
-        backend.increment(self.position, ws.n)
-
-    def arrays(self):
-        """The device arrays a recorded step that gathers from this feed is bound to."""
-        return self.x, self.y, self.order, self.position
-
-
-def train_epoch(model, data, batch_size, epoch, verbose, shuffle, cbs, watch, interrupted,
-                val_dev, record):
-    """One pass of shuffled mini-batch steps (``model.rng`` orders them), then the validation
-    pass and the epoch's callbacks; returns the epoch's logs."""
-    be = model.backend
-    n = data.x.shape[0]
-    steps = -(-n // batch_size)
-    data.start_epoch(be, model.rng.permutation(n) if shuffle else np.arange(n))
+def train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted, val, record):
+    """One pass of mini-batch steps over the adapter ``data`` (shuffled with ``model.rng``),
+    then the validation pass and the epoch's callbacks; returns the epoch's logs. A source that
+    runs out of data ends the epoch and the training (with a warning, as Keras)."""
+    data.begin_epoch(model, epoch, shuffle)
     running = RunningLogs(model)
-    bar = ProgressBar(steps, verbose)
-    for step in range(steps):
-        cbs.on_train_batch_begin(step, {})
-        ws = model._workspace(min(batch_size, n - step * batch_size), with_grads=True)
-        model._train_batch(ws, running.totals, record=record, feed=data)
-        running.step_done(ws.n)
-        if cbs.wants_batch_logs or step == steps - 1:
-            running.read()
-        bar.update(step + 1, running.read)
-        batch_logs = running.read_this_step()
-        watch.check(batch_logs, epoch, step)
-        cbs.on_train_batch_end(step, dict(batch_logs) if batch_logs else {})
-        if interrupted:
-            raise KeyboardInterrupt(f"fit interrupted after batch {step + 1} of epoch {epoch + 1}")
-        if model.stop_training:
-            break
+    bar = ProgressBar(data.steps, verbose)
+    step = -1
+    try:
+        while (batch := data.next_training_batch(model)) is not None:
+            step += 1
+            ws, feed = batch
+            cbs.on_train_batch_begin(step, {})
+            model._train_batch(ws, running.totals, record=record, feed=feed)
+            running.step_done(ws.n)
+            if cbs.wants_batch_logs or step == (data.steps or 0) - 1:
+                running.read()
+            bar.update(step + 1, running.read)
+            batch_logs = running.read_this_step()
+            watch.check(batch_logs, epoch, step)
+            cbs.on_train_batch_end(step, dict(batch_logs) if batch_logs else {})
+            if interrupted:
+                raise KeyboardInterrupt(
+                    f"fit interrupted after batch {step + 1} of epoch {epoch + 1}")
+            if model.stop_training:
+                break
+    finally:
+        data.end_epoch()
+    if data.ran_out:
+        warn_ran_out(data.steps)
+        model.stop_training = True
+    if step < 0:  # no batch at all: nothing to report for this epoch
+        return {}
     logs = dict(running.read())
     watch.check(logs, epoch, step)
-    if val_dev is not None:
+    if val is not None:
         cbs.on_test_begin({})
-        val_logs = evaluate_on_device(model, *val_dev, batch_size)
+        val_logs = evaluate_source(model, val)
         cbs.on_test_end(dict(val_logs))
         logs.update({"val_" + key: value for key, value in val_logs.items()})
     bar.update(step + 1, lambda: logs, finalize=True)

@@ -1,26 +1,45 @@
-"""The batched forward pass behind ``evaluate``, ``predict`` and fit's validation."""
+"""The batched forward passes behind ``evaluate``, ``predict`` and fit's validation, over a data
+adapter (data_adapters): arrays on the device, memory-mapped files, generators, PyDatasets."""
+
+import numpy as np
 
 from .progbar import ProgressBar
 
 
-def inference_batches(model, x_dev, batch_size, verbose, read_logs):
-    """Forward x_dev batch by batch; yields ``(rows, outputs)`` for each and draws the
-    progress bar with ``read_logs(samples_done)``. The batches are row slices of x_dev."""
-    n = x_dev.shape[0]
-    steps = -(-n // batch_size)
-    bar = ProgressBar(steps, verbose)
-    for step in range(steps):
-        rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-        ws = model._workspace(rows.stop - rows.start, with_grads=False)
-        yield rows, model._forward(x_dev[rows], ws)
-        bar.update(step + 1, lambda done=rows.stop: read_logs(done))
-    bar.update(steps, lambda: read_logs(n), finalize=True)
-
-
-def evaluate_on_device(model, x_dev, y_dev, batch_size, prefix="", verbose=0):
-    """Mean loss and metrics of device data as Keras logs (one host sync at the end)."""
+def evaluate_source(model, data, prefix="", verbose=0):
+    """Mean loss and metrics of the adapter's batches as Keras logs (one host sync at the end,
+    and one per drawn progress line); a batch's sample weights weigh its losses."""
     totals = model._new_totals()
-    read_logs = lambda done: model._logs(totals, done, prefix)  # noqa: E731
-    for rows, prediction in inference_batches(model, x_dev, batch_size, verbose, read_logs):
-        model._accumulate(prediction, y_dev[rows], totals)
-    return read_logs(x_dev.shape[0])
+    seen = 0
+    bar = ProgressBar(data.steps, verbose)
+    step = 0
+    for step, (x, y, w) in enumerate(data.inference_batches(model), start=1):
+        ws = model._workspace(x.shape[0], with_grads=False)
+        model._accumulate(model._forward(x, ws), y, totals, weights=w)
+        seen += x.shape[0]
+        bar.update(step, lambda done=seen: model._logs(totals, done, prefix))
+    logs = model._logs(totals, seen, prefix)
+    bar.update(step, lambda: logs, finalize=True)
+    return logs
+
+
+def predict_source(model, data, verbose=0):
+    """The model's outputs for the adapter's batches, in order, as one host NumPy array."""
+    bar = ProgressBar(data.steps, verbose)
+    no_logs = lambda: {}  # noqa: E731
+    known = data.num_samples
+    result = np.empty((known, model.output_dim), dtype=model.dtype) if known else None
+    pieces, done, step = [], 0, 0
+    for step, (x, _, _) in enumerate(data.inference_batches(model), start=1):
+        ws = model._workspace(x.shape[0], with_grads=False)
+        out = model.backend.to_host(model._forward(x, ws))
+        if result is not None:
+            result[done:done + len(out)] = out
+        else:
+            pieces.append(out)
+        done += len(out)
+        bar.update(step, no_logs)
+    bar.update(step, no_logs, finalize=True)
+    if result is None:
+        return np.concatenate(pieces) if pieces else np.empty((0, model.output_dim), model.dtype)
+    return result[:done]

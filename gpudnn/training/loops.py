@@ -1,41 +1,74 @@
 """The public loops of a model: ``fit``, ``evaluate``, ``predict``, ``train_on_batch``,
 ``gradients`` and ``model(x)``; the epochs themselves are in fit.py and inference.py."""
 
-import numpy as np
-
 from ..errors import InvalidInputError
 from ..utils import inputs
 from . import fit as fit_loop
-from .inference import evaluate_on_device, inference_batches
+from .data_adapters import adapt, weights
+from .inference import evaluate_source, predict_source
 
 
 class Loops:
     """Mixin of ``Sequential``: the methods that walk data through the step."""
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train until epoch ``epochs`` in passes over (x, y) in mini-batches; returns a History.
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None):
+        """Train until epoch ``epochs`` in passes over the data in mini-batches; returns a
+        History. Keras 3's arguments, in its order.
 
-        x (samples, features), y one-hot (samples, classes), class indices (samples,) for
-        sparse_categorical_crossentropy, or targets (samples, outputs). ``validation_split``
-        holds out the last fraction of the samples (before shuffling), as Keras does.
-        ``initial_epoch``: the epoch to start at (resuming a run): epochs ``initial_epoch`` ..
-        ``epochs - 1`` run. Batches are shuffled with ``model.rng``. Ctrl-C stops after the
-        current step and re-raises KeyboardInterrupt (see gpudnn.training).
+        x: features (samples, ...) as a NumPy array, a memory-mapped array (streamed, never read
+        whole), a CuPy array or any ``__dlpack__`` / ``__cuda_array_interface__`` tensor (used in
+        place on the model's device), or a generator / iterable / ``gpudnn.utils.PyDataset`` of
+        ``(x, y)`` or ``(x, y, sample_weight)`` batches (then y and sample_weight stay None).
+        y: one-hot (samples, classes), class indices (samples,) for
+        sparse_categorical_crossentropy, or targets (samples, outputs). ``sample_weight``
+        (samples,) weighs each sample's loss; ``class_weight`` {class: weight} each class's
+        (Keras's rule: ``sum_i w_i L_i / n`` per batch). ``validation_split`` holds out the last
+        fraction of the samples (before shuffling), as Keras does. ``initial_epoch``: the epoch
+        to start at (resuming a run). ``steps_per_epoch``: batches per epoch from a generator
+        (needed when it is unbounded). Batches are shuffled with ``model.rng``. Ctrl-C stops
+        after the current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
         initial_epoch = inputs.non_negative_int(initial_epoch, "initial_epoch")
         return fit_loop.fit(self, x, y, _batch_size(batch_size),
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
-                            validation_split, validation_data, shuffle, initial_epoch)
+                            validation_split, validation_data, shuffle, initial_epoch,
+                            sample_weight, class_weight, _steps(steps_per_epoch, "steps_per_epoch"),
+                            _steps(validation_steps, "validation_steps"),
+                            None if validation_batch_size is None
+                            else _batch_size(validation_batch_size))
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None):
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        ws = self._batch_workspace("train_on_batch", x, y)
+        ws, weighted = self._batch_workspace("train_on_batch", x, y, sample_weight, class_weight)
         totals = self._new_totals()
-        self._train_batch(ws, totals)
+        self._sample_weighted = weighted
+        try:
+            self._train_batch(ws, totals)
+        finally:
+            self._sample_weighted = False
         return self._result(self._logs(totals, ws.n))
+
+    def test_on_batch(self, x, y=None, sample_weight=None):
+        """The loss (and metrics) of (x, y) as a single batch; no weight changes."""
+        self._require_compiled("test_on_batch")
+        data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_whole_batch(x))
+        try:
+            return self._result(evaluate_source(self, data))
+        finally:
+            data.close()
+
+    def predict_on_batch(self, x):
+        """The model's outputs for x as one batch, as a host NumPy array."""
+        data = adapt(self, "predict", x, batch_size=_whole_batch(x))
+        try:
+            return predict_source(self, data)
+        finally:
+            data.close()
 
     def gradients(self, x, y):
         """dL/dparameter for the batch (x, y) as host arrays in get_weights order; no update.
@@ -44,7 +77,7 @@ class Loops:
         what ``train_on_batch`` descends.
         """
         self._require_compiled("gradients")
-        ws = self._batch_workspace("gradients", x, y)
+        ws, _ = self._batch_workspace("gradients", x, y)
         self._forward(ws.x, ws, training=True)
         self._backward(ws)
         self._advance_step()
@@ -55,41 +88,63 @@ class Loops:
         values = [logs["loss"]] + [logs[name] for name in self.metric_names]
         return values if self.metric_names else values[0]
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1):
-        """Mean loss (and metrics) over (x, y): ``loss`` or ``[loss, *metrics]`` like Keras."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
+                 steps=None):
+        """Mean loss (and metrics) over the data: ``loss`` or ``[loss, *metrics]`` like Keras.
+        Takes the data fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches
+        to read from a generator (None: until it ends)."""
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
-        batch_size = _batch_size(batch_size)
-        x_host, y_host = self._prepare("evaluate", x, y)
-        be = self.backend
-        logs = evaluate_on_device(self, be.from_host(x_host), be.from_host(y_host),
-                                           batch_size, verbose=verbose)
-        return self._result(logs)
+        data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
+                     steps=_steps(steps, "steps"))
+        try:
+            return self._result(evaluate_source(self, data, verbose=verbose))
+        finally:
+            data.close()
 
-    def predict(self, x, batch_size=None, verbose=0):
-        """The model's outputs for x as a host NumPy array (samples, outputs)."""
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
+        (a generator's batches may be x alone)."""
         verbose = _verbosity(verbose)
-        batch_size = _batch_size(batch_size)
-        x_host, _ = self._prepare("predict", x, None)
-        result = np.empty((x_host.shape[0], self.output_dim), dtype=self.dtype)
-        no_logs = lambda done: {}  # noqa: E731
-        for rows, prediction in inference_batches(self, self.backend.from_host(x_host),
-                                                           batch_size, verbose, no_logs):
-            result[rows] = self.backend.to_host(prediction)
-        return result
+        data = adapt(self, "predict", x, batch_size=_batch_size(batch_size),
+                     steps=_steps(steps, "steps"))
+        try:
+            return predict_source(self, data, verbose)
+        finally:
+            data.close()
 
     def __call__(self, x, training=False):
-        """The model's outputs for x as a host NumPy array (samples, outputs), in one batch.
+        """The model's outputs for x in one batch: a host NumPy array, or an array on the
+        model's device when x is one (as Keras returns a tensor of its backend).
 
         ``training=True`` applies Dropout with the model's current step (the mask the next
         training step will draw) and changes nothing; False (default) or None is inference.
         """
         if training not in (True, False, None):
             raise InvalidInputError(f"training must be True, False or None, not {training!r}")
-        x_host, _ = self._prepare("predict", x, None)
         be = self.backend
-        ws = self._workspace(x_host.shape[0], with_grads=False)
-        return be.to_host(self._forward(be.from_host(x_host), ws, training=bool(training)))
+        x_in = be.foreign_input(x, "x")
+        on_device = be.is_device_array(x_in)
+        x_dev = self._prepare_device("predict", x_in) if on_device \
+            else be.adopt(self._prepare_features(x_in))
+        ws = self._workspace(x_dev.shape[0], with_grads=False)
+        out = self._forward(x_dev, ws, training=bool(training))
+        return out.copy() if on_device else be.to_host(out)
+
+    def _batch_workspace(self, caller, x, y, sample_weight=None, class_weight=None):
+        """(x, y) checked and copied into the workspace of its size, as one batch; with the
+        batch's weights in ``ws.w`` when given. Returns ``(ws, weighted)``."""
+        be = self.backend
+        x_host = be.host_array(be.foreign_input(x, "x"))
+        x_host, y_host = self._prepare(caller, x_host, be.host_array(be.foreign_input(y, "y")))
+        cw = weights.check_class_weight(class_weight, self.output_dim)
+        w_host = weights.sample_weights(sample_weight, cw, y_host, self.dtype)
+        ws = self._workspace(x_host.shape[0], with_grads=True)
+        be.copy_into(ws.x, x_host)
+        be.copy_into(ws.y, y_host)
+        if w_host is not None:
+            be.copy_into(ws.w, w_host)
+        return ws, w_host is not None
 
 
 def _verbosity(verbose):
@@ -102,3 +157,16 @@ def _verbosity(verbose):
 def _batch_size(batch_size):
     """Keras's default batch size (32) or the given one, checked."""
     return inputs.positive_int(32 if batch_size is None else batch_size, "batch_size")
+
+
+def _steps(steps, what):
+    """A positive number of batches, or None."""
+    return None if steps is None else inputs.positive_int(steps, what)
+
+
+def _whole_batch(x):
+    """The batch size that makes x one batch (its length; any size for a Python source)."""
+    try:
+        return max(1, len(x))
+    except TypeError:
+        return 32

@@ -12,29 +12,49 @@ class ModelInputs:
     def _prepare(self, caller, x, y, what=""):
         """Host-check and convert (x, y) for this model (builds it if needed); ``y`` None is
         refused, naming ``caller``, unless ``caller`` is "predict"."""
-        leaves = self._leaves()
-        flattens = bool(leaves) and isinstance(leaves[0], Flatten)
-        x_host = inputs.features(x, self.input_shape if self.built else None, self.dtype,
-                                 "x" + what, any_rank=flattens)
-        if not self.built:
-            self.build(x_host.shape[1:])
-        x_host = x_host.reshape(x_host.shape[0], self.input_dim)  # a view: samples flattened
+        x_host = self._prepare_features(x, what)
         if caller == "predict":
             return x_host, None
-        if y is None:
-            raise InvalidInputError(f"{caller}() needs targets y")
-        self._check_output_fits_loss()
-        y_host = inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
+        y_host = self._prepare_targets(caller, y, what)
         inputs.same_length(x_host, y_host)
         return x_host, y_host
 
-    def _batch_workspace(self, caller, x, y):
-        """(x, y) checked and copied into the workspace of its size, as one batch."""
-        x_host, y_host = self._prepare(caller, x, y)
-        ws = self._workspace(x_host.shape[0], with_grads=True)
-        self.backend.copy_into(ws.x, x_host)
-        self.backend.copy_into(ws.y, y_host)
-        return ws
+    def _flattens(self):
+        leaves = self._leaves()
+        return bool(leaves) and isinstance(leaves[0], Flatten)
+
+    def _prepare_features(self, x, what=""):
+        """x checked and converted on the host to (samples, input_dim); builds the model."""
+        x_host = inputs.features(x, self.input_shape if self.built else None, self.dtype,
+                                 "x" + what, any_rank=self._flattens())
+        if not self.built:
+            self.build(x_host.shape[1:])
+        return x_host.reshape(x_host.shape[0], self.input_dim)  # a view: samples flattened
+
+    def _prepare_targets(self, caller, y, what=""):
+        """y checked and converted on the host to (samples, output_dim) for the loss."""
+        if y is None:
+            raise InvalidInputError(f"{caller}() needs targets y")
+        self._check_output_fits_loss()
+        return inputs.targets(y, self.loss, self.output_dim, self.dtype, "y" + what)
+
+    def _prepare_device(self, caller, x_dev, what=""):
+        """A device array x of this model's backend checked where it is (shapes on the host,
+        finite values by a device reduction) and viewed as (samples, input_dim) in the model's
+        dtype: no copy when it is C-contiguous in that dtype, else one conversion on the
+        device. Builds the model."""
+        name = "x" + what
+        inputs.check_feature_shape(tuple(x_dev.shape), self.input_shape if self.built else None,
+                                   name, any_rank=self._flattens())
+        if not self.built:
+            self.build(tuple(x_dev.shape[1:]))
+        be = self.backend
+        x_dev = be.adopt(x_dev.reshape(x_dev.shape[0], self.input_dim), self.dtype)
+        if not be.all_finite(x_dev):
+            raise InvalidInputError(
+                f"{name} contains NaN or inf; remove or impute those values before "
+                f"{caller}() (e.g. cupy.nan_to_num)")
+        return x_dev
 
     def _output_activation(self):
         """The kind of the activation the last layer applies ("linear" when none)."""

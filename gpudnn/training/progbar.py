@@ -51,11 +51,13 @@ class ProgressBar:
         elapsed = now - self.start
         per_step = format_duration(elapsed / max(step, 1))
         logs = format_logs(read_logs())
-        width = len(str(self.target))
+        # a source of unknown length (a generator without steps_per_epoch) shows "Unknown"
+        target = "Unknown" if self.target is None else self.target
+        width = len(str(target))
         if self.verbose == 2:
-            line = f"{step:>{width}}/{self.target} - {elapsed:.0f}s - {per_step}/step{logs}"
+            line = f"{step:>{width}}/{target} - {elapsed:.0f}s - {per_step}/step{logs}"
         else:
-            line = f"{step:>{width}}/{self.target} {self._bar(step)} {elapsed:.0f}s {per_step}/step{logs}"
+            line = f"{step:>{width}}/{target} {self._bar(step)} {elapsed:.0f}s {per_step}/step{logs}"
         if self.interactive:
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if finalize else ""))
         else:
@@ -63,6 +65,8 @@ class ProgressBar:
         self.stream.flush()
 
     def _bar(self, step):
+        if self.target is None:
+            return ""
         done = BAR_WIDTH * step // max(self.target, 1)
         if self.interactive:
             return f"\x1b[32m{'━' * done}\x1b[0m\x1b[37m{'━' * (BAR_WIDTH - done)}\x1b[0m"

@@ -120,7 +120,7 @@ class RecordedSteps:
                     versions.append(watched.version(regularizer))
         feed_arrays = feed.arrays() if feed is not None else ()
         return (*feed_arrays, model.params, model.grads, opt, opt.hyper, loss,
-                tuple(model.metric_names),
+                tuple(model.metric_names), (model._sample_weighted,),
                 *opt.slots.values(), *model.backend.capture_key(), tuple(versions))
 
 

@@ -16,6 +16,10 @@ ONE_CALL_MAX_CLASSES = 32
 class TrainingStep:
     """Mixin of ``Sequential``: the step and the device accumulators of loss and metrics."""
 
+    #: the step weighs each sample's loss by ``ws.w`` (sample_weight / class_weight given); set
+    #: by the loops for the length of a call, part of what a recorded step is bound to
+    _sample_weighted = False
+
     def _forward(self, x, ws, training=False):
         """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
         (with the current step); identity layers pass their input on without a call."""
@@ -53,15 +57,20 @@ class TrainingStep:
                 if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
                 and (reg.l1 or reg.l2)]
 
+    def _step_weights(self, ws):
+        """The batch's (n, 1) sample weights when this step weighs samples, else None."""
+        return ws.w if self._sample_weighted else None
+
     def _backward(self, ws, loss_gradient_done=False):
         """Gradients of every parameter into ``self.grads``; ``loss_gradient_done``: the output
-        gradient ``ws.grads[-1]`` is already written (by ``_accumulate``)."""
+        gradient ``ws.grads[-1]`` is already written (by ``_accumulate``). Each sample's loss
+        gradient is scaled by its weight when the step is weighted."""
         be, layers = self.backend, self._leaf_layers
         last = self._output_index
         prediction, delta = ws.acts[-1], ws.grads[-1]
         fused = self._fused()
         if not loss_gradient_done:
-            self.loss.gradient(be, prediction, ws.y, delta, fused)
+            self.loss.gradient(be, prediction, ws.y, delta, fused, weights=self._step_weights(ws))
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
             if layer.identity_in(True):
@@ -77,17 +86,19 @@ class TrainingStep:
         for param, grad, reg in self._regularized():
             be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 
-    def _accumulate(self, prediction, y, totals, grad=None):
+    def _accumulate(self, prediction, y, totals, grad=None, weights=None):
         """Add a batch's summed loss (weight penalties included, as Keras reports them) and
         correct counts to the device accumulators. With ``grad`` (a training step where
-        ``_loss_in_one_call()``), the same backend call writes the output gradient there."""
+        ``_loss_in_one_call()``), the same backend call writes the output gradient there.
+        ``weights`` (n, 1): each sample's loss counts ``w_i`` times (Keras's sample_weight);
+        the accuracy metrics stay unweighted, as Keras's ``metrics`` are."""
         be = self.backend
         if grad is None:
-            self.loss.accumulate(be, prediction, y, totals[0])
+            self.loss.accumulate(be, prediction, y, totals[0], weights=weights)
         else:
             be.softmax_cce_step(prediction, y, grad, totals[0],
                                 totals[1] if self.metric_names else None,
-                                self.loss.label_smoothing)
+                                self.loss.label_smoothing, weights=weights)
         for param, _, reg in self._regularized():
             be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
         if grad is None:
@@ -137,7 +148,7 @@ class TrainingStep:
             feed.gather(self.backend, ws)
         one_call = self._loss_in_one_call()
         self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
-                         grad=ws.grads[-1] if one_call else None)
+                         grad=ws.grads[-1] if one_call else None, weights=self._step_weights(ws))
         self._backward(ws, loss_gradient_done=one_call)
         self.optimizer.update(self.backend, self.params, self.grads)
         self._advance_step()

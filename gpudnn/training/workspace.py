@@ -12,7 +12,8 @@ MAX_WORKSPACES = 6
 
 class Workspace:
     """The buffers of one batch size n: each layer's output and, for training, the batch's
-    inputs and targets (gathered from the data set) and each layer's output gradient."""
+    inputs, targets and sample weights (gathered from the data set) and each layer's output
+    gradient."""
 
     def __init__(self, backend, model, n, with_grads, layout):
         """``layout``: ``model._identity_layout()``, which leaf layers pass their input through
@@ -26,10 +27,11 @@ class Workspace:
                         for layer, (training, inference) in zip(leaves, layout)]
         #: what each layer output in the last forward pass (its input when it is the identity)
         self.acts = [None] * len(leaves)
-        self.x = self.y = self.grads = None
+        self.x = self.y = self.w = self.grads = None
         if with_grads:
             self.x = backend.empty((n, model.input_dim), dtype)
             self.y = backend.empty((n, model.output_dim), dtype)
+            self.w = backend.empty((n, 1), dtype)  # per-sample weights, read when weighted
             self.grads = []
             for i, (layer, (training, _)) in enumerate(zip(leaves, layout)):
                 if training:  # an identity layer's dL/dy is its dL/dx

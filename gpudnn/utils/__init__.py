@@ -3,6 +3,9 @@
 import numpy as np
 
 from ..errors import InvalidInputError
+from .py_dataset import PyDataset
+
+__all__ = ["PyDataset", "to_categorical"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

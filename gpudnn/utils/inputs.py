@@ -47,40 +47,47 @@ def features(x, input_shape, dtype, what="x", any_rank=False):
     or its samples have rank > 1) takes samples of exactly its input shape.
     """
     array = _as_numeric_array(x, what)
-    if any_rank or (input_shape is not None and len(input_shape) != 1):
-        _check_sample_shape(array, input_shape, what)
-    else:
-        input_dim = None if input_shape is None else input_shape[0]
-        if array.ndim != 2:
-            fix = (f"{what}.reshape(len({what}), -1)" if array.ndim > 2 else f"{what}.reshape(-1, 1)")
-            raise InvalidInputError(
-                f"{what} has shape {array.shape} but Dense networks take a matrix (samples, features); "
-                f"reshape it with {fix}")
-        if input_dim is not None and array.shape[1] != input_dim:
-            raise InvalidInputError(
-                f"{what} has {array.shape[1]} features per sample but the model's input_shape is "
-                f"({input_dim},); pass data with {input_dim} columns or build the model with "
-                f"input_shape=({array.shape[1]},)")
+    check_feature_shape(array.shape, input_shape, what, any_rank)
     _check_finite(array, what)
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _check_sample_shape(array, input_shape, what):
+def check_feature_shape(shape, input_shape, what="x", any_rank=False):
+    """The shape checks of :func:`features` alone (for data checked where it lives)."""
+    if len(shape) == 0 or shape[0] == 0:
+        raise InvalidInputError(f"{what} is empty (shape {shape}); pass at least one sample")
+    if any_rank or (input_shape is not None and len(input_shape) != 1):
+        _check_sample_shape(shape, input_shape, what)
+        return
+    input_dim = None if input_shape is None else input_shape[0]
+    if len(shape) != 2:
+        fix = (f"{what}.reshape(len({what}), -1)" if len(shape) > 2 else f"{what}.reshape(-1, 1)")
+        raise InvalidInputError(
+            f"{what} has shape {shape} but Dense networks take a matrix (samples, features); "
+            f"reshape it with {fix}")
+    if input_dim is not None and shape[1] != input_dim:
+        raise InvalidInputError(
+            f"{what} has {shape[1]} features per sample but the model's input_shape is "
+            f"({input_dim},); pass data with {input_dim} columns or build the model with "
+            f"input_shape=({shape[1]},)")
+
+
+def _check_sample_shape(shape, input_shape, what):
     """Samples of a model that flattens its input: (samples, *input_shape)."""
-    if array.ndim < 2:
+    if len(shape) < 2:
         wanted = "..." if input_shape is None else ", ".join(map(str, input_shape))
         raise InvalidInputError(
-            f"{what} has shape {array.shape} but the model takes a batch of samples, shape "
+            f"{what} has shape {shape} but the model takes a batch of samples, shape "
             f"(samples, {wanted}); a single sample needs a batch axis: {what}[None]")
-    if input_shape is not None and array.shape[1:] != tuple(input_shape):
+    if input_shape is not None and shape[1:] != tuple(input_shape):
         dims = ", ".join(map(str, input_shape))
         hint = ""
-        if int(np.prod(array.shape[1:])) == int(np.prod(input_shape)):
+        if int(np.prod(shape[1:])) == int(np.prod(input_shape)):
             hint = f"; reshape it with {what}.reshape(len({what}), {dims})"
         raise InvalidInputError(
-            f"{what} has samples of shape {array.shape[1:]} but the model's input shape is "
+            f"{what} has samples of shape {shape[1:]} but the model's input shape is "
             f"(None, {dims}){hint}; pass data of shape (samples, {dims}) or build the model "
-            f"with input_shape={array.shape[1:]}")
+            f"with input_shape={shape[1:]}")
 
 
 def targets(y, loss, units, dtype, what="y"):

@@ -1,0 +1,115 @@
+"""Where batches come from: one adapter per kind of source behind one small interface
+(base.DataAdapter), so the loops never ask where a batch came from (Keras 3's
+``trainers/data_adapters`` is the model).
+
+- arrays.py: arrays that fit (NumPy, CuPy, anything with ``__dlpack__`` or
+  ``__cuda_array_interface__``): on the model's device once, used in place when they already are
+  there in its dtype; batches gathered on the device by the step.
+- streams.py: memory-mapped arrays, read batch by batch by a background thread (prefetch.py).
+- python_batches.py: generators, iterators and PyDatasets, through the same pipeline.
+- weights.py: ``sample_weight`` and ``class_weight`` as per-sample weights.
+"""
+
+import collections.abc
+import inspect
+
+import numpy as np
+
+from ...errors import InvalidInputError
+from . import weights
+from .arrays import ArrayAdapter
+from .python_batches import DatasetAdapter, IteratorAdapter, warn_ran_out
+from .sources import mapped_file
+from .streams import MappedArrayAdapter
+
+__all__ = ["adapt", "warn_ran_out", "is_python_source"]
+
+
+def is_dataset(x):
+    """A PyDataset or anything with its contract (gpudnn's, Keras's, a keras.utils.Sequence)."""
+    return callable(getattr(x, "__getitem__", None)) and callable(getattr(x, "__len__", None)) \
+        and callable(getattr(x, "on_epoch_end", None)) and not hasattr(x, "__array__") \
+        and not isinstance(x, (list, tuple, dict, str))
+
+
+def is_iterable_source(x):
+    """A generator, an iterator, or an iterable that is not an array (a DataLoader, say)."""
+    if inspect.isgenerator(x) or isinstance(x, collections.abc.Iterator):
+        return True
+    return isinstance(x, collections.abc.Iterable) and not isinstance(x, (list, tuple, str, dict)) \
+        and not hasattr(x, "__array__") and not hasattr(x, "__dlpack__") \
+        and not hasattr(x, "__cuda_array_interface__") and not hasattr(x, "__getitem__")
+
+
+def is_python_source(x):
+    return is_dataset(x) or is_iterable_source(x)
+
+
+def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch_size=32,
+          steps=None, what=""):
+    """The adapter for data given to ``caller`` ("fit", "evaluate" or "predict"), with the
+    model built from it if needed. ``steps``: steps per epoch for Python sources (None: until
+    they end); ``what``: a suffix for the names in errors ("_val": x_val, y_val)."""
+    if is_dataset(x) or is_iterable_source(x):
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise InvalidInputError(
+                    f"{name} must be None when x is a generator or a PyDataset: its batches "
+                    f"carry their targets and weights as (x, y) or (x, y, sample_weight)")
+        cw = _class_weight(model, class_weight)
+        if is_dataset(x):
+            return DatasetAdapter(model, caller, x, cw, steps)
+        return IteratorAdapter(model, caller, x, cw, steps)
+    if mapped_file(x) is not None:
+        return MappedArrayAdapter(model, caller, x, y, sample_weight,
+                                  _class_weight(model, class_weight), batch_size)
+    return array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what)
+
+
+def _class_weight(model, class_weight):
+    """``class_weight`` checked against the size of the model's last layer."""
+    if class_weight is None:
+        return None
+    return weights.check_class_weight(class_weight, model._leaf_layers[-1].units)
+
+
+def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what=""):
+    """Arrays that fit: checked, converted once, and on the model's device: used in place when
+    they are there already in the model's dtype (a NumPy array on the CPU, a CuPy array or a
+    DLPack GPU tensor on the model's GPU), else one transfer or conversion."""
+    be = model.backend
+    x_in = be.foreign_input(x, "x" + what)
+    if be.is_device_array(x_in):  # on the model's GPU: checked there, never copied back
+        x_dev = model._prepare_device(caller, x_in, what)
+    else:
+        x_dev = be.adopt(model._prepare_features(x_in, what))
+    if caller == "predict":
+        return ArrayAdapter(be, x_dev, None, None, batch_size)
+    if y is None:
+        raise InvalidInputError(f"{caller}() needs targets y")
+    # targets are small: a GPU array of them is checked on the host (one copy back)
+    y_host = model._prepare_targets(caller, be.host_array(be.foreign_input(y, "y" + what)),
+                                    what)
+    if y_host.shape[0] != x_dev.shape[0]:
+        raise InvalidInputError(f"x has {x_dev.shape[0]} samples but y has {y_host.shape[0]}; "
+                                f"they must pair up one to one")
+    cw = _class_weight(model, class_weight)
+    w_host = weights.sample_weights(sample_weight, cw, y_host, model.dtype,
+                                    "sample_weight" + what)
+    return ArrayAdapter(be, x_dev, be.adopt(y_host),
+                        None if w_host is None else be.adopt(w_host), batch_size)
+
+
+def split_arrays(x, y, sample_weight, validation_split):
+    """Keras's ``validation_split``: the last fraction of the samples (before shuffling) is held
+    out; ``(x, y, w), (x_val, y_val, w_val)`` as views of the arrays given."""
+    n = len(x)
+    n_val = n - int(np.ceil(n * (1 - validation_split)))
+    if n_val == 0 or n_val == n:
+        raise InvalidInputError(
+            f"validation_split={validation_split} leaves {n_val} of {n} samples "
+            f"for validation; use a split that keeps samples on both sides")
+    w_train = w_val = sample_weight
+    if sample_weight is not None and np.ndim(sample_weight) > 0:
+        w_train, w_val = sample_weight[:-n_val], sample_weight[-n_val:]
+    return (x[:-n_val], y[:-n_val], w_train), (x[-n_val:], y[-n_val:], w_val)

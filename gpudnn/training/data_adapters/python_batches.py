@@ -1,0 +1,131 @@
+"""Batches that Python code makes: iterators and generators, and PyDatasets (Keras 3's
+contracts), through the streamed pipeline of streams.py."""
+
+import warnings
+
+from ...errors import InvalidInputError
+from . import sources
+from .streams import StreamedAdapter
+
+
+def warn_ran_out(steps):
+    warnings.warn(
+        f"gpudnn: your input ran out of data before {steps} steps; training stops here. Make "
+        f"sure your generator or data set yields at least steps_per_epoch * epochs batches (a "
+        f"generator restarts only if it is a re-iterable, e.g. a list or an object whose "
+        f"__iter__ starts over)", UserWarning, stacklevel=5)
+
+
+class IteratorAdapter(StreamedAdapter):
+    """An iterable or iterator of ``(x, y)`` / ``(x, y, sample_weight)`` batches (``x`` alone
+    for predict). With ``steps`` each epoch takes that many batches, continuing the same
+    iterator across epochs (an unbounded generator needs it); without, each epoch runs until
+    the source ends, starting over when it is a re-iterable (``iter(source)`` is a new
+    iterator, e.g. a list), as Keras does."""
+
+    what = "generator batch"
+
+    def __init__(self, model, caller, source, class_weight, steps):
+        self.source = source
+        self._restartable = iter(source) is not source
+        self._iterator = iter(source)
+        try:
+            first = sources.unpack(next(self._iterator), "the first batch")
+        except StopIteration:
+            raise InvalidInputError(
+                f"the data given to {caller}() yields no batch; a generator must yield "
+                f"(x, y) or (x, y, sample_weight) tuples") from None
+        self._peeked = first
+        self._exhaustion = sources.Exhaustion()
+        super().__init__(model, caller, class_weight, steps, first)
+
+    def _raw_batches(self, model, shuffle):
+        first, self._peeked = self._peeked, None
+        if first is None and self.steps is None and self._restartable:
+            self._iterator = iter(self.source)
+        self._exhaustion = sources.Exhaustion()
+        raw = sources.iterator_batches(self._iterator, self.steps, self._exhaustion,
+                                       first=first)
+        return (sources.unpack(batch, "a batch") for batch in raw)
+
+    @property
+    def ran_out(self):
+        return self._exhaustion.ran_out
+
+
+class DatasetAdapter(StreamedAdapter):
+    """A PyDataset (``__len__``, ``__getitem__``, ``on_epoch_begin``/``on_epoch_end``,
+    ``workers``, ``use_multiprocessing``, ``max_queue_size``): each epoch reads batches 0..len-1
+    (in a shuffled order drawn from model.rng when ``shuffle``, as Keras), ``workers`` at a time,
+    at most ``max_queue_size`` ahead. ``steps`` caps the batches per epoch; an unbounded data
+    set (``num_batches`` None) needs it and reads indices 0, 1, 2, ... on from epoch to
+    epoch."""
+
+    what = "PyDataset batch"
+
+    def __init__(self, model, caller, dataset, class_weight, steps):
+        self.dataset = dataset
+        self.length = _num_batches(dataset)
+        if self.length is None and steps is None:
+            raise InvalidInputError(
+                f"{type(dataset).__name__} has no length (num_batches is None); pass "
+                f"steps_per_epoch (fit) or steps (evaluate, predict)")
+        if self.length == 0:
+            raise InvalidInputError(f"{type(dataset).__name__} has no batches (len is 0)")
+        self.depth = max(1, int(getattr(dataset, "max_queue_size", 10)))
+        self._next_index = 0
+        self._wanted = steps
+        self._exhaustion = sources.Exhaustion()
+        first = sources.unpack(dataset[0], "batch 0 of the PyDataset")
+        epoch_steps = self.length if steps is None else \
+            (steps if self.length is None else min(steps, self.length))
+        super().__init__(model, caller, class_weight, epoch_steps, first)
+
+    def _raw_batches(self, model, shuffle):
+        begin = getattr(self.dataset, "on_epoch_begin", None)
+        if begin is not None:
+            begin()
+        if self.length is None:
+            indices = range(self._next_index, self._next_index + self.steps)
+            self._next_index += self.steps
+        else:
+            indices = model.rng.permutation(self.length) if shuffle else range(self.length)
+            indices = [int(i) for i in indices[:self.steps]]
+        self._exhaustion = sources.Exhaustion()
+        self._exhaustion.ran_out = self._wanted is not None and self.length is not None \
+            and self._wanted > self.length
+        pool = sources.dataset_pool(self.dataset)
+        raw = sources.dataset_batches(self.dataset, indices, pool, self.depth)
+        return _closing_pool((sources.unpack(b, "a PyDataset batch") for b in raw), pool)
+
+    @property
+    def ran_out(self):
+        return self._exhaustion.ran_out
+
+    def end_epoch(self):
+        was_running = self._prefetch is not None
+        super().end_epoch()
+        end = getattr(self.dataset, "on_epoch_end", None)
+        if was_running and end is not None:
+            end()
+
+
+def _closing_pool(batches, pool):
+    """``batches``, then the pool's workers shut down (also when the loop stops early or a
+    batch raised: pending reads are cancelled, no worker outlives the epoch)."""
+    try:
+        yield from batches
+    finally:
+        if pool is not None:
+            pool[0].shutdown(wait=True, cancel_futures=True)
+
+
+def _num_batches(dataset):
+    length = getattr(dataset, "num_batches", None) if hasattr(type(dataset), "num_batches") \
+        else len(dataset)
+    if length is None:
+        return None
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise InvalidInputError(f"{type(dataset).__name__}'s length must be an integer >= 0, "
+                                f"not {length!r}")
+    return length
