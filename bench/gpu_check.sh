@@ -83,7 +83,7 @@ from gpudnn.backend import cuda_problem
 print(\"gpudnn cuda_problem:\", cuda_problem(0))
 '"
 stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
-  tests/test_gpu_graphs.py tests/test_saving.py \
+  tests/test_gpu_graphs.py tests/test_saving.py tests/test_gpu_data.py \
   --junitxml="$OUT/gpu-tests.xml"
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
 # most 120 s): course step
@@ -108,6 +108,10 @@ stage step-profile-large 60 "$PY" -m bench.step_profile --device "$DEVICE" --bat
 stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
   tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \
   tests/test_fashion_mnist.py
+# issue 18: an epoch of the course model fed from a memmap, a generator and a PyDataset against
+# the array resident on the device (target: streamed within 1.15x), ~40 s
+stage data-sources 90 "$PY" -m bench.data_sources --device "$DEVICE" --epochs 4 --runs 2 \
+  --json "$OUT/data-sources.json"
 stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 
 {
@@ -121,6 +125,7 @@ stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.
     echo "$log: $(grep -E "passed|failed|skipped|error" "$OUT/$log.log" | tail -n 1)"
   done
   grep -E "^Fashion-MNIST" "$OUT/suite-on-device.log"
+  [ -f "$OUT/data-sources.log" ] && grep -E "^\||^Course" "$OUT/data-sources.log"
   echo
   [ -f "$OUT/benchmark.log" ] && grep -E "^\|" "$OUT/benchmark.log"
   echo
