@@ -20,8 +20,14 @@ chain of the loss's and the activation's derivatives: after a softmax (categoric
 ``(p - t) / (n k)``; from logits, with respect to the logits, ``(softmax(x) - t) / n`` or
 ``(sigmoid(x) - t) / (n k)``.
 
-Every loss is callable on host arrays, ``loss(y_true, y_pred)`` -> a Python float (computed in
-float64), has ``get_config()``, and round-trips through ``serialize`` / ``deserialize``.
+Per-sample weights (Keras 3's ``sample_weight``): with L_i the loss of sample i alone (the mean
+over its outputs for MSE, MAE and binary cross-entropy, the sum over its classes for the
+categorical ones) and w_i its weight, the weighted loss is ``sum_i w_i L_i / n``: Keras's
+``sum_over_batch_size`` divides by the number of samples, not by the sum of the weights.
+
+Every loss is callable on host arrays, ``loss(y_true, y_pred, sample_weight=None)`` -> a Python
+float (computed in float64), has ``get_config()``, and round-trips through ``serialize`` /
+``deserialize``.
 """
 
 import numpy as np
@@ -70,27 +76,33 @@ class Loss(Configurable, Watched):
         """The batch's mean loss as a 0-d device array."""
         return backend.loss_value(self.kind, y_pred, y_true, self.label_smoothing)
 
-    def accumulate(self, backend, y_pred, y_true, total):
-        """``total += value * n`` in place on the device (``total`` 0-d float64)."""
-        backend.accumulate_loss(self.kind, y_pred, y_true, total, self.label_smoothing)
+    def accumulate(self, backend, y_pred, y_true, total, weights=None):
+        """``total += value * n = sum_i L_i`` in place on the device (``total`` 0-d float64);
+        with ``weights`` w, a device array (n, 1) of y_pred's dtype, ``total += sum_i w_i L_i``
+        (see the module docstring)."""
+        weighted = {} if weights is None else {"weights": weights}
+        backend.accumulate_loss(self.kind, y_pred, y_true, total, self.label_smoothing,
+                                **weighted)
 
-    def gradient(self, backend, y_pred, y_true, out, fused):
+    def gradient(self, backend, y_pred, y_true, out, fused, weights=None):
         """``out = dL/dy_pred``, or with ``fused`` (the output activation is
-        ``fused_activation``) ``dL/dz`` with respect to that activation's input."""
+        ``fused_activation``) ``dL/dz`` with respect to that activation's input; with
+        ``weights`` w (n, 1) the gradient of ``sum_i w_i L_i / n``: row i times w_i."""
+        weighted = {} if weights is None else {"weights": weights}
         if fused:
-            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing)
+            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing, **weighted)
         else:
-            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing)
+            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing, **weighted)
 
     # ---------------------------------------------------------------- on the host
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The mean loss of (y_true, y_pred), host arrays, as a Python float.
 
         y_pred is (samples, outputs), or one sample (outputs,) as Keras reads a vector; y_true
-        as ``fit`` takes it (class indices for the sparse loss).
+        as ``fit`` takes it (class indices for the sparse loss). ``sample_weight``: one finite
+        weight per sample, shape (samples,) or (samples, 1), or one number for all; the result
+        is then Keras 3's ``sum_i w_i L_i / samples``.
         """
-        if sample_weight is not None:
-            raise InvalidInputError("sample_weight is not supported: every sample weighs 1")
         p = _as_float64(y_pred, "y_pred")
         if p.ndim == 1:  # one sample
             p = p[None, :]
@@ -103,7 +115,11 @@ class Loss(Configurable, Watched):
             raise InvalidInputError(f"y_true has {y.shape[0]} samples but y_pred has "
                                     f"{p.shape[0]}; they must pair up one to one")
         self._check_predictions(p)
-        return float(self.value(_HOST, p, y))
+        if sample_weight is None:
+            return float(self.value(_HOST, p, y))
+        total = np.zeros((), np.float64)
+        self.accumulate(_HOST, p, y, total, weights=_sample_weights(sample_weight, p.shape[0]))
+        return float(total) / p.shape[0]
 
     def _check_predictions(self, p):
         if not np.isfinite(p).all():
@@ -238,6 +254,24 @@ def _as_float64(data, what):
         return np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") from None
+
+
+def _sample_weights(sample_weight, n):
+    """Keras's ``sample_weight`` for n samples as a float64 (n, 1) column, checked."""
+    w = _as_float64(sample_weight, "sample_weight")
+    if w.ndim == 0:
+        w = np.full(n, w)
+    if w.shape not in ((n,), (n, 1)):
+        raise InvalidInputError(
+            f"sample_weight has shape {w.shape}, but there are {n} samples: give one weight per "
+            f"sample, shape ({n},) or ({n}, 1), or one number for all of them")
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise InvalidInputError(
+            f"sample_weight[{bad[0]}] is {w.reshape(-1)[bad[0]]} ({bad.size} weights are NaN or "
+            f"inf): weights must be finite numbers; give such samples a weight of 0 to leave "
+            f"them out (numpy.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0))")
+    return np.ascontiguousarray(w.reshape(n, 1))
 
 
 def get(identifier):

@@ -13,6 +13,16 @@
 // shift = s / k (categorical) or s / 2 (binary) for a smoothing s; s = 0 (keep 1, shift 0)
 // leaves y exactly as it is.
 
+// Per-sample weights (Keras's sample_weight): each loss-gradient, loss-term and hit kernel
+// NAME below has a weighted twin NAME_w (at the end of the file) with the in-param `raw T w`,
+// the (n, 1) weights seen flat (one per row of p), read as w[i / k] in an element-wise kernel
+// (the compiled CPU loop keeps the row as a counter, as it does the column of i % k) and as
+// w[i] or w[r] in a row kernel. Row i of the gradient and of the loss terms is the unweighted
+// kernel's result times w_i, multiplied last, and a correct row adds w_i instead of 1, so that
+// weights of ones give the unweighted results bit for bit and NumpyLosses can do the same
+// operations in the same order. softmax_cce_step_w weights the loss and the gradient, not the
+// hits (Keras's plain metrics are unweighted). An unweighted step runs the unweighted kernels.
+
 // Accumulating a batch's loss and correct counts into a float64 device total takes one launch
 // each (add_chunk_sums after a *_terms kernel, add_argmax_hits, add_threshold_hits) instead of
 // a reduction and three small array operations: the step is launch-bound on a GPU. Each thread
@@ -189,6 +199,139 @@ for (ptrdiff_t r = i; r < n; r += threads) {
     const T c = pj < lo ? lo : (pj > hi ? hi : pj);
     loss += (double)(t * log(c));
     g[row + j] = (pj - t) * scale;
+  }
+}
+atomicAdd(&loss_total[0], loss * loss_scale);
+if (count_hits) {
+  atomicAdd(&hit_total[0], (double)hits);
+}
+
+// ---------------------------------------------------------------- weighted twins (see the top)
+
+// kernel: scaled_diff_w | in: T p, T y, raw T w, T scale, int32 k | out: T g | scalars: scale, k
+// g = (p - y) scale w_row: the weighted MSE gradient (scale 2 / (n k))
+g = (p - y) * scale * w[i / k];
+
+// kernel: smoothed_diff_w | in: T p, T y, raw T w, T keep, T shift, T scale, int32 k | out: T g | scalars: keep, shift, scale, k
+// g = (p - t) scale w_row, t = y keep + shift: smoothed_diff weighted
+g = (p - (y * keep + shift)) * scale * w[i / k];
+
+// kernel: mae_grad_w | in: T p, T y, raw T w, T scale, int32 k | out: T g | scalars: scale, k
+// g = sign(p - y) scale w_row: mae_grad weighted
+const T d = p - y;
+g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * scale * w[i / k];
+
+// kernel: cce_grad_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, T scale, int32 k | out: T g | scalars: keep, shift, lo, hi, scale, k
+// g = t / c * scale [c == p] w_row: cce_grad weighted
+const T c = p < lo ? lo : (p > hi ? hi : p);
+g = (y * keep + shift) / c * scale * (T)(c == p) * w[i / k];
+
+// kernel: bce_grad_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, T scale, int32 k | out: T g | scalars: keep, shift, lo, hi, scale, k
+// g = (c - t) / ((1 - c) c) * scale [c == p] w_row: bce_grad weighted
+const T c = p < lo ? lo : (p > hi ? hi : p);
+g = (c - (y * keep + shift)) / (((T)1 - c) * c) * scale * (T)(c == p) * w[i / k];
+
+// kernel: bce_logits_grad_w | in: T p, T y, raw T w, T keep, T shift, T scale, int32 k | out: T g | scalars: keep, shift, scale, k
+// g = (sigmoid(x) - t) scale w_row: bce_logits_grad weighted
+const T s = (T)0.5 * (T)tanh((T)0.5 * p) + (T)0.5;
+g = (s - (y * keep + shift)) * scale * w[i / k];
+
+// kernel: cce_logits_grad_w | in: raw T p, raw T y, raw T w, T keep, T shift, T scale, int32 k | out: raw T g | scalars: keep, shift, scale, k
+// One thread per row i: g[i, :] = (softmax(x) S - t) scale w[i], cce_logits_grad weighted
+const ptrdiff_t row = i * k;
+const T wi = w[i];
+T m = p[row];
+for (int j = 1; j < k; ++j) {
+  m = p[row + j] > m ? p[row + j] : m;
+}
+T s = (T)0;
+T total = (T)0;
+for (int j = 0; j < k; ++j) {
+  const T e = (T)exp(p[row + j] - m);
+  g[row + j] = e;
+  s += e;
+  total += y[row + j] * keep + shift;
+}
+for (int j = 0; j < k; ++j) {
+  g[row + j] = (g[row + j] / s * total - (y[row + j] * keep + shift)) * scale * wi;
+}
+
+// kernel: mse_terms_w | in: T p, T y, raw T w, int32 k | out: T l | scalars: k
+// l = (p - y)^2 w_row; sum_i w_i L_i = sum(l) / k
+const T d = p - y;
+l = d * d * w[i / k];
+
+// kernel: mae_terms_w | in: T p, T y, raw T w, int32 k | out: T l | scalars: k
+// l = |p - y| w_row; sum_i w_i L_i = sum(l) / k
+const T d = p - y;
+l = (d < (T)0 ? -d : d) * w[i / k];
+
+// kernel: cce_terms_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, int32 k | out: T l | scalars: keep, shift, lo, hi, k
+// l = t log c w_row; sum_i w_i L_i = -sum(l)
+const T c = p < lo ? lo : (p > hi ? hi : p);
+l = (y * keep + shift) * log(c) * w[i / k];
+
+// kernel: bce_terms_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, int32 k | out: T l | scalars: keep, shift, lo, hi, k
+// l = (t (log c - log(1 - c)) + log(1 - c)) w_row; sum_i w_i L_i = -sum(l) / k
+const T c = p < lo ? lo : (p > hi ? hi : p);
+const T l1 = log((T)1 - c);
+l = ((y * keep + shift) * (log(c) - l1) + l1) * w[i / k];
+
+// kernel: bce_logits_terms_w | in: T p, T y, raw T w, T keep, T shift, int32 k | out: T l | scalars: keep, shift, k
+// l = (max(x, 0) - x t + log1p(exp(-|x|))) w_row; sum_i w_i L_i = sum(l) / k
+const T a = p < (T)0 ? -p : p;
+l = ((p > (T)0 ? p : (T)0) - p * (y * keep + shift) + (T)log1p((T)exp(-a))) * w[i / k];
+
+// kernel: cce_logits_terms_w | in: raw T p, raw T y, raw T w, T keep, T shift, int32 k | out: raw T l | scalars: keep, shift, k
+// One thread per row i: l[i, j] = t_j (logsumexp(x) - x_j) w[i]; sum_i w_i L_i = sum(l)
+const ptrdiff_t row = i * k;
+const T wi = w[i];
+T m = p[row];
+for (int j = 1; j < k; ++j) {
+  m = p[row + j] > m ? p[row + j] : m;
+}
+T s = (T)0;
+for (int j = 0; j < k; ++j) {
+  s += (T)exp(p[row + j] - m);
+}
+const T lse = m + (T)log(s);
+for (int j = 0; j < k; ++j) {
+  l[row + j] = (y[row + j] * keep + shift) * (lse - p[row + j]) * wi;
+}
+
+// kernel: add_argmax_hits_w | in: raw T p, raw T y, raw T w, int32 k | out: raw float64 total | scalars: k
+// total[0] += w[i] when row i's argmax of p equals its argmax of y (weighted categorical
+// accuracy: Keras's weighted_metrics)
+if (first_argmax(p, (ptrdiff_t)i * k, k) == first_argmax(y, (ptrdiff_t)i * k, k)) {
+  atomicAdd(&total[0], (double)w[i]);
+}
+
+// kernel: add_threshold_hits_w | in: raw T p, raw T y, raw T w, int32 k | out: raw float64 total | scalars: k
+// total[0] += w[i] times the number of j where (p[i, j] > 0.5) == (y[i, j] > 0.5)
+int hits = 0;
+for (int j = 0; j < k; ++j) {
+  hits += (p[i * k + j] > (T)0.5) == (y[i * k + j] > (T)0.5);
+}
+atomicAdd(&total[0], (double)hits * (double)w[i]);
+
+// kernel: softmax_cce_step_w | in: raw T p, raw T y, raw T w, T keep, T shift, T lo, T hi, T scale, float64 loss_scale, int32 k, int64 n, int64 threads, int32 count_hits | out: raw T g, raw float64 loss_total, raw float64 hit_total | scalars: keep, shift, lo, hi, scale, loss_scale, k, n, threads, count_hits
+// softmax_cce_step with the loss and the gradient of row r weighted by w[r] (cce_terms_w +
+// add_chunk_sums and smoothed_diff_w, with their arithmetic); the hits stay unweighted
+// (add_argmax_hits: Keras's plain metrics ignore sample weights).
+double loss = 0.0;
+int hits = 0;
+for (ptrdiff_t r = i; r < n; r += threads) {
+  const ptrdiff_t row = r * k;
+  const T wr = w[r];
+  if (count_hits && first_argmax(p, row, k) == first_argmax(y, row, k)) {
+    ++hits;
+  }
+  for (int j = 0; j < k; ++j) {
+    const T pj = p[row + j];
+    const T t = y[row + j] * keep + shift;
+    const T c = pj < lo ? lo : (pj > hi ? hi : pj);
+    loss += (double)(t * log(c) * wr);
+    g[row + j] = (pj - t) * scale * wr;
   }
 }
 atomicAdd(&loss_total[0], loss * loss_scale);

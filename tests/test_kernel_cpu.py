@@ -317,6 +317,15 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.accumulate_correct(x, x, "categorical", total)
     gpu.accumulate_correct(x, x, "binary", total)
     gpu.softmax_cce_step(x, x, out, total, total)
+    w = host(np.full((4, 1), 0.5, np.float32))  # per-sample weights: the weighted twins
+    for kind in LOSS_KINDS:
+        gpu.loss_grad(kind, x, x, out, weights=w)
+        gpu.accumulate_loss(kind, x, x, total, weights=w)
+    for kind in ("bce", "cce"):
+        gpu.logit_grad(kind, x, x, out, weights=w)
+    gpu.accumulate_correct(x, x, "categorical", total, weights=w)
+    gpu.accumulate_correct(x, x, "binary", total, weights=w)
+    gpu.softmax_cce_step(x, x, out, total, total, weights=w)
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)
     gpu.increment(counter)

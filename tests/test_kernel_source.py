@@ -21,6 +21,12 @@ def test_every_family_has_its_kernels():
                  "penalty_grad"}
     expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
+    # the weighted twins (per-sample weights) of the loss gradients, loss terms and hit counts
+    expected |= {f"{name}_w" for name in (
+        "scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad", "bce_logits_grad",
+        "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms", "bce_terms",
+        "bce_logits_terms", "cce_logits_terms", "add_argmax_hits", "add_threshold_hits",
+        "softmax_cce_step")}
     # the 4-lane vector forms of the updates and the norm clips
     expected |= {f"{u}_update_x4" for u in UPDATES}
     expected |= {"clip_by_norm_x4", "clip_by_global_norm_x4"}

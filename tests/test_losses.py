@@ -393,9 +393,12 @@ def test_categorical_probabilities_still_need_a_softmax():
         model.evaluate(np.ones((2, 2)), np.eye(3)[:2], verbose=0)
 
 
-def test_sample_weights_are_refused():
+def test_sample_weights_weigh_each_sample_as_keras():
+    # Keras 3: sum_i w_i L_i / n (more in tests/test_sample_weights_ops.py)
+    assert losses.MeanSquaredError()([[1.0], [1.0]], [[2.0], [3.0]],
+                                     sample_weight=[0.5, 0.25]) == (0.5 * 1 + 0.25 * 4) / 2
     with pytest.raises(InvalidInputError, match="sample_weight"):
-        losses.MeanSquaredError()([[1.0]], [[2.0]], sample_weight=[0.5])
+        losses.MeanSquaredError()([[1.0]], [[2.0]], sample_weight=[0.5, 0.5])
 
 
 def test_unknown_name_error_is_a_key_error_too():

@@ -23,12 +23,21 @@ NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
 Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
 ``leaky_relu`` and ``elu``). Loss kinds: ``mse mae bce cce bce_logits cce_logits`` (the
 ``_logits`` kinds take raw scores x where the others take probabilities p).
+
+Per-sample weights (Keras's ``sample_weight``): the loss and metric ops take ``weights=None``
+or a device array w of shape (n, 1), y_pred's dtype, one weight per row. The per-sample loss
+L_i is the loss of row i alone (the mean over its k outputs for mse, mae, bce, bce_logits, the
+sum over its classes for cce, cce_logits); the weighted loss is Keras's ``sum_over_batch_size``,
+``sum_i w_i L_i / n``. ``weights=None`` runs the unweighted code, unchanged.
 """
 
 import contextlib
 from abc import ABC, abstractmethod
 
 import numpy as np
+
+from ..errors import InvalidInputError
+from .foreign import ForeignArrays
 
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits")
@@ -48,6 +57,19 @@ def dropout_threshold(rate):
     return math.ceil(float(rate) * 2.0 ** 32)
 
 
+def check_weights(weights, y_pred):
+    """``weights`` as an (n, 1) array (a C-contiguous (n,) vector is taken as its column),
+    checked against y_pred (n, k): n weights of y_pred's dtype, C-contiguous."""
+    n = y_pred.shape[0]
+    shape, dtype = getattr(weights, "shape", None), getattr(weights, "dtype", None)
+    if shape not in ((n, 1), (n,)) or dtype != y_pred.dtype or not weights.flags.c_contiguous:
+        raise InvalidInputError(
+            f"per-sample weights must be a C-contiguous (n, 1) = ({n}, 1) array of y_pred's "
+            f"dtype {y_pred.dtype}, one weight per row; got {type(weights).__name__} of shape "
+            f"{shape} and dtype {dtype}")
+    return weights.reshape(n, 1) if len(shape) == 1 else weights
+
+
 def smoothing_terms(kind, smoothing, k):
     """``(keep, shift)`` of label smoothing: the cross-entropies see ``t = y keep + shift``,
     ``keep = 1 - s`` and ``shift = s / k`` for the categorical kinds (k classes), ``s / 2`` for
@@ -58,7 +80,7 @@ def smoothing_terms(kind, smoothing, k):
     return 1.0 - s, s / k if kind.startswith("cce") else s / 2
 
 
-class Backend(ABC):
+class Backend(ForeignArrays, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.
@@ -188,7 +210,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         """``out = d loss_value / d y_pred``; all (n, k). ``out`` must not be ``y_true``.
 
         mse ``2 (p - y) / (n k)``; mae ``sign(p - y) / (n k)`` (0 where p == y); bce
@@ -196,15 +218,19 @@ class Backend(ABC):
         ``loss_value`` (zero gradient where the clip is active); bce_logits
         ``(sigmoid(x) - t) / (n k)``; cce_logits ``(softmax(x) S - t) / n`` row by row, with
         ``S = sum_j t_j`` (1 for one-hot or smoothed rows).
+
+        With ``weights`` w (n, 1): ``d/dp [sum_i w_i L_i / n]``, i.e. row i of the above times
+        w_i (the product taken last).
         """
 
     @abstractmethod
-    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         """``out = (y_pred - t) * scale``; (n, k), t the smoothed y_true.
 
         The fused gradient with respect to the pre-activation of softmax + categorical
         cross-entropy (kind ``"cce"``, scale ``1/n``) and of sigmoid + binary cross-entropy
-        (kind ``"bce"``, scale ``1/(n k)``); y_pred is the activation's output.
+        (kind ``"bce"``, scale ``1/(n k)``); y_pred is the activation's output. With
+        ``weights`` w (n, 1): ``(y_pred - t) * scale * w`` (row i times w_i).
         """
 
     @abstractmethod
@@ -224,9 +250,13 @@ class Backend(ABC):
         elements where (y_pred > 0.5) == (y_true > 0.5).
         """
 
-    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
-        """``total += loss_value(kind, y_pred, y_true, smoothing) * n`` in place; ``total`` a
-        0-d float64 device array (the summed loss of an epoch, read once per progress update)."""
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0, weights=None):
+        """``total += loss_value(kind, y_pred, y_true, smoothing) * n = sum_i L_i`` in place;
+        ``total`` a 0-d float64 device array (the summed loss of an epoch, read once per
+        progress update). With ``weights`` w (n, 1): ``total += sum_i w_i L_i`` (L_i the loss of
+        row i, see the module docstring), summed in float64."""
+        if weights is not None:
+            raise NotImplementedError(f"{type(self).__name__} has no weighted accumulate_loss")
         total += self.loss_value(kind, y_pred, y_true, smoothing) * y_pred.shape[0]
 
     def accumulate_penalty(self, param, l1, l2, n, total):
@@ -234,12 +264,16 @@ class Backend(ABC):
         sample, as the loss is)."""
         total += self.penalty_value(param, l1, l2) * n
 
-    def accumulate_correct(self, y_pred, y_true, mode, total):
-        """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64)."""
+    def accumulate_correct(self, y_pred, y_true, mode, total, weights=None):
+        """``total += count_correct(y_pred, y_true, mode)`` in place (0-d float64). With
+        ``weights`` w (n, 1) (Keras's ``weighted_metrics``): categorical ``total += sum_i w_i
+        [row i correct]``, binary ``total += sum_i w_i (correct elements of row i)``."""
+        if weights is not None:
+            raise NotImplementedError(f"{type(self).__name__} has no weighted accumulate_correct")
         total += self.count_correct(y_pred, y_true, mode)
 
     def softmax_cce_step(self, y_pred, y_true, grad, loss_total, hits_total=None,
-                         smoothing=0.0):
+                         smoothing=0.0, weights=None):
         """The loss part of a training step whose output layer is a softmax and whose loss is
         categorical cross-entropy, as one op; y_pred (the softmax output p), y_true and grad
         (n, k), loss_total and hits_total 0-d float64 (hits_total None: no accuracy metric).
@@ -253,13 +287,18 @@ class Backend(ABC):
         - ``grad = (p - t) / n`` (``logit_grad("cce", ...)``: the gradient with respect to the
           softmax's input).
 
+        With ``weights`` w (n, 1) the loss and the gradient are weighted as those ops weight
+        them (``loss_total += -sum_ij w_i t_ij log c_ij``, ``grad = (p - t) w / n``); the hits
+        are not (Keras's plain metrics ignore sample weights).
+
         ``grad`` must not be ``y_true``. The default calls those three ops in that order; a GPU
         does all of it in one kernel launch (the step is launch-bound).
         """
-        self.accumulate_loss("cce", y_pred, y_true, loss_total, smoothing)
+        weighted = {} if weights is None else {"weights": weights}  # None: today's calls
+        self.accumulate_loss("cce", y_pred, y_true, loss_total, smoothing, **weighted)
         if hits_total is not None:
             self.accumulate_correct(y_pred, y_true, "categorical", hits_total)
-        self.logit_grad("cce", y_pred, y_true, grad, smoothing)
+        self.logit_grad("cce", y_pred, y_true, grad, smoothing, **weighted)
 
     # ----------------------------------------------------------------- randomness and counters
     @abstractmethod

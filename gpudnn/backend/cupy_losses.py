@@ -1,13 +1,15 @@
 """The CuPy backend's losses and metrics: loss values, sums and gradients, the one-launch
 softmax + cross-entropy step, weight penalties and correct counts, each a kernel of
 ``kernels/losses.cu`` (see :class:`~gpudnn.backend.base.Backend` for the math and shapes).
-A mixin of :class:`~gpudnn.backend.cupy_backend.CupyBackend`."""
+With per-sample weights (``weights=`` (n, 1)) each op launches its kernel's weighted twin
+``NAME_w`` instead (the weights, flat, after y; the row length k last among the in-params):
+as many launches as unweighted. A mixin of :class:`~gpudnn.backend.cupy_backend.CupyBackend`."""
 
 import cupy
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import EPSILON, smoothing_terms
+from .base import EPSILON, check_weights, smoothing_terms
 
 #: Elements one thread of add_chunk_sums adds up (a loss of n x k terms: n k / 256 threads).
 SUM_CHUNK = 256
@@ -18,31 +20,39 @@ SUM_CHUNK = 256
 CCE_STEP_THREADS = 512
 
 
+def _flat_weights(weights, y_pred):
+    """None, or the checked weights seen flat (n,): a raw kernel argument."""
+    return None if weights is None else check_weights(weights, y_pred).reshape(-1)
+
+
 class CupyLosses:
     """Mixin of CupyBackend: the loss and metric ops."""
 
     # ----------------------------------------------------------------- losses and metrics
-    def _loss_terms(self, kind, y_pred, y_true, smoothing):
-        """``(terms, scale)``: the batch's mean loss is ``scale * sum(terms)``; terms (n, k)."""
+    def _loss_terms(self, kind, y_pred, y_true, smoothing, w=None):
+        """``(terms, scale)``: the batch's mean loss is ``scale * sum(terms)``; terms (n, k).
+        With ``w`` (the n weights, flat): the weighted terms, ``scale * n * sum(terms) =
+        sum_i w_i L_i``."""
         n, k = y_pred.shape
         keep, shift = smoothing_terms(kind, smoothing, k)
         clip = (EPSILON, 1 - EPSILON)
         terms = self._scratch(y_pred.shape, y_pred.dtype)
+        suffix, w_, k_ = ("_terms", (), ()) if w is None else ("_terms_w", (w,), (k,))
         if kind in ("mse", "mae"):
-            self._launch(f"{kind}_terms", y_pred, y_true, terms)
+            self._launch(kind + suffix, y_pred, y_true, *w_, *k_, terms)
             return terms, 1.0 / y_pred.size
         if kind == "cce":
-            self._launch("cce_terms", y_pred, y_true, keep, shift, *clip, terms)
+            self._launch("cce" + suffix, y_pred, y_true, *w_, keep, shift, *clip, *k_, terms)
             return terms, -1.0 / n
         if kind == "bce":
-            self._launch("bce_terms", y_pred, y_true, keep, shift, *clip, terms)
+            self._launch("bce" + suffix, y_pred, y_true, *w_, keep, shift, *clip, *k_, terms)
             return terms, -1.0 / y_pred.size
         if kind == "bce_logits":
-            self._launch("bce_logits_terms", y_pred, y_true, keep, shift, terms)
+            self._launch("bce_logits" + suffix, y_pred, y_true, *w_, keep, shift, *k_, terms)
             return terms, 1.0 / y_pred.size
         if kind == "cce_logits":
-            self._launch("cce_logits_terms", y_pred.reshape(-1), y_true.reshape(-1), keep,
-                         shift, k, terms.reshape(-1), size=n)
+            self._launch("cce_logits" + suffix, y_pred.reshape(-1), y_true.reshape(-1), *w_,
+                         keep, shift, k, terms.reshape(-1), size=n)
             return terms, 1.0 / n
         raise InvalidInputError(f"unknown loss kind {kind!r}")
 
@@ -57,9 +67,10 @@ class CupyLosses:
         self._launch("add_chunk_sums", terms.reshape(-1), terms.size, threads, float(scale),
                      total.reshape(1), size=threads)
 
-    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0):
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0, weights=None):
+        w = _flat_weights(weights, y_pred)
         with self._device:
-            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing)
+            terms, scale = self._loss_terms(kind, y_pred, y_true, smoothing, w)
             self._add_sum(terms, scale * y_pred.shape[0], total)
 
     def accumulate_penalty(self, param, l1, l2, n, total):
@@ -68,58 +79,76 @@ class CupyLosses:
             self._launch("penalty_terms", param, l1, l2, terms)
             self._add_sum(terms, n, total)
 
-    def accumulate_correct(self, y_pred, y_true, mode, total):
+    def accumulate_correct(self, y_pred, y_true, mode, total, weights=None):
         if mode not in ("categorical", "binary"):
             raise InvalidInputError(f"unknown accuracy mode {mode!r}")
+        w = _flat_weights(weights, y_pred)
         n, k = y_pred.shape
         kernel = "add_argmax_hits" if mode == "categorical" else "add_threshold_hits"
         with self._device:
-            self._launch(kernel, y_pred.reshape(-1), y_true.reshape(-1), k, total.reshape(1),
-                         size=n)
+            if w is None:
+                self._launch(kernel, y_pred.reshape(-1), y_true.reshape(-1), k,
+                             total.reshape(1), size=n)
+            else:
+                self._launch(kernel + "_w", y_pred.reshape(-1), y_true.reshape(-1), w, k,
+                             total.reshape(1), size=n)
 
-    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         n, k = y_pred.shape
         keep, shift = smoothing_terms(kind, smoothing, k)
         clip = (EPSILON, 1 - EPSILON)
+        w = _flat_weights(weights, y_pred)
+        suffix, w_, k_ = ("", (), ()) if w is None else ("_w", (w,), (k,))
         with self._device:
             if kind == "mse":
-                self._launch("scaled_diff", y_pred, y_true, 2.0 / y_pred.size, out)
+                self._launch("scaled_diff" + suffix, y_pred, y_true, *w_, 2.0 / y_pred.size,
+                             *k_, out)
             elif kind == "mae":
-                self._launch("mae_grad", y_pred, y_true, 1.0 / y_pred.size, out)
+                self._launch("mae_grad" + suffix, y_pred, y_true, *w_, 1.0 / y_pred.size, *k_,
+                             out)
             elif kind == "cce":
-                self._launch("cce_grad", y_pred, y_true, keep, shift, *clip, -1.0 / n, out)
+                self._launch("cce_grad" + suffix, y_pred, y_true, *w_, keep, shift, *clip,
+                             -1.0 / n, *k_, out)
             elif kind == "bce":
-                self._launch("bce_grad", y_pred, y_true, keep, shift, *clip, 1.0 / y_pred.size,
-                             out)
+                self._launch("bce_grad" + suffix, y_pred, y_true, *w_, keep, shift, *clip,
+                             1.0 / y_pred.size, *k_, out)
             elif kind == "bce_logits":
-                self._launch("bce_logits_grad", y_pred, y_true, keep, shift, 1.0 / y_pred.size,
-                             out)
+                self._launch("bce_logits_grad" + suffix, y_pred, y_true, *w_, keep, shift,
+                             1.0 / y_pred.size, *k_, out)
             elif kind == "cce_logits":
-                self._launch("cce_logits_grad", y_pred.reshape(-1), y_true.reshape(-1), keep,
-                             shift, 1.0 / n, k, out.reshape(-1), size=n)
+                self._launch("cce_logits_grad" + suffix, y_pred.reshape(-1), y_true.reshape(-1),
+                             *w_, keep, shift, 1.0 / n, k, out.reshape(-1), size=n)
             else:
                 raise InvalidInputError(f"unknown loss kind {kind!r}")
 
-    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         if kind not in ("bce", "cce"):
             raise InvalidInputError(f"no fused gradient for loss kind {kind!r}")
-        keep, shift = smoothing_terms(kind, smoothing, y_pred.shape[1])
-        scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        scale = 1.0 / (n if kind == "cce" else y_pred.size)
+        w = _flat_weights(weights, y_pred)
         with self._device:
-            self._launch("smoothed_diff", y_pred, y_true, keep, shift, scale, out)
+            if w is None:
+                self._launch("smoothed_diff", y_pred, y_true, keep, shift, scale, out)
+            else:
+                self._launch("smoothed_diff_w", y_pred, y_true, w, keep, shift, scale, k, out)
 
     def softmax_cce_step(self, y_pred, y_true, grad, loss_total, hits_total=None,
-                         smoothing=0.0):
+                         smoothing=0.0, weights=None):
         """One launch of softmax_cce_step: the loss terms of accumulate_loss("cce"), the hits
         of accumulate_correct("categorical") and the gradient of logit_grad("cce"), with their
-        arithmetic (the gradient bit for bit)."""
+        arithmetic (the gradient bit for bit); with ``weights``, of softmax_cce_step_w (the
+        loss and the gradient weighted, the hits not)."""
         n, k = y_pred.shape
         keep, shift = smoothing_terms("cce", smoothing, k)
         threads = min(n, CCE_STEP_THREADS)
+        w = _flat_weights(weights, y_pred)
+        name, w_ = ("softmax_cce_step", ()) if w is None else ("softmax_cce_step_w", (w,))
         with self._device:
             hits = hits_total if hits_total is not None else \
                 self._scratch((1,), np.float64, slot="unused-hits")
-            self._launch("softmax_cce_step", y_pred.reshape(-1), y_true.reshape(-1), keep, shift,
+            self._launch(name, y_pred.reshape(-1), y_true.reshape(-1), *w_, keep, shift,
                          EPSILON, 1 - EPSILON, 1.0 / n, -1.0 / n * n, k, n, threads,
                          int(hits_total is not None), grad.reshape(-1), loss_total.reshape(1),
                          hits.reshape(1), size=threads)

@@ -10,8 +10,9 @@ out-param, the call passing the array's pointer), a ``raw`` param is the pointer
 by hand, and a scalar param is a value; ``T`` is ``float`` or ``double``. A row kernel (every
 array raw) runs ``i`` over the ``n`` rows. The body sits in a lambda, so a ``return`` in it ends
 that index only, as it ends one CUDA thread. In a kernel over an (n, k) batch with an int32
-scalar ``k``, the idiom ``i % k`` (the column) is replaced by a column counter kept by a loop
-over rows: the same value, without an integer division per element that stops vectorisation.
+scalar ``k``, the idioms ``i % k`` (the column) and ``i / k`` (the row: a per-sample weight)
+are replaced by counters kept by a loop over rows: the same values, without an integer division
+per element that stops vectorisation.
 
 With ``openmp`` the loop is split in equal static chunks over the OpenMP threads when its work
 (``n``, times ``k`` for a row kernel) is at least ``parallel_min`` elements, and runs serially
@@ -91,13 +92,16 @@ def _dtype_name(dtype):
     return name
 
 
-#: ``i % k``, the column of element i of an (n, k) batch seen flat.
+#: ``i % k`` and ``i / k``, the column and the row of element i of an (n, k) batch seen flat.
 _COLUMN = re.compile(r"\bi\s*%\s*k\b")
+_ROW = re.compile(r"\bi\s*/\s*k\b")
 
 
 def _is_column_kernel(spec):
-    """An elementwise kernel over an (n, k) batch that indexes by column (``bias[i % k]``)."""
-    return (not spec.is_row_kernel and "k" in spec.scalars and _COLUMN.search(spec.body) is not None
+    """An elementwise kernel over an (n, k) batch that indexes by column (``bias[i % k]``) or
+    by row (``w[i / k]``)."""
+    return (not spec.is_row_kernel and "k" in spec.scalars
+            and (_COLUMN.search(spec.body) or _ROW.search(spec.body)) is not None
             and all(p.type == "int32" for p in spec.inputs if p.name == "k"))
 
 
@@ -118,7 +122,7 @@ def _kernel_source(spec, ctype, openmp, parallel_min):
             refs.append(f"    {const}{t}& {p.name} = _raw_{p.name}[i];")
     text, columns = spec.body, _is_column_kernel(spec)
     if columns:
-        text = _COLUMN.sub("_col", text)
+        text = _ROW.sub("_rowi", _COLUMN.sub("_col", text))
     body = "\n".join("    " + line for line in text.splitlines())
     # The loop over [_lo, _hi) is a function of its own, its pointers plain arguments: GCC
     # vectorises it, where it would not vectorise the body inside OpenMP's outlined loop.
@@ -127,13 +131,16 @@ def _kernel_source(spec, ctype, openmp, parallel_min):
                 "  for (ptrdiff_t _row = _lo - _lo % k; _row < _hi; _row += k) {\n"
                 "    const ptrdiff_t _first = _row < _lo ? _lo - _row : 0;\n"
                 "    const ptrdiff_t _last = _hi - _row < k ? _hi - _row : k;\n"
-                "    for (ptrdiff_t _col = _first; _col < _last; ++_col) _body(_row + _col, _col);\n"
+                "    const ptrdiff_t _rowi = _row / k;\n"
+                "    for (ptrdiff_t _col = _first; _col < _last; ++_col)\n"
+                "      _body(_row + _col, _col, _rowi);\n"
                 "  }")
     else:
-        loop = "  for (ptrdiff_t i = _lo; i < _hi; ++i) _body(i, 0);"
+        loop = "  for (ptrdiff_t i = _lo; i < _hi; ++i) _body(i, 0, 0);"
     ranged = (f"static void {spec.name}_range(const ptrdiff_t _lo, const ptrdiff_t _hi, "
               f"{', '.join(args[1:])}) {{\n"
-              "  auto _body = [&](const ptrdiff_t i, const ptrdiff_t _col) {\n" +
+              "  auto _body = [&](const ptrdiff_t i, const ptrdiff_t _col,\n"
+              "                   const ptrdiff_t _rowi) {\n" +
               "\n".join(refs) + f"\n{body}\n    ;\n  }};\n{loop}\n}}")
     call = ", ".join(names)
     serial = (f"  {{\n    const gpudnn_fp_scope _fp(_mode);\n"

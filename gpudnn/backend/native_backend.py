@@ -5,10 +5,11 @@ activations (forward with the bias fused, and backward), loss and logit gradient
 penalty's gradient and every optimizer update call the very CUDA bodies of ``kernels/*.cu``, compiled for the host by
 :mod:`~gpudnn.backend.host_kernels` (g++ -O3, OpenMP over both cores for large arrays). Each op
 is one pass over memory instead of NumPy's several passes through temporaries. Matmul, reductions
-and gathers stay NumPy (OpenBLAS). The math of every op is NumPy's, operation for operation:
-the updates and the piecewise-linear ops agree with NumPy to the bit; tanh, sigmoid, elu and
-softmax call the C library's ``tanh``/``exp``/``expm1`` where NumPy has its own, so they agree
-to a few ulp.
+and gathers stay NumPy (OpenBLAS); the weighted loss ops (per-sample weights) are
+:mod:`~gpudnn.backend.native_weighted`'s. The math of every op is NumPy's, operation for
+operation: the updates and the piecewise-linear ops agree with NumPy to the bit; tanh, sigmoid,
+elu and softmax call the C library's ``tanh``/``exp``/``expm1`` where NumPy has its own, so they
+agree to a few ulp.
 
 An op whose arrays the kernels cannot take (not C-contiguous, mixed or non-float dtypes, sizes
 that disagree, partly overlapping buffers) is done by NumPy instead, so the result is always
@@ -25,6 +26,7 @@ import numpy as np
 
 from . import host_kernels
 from .base import EPSILON, dropout_threshold, smoothing_terms
+from .native_weighted import NativeWeightedLosses
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -37,7 +39,7 @@ _GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bc
 _MAX_SITES = 4096
 
 
-class CompiledCpuBackend(NumpyBackend):
+class CompiledCpuBackend(NativeWeightedLosses, NumpyBackend):
     """The CPU backend with compiled elementwise kernels; ``name`` stays ``"cpu"``.
 
     Creating it compiles nothing; :meth:`load` builds (or finds cached) the library of a dtype
@@ -158,7 +160,9 @@ class CompiledCpuBackend(NumpyBackend):
         return (fn, n if kind == "softmax" else size, py, pdy, k, po)
 
     # ----------------------------------------------------------------- losses
-    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
+        if weights is not None:
+            return self._weighted_loss_grad(kind, y_pred, y_true, out, smoothing, weights)
         kernel = _GRAD_KERNELS.get(kind)
         site = self._elementwise(kernel, (y_pred, y_true, out), 1) if kernel else None
         if site is None or y_pred.ndim != 2:
@@ -179,7 +183,9 @@ class CompiledCpuBackend(NumpyBackend):
         else:  # cce_logits: a row kernel, one call per row
             fn(n, pp, py, keep, shift, 1.0 / n, k, po)
 
-    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
+        if weights is not None:
+            return self._weighted_logit_grad(kind, y_pred, y_true, out, smoothing, weights)
         site = self._elementwise("smoothed_diff", (y_pred, y_true, out), 1)
         if site is None or kind not in ("bce", "cce") or y_pred.ndim != 2:
             return super().logit_grad(kind, y_pred, y_true, out, smoothing)

@@ -1,10 +1,14 @@
 """The NumPy backend's losses and metrics: loss values and gradients, the fused logit
 gradients, weight penalties and correct counts (see :class:`~gpudnn.backend.base.Backend` for
-the math and shapes). A mixin of :class:`~gpudnn.backend.numpy_backend.NumpyBackend`."""
+the math and shapes). A mixin of :class:`~gpudnn.backend.numpy_backend.NumpyBackend`.
+
+Per-sample weights (``weights=`` (n, 1)) take the operations of the weighted kernels of
+``kernels/losses.cu`` in their order: the unweighted gradient, then times w; the per-element
+loss terms of the ``*_terms`` kernels, times w, summed in float64 and scaled."""
 
 import numpy as np
 
-from .base import EPSILON, smoothing_terms
+from .base import EPSILON, check_weights, smoothing_terms
 
 
 class NumpyLosses:
@@ -89,7 +93,14 @@ class NumpyLosses:
             return -total / p.size
         raise ValueError(f"unknown loss kind {kind!r}")
 
-    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
+        if weights is None:
+            return self._loss_grad(kind, y_pred, y_true, out, smoothing)
+        w = check_weights(weights, y_pred)
+        self._loss_grad(kind, y_pred, y_true, out, smoothing)
+        out *= w
+
+    def _loss_grad(self, kind, y_pred, y_true, out, smoothing):
         n = y_pred.shape[0]
         if kind in ("mse", "mae"):
             np.subtract(y_pred, y_true, out=out)
@@ -133,13 +144,85 @@ class NumpyLosses:
             raise ValueError(f"unknown loss kind {kind!r}")
         out *= inside
 
-    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0):
+    def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         if kind not in ("bce", "cce"):
             raise ValueError(f"no fused gradient for loss kind {kind!r}")
+        w = None if weights is None else check_weights(weights, y_pred)
         scale = 1.0 / (y_pred.shape[0] if kind == "cce" else y_pred.size)
         t = self._smoothed(kind, y_true, smoothing)
         np.subtract(y_pred, t, out=out)
         out *= scale
+        if w is not None:
+            out *= w
+
+    # ----------------------------------------------------------------- weighted sums
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0, weights=None):
+        if weights is None:
+            return super().accumulate_loss(kind, y_pred, y_true, total, smoothing)
+        w = check_weights(weights, y_pred)
+        terms = self._scratch(y_pred.shape, y_pred.dtype, slot="terms")
+        scale = self._loss_terms(kind, y_pred, y_true, smoothing, terms)
+        terms *= w
+        total += np.sum(terms, dtype=np.float64) * (scale * y_pred.shape[0])
+
+    def _loss_terms(self, kind, p, y, smoothing, out):
+        """``out`` = the per-element terms of the ``*_terms`` kernels, in their operations;
+        returns the scale s of ``loss_value = s * sum(out)``."""
+        n = p.shape[0]
+        if kind in ("mse", "mae"):
+            np.subtract(p, y, out=out)
+            if kind == "mse":
+                out *= out
+            else:
+                np.abs(out, out=out)
+            return 1.0 / p.size
+        if kind not in ("cce", "bce", "bce_logits", "cce_logits"):
+            raise ValueError(f"unknown loss kind {kind!r}")
+        t = self._smoothed(kind, y, smoothing)
+        u = self._scratch(p.shape, p.dtype, slot=3)
+        if kind == "bce_logits":  # max(x, 0) - x t + log1p(exp(-|x|))
+            np.maximum(p, 0, out=out)
+            np.multiply(p, t, out=u)
+            out -= u
+            np.abs(p, out=u)
+            np.negative(u, out=u)
+            np.exp(u, out=u)
+            np.log1p(u, out=u)
+            out += u
+            return 1.0 / p.size
+        if kind == "cce_logits":  # t (logsumexp(x) - x)
+            m = self._scratch((n, 1), p.dtype, slot="row")
+            lse = self._scratch((n, 1), p.dtype, slot="row-lse")
+            np.max(p, axis=1, keepdims=True, out=m)
+            np.subtract(p, m, out=out)
+            np.exp(out, out=out)
+            np.sum(out, axis=1, keepdims=True, out=lse)
+            np.log(lse, out=lse)
+            lse += m
+            np.subtract(lse, p, out=out)
+            out *= t
+            return 1.0 / n
+        c = self._clipped(p)
+        if kind == "cce":  # t log c
+            np.log(c, out=c)
+            np.multiply(t, c, out=out)
+            return -1.0 / n
+        # bce: t (log c - log(1 - c)) + log(1 - c)
+        np.subtract(1, c, out=u)
+        np.log(u, out=u)
+        np.log(c, out=c)
+        c -= u
+        np.multiply(t, c, out=out)
+        out += u
+        return -1.0 / p.size
+
+    def accumulate_correct(self, y_pred, y_true, mode, total, weights=None):
+        if weights is None:
+            return super().accumulate_correct(y_pred, y_true, mode, total)
+        w = check_weights(weights, y_pred)
+        hits = self._hits(y_pred, y_true, mode)
+        per_row = hits if hits.ndim == 1 else np.count_nonzero(hits, axis=1)
+        total += np.dot(per_row.astype(np.float64), w[:, 0].astype(np.float64))
 
     def penalty_value(self, param, l1, l2):
         a = self._scratch(param.shape, param.dtype)
@@ -156,6 +239,10 @@ class NumpyLosses:
         grad += a
 
     def count_correct(self, y_pred, y_true, mode):
+        return np.asarray(np.count_nonzero(self._hits(y_pred, y_true, mode)), dtype=np.float64)
+
+    def _hits(self, y_pred, y_true, mode):
+        """The correct predictions: (n,) rows (categorical) or (n, k) elements (binary)."""
         if mode == "categorical":
             n = y_pred.shape[0]
             predicted = self._scratch((n,), np.intp, slot=0)
@@ -173,4 +260,4 @@ class NumpyLosses:
             np.equal(predicted, expected, out=hits)
         else:
             raise ValueError(f"unknown accuracy mode {mode!r}")
-        return np.asarray(np.count_nonzero(hits), dtype=np.float64)
+        return hits

@@ -1,0 +1,96 @@
+"""The compiled CPU backend's weighted loss ops (per-sample weights, ``weights=`` (n, 1)).
+
+A mixin of :class:`~gpudnn.backend.native_backend.CompiledCpuBackend`: the weighted twins
+``NAME_w`` of the loss kernels of ``kernels/losses.cu``, compiled for the host, run the weighted
+gradients (one pass, each row's weight read as ``w[i / k]``) and the weighted loss terms, which
+NumPy then sums in float64 (the unweighted loss stays NumPy's, as before). The weighted correct
+counts are NumPy's. A call the kernels cannot take (see ``CompiledCpuBackend._site``) is done by
+the NumPy reference, :class:`~gpudnn.backend.numpy_losses.NumpyLosses`.
+"""
+
+import numpy as np
+
+from .base import EPSILON, check_weights, smoothing_terms
+
+#: The weighted gradient kernel of each loss kind (cce_logits_grad_w is a row kernel).
+WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cce_grad_w",
+                         "bce": "bce_grad_w", "bce_logits": "bce_logits_grad_w",
+                         "cce_logits": "cce_logits_grad_w"}
+
+
+class NativeWeightedLosses:
+    """Mixin of CompiledCpuBackend: the weighted loss gradients and loss sums."""
+
+    def _weighted_site(self, kernel, y_pred, y_true, w, out):
+        """The cached site ``(fn, size, p, y, w, out, ...)`` of the weighted ``kernel`` over
+        y_pred, y_true and out (n, k) and the n weights w, or None (NumPy does the op)."""
+        arrays = (y_pred, y_true, w, out)
+        return self._cached((kernel,) + tuple(map(id, arrays)), arrays, self._bind_weighted,
+                            kernel, arrays)
+
+    def _bind_weighted(self, kernel, arrays):
+        y_pred, y_true, w, out = arrays
+        shape = getattr(y_pred, "shape", ())
+        if len(shape) != 2 or getattr(y_true, "shape", None) != shape or \
+                getattr(out, "shape", None) != shape or getattr(w, "size", None) != shape[0]:
+            return None
+        return self._site(kernel, arrays, 1)
+
+    def _weighted_loss_grad(self, kind, y_pred, y_true, out, smoothing, weights):
+        w = check_weights(weights, y_pred)
+        kernel = WEIGHTED_GRAD_KERNELS.get(kind)
+        site = self._weighted_site(kernel, y_pred, y_true, w, out) if kernel else None
+        if site is None:
+            return super().loss_grad(kind, y_pred, y_true, out, smoothing, weights=w)
+        fn, size, pp, py, pw, po = site[:6]
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        if kind == "mse":
+            fn(size, pp, py, pw, 2.0 / size, k, po)
+        elif kind == "mae":
+            fn(size, pp, py, pw, 1.0 / size, k, po)
+        elif kind == "cce":
+            fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, -1.0 / n, k, po)
+        elif kind == "bce":
+            fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, 1.0 / size, k, po)
+        elif kind == "bce_logits":
+            fn(size, pp, py, pw, keep, shift, 1.0 / size, k, po)
+        else:  # cce_logits: a row kernel, one call per row
+            fn(n, pp, py, pw, keep, shift, 1.0 / n, k, po)
+
+    def _weighted_logit_grad(self, kind, y_pred, y_true, out, smoothing, weights):
+        w = check_weights(weights, y_pred)
+        site = self._weighted_site("smoothed_diff_w", y_pred, y_true, w, out) \
+            if kind in ("bce", "cce") else None
+        if site is None:
+            return super().logit_grad(kind, y_pred, y_true, out, smoothing, weights=w)
+        fn, size, pp, py, pw, po = site[:6]
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        fn(size, pp, py, pw, keep, shift, 1.0 / (n if kind == "cce" else size), k, po)
+
+    def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0, weights=None):
+        if weights is None:
+            return super().accumulate_loss(kind, y_pred, y_true, total, smoothing)
+        w = check_weights(weights, y_pred)
+        terms = self._scratch(y_pred.shape, y_pred.dtype, slot="terms")
+        site = self._weighted_site(f"{kind}_terms_w", y_pred, y_true, w, terms) \
+            if kind in WEIGHTED_GRAD_KERNELS else None
+        if site is None:
+            return super().accumulate_loss(kind, y_pred, y_true, total, smoothing, weights=w)
+        fn, size, pp, py, pw, po = site[:6]
+        n, k = y_pred.shape
+        keep, shift = smoothing_terms(kind, smoothing, k)
+        if kind in ("mse", "mae"):
+            fn(size, pp, py, pw, k, po)
+            scale = 1.0 / size
+        elif kind in ("cce", "bce"):
+            fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, k, po)
+            scale = -1.0 / (n if kind == "cce" else size)
+        elif kind == "bce_logits":
+            fn(size, pp, py, pw, keep, shift, k, po)
+            scale = 1.0 / size
+        else:  # cce_logits: a row kernel
+            fn(n, pp, py, pw, keep, shift, k, po)
+            scale = 1.0 / n
+        total += np.sum(terms, dtype=np.float64) * (scale * n)
