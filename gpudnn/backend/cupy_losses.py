@@ -67,6 +67,10 @@ class CupyLosses:
         self._launch("add_chunk_sums", terms.reshape(-1), terms.size, threads, float(scale),
                      total.reshape(1), size=threads)
 
+    def accumulate_sum(self, a, total):
+        with self._device:
+            self._add_sum(a, 1.0, total)
+
     def accumulate_loss(self, kind, y_pred, y_true, total, smoothing=0.0, weights=None):
         w = _flat_weights(weights, y_pred)
         with self._device:

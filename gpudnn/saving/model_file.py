@@ -124,7 +124,8 @@ class ModelFile:
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
                               loss=losses.get(self.compile["loss"]),  # serialized, or a Keras name
-                              metrics=self.compile["metrics"])
+                              metrics=self.compile["metrics"],
+                              weighted_metrics=self.compile.get("weighted_metrics"))
             self.restore(model, optimizer_state=self.compile is not None)
         return model
 

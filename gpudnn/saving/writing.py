@@ -62,7 +62,9 @@ def save_model(model, path, extra_state=None):
         entries["compile.json"] = _json(None)
     else:
         entries["compile.json"] = _json({"loss": losses.serialize(model.loss),
-                                         "metrics": list(model.metric_names),
+                                         "metrics": model.get_compile_config()["metrics"],
+                                         "weighted_metrics":
+                                             model.get_compile_config()["weighted_metrics"],
                                          "optimizer": optimizers.serialize(optimizer)})
         slots = {}
         for name, buffer in (optimizer.slots or {}).items():

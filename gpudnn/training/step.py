@@ -46,6 +46,8 @@ class TrainingStep:
         ops are the faster ones.)"""
         if not self._fused() or self.loss.kind != "cce" or self.output_dim > ONE_CALL_MAX_CLASSES:
             return False
+        if any(self._metric_weighted(name) for name in self.metric_names):
+            return False
         return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
 
     def _regularized(self):
@@ -103,26 +105,43 @@ class TrainingStep:
             be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
         if grad is None:
             for j, name in enumerate(self.metric_names, start=1):
-                be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j])
+                weighted = self._metric_weighted(name)
+                be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j],
+                                      weights=weights if weighted else None)
+        if self._has_weighted_metrics():  # their denominator: the batch's weight, sum_i w_i
+            if weights is None:
+                be.add_to_total(totals[-1], float(prediction.shape[0]))
+            else:
+                be.accumulate_sum(weights, totals[-1])
 
     def _logs(self, totals, count, prefix=""):
         """Host values of the device accumulators as Keras logs (the one host sync)."""
         values = [float(self.backend.to_host(t)) for t in totals]
         logs = {prefix + "loss": values[0] / count}
         for name, value in zip(self.metric_names, values[1:]):
+            # a weighted metric divides by the samples' total weight (Keras's weighted mean)
+            denominator = values[-1] if self._metric_weighted(name) else count
             # binary accuracy counts every output element (Keras averages over them)
-            binary = self._metric_mode(name) == "binary"
-            logs[prefix + name] = value / (count * self.output_dim if binary else count)
+            if self._metric_mode(name) == "binary":
+                denominator *= self.output_dim
+            logs[prefix + name] = value / denominator if denominator else 0.0
         return logs
 
+    def _has_weighted_metrics(self):
+        return any(self._metric_weighted(name) for name in self.metric_names)
+
+    def _totals_count(self):
+        """The loss, each metric, and the total weight when a metric is weighted."""
+        return 1 + len(self.metric_names) + (1 if self._has_weighted_metrics() else 0)
+
     def _new_totals(self):
-        return [self.backend.zeros((), np.float64) for _ in range(1 + len(self.metric_names))]
+        return [self.backend.zeros((), np.float64) for _ in range(self._totals_count())]
 
     def _epoch_totals(self):
         """fit's accumulators, zeroed: the same buffers every epoch (a recorded step writes
         into them)."""
         totals = self.__dict__.get("_fit_totals")
-        if totals is None or len(totals) != 1 + len(self.metric_names):
+        if totals is None or len(totals) != self._totals_count():
             totals = self._fit_totals = self._new_totals()
         for total in totals:
             self.backend.fill(total, 0.0)
