@@ -30,6 +30,7 @@ from .base import Backend, dropout_threshold
 from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
+from .cupy_staging import CupyBatchStaging
 from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
@@ -107,7 +108,7 @@ def _copy_from_host(dst, host):
         dst.set(host, stream=cupy.cuda.get_current_stream())
 
 
-class CupyBackend(CupyForeignArrays, CupyLosses, CupyUpdates, Backend):
+class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyUpdates, Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
     is_gpu = True

@@ -33,7 +33,7 @@ class StreamedAdapter(DataAdapter):
         self.class_weight = class_weight
         self.steps = steps
         self._epoch = 0
-        self._prefetch = None
+        self._prefetch = self._stager = None
         self._first = first
         if first is not None:
             x, y, w = first
@@ -67,10 +67,17 @@ class StreamedAdapter(DataAdapter):
             yield self._check(x, y, w, step)
 
     # ---------------------------------------------------------------- the loop's side
-    def begin_epoch(self, model, epoch, shuffle):
+    def begin_epoch(self, model, epoch, shuffle, staged=True):
+        """Start reading the epoch's batches in the background; ``staged``: each batch is also
+        staged for the device there (a GPU: pinned memory and its transfer started), for
+        ``next_training_batch``."""
         self.end_epoch()
         self._epoch = epoch
-        self._prefetch = Prefetch(self._checked(self._raw_batches(model, shuffle)), self.depth)
+        batches = self._checked(self._raw_batches(model, shuffle))
+        if staged:
+            self._stager = model.backend.batch_stager(self.depth)
+            batches = (self._stager.stage(batch) for batch in batches)
+        self._prefetch = Prefetch(batches, self.depth)
 
     def _next(self):
         if self._prefetch is None:
@@ -84,22 +91,20 @@ class StreamedAdapter(DataAdapter):
         batch = self._next()
         if batch is None:
             return None
-        x, y, w = batch
-        be = model.backend
-        ws = model._workspace(x.shape[0], with_grads=True)
-        be.copy_into(ws.x, x)
-        be.copy_into(ws.y, y)
-        if self.weighted:
-            be.copy_into(ws.w, w)
+        ws = model._workspace(batch.n, with_grads=True)
+        self._stager.load(batch, (ws.x, ws.y, ws.w))  # ws.w only when the batch has weights
         return ws, None
 
     def end_epoch(self):
         if self._prefetch is not None:
+            if self._stager is not None:
+                self._stager.close()  # a reading thread waiting for a slot gives up
             self._prefetch.close()
             self._prefetch = None
+        self._stager = None
 
     def inference_batches(self, model):
-        self.begin_epoch(model, 0, shuffle=False)
+        self.begin_epoch(model, 0, shuffle=False, staged=False)
         be = model.backend
         try:
             while (batch := self._next()) is not None:
