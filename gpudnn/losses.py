@@ -38,8 +38,12 @@ from .errors import InvalidInputError
 from .utils.identifiers import Configurable, from_serialized, instance, serialized
 from .utils.watched import Watched
 
-#: Keras's default (and here the only) reduction: the sum over the batch divided by its size.
+#: Keras's default reduction: the sum over the batch divided by its size.
 REDUCTION = "sum_over_batch_size"
+#: Keras 3's reductions (``None`` and ``"none"``: the per-sample losses). ``fit`` trains with
+#: the batch-mean ones (TRAINABLE_REDUCTIONS); a loss called on host arrays takes any of them.
+REDUCTIONS = (REDUCTION, "mean", "sum", "mean_with_sample_weight", None, "none")
+TRAINABLE_REDUCTIONS = (REDUCTION, "mean")
 
 _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here, in float64
 
@@ -62,10 +66,10 @@ class Loss(Configurable, Watched):
     default_name = "loss"
 
     def __init__(self, reduction=REDUCTION, name=None):
-        if reduction != REDUCTION:
+        if reduction not in REDUCTIONS:
             raise InvalidInputError(
-                f"{type(self).__name__}: reduction={reduction!r} is not supported; gpudnn "
-                f"reduces as Keras does by default, reduction={REDUCTION!r} (the batch mean)")
+                f"{type(self).__name__}: reduction={reduction!r} is not one of Keras's "
+                f"reductions {list(REDUCTIONS)}")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"a loss name must be a string, not {name!r}")
         self.reduction = reduction
@@ -96,12 +100,15 @@ class Loss(Configurable, Watched):
 
     # ---------------------------------------------------------------- on the host
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The mean loss of (y_true, y_pred), host arrays, as a Python float.
+        """The loss of (y_true, y_pred), host arrays, reduced by ``self.reduction`` as Keras 3:
+        ``sum_over_batch_size`` and ``mean``: ``sum_i w_i L_i / samples`` (a Python float);
+        ``sum``: ``sum_i w_i L_i``; ``mean_with_sample_weight``: ``sum_i w_i L_i / sum_i w_i``;
+        None or ``"none"``: the per-sample ``w_i L_i`` as a float64 array (samples,).
 
         y_pred is (samples, outputs), or one sample (outputs,) as Keras reads a vector; y_true
         as ``fit`` takes it (class indices for the sparse loss). ``sample_weight``: one finite
-        weight per sample, shape (samples,) or (samples, 1), or one number for all; the result
-        is then Keras 3's ``sum_i w_i L_i / samples``.
+        weight per sample, shape (samples,) or (samples, 1), or one number for all (w_i = 1
+        without it).
         """
         p = _as_float64(y_pred, "y_pred")
         if p.ndim == 1:  # one sample
@@ -115,11 +122,21 @@ class Loss(Configurable, Watched):
             raise InvalidInputError(f"y_true has {y.shape[0]} samples but y_pred has "
                                     f"{p.shape[0]}; they must pair up one to one")
         self._check_predictions(p)
-        if sample_weight is None:
+        n = p.shape[0]
+        if self.reduction in (REDUCTION, "mean") and sample_weight is None:
             return float(self.value(_HOST, p, y))
+        w = np.ones((n, 1)) if sample_weight is None else _sample_weights(sample_weight, n)
+        if self.reduction in (None, "none"):
+            return np.array([float(self.value(_HOST, p[i:i + 1], y[i:i + 1])) * w[i, 0]
+                             for i in range(n)])
         total = np.zeros((), np.float64)
-        self.accumulate(_HOST, p, y, total, weights=_sample_weights(sample_weight, p.shape[0]))
-        return float(total) / p.shape[0]
+        self.accumulate(_HOST, p, y, total, weights=w)
+        if self.reduction == "sum":
+            return float(total)
+        if self.reduction == "mean_with_sample_weight":
+            weight = float(w.sum())
+            return float(total) / weight if weight else 0.0
+        return float(total) / n
 
     def _check_predictions(self, p):
         if not np.isfinite(p).all():

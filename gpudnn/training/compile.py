@@ -21,6 +21,13 @@ class Compiled:
         if loss is None:
             raise InvalidInputError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
         self.loss = losses.get(loss)
+        if self.loss.reduction not in losses.TRAINABLE_REDUCTIONS:
+            raise InvalidInputError(
+                f"{self.loss!r}: fit trains on the batch mean of the losses (reduction "
+                f"'sum_over_batch_size' or 'mean', Keras's default); reduction="
+                f"{self.loss.reduction!r} is for calling the loss on arrays. Compile with "
+                f"{type(self.loss).__name__}() (its learning-rate scale differs from 'sum' by the "
+                f"batch size)")
         self.optimizer = optimizers.get(optimizer)
         plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
         self.metric_names = plain + [f"weighted_{name}" if name in plain else name
