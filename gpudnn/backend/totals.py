@@ -16,3 +16,7 @@ class DeviceTotals:
         """``total += value`` in place; ``value`` a host number fixed for the life of a recorded
         step (a batch's size)."""
         total += value
+
+    def add_into(self, dst, src):
+        """``dst += src`` in place (same shapes; e.g. a partial squared norm into a total)."""
+        dst += src

@@ -25,25 +25,24 @@ def keras_name(cls_name):
     return base if index == 0 else f"{base}_{index}"
 
 
-class AlwaysTrainable:
-    """``trainable`` is always True: a model's parameters are one buffer updated in one pass,
-    so freezing a layer or a nested model is refused with an error instead of being ignored."""
+class Trainable:
+    """``trainable``: whether ``fit`` updates the weights. As in Keras, a change takes effect at
+    the next ``compile`` (the compiled step keeps the set of weights it trains); a frozen
+    layer's weights get no gradient work and no optimizer state, and stay bit-identical."""
 
     @property
     def trainable(self):
-        return True
+        return self.__dict__.get("_trainable", True)
 
     @trainable.setter
     def trainable(self, value):
-        if not value:
-            raise InvalidInputError(
-                f"{self.name!r}: freezing (trainable=False) is not supported: gpudnn keeps every "
-                f"parameter of a model in one buffer updated in one pass. Train the part that "
-                f"should learn as a model of its own, or keep a copy of the frozen weights "
-                f"(get_weights()) and restore it with set_weights()")
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidInputError(f"{self.name!r}: trainable must be True or False, not "
+                                    f"{value!r}")
+        self._trainable = bool(value)
 
 
-class Layer(AlwaysTrainable, Watched):
+class Layer(Trainable, Watched):
     """Base class. Subclasses set ``units`` in ``build`` and implement forward/backward."""
 
     #: The activation applied last by this layer, as an activations.Spec (None for none).
@@ -79,8 +78,13 @@ class Layer(AlwaysTrainable, Watched):
         self.built = True
 
     def param_specs(self):
-        """``[(name, shape, initializer, fan_in, fan_out)]`` of the trainable parameters, in order."""
+        """``[(name, shape, initializer, fan_in, fan_out)]`` of the layer's weights, in order."""
         return []
+
+    def weight_trainable(self, name):
+        """Whether the weight ``name`` trains while the layer does (BatchNormalization's moving
+        statistics do not: they are updated by the forward pass, not by the optimizer)."""
+        return True
 
     def bind(self, params, grads):
         """Receive views (one per param spec, same order) into the model's flat buffers."""
@@ -108,8 +112,9 @@ class Layer(AlwaysTrainable, Watched):
 
     def get_config(self):
         """The constructor's keyword arguments as JSON-able values: ``type(self)(**config)``
-        makes an equal, unbuilt layer. Subclasses add their own arguments to this dict."""
-        return {"name": self.name}
+        makes an equal, unbuilt layer. Subclasses add their own arguments to this dict. A frozen
+        layer's config also says ``"trainable": False`` (read by ``layers.deserialize``)."""
+        return {"name": self.name} if self.trainable else {"name": self.name, "trainable": False}
 
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())

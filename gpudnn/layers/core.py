@@ -72,13 +72,15 @@ class Dense(Layer):
         spec = self.activation_spec
         backend.activation_forward(spec.kind, out, self.bias, out=out, alpha=spec.alpha)
 
-    def backward(self, backend, x, y, dy, dx, skip_activation=False):
+    def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
+        """``param_grads`` False (a frozen layer): ``dx`` only, no kernel or bias gradient."""
         if not skip_activation:
             spec = self.activation_spec
             backend.activation_backward(spec.kind, y, dy, out=dy, alpha=spec.alpha)
-        backend.matmul(x.T, dy, out=self.kernel_grad)
-        if self.use_bias:
-            backend.sum_rows(dy, out=self.bias_grad)
+        if param_grads:
+            backend.matmul(x.T, dy, out=self.kernel_grad)
+            if self.use_bias:
+                backend.sum_rows(dy, out=self.bias_grad)
         if dx is not None:
             backend.matmul(dy, self.kernel.T, out=dx)
 

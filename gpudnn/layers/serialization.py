@@ -41,8 +41,10 @@ def _is_model(layer):
 def serialize(layer):
     """``{"class_name": ..., "config": ...}`` of a gpudnn layer."""
     if _is_model(layer):
-        return {"class_name": type(layer).__name__,
-                "config": {"name": layer.name, "layers": [serialize(l) for l in layer.layers]}}
+        config = {"name": layer.name, "layers": [serialize(l) for l in layer.layers]}
+        if not layer.trainable:
+            config["trainable"] = False
+        return {"class_name": type(layer).__name__, "config": config}
     if not isinstance(layer, Layer):
         raise InvalidInputError(f"serialize takes a gpudnn layer, not {layer!r}")
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -63,17 +65,24 @@ def deserialize(config):
         known = sorted(n for n, v in vars(package).items()
                        if isinstance(v, type) and issubclass(v, Layer) and n[:1] != "_")
         raise InvalidInputError(f"unknown layer class {name!r}; gpudnn.layers has {', '.join(known)}")
+    arguments = dict(config["config"])
+    trainable = arguments.pop("trainable", True)
     try:
-        return cls(**config["config"])
+        layer = cls(**arguments)
     except TypeError as exc:
         raise InvalidInputError(f"cannot make a {name} from config {config['config']!r}: {exc}") \
             from None
+    layer.trainable = trainable
+    return layer
 
 
 def _nested_model(cls, config):
     """An unbuilt model of the serialized layers (a model nested in another)."""
-    if set(config) != {"name", "layers"} or not isinstance(config["layers"], list) \
+    if set(config) - {"trainable"} != {"name", "layers"} or not isinstance(config["layers"], list) \
             or not isinstance(config["name"], str):
         raise InvalidInputError(
             f"a serialized nested {cls.__name__} is {{'name': ..., 'layers': [...]}}, not {config!r}")
-    return cls([deserialize(layer) for layer in config["layers"]], name=config["name"])
+    model = cls([deserialize(layer) for layer in config["layers"]], name=config["name"])
+    if not config.get("trainable", True):
+        model._trainable = False  # its layers' own flags came with them
+    return model

@@ -13,12 +13,20 @@ weights out of the shared buffer), and belongs to one model at a time.
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..layers.base import AlwaysTrainable
+from ..layers.base import Trainable
 
 
-class Nestable(AlwaysTrainable):
+class Nestable(Trainable):
     """Base of a model that can be a layer of another (``Sequential``): what this module's
-    functions recognise as a model. Its ``layers`` may hold further models."""
+    functions recognise as a model. Its ``layers`` may hold further models. Setting its
+    ``trainable`` sets every layer's, at any depth, as Keras does (``base.trainable = False``
+    freezes a nested base model)."""
+
+    @Trainable.trainable.setter
+    def trainable(self, value):
+        Trainable.trainable.fset(self, value)
+        for layer in self.layers:
+            layer.trainable = value
 
 
 def _is_model(layer):

@@ -127,15 +127,44 @@ class ModelStructure(nesting.Nestable):
         nesting.adopt_nested(self, starts + [total])
 
     def _build_optimizer(self, optimizer):
-        """Give ``optimizer`` its slots for this model's flat parameters (and its segments)."""
-        optimizer.build(self.backend, self.params.shape[0], self.dtype, owner=self,
-                        segments=self.param_segments())
+        """Fix what the step trains (Keras's rule: ``trainable`` as it is now, at compile) and
+        give ``optimizer`` slots for exactly those parameters: the trainable ranges of the flat
+        buffers, laid end to end (frozen weights get no optimizer state)."""
+        self._freeze_layout()
+        segments = [seg for seg, on in zip(self.param_segments(), self._view_trainable()) if on]
+        optimizer.build(self.backend, sum(b - a for a, b in self._train_ranges), self.dtype,
+                        owner=self, segments=segments)
+
+    def _view_trainable(self):
+        """Whether each weight (get_weights order) trains now: its layer's ``trainable`` and
+        the weight's own (BatchNormalization's moving statistics never do)."""
+        return [layer.trainable and layer.weight_trainable(name) for layer, name, _ in self._views()]
+
+    def _freeze_layout(self):
+        """Record the step's trainable layout: ``_train_ranges`` ((start, stop) of the flat
+        buffers the optimizer updates, adjacent weights merged), ``_frozen`` (leaf indices whose
+        weights get no gradient) and ``_first_trainable`` (where back-propagation stops)."""
+        ranges = []
+        for (start, stop), on in zip(self.param_segments(), self._view_trainable()):
+            if not on:
+                continue
+            if ranges and ranges[-1][1] == start:
+                ranges[-1] = (ranges[-1][0], stop)
+            else:
+                ranges.append((start, stop))
+        self._train_ranges = tuple(ranges)
+        leaves = self._leaf_layers
+        self._frozen = frozenset(i for i, layer in enumerate(leaves) if layer.param_specs()
+                                 and not any(layer.trainable and layer.weight_trainable(name)
+                                             for name, *_ in layer.param_specs()))
+        learning = [i for i, layer in enumerate(leaves) if layer.param_specs()
+                    and i not in self._frozen]
+        self._first_trainable = learning[0] if learning else len(leaves)
 
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
         self._leaf_layers = leaves
-        trainable = [i for i, layer in enumerate(leaves) if layer.param_specs()]
-        self._first_trainable = trainable[0] if trainable else len(leaves)
+        self._freeze_layout()
         computing = [i for i, layer in enumerate(leaves) if not layer.identity_in(True)]
         self._output_index = computing[-1] if computing else len(leaves) - 1
         self._has_dropout = any(layer.stochastic for layer in leaves)
@@ -159,14 +188,26 @@ class ModelStructure(nesting.Nestable):
             start += view.size
         return segments
 
+    def _variables(self, which):
+        """The weights as :class:`gpudnn.Variable` s sharing the model's memory, in
+        get_weights order: all of them (``which`` None), or the trainable (True) or
+        non-trainable (False) ones as the layers' flags say now."""
+        self._require_built("weights")
+        return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
+                for (layer, name, view), (start, stop), on in
+                zip(self._views(), self.param_segments(), self._view_trainable())
+                if which is None or on == which]
+
     @property
     def trainable_weights(self):
-        """Every parameter as a :class:`gpudnn.Variable` sharing the model's memory, in
-        get_weights order (``optimizer.apply_gradients(zip(grads, model.trainable_weights))``)."""
-        self._require_built("trainable_weights")
-        return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
-                for (layer, name, view), (start, stop) in zip(self._views(),
-                                                              self.param_segments())]
+        """The weights that train, as Variables in get_weights order
+        (``optimizer.apply_gradients(zip(grads, model.trainable_weights))``)."""
+        return self._variables(True)
+
+    @property
+    def non_trainable_weights(self):
+        """The frozen weights (and BatchNormalization's moving statistics), as Variables."""
+        return self._variables(False)
 
     @property
     def units(self):
@@ -211,8 +252,8 @@ class ModelStructure(nesting.Nestable):
 
     @property
     def weights(self):
-        """All weights of the model (the same list as trainable_weights: every one trains)."""
-        return self.trainable_weights
+        """All weights of the model as Variables, in get_weights order (layer by layer)."""
+        return self._variables(None)
 
     def _views(self):
         return [(layer, name, view) for layer in self._leaf_layers

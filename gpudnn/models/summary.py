@@ -32,8 +32,11 @@ def summary_text(model):
                            f"{layer.count_params():,}"], "│"))
     lines.append(_rule("└", "─", "┴", "┘"))
     total = model.count_params()
+    trainable = sum(view.size for (_, _, view), on in zip(model._views(), model._view_trainable())
+                    if on)
     itemsize = model.dtype.itemsize
     lines += [f" Total params: {total:,} ({_bytes(total * itemsize)})",
-              f" Trainable params: {total:,} ({_bytes(total * itemsize)})",
-              f" Non-trainable params: 0 ({_bytes(0)})"]
+              f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})",
+              f" Non-trainable params: {total - trainable:,} "
+              f"({_bytes((total - trainable) * itemsize)})"]
     return "\n".join(lines)

@@ -147,6 +147,7 @@ class Optimizer(Watched):
         self.hyper = backend.zeros((self.hyper_size,), dtype)
         self._written = None  # the values last written into hyper
         self._norm2 = backend.zeros((1,), dtype)
+        self._part_norm2 = backend.zeros((1,), dtype)  # one range's, with frozen weights
         self.iterations = 0
         self._size = (size, np.dtype(dtype))
         self._owner = weakref.ref(owner) if owner is not None else None
@@ -178,27 +179,54 @@ class Optimizer(Watched):
             backend.write_step_values(self.hyper, values)
             self._written = values
 
-    def update(self, backend, params, grads):
+    def update(self, backend, params, grads, ranges=None):
         """Device part: clip the gradients and update in place, reading ``hyper``. It makes only
-        backend calls that write into given buffers, so a recorded step can replay it."""
-        self._clip(backend, grads)
-        self._update(backend, params, grads)
+        backend calls that write into given buffers, so a recorded step can replay it.
+
+        ``ranges``: the ``(start, stop)`` ranges of the flat buffers that train (a model with
+        frozen weights); the slots hold exactly those elements, end to end. None: all of them.
+        """
+        if ranges is None or ranges == ((0, params.shape[0]),):
+            self._clip(backend, grads)
+            self._update(backend, params, grads)
+            return
+        self._clip(backend, grads, ranges)
+        slots, offset = self.slots, 0
+        try:
+            for start, stop in ranges:
+                size = stop - start
+                self.slots = {name: slot[offset:offset + size] for name, slot in slots.items()}
+                self._update(backend, params[start:stop], grads[start:stop])
+                offset += size
+        finally:
+            self.slots = slots
 
     def end_step(self):
         """Host part after the update."""
         self.iterations += 1
 
-    def _clip(self, backend, grads):
-        # as in Keras, a setting of 0 means no clipping (only one of the three can be set)
+    def _clip(self, backend, grads, ranges=None):
+        """Clip the gradients of ``ranges`` (None: all of ``grads``); as in Keras, a setting of
+        0 means no clipping (only one of the three can be set)."""
+        parts = [grads] if ranges is None else [grads[a:b] for a, b in ranges]
         if self.clipnorm:
             for start, stop in self._segments:
                 backend.sum_squares_into(grads[start:stop], self._norm2)
                 backend.clip_by_norm(grads[start:stop], self._norm2, self.clipnorm)
         elif self.global_clipnorm:
-            backend.sum_squares_into(grads, self._norm2)
-            backend.clip_by_global_norm(grads, self._norm2, self.global_clipnorm)
+            if len(parts) == 1:
+                backend.sum_squares_into(parts[0], self._norm2)
+            else:  # the norm of the trainable gradients only
+                norm2, part2 = self._norm2, self._part_norm2
+                backend.fill(norm2, 0.0)
+                for part in parts:
+                    backend.sum_squares_into(part, part2)
+                    backend.add_into(norm2, part2)
+            for part in parts:
+                backend.clip_by_global_norm(part, self._norm2, self.global_clipnorm)
         elif self.clipvalue:
-            backend.clip_by_value(grads, self.clipvalue)
+            for part in parts:
+                backend.clip_by_value(part, self.clipvalue)
 
     def _step_size(self, lr, t):
         """``hyper[0]`` for step t (from 1): the learning rate unless overridden."""

@@ -50,10 +50,13 @@ class TrainingStep:
             return False
         return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
 
-    def _regularized(self):
+    def _regularized(self, trainable_only=False):
         """``(parameter view, gradient view, regularizer)`` of each penalized parameter (a
-        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer)."""
-        return [(param, grad, reg) for layer in self._leaf_layers
+        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer); ``trainable_only``:
+        of the layers the step trains (a frozen layer's penalty still counts in the loss, as in
+        Keras, but its gradient is never computed)."""
+        return [(param, grad, reg) for i, layer in enumerate(self._leaf_layers)
+                if not (trainable_only and i in self._frozen)
                 for (name, *_), param, grad in zip(layer.param_specs(), layer.parameter_views(),
                                                    layer.gradient_views())
                 if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
@@ -82,10 +85,13 @@ class TrainingStep:
             if layer.stochastic:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                step=self._dropout_step)
+            elif i in self._frozen:  # its dx only: no gradient work for frozen weights
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
+                               skip_activation=fused and i == last, param_grads=False)
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
-        for param, grad, reg in self._regularized():
+        for param, grad, reg in self._regularized(trainable_only=True):
             be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 
     def _accumulate(self, prediction, y, totals, grad=None, weights=None):
@@ -169,7 +175,7 @@ class TrainingStep:
         self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
                          grad=ws.grads[-1] if one_call else None, weights=self._step_weights(ws))
         self._backward(ws, loss_gradient_done=one_call)
-        self.optimizer.update(self.backend, self.params, self.grads)
+        self.optimizer.update(self.backend, self.params, self.grads, self._train_ranges)
         self._advance_step()
 
     def _advance_step(self):
