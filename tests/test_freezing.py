@@ -101,13 +101,15 @@ def test_a_frozen_first_layer_makes_the_step_cheaper(digits, monkeypatch):
         model.layers[0].trainable = not freeze
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         model.train_on_batch(x[:32], y[:32])
-        seen = []
-        original = model.backend.matmul
-        monkeypatch.setattr(model.backend, "matmul",
-                            lambda a, b, out: seen.append(a.shape) or original(a, b, out))
+        seen = calls[freeze] = []
+
+        def counting(a, b, out, seen=seen, original=model.backend.matmul):
+            seen.append(a.shape)
+            original(a, b, out)
+
+        monkeypatch.setattr(model.backend, "matmul", counting)
         model.train_on_batch(x[:32], y[:32])
         monkeypatch.undo()
-        calls[freeze] = seen
     # trainable: 2 forward GEMMs, dW of both layers, dx of the second (into the first); frozen
     # first layer: back-propagation stops at the second, so neither its dx nor the first dW
     assert len(calls[False]) == 5 and len(calls[True]) == 3
