@@ -8,12 +8,15 @@ from . import sources
 from .streams import StreamedAdapter
 
 
-def warn_ran_out(steps):
+def warn_ran_out(steps, stacklevel=6):
+    """Keras's warning when a source ends early; ``stacklevel`` 6 names the line that called
+    ``fit`` (warn_ran_out <- train_epoch <- _fit_epochs <- fit.fit <- Sequential.fit)."""
+    before = "" if steps is None else f" before {steps} steps"
     warnings.warn(
-        f"gpudnn: your input ran out of data before {steps} steps; training stops here. Make "
-        f"sure your generator or data set yields at least steps_per_epoch * epochs batches (a "
-        f"generator restarts only if it is a re-iterable, e.g. a list or an object whose "
-        f"__iter__ starts over)", UserWarning, stacklevel=5)
+        f"gpudnn: your input ran out of data{before}; training stops here. Make sure your "
+        f"generator or data set yields at least steps_per_epoch * epochs batches (a generator "
+        f"restarts only if it is a re-iterable: an object whose __iter__ starts over)",
+        UserWarning, stacklevel=stacklevel)
 
 
 class IteratorAdapter(StreamedAdapter):
@@ -21,7 +24,7 @@ class IteratorAdapter(StreamedAdapter):
     for predict). With ``steps`` each epoch takes that many batches, continuing the same
     iterator across epochs (an unbounded generator needs it); without, each epoch runs until
     the source ends, starting over when it is a re-iterable (``iter(source)`` is a new
-    iterator, e.g. a list), as Keras does."""
+    iterator, e.g. a DataLoader; a list is array data, as in Keras), as Keras does."""
 
     what = "generator batch"
 

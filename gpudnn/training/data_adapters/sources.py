@@ -16,6 +16,11 @@ from ...errors import InvalidInputError
 #: (they stay in the page cache; the process's resident memory stays small).
 RELEASE_EVERY_BYTES = 64 << 20
 
+#: Bytes a page fault on a file mapping can make resident around the faulting page (Linux's
+#: "fault-around", 64 KiB by default): a row read at random costs up to this much resident
+#: memory beyond its own bytes until the pages are released.
+FAULT_AROUND_BYTES = 64 << 10
+
 
 def unpack(batch, where):
     """``(x, y, sample_weight)`` from a batch given as ``(x, y)``, ``(x, y, w)`` or ``x``."""
@@ -48,15 +53,16 @@ def mapped_file(array):
 
 def array_rows(x, y, w, order, batch_size):
     """The batches of rows ``order[s:s + batch_size]`` of host arrays (x memory-mapped, read
-    row by row); the file's pages are released from the process every RELEASE_EVERY_BYTES."""
+    row by row); the file's pages are released from the process every RELEASE_EVERY_BYTES
+    that the rows read may have made resident (each row's bytes plus FAULT_AROUND_BYTES)."""
     mm = mapped_file(x)
-    row_bytes = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64))
+    row_cost = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)) + FAULT_AROUND_BYTES
     read = 0
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         yield (np.take(x, rows, axis=0), None if y is None else np.take(y, rows, axis=0),
                None if w is None else np.take(w, rows, axis=0))
-        read += len(rows) * row_bytes
+        read += len(rows) * row_cost
         if mm is not None and read >= RELEASE_EVERY_BYTES:
             mm.madvise(mmap.MADV_DONTNEED)
             read = 0
