@@ -235,7 +235,7 @@ def test_config_round_trips_and_bad_arguments_are_refused():
         with pytest.raises(InvalidInputError, match=match):
             layers.Dropout(rate)
     with pytest.raises(InvalidInputError, match="noise_shape"):
-        layers.Dropout(0.5, noise_shape=(None, 1))
+        layers.Dropout(0.5, noise_shape=(None,))  # (batch, features): see test_noise_layers
     for seed in (-1, 2**63, 1.5):
         with pytest.raises(InvalidInputError, match="seed must be None or an integer"):
             layers.Dropout(0.5, seed=seed)

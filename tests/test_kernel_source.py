@@ -20,6 +20,7 @@ def test_every_family_has_its_kernels():
                  "bce_terms", "bce_logits_terms", "cce_logits_terms", "penalty_terms",
                  "penalty_grad"}
     expected |= {"dropout", "increment_counter", "take_rows_at"}
+    expected |= {"dropout_shared", "gaussian_noise", "gaussian_dropout"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
     # the weighted twins (per-sample weights) of the loss gradients, loss terms and hit counts
     expected |= {f"{name}_w" for name in (

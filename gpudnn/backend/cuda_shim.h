@@ -29,6 +29,17 @@ inline float max(float a, float b) { return std::fmax(a, b); }
 inline double max(double a, double b) { return std::fmax(a, b); }
 inline float min(float a, float b) { return std::fmin(a, b); }
 inline double min(double a, double b) { return std::fmin(a, b); }
+// CUDA's bit casts between double and long long.
+inline long long __double_as_longlong(double x) {
+  long long r;
+  __builtin_memcpy(&r, &x, sizeof r);
+  return r;
+}
+inline double __longlong_as_double(long long x) {
+  double r;
+  __builtin_memcpy(&r, &x, sizeof r);
+  return r;
+}
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 

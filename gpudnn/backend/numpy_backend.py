@@ -15,8 +15,10 @@ import mmap
 import numpy as np
 
 from .base import Backend, dropout_threshold
+from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
+from .numpy_noise import NumpyNoise
 from .numpy_updates import NumpyUpdates
 
 HUGE_PAGE = 2 << 20
@@ -25,46 +27,10 @@ HUGE_PAGE = 2 << 20
 #: ("4K aliasing") when one loop streams through all of them, as an optimizer update does.
 STAGGER = 17 * 64
 
-#: splitmix64's constants (kernels/random.cu): the golden-ratio increment and the two multipliers.
-GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-_WORD = (1 << 64) - 1
 _U64 = np.uint64
 
 
-def mix64(z):
-    """splitmix64's finaliser on a Python int (a 64-bit word)."""
-    z &= _WORD
-    z = ((z ^ (z >> 30)) * MIX1) & _WORD
-    z = ((z ^ (z >> 27)) * MIX2) & _WORD
-    return z ^ (z >> 31)
-
-
-def _mix64_inplace(z, t):
-    """mix64 on a uint64 array ``z`` in place (``t`` a scratch of its shape); uint64 array
-    arithmetic wraps modulo 2^64 as the C code does."""
-    for shift, mult in ((30, MIX1), (27, MIX2), (31, None)):
-        np.right_shift(z, _U64(shift), out=t)
-        z ^= t
-        if mult is not None:
-            z *= _U64(mult)
-
-
-def random_bits(seed, step, size, out=None, scratch=None, index=None):
-    """The random words of kernels/random.cu for elements 0..size-1 of (seed, step), as uint64:
-    ``mix64(mix64(mix64(seed) ^ step) + GOLDEN * (i + 1))``. ``index`` may hold the precomputed
-    ``GOLDEN * (i + 1)``; ``out``/``scratch`` uint64 buffers of ``size`` (allocated when None)."""
-    key = mix64(mix64(int(seed)) ^ (int(step) & _WORD))
-    if index is None:
-        index = np.arange(1, size + 1, dtype=np.uint64)
-        index *= _U64(GOLDEN)
-    z = np.empty(size, np.uint64) if out is None else out
-    t = np.empty(size, np.uint64) if scratch is None else scratch
-    np.add(index, _U64(key), out=z)
-    _mix64_inplace(z, t)
-    return z
-
-
-class NumpyBackend(NumpyLosses, NumpyUpdates, Backend):
+class NumpyBackend(NumpyNoise, NumpyLosses, NumpyUpdates, Backend):
     name = "cpu"
     is_gpu = False
 
