@@ -22,6 +22,9 @@ def test_every_family_has_its_kernels():
     expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"dropout_shared", "gaussian_noise", "gaussian_dropout"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
+    # the compiled metrics (kernels/metrics.cu)
+    expected |= {"add_matches", "add_top_k_hits", "add_error_sums", "add_confusion",
+                 "add_buckets"}
     # the weighted twins (per-sample weights) of the loss gradients, loss terms and hit counts
     expected |= {f"{name}_w" for name in (
         "scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad", "bce_logits_grad",

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .foreign import ForeignArrays
+from .metrics_ops import MetricOps
 from .noise import NoiseOps
 from .staging import BatchStaging
 from .totals import DeviceTotals
@@ -83,7 +84,7 @@ def smoothing_terms(kind, smoothing, k):
     return 1.0 - s, s / k if kind.startswith("cce") else s / 2
 
 
-class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, ABC):
+class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.

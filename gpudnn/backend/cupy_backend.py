@@ -29,6 +29,7 @@ from ..config import env_flag
 from .base import Backend, dropout_threshold
 from .cupy_noise import CupyNoise
 from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
+from .cupy_metrics import CupyMetrics
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
@@ -109,8 +110,8 @@ def _copy_from_host(dst, host):
         dst.set(host, stream=cupy.cuda.get_current_stream())
 
 
-class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyUpdates, CupyNoise,
-                  Backend):
+class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, CupyUpdates,
+                  CupyNoise, Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
     is_gpu = True

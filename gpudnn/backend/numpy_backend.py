@@ -18,6 +18,7 @@ from .base import Backend, dropout_threshold
 from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
+from .numpy_metrics import NumpyMetrics
 from .numpy_noise import NumpyNoise
 from .numpy_updates import NumpyUpdates
 
@@ -30,7 +31,7 @@ STAGGER = 17 * 64
 _U64 = np.uint64
 
 
-class NumpyBackend(NumpyNoise, NumpyLosses, NumpyUpdates, Backend):
+class NumpyBackend(NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend):
     name = "cpu"
     is_gpu = False
 

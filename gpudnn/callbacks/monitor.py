@@ -3,6 +3,7 @@
 import math
 import warnings
 
+from .. import metrics
 from ..errors import InvalidInputError
 
 MODES = ("auto", "min", "max")
@@ -16,7 +17,8 @@ def check_mode(mode, owner):
 
 def direction(monitor, mode, owner):
     """``"min"`` or ``"max"``: ``mode`` itself, or for "auto" what the name says: a loss
-    (``loss``, ``val_loss``, ``*_loss``) goes down, an accuracy (a name with ``acc``) goes up."""
+    (``loss``, ``val_loss``, ``*_loss``) goes down, an accuracy (a name with ``acc``) goes up,
+    and a gpudnn.metrics name goes the metric's way (``auc`` up, ``mse`` down)."""
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
@@ -24,6 +26,9 @@ def direction(monitor, mode, owner):
         return "min"
     if "acc" in name:
         return "max"
+    known = metrics.direction(name)  # auc, precision, recall: up; mse, mae: down (as Keras)
+    if known is not None:
+        return known
     raise InvalidInputError(
         f"{owner} cannot tell whether {monitor!r} should go up or down; pass mode='max' to "
         f"keep the highest value or mode='min' to keep the lowest")

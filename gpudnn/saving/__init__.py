@@ -7,7 +7,8 @@ not compressed) that any zip tool and NumPy can read without gpudnn (docs/file-f
     model.json      architecture: class, name, dtype, input_shape, layers (gpudnn.layers.serialize),
                     and the weights list [{"layer", "name", "shape", "entry"}] in get_weights order
     compile.json    null, or {"loss", "metrics", "weighted_metrics", "optimizer"} (the optimizer's
-                    serialized config; files without "weighted_metrics" have none)
+                    serialized config; metric names, or metric objects serialized; files
+                    without "weighted_metrics" have none)
     state.json      optimizer iterations and slot entries, the model's rng state (a NumPy bit
                     generator state), the model's state_arrays() entries, and caller extras
     weights/NNN.npy one array per parameter

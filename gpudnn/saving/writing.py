@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 
-from .. import layers, losses, optimizers
+from .. import layers, losses, metrics, optimizers
 from ..utils import archive
 from ..utils.version import __version__
 from ..errors import InvalidInputError
@@ -61,10 +61,11 @@ def save_model(model, path, extra_state=None):
     if optimizer is None:
         entries["compile.json"] = _json(None)
     else:
+        compiled = model.get_compile_config()
         entries["compile.json"] = _json({"loss": losses.serialize(model.loss),
-                                         "metrics": model.get_compile_config()["metrics"],
+                                         "metrics": _metrics(compiled["metrics"]),
                                          "weighted_metrics":
-                                             model.get_compile_config()["weighted_metrics"],
+                                             _metrics(compiled["weighted_metrics"]),
                                          "optimizer": optimizers.serialize(optimizer)})
         slots = {}
         for name, buffer in (optimizer.slots or {}).items():
@@ -82,6 +83,11 @@ def save_weights(model, path):
     arrays = {f"{i:03d}/{layer.name}/{name}": model.backend.to_host(view)
               for i, (layer, name, view) in enumerate(model._views())}
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _metrics(identifiers):
+    """Metric names as given, metric objects serialized with their config."""
+    return [m if isinstance(m, str) else metrics.serialize(m) for m in identifiers]
 
 
 def _json(value):

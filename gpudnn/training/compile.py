@@ -1,7 +1,7 @@
-"""``compile``: the model's loss, optimizer and metrics (only accuracy metrics are known)."""
+"""``compile``: the model's loss, optimizer and metrics (Keras 3's names and metric objects)."""
 
-from .. import losses, optimizers
-from ..errors import InvalidInputError, NotCompiledError, unknown_name
+from .. import losses, metrics as metrics_module, optimizers
+from ..errors import InvalidInputError, NotCompiledError, UnknownNameError, unknown_name
 from .recorded_steps import RecordedSteps
 
 _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical",
@@ -12,7 +12,8 @@ class Compiled:
     """Mixin of ``Sequential``: ``compile`` and what the step asks of the compiled setup."""
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
-        """Choose the optimizer, the loss and the metrics (only accuracy metrics are known).
+        """Choose the optimizer, the loss and the metrics: names (``"accuracy"``, ``"auc"``,
+        ``"mse"``, ...), ``gpudnn.metrics`` objects or their serialized dicts.
 
         ``metrics`` ignore sample weights; ``weighted_metrics`` weigh each sample by its
         ``sample_weight`` / ``class_weight`` (``sum_i w_i correct_i / sum_i w_i``), as in Keras.
@@ -30,17 +31,24 @@ class Compiled:
                 f"batch size)")
         self.optimizer = optimizers.get(optimizer)
         plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
-        self.metric_names = plain + [f"weighted_{name}" if name in plain else name
-                                     for name in weighted]
-        #: log name -> (metric identifier, weighted)
-        self._metric_info = {**{name: (name, False) for name in plain},
-                             **{log: (name, True) for log, name in
+        names = [log for log, _, _ in plain]
+        self.metric_names = names + [f"weighted_{log}" if log in names else log
+                                     for log, _, _ in weighted]
+        #: log name -> (identifier as given, weighted, Metric object or None for the accuracy
+        #: names the step counts itself)
+        self._metric_info = {**{log: (ident, False, obj) for log, ident, obj in plain},
+                             **{log: (ident, True, obj) for log, (_, ident, obj) in
                                 zip(self.metric_names[len(plain):], weighted)}}
         if self.built:
             self._steps = RecordedSteps()
             self._build_optimizer(self.optimizer)
 
     def _metric_mode(self, name):
+        """"categorical" or "binary" for an accuracy the step counts with accumulate_correct
+        (a Metric object's accuracy_mode: "categorical" or None)."""
+        metric = self._metric_object(name)
+        if metric is not None:
+            return metric.accuracy_mode
         mode = _METRICS[self._metric_identifier(name).lower()]
         if mode is None:  # "accuracy" means what fits the loss and output, as in Keras
             mode = "binary" if self.output_dim == 1 else self.loss.accuracy_mode
@@ -48,10 +56,14 @@ class Compiled:
 
     def _metric_identifier(self, name):
         """The identifier a logged metric was compiled from ("weighted_acc" -> "acc")."""
-        return self.__dict__.get("_metric_info", {}).get(name, (name, False))[0]
+        return self.__dict__.get("_metric_info", {}).get(name, (name, False, None))[0]
 
     def _metric_weighted(self, name):
-        return self.__dict__.get("_metric_info", {}).get(name, (name, False))[1]
+        return self.__dict__.get("_metric_info", {}).get(name, (name, False, None))[1]
+
+    def _metric_object(self, name):
+        """The gpudnn.metrics object behind a logged metric, or None (an accuracy name)."""
+        return self.__dict__.get("_metric_info", {}).get(name, (name, False, None))[2]
 
     def get_compile_config(self):
         """What ``compile`` was given, as Keras 3's ``get_compile_config``: ``{"optimizer",
@@ -75,11 +87,27 @@ class Compiled:
 
 
 def _metric_list(metrics):
-    """Metric identifiers, checked: a name or a list of names Keras knows (accuracies here)."""
-    names = [metrics] if isinstance(metrics, str) else list(metrics or [])
-    for name in names:
-        if not isinstance(name, str) or name.lower() not in _METRICS:
-            raise unknown_name("metric", name, _METRICS)
+    """``[(log name, identifier, Metric or None)]`` of a metric or a list of them: the accuracy
+    names of _METRICS stay names (the step counts them itself), anything else goes through
+    ``gpudnn.metrics.get`` (a string is logged as written, an object under its name)."""
+    single = isinstance(metrics, (str, dict, metrics_module.Metric))
+    items = [metrics] if single else list(metrics or [])
+    out = []
+    for item in items:
+        if isinstance(item, str) and item.lower() in _METRICS:
+            out.append((item, item, None))
+            continue
+        try:
+            metric = metrics_module.get(item)
+        except UnknownNameError:
+            raise unknown_name("metric", item, {**_METRICS, **metrics_module.NAMES}) from None
+        problem = metric.compile_problem() if metric is not None else "None is no metric"
+        if problem:
+            raise InvalidInputError(f"{metric!r} cannot be compiled: {problem}")
+        named = isinstance(item, str)
+        out.append((item if named else metric.name, item if named else metric, metric))
+    names = [log for log, _, _ in out]
     if len(set(names)) != len(names):
-        raise InvalidInputError(f"metrics {names} name one metric twice; list each once")
-    return names
+        raise InvalidInputError(f"metrics {names} name one metric twice; list each once (give "
+                                f"two metrics of one class different name=)")
+    return out

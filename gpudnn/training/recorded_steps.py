@@ -118,8 +118,11 @@ class RecordedSteps:
                 regularizer = layer.__dict__.get(name)
                 if regularizer is not None:
                     versions.append(watched.version(regularizer))
+        metrics = [m for name in model.metric_names
+                   if (m := model._metric_object(name)) is not None]
+        versions.extend(watched.version(m) for m in metrics)  # thresholds, k, ... are baked in
         feed_arrays = feed.arrays() if feed is not None else ()
-        return (*feed_arrays, model.params, model.grads, opt, opt.hyper, loss,
+        return (*feed_arrays, model.params, model.grads, opt, opt.hyper, loss, *metrics,
                 tuple(model.metric_names), (model._sample_weighted,),
                 *opt.slots.values(), *model.backend.capture_key(), tuple(versions))
 

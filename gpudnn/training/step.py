@@ -99,7 +99,8 @@ class TrainingStep:
         correct counts to the device accumulators. With ``grad`` (a training step where
         ``_loss_in_one_call()``), the same backend call writes the output gradient there.
         ``weights`` (n, 1): each sample's loss counts ``w_i`` times (Keras's sample_weight);
-        the accuracy metrics stay unweighted, as Keras's ``metrics`` are."""
+        the metrics stay unweighted, as Keras's ``metrics`` are, and ``weighted_metrics`` get
+        them. A gpudnn.metrics object adds into its own accumulator with backend calls."""
         be = self.backend
         if grad is None:
             self.loss.accumulate(be, prediction, y, totals[0], weights=weights)
@@ -111,9 +112,13 @@ class TrainingStep:
             be.accumulate_penalty(param, reg.l1, reg.l2, prediction.shape[0], totals[0])
         if grad is None:
             for j, name in enumerate(self.metric_names, start=1):
-                weighted = self._metric_weighted(name)
-                be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j],
-                                      weights=weights if weighted else None)
+                w = weights if self._metric_weighted(name) else None
+                metric = self._metric_object(name)
+                if metric is None:
+                    be.accumulate_correct(prediction, y, self._metric_mode(name), totals[j],
+                                          weights=w)
+                else:
+                    metric.accumulate(be, prediction, y, totals[j], weights=w)
         if self._has_weighted_metrics():  # their denominator: the batch's weight, sum_i w_i
             if weights is None:
                 be.add_to_total(totals[-1], float(prediction.shape[0]))
@@ -122,11 +127,16 @@ class TrainingStep:
 
     def _logs(self, totals, count, prefix=""):
         """Host values of the device accumulators as Keras logs (the one host sync)."""
-        values = [float(self.backend.to_host(t)) for t in totals]
+        states = [self.backend.to_host(t) for t in totals]
+        values = [float(v) if v.ndim == 0 else v for v in states]
         logs = {prefix + "loss": values[0] / count}
         for name, value in zip(self.metric_names, values[1:]):
             # a weighted metric divides by the samples' total weight (Keras's weighted mean)
             denominator = values[-1] if self._metric_weighted(name) else count
+            metric = self._metric_object(name)
+            if metric is not None:  # its value from its accumulator (counts, sums)
+                logs[prefix + name] = metric.result_of(value, denominator, self.output_dim)
+                continue
             # binary accuracy counts every output element (Keras averages over them)
             if self._metric_mode(name) == "binary":
                 denominator *= self.output_dim
@@ -136,18 +146,21 @@ class TrainingStep:
     def _has_weighted_metrics(self):
         return any(self._metric_weighted(name) for name in self.metric_names)
 
-    def _totals_count(self):
-        """The loss, each metric, and the total weight when a metric is weighted."""
-        return 1 + len(self.metric_names) + (1 if self._has_weighted_metrics() else 0)
+    def _totals_shapes(self):
+        """The loss, each metric (a metric object's state shape), and the total weight when a
+        metric is weighted: float64 accumulators."""
+        metrics = [self._metric_object(name) for name in self.metric_names]
+        return ([()] + [() if m is None else tuple(m.state_shape(self.output_dim))
+                        for m in metrics] + ([()] if self._has_weighted_metrics() else []))
 
     def _new_totals(self):
-        return [self.backend.zeros((), np.float64) for _ in range(self._totals_count())]
+        return [self.backend.zeros(shape, np.float64) for shape in self._totals_shapes()]
 
     def _epoch_totals(self):
         """fit's accumulators, zeroed: the same buffers every epoch (a recorded step writes
         into them)."""
         totals = self.__dict__.get("_fit_totals")
-        if totals is None or len(totals) != self._totals_count():
+        if totals is None or [t.shape for t in totals] != self._totals_shapes():
             totals = self._fit_totals = self._new_totals()
         for total in totals:
             self.backend.fill(total, 0.0)

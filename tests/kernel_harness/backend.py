@@ -2,10 +2,10 @@
 
 :class:`HostRoutedBackend` is the real :class:`~gpudnn.backend.cupy_backend.CupyBackend`, its
 kernels the real ``cupy.ElementwiseKernel`` objects built from ``kernels/``; only its allocations
-return :class:`~kernel_harness.HostArray` and its device context is a no-op, so each kernel
-launch runs the kernel's body in the g++ harness (addresses, which decide whether an update
-takes its vector form, are the host arrays'). The one CuPy routine on a kernel path,
-``_reduce_sum`` (the loss total), is replaced by NumPy's sum.
+(and ``from_host`` copies) return :class:`~kernel_harness.HostArray` and its device context is a
+no-op, so each kernel launch runs the kernel's body in the g++ harness (addresses, which decide
+whether an update takes its vector form, are the host arrays'). The one CuPy routine on a kernel
+path, ``_reduce_sum`` (the loss total), is replaced by NumPy's sum.
 """
 
 import contextlib
@@ -28,6 +28,9 @@ def host_routed_backend():
 
         def zeros(self, shape, dtype):
             return np.zeros(shape, dtype).view(HostArray)
+
+        def from_host(self, array, dtype=None):  # constants a kernel reads (thresholds)
+            return np.array(array, dtype=dtype, order="C", copy=True).view(HostArray)
 
         @staticmethod
         def _address(array):

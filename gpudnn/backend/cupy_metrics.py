@@ -1,0 +1,89 @@
+"""The CuPy backend's metric accumulators: one launch of a ``kernels/metrics.cu`` kernel each
+(see :class:`~gpudnn.backend.metrics_ops.MetricOps` for the math and shapes), adding into the
+float64 device accumulators with atomics. Unweighted launches pass y_pred where the weights go
+(never read). The thresholds and label weights are device arrays made once per value set and
+dtype and kept by the backend, so a recorded step or a captured graph reads the same array at
+every replay. A mixin of :class:`~gpudnn.backend.cupy_backend.CupyBackend`."""
+
+import numpy as np
+
+from .base import check_weights
+from .metrics_ops import metric_threads
+
+
+def _flag(value):
+    return 1 if value else 0
+
+
+class CupyMetrics:
+    """Mixin of CupyBackend: the metric ops, each one kernel launch."""
+
+    def _metric_weights(self, weights, y_pred):
+        """The weights seen flat, or y_pred flat (never read) when unweighted."""
+        if weights is None:
+            return y_pred.reshape(-1)
+        return check_weights(weights, y_pred).reshape(-1)
+
+    def _metric_constants(self, values, dtype):
+        """A device array of the floats ``values`` in ``dtype``, made once and kept."""
+        cache = self.__dict__.setdefault("_metric_constant_cache", {})
+        key = (tuple(float(v) for v in values), np.dtype(dtype))
+        array = cache.get(key)
+        if array is None:
+            array = cache[key] = self.from_host(np.asarray(key[0], dtype=dtype))
+        return array
+
+    def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
+        n, k = y_pred.shape
+        threads = metric_threads(n)
+        w = self._metric_weights(weights, y_pred)
+        with self._device:
+            self._launch("add_matches", y_pred.reshape(-1), y_true.reshape(-1), w,
+                         0.5 if threshold is None else float(threshold), k, n, threads,
+                         _flag(threshold is not None), _flag(weights is not None),
+                         total.reshape(1), size=threads)
+
+    def accumulate_top_k(self, y_pred, y_true, k, total, weights=None):
+        n, cols = y_pred.shape
+        threads = metric_threads(n)
+        w = self._metric_weights(weights, y_pred)
+        with self._device:
+            self._launch("add_top_k_hits", y_pred.reshape(-1), y_true.reshape(-1), w, cols,
+                         int(k), n, threads, _flag(weights is not None), total.reshape(1),
+                         size=threads)
+
+    def accumulate_errors(self, y_pred, y_true, squared, total, weights=None):
+        n, k = y_pred.shape
+        threads = metric_threads(n)
+        w = self._metric_weights(weights, y_pred)
+        with self._device:
+            self._launch("add_error_sums", y_pred.reshape(-1), y_true.reshape(-1), w, k, n,
+                         threads, _flag(squared), _flag(weights is not None), total.reshape(1),
+                         size=threads)
+
+    def accumulate_confusion(self, y_pred, y_true, thresholds, counts, weights=None,
+                             class_id=None, top_k=None, label_weights=None, from_logits=False):
+        n, k = y_pred.shape
+        threads = metric_threads(n)
+        w = self._metric_weights(weights, y_pred)
+        first, width = (0, k) if class_id is None else (int(class_id), 1)
+        with self._device:
+            thr = self._metric_constants(thresholds, y_pred.dtype)
+            lw = y_pred.reshape(-1) if label_weights is None else \
+                self._metric_constants(label_weights, y_pred.dtype)
+            self._launch("add_confusion", y_pred.reshape(-1), y_true.reshape(-1), w, lw, thr, k,
+                         len(thresholds), first, width, int(top_k or 0), n, threads,
+                         _flag(weights is not None), _flag(label_weights is not None),
+                         _flag(from_logits), counts.reshape(-1), size=threads)
+
+    def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
+                           label_weights=None, from_logits=False):
+        n, k = y_pred.shape
+        w = self._metric_weights(weights, y_pred)
+        with self._device:
+            lw = y_pred.reshape(-1) if label_weights is None else \
+                self._metric_constants(label_weights, y_pred.dtype)
+            self._launch("add_buckets", y_pred.reshape(-1), y_true.reshape(-1), w, lw, k,
+                         counts.shape[2] - 1, counts.shape[1], _flag(weights is not None),
+                         _flag(label_weights is not None), _flag(from_logits),
+                         counts.reshape(-1))

@@ -1,0 +1,82 @@
+"""Metrics as Keras 3 objects (or by name), standalone on host arrays or compiled into a model.
+
+Standalone::
+
+    m = gpudnn.metrics.AUC()
+    m.update_state(y_true, y_pred, sample_weight=None)
+    m.result()        # a Python float
+    m.reset_state()
+
+Compiled: ``model.compile(..., metrics=["accuracy", gpudnn.metrics.AUC(), "precision"])``. The
+values accumulate on the device inside the training step (float64 accumulators the step adds
+into; read by the host only for the progress bar and the epoch's logs) and are logged under the
+metric's name (``auc``, ``val_auc``; a string is logged as written, ``"mse"``).
+
+Names ``get`` knows, as Keras's ``metrics.get``: the class names and their snake_case forms
+(``"auc"``, ``"precision"``, ``"top_k_categorical_accuracy"``, ...) and ``"mse"`` / ``"mae"``.
+Default names are Keras's; unlike Keras, a second ``AUC()`` is not renamed ``auc_1`` (give
+``name=`` to compile two metrics of one class).
+"""
+
+from ..errors import InvalidInputError, unknown_name
+from ..utils.identifiers import from_serialized, serialized
+from .accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                       SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
+from .base import Mean, Metric
+from .confusion import AUC, Precision, Recall
+from .regression import MeanAbsoluteError, MeanSquaredError
+
+__all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+           "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
+           "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC", "MeanSquaredError",
+           "MeanAbsoluteError", "get", "serialize", "deserialize"]
+
+_CLASSES = {cls.__name__: cls for cls in (
+    Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC,
+    MeanSquaredError, MeanAbsoluteError)}
+#: Keras's names: the class name, its snake_case (each class's default name) and aliases
+_BY_NAME = {**_CLASSES, **{cls.default_name: cls for cls in _CLASSES.values()},
+            "mse": MeanSquaredError, "MSE": MeanSquaredError,
+            "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError}
+#: Every name ``get`` knows, with its class (compile lists them in its errors).
+NAMES = dict(_BY_NAME)
+
+
+def get(identifier):
+    """A Metric from a name, a Metric class, a Metric instance (returned as is) or a
+    serialized dict; None gives None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier)
+        if cls is None:
+            raise unknown_name("metric", identifier, _BY_NAME)
+        return cls()
+    raise InvalidInputError(f"a metric must be a name ({', '.join(sorted(_BY_NAME))}) or a "
+                            f"gpudnn.metrics object, not {identifier!r}")
+
+
+def serialize(metric):
+    """``{"class_name": ..., "config": ...}`` of a gpudnn metric (JSON-able)."""
+    return serialized("metric", metric, Metric)
+
+
+def deserialize(data):
+    """The metric that ``serialize`` described."""
+    return from_serialized("metric", data, _CLASSES)
+
+
+def direction(name):
+    """``"max"`` or ``"min"`` for a metric's default name or alias (what a monitoring callback
+    with ``mode="auto"`` reads, as Keras reads a metric's direction), else None."""
+    cls = _BY_NAME.get(name)
+    if cls is None:
+        return None
+    return "max" if cls.direction == "up" else "min"
