@@ -84,6 +84,7 @@ print(\"gpudnn cuda_problem:\", cuda_problem(0))
 '"
 stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
   tests/test_gpu_graphs.py tests/test_saving.py tests/test_gpu_data.py tests/test_sample_weights_ops.py \
+  tests/test_gpu_layers.py \
   tests/test_metrics_gpu.py tests/test_noise_layers.py --junitxml="$OUT/gpu-tests.xml"
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
 # most 120 s): course step

@@ -348,6 +348,11 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
         gpu.clip_by_value(flat[1], 0.5)
         gpu.clip_by_norm(flat[1], norm2, 0.5)
         gpu.clip_by_global_norm(flat[1], norm2, 0.5)
+    features = [host(np.full(5, 0.5, np.float32)) for _ in range(6)]  # batch normalization
+    gpu.batchnorm_forward(x, *features[:4], 0.99, 1e-3, out, *features[4:])
+    gpu.batchnorm_inference(x, *features[:4], 1e-3, out)
+    gpu.batchnorm_backward(x, x, *features[:3], features[4], features[5], out)
+    gpu.batchnorm_inference_backward(x, features[0], features[1], 1e-3, out)
     assert kernel_harness.SEEN == set(load_kernels())
 
 

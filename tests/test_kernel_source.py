@@ -25,6 +25,9 @@ def test_every_family_has_its_kernels():
     # the compiled metrics (kernels/metrics.cu)
     expected |= {"add_matches", "add_top_k_hits", "add_error_sums", "add_confusion",
                  "add_buckets"}
+    # batch normalization (kernels/normalization.cu)
+    expected |= {"batchnorm_forward", "batchnorm_inference", "batchnorm_backward",
+                 "batchnorm_inference_backward"}
     # the weighted twins (per-sample weights) of the loss gradients, loss terms and hit counts
     expected |= {f"{name}_w" for name in (
         "scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad", "bce_logits_grad",

@@ -40,6 +40,7 @@ from ..errors import InvalidInputError
 from .foreign import ForeignArrays
 from .metrics_ops import MetricOps
 from .noise import NoiseOps
+from .normalization import BatchNormOps
 from .staging import BatchStaging
 from .totals import DeviceTotals
 
@@ -84,7 +85,8 @@ def smoothing_terms(kind, smoothing, k):
     return 1.0 - s, s / k if kind.startswith("cce") else s / 2
 
 
-class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, ABC):
+class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
+              ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.

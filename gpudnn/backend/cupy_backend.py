@@ -30,6 +30,7 @@ from .base import Backend, dropout_threshold
 from .cupy_noise import CupyNoise
 from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
 from .cupy_metrics import CupyMetrics
+from .cupy_normalization import CupyBatchNorm
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
@@ -111,7 +112,7 @@ def _copy_from_host(dst, host):
 
 
 class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, CupyUpdates,
-                  CupyNoise, Backend):
+                  CupyNoise, CupyBatchNorm, Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
     is_gpu = True

@@ -1,15 +1,16 @@
 """Layers: ``Dense``, ``Activation``, the activation layers ``LeakyReLU``, ``ELU``, ``ReLU``,
 ``Softmax``, ``Flatten``, the noise layers ``Dropout``, ``GaussianNoise``, ``GaussianDropout``,
-and ``Input`` (``InputLayer``) to declare a model's input."""
+``BatchNormalization``, and ``Input`` (``InputLayer``) to declare a model's input."""
 
 from .advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from .base import Layer
 from .core import Activation, Dense
 from .input_layer import Input, InputLayer
+from .normalization import BatchNormalization
 from .regularization import Dropout, GaussianDropout, GaussianNoise
 from .reshaping import Flatten
 from .serialization import deserialize, serialize
 
 __all__ = ["Layer", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
-           "Dropout", "GaussianNoise", "GaussianDropout", "Input", "InputLayer", "serialize",
-           "deserialize"]
+           "Dropout", "GaussianNoise", "GaussianDropout", "BatchNormalization", "Input",
+           "InputLayer", "serialize", "deserialize"]

@@ -53,6 +53,9 @@ class Layer(Trainable, Watched):
     #: True for a layer that draws random numbers while training (Dropout): the model passes
     #: its device step counter to forward and backward as ``step=``.
     stochastic = False
+    #: True for a layer whose forward pass differs in training and inference
+    #: (BatchNormalization): the model passes ``training=`` to forward.
+    mode_dependent = False
 
     def __init__(self, name=None, input_shape=None):
         self.name = name or keras_name(type(self).__name__)

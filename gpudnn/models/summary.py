@@ -8,8 +8,25 @@ def _rule(left, fill, middle, right):
 
 
 def _row(cells, edge):
-    parts = [f" {cell:{align}{width}} " for cell, (_, width, align) in zip(cells, COLUMNS)]
-    return edge + edge.join(parts) + edge
+    """One table row; a cell wider than its column wraps at a space, as Keras's table does
+    ("batch_normalization" over "(BatchNormalization)")."""
+    wrapped = [_wrap(cell, width) for cell, (_, width, _) in zip(cells, COLUMNS)]
+    lines = []
+    for k in range(max(map(len, wrapped))):
+        parts = [f" {(cell[k] if k < len(cell) else ''):{align}{width}} "
+                 for cell, (_, width, align) in zip(wrapped, COLUMNS)]
+        lines.append(edge + edge.join(parts) + edge)
+    return "\n".join(lines)
+
+
+def _wrap(text, width):
+    words, lines = text.split(" "), [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return lines
 
 
 def _bytes(count):

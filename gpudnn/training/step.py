@@ -29,6 +29,8 @@ class TrainingStep:
                 out = ws.outputs[i]
                 if layer.stochastic:
                     layer.forward(be, x, out, self._dropout_step)
+                elif layer.mode_dependent:  # BatchNormalization; frozen, it stays in inference
+                    layer.forward(be, x, out, training=training and i not in self._frozen)
                 else:
                     layer.forward(be, x, out)
                 x = out

@@ -30,8 +30,8 @@ class IteratorAdapter(StreamedAdapter):
 
     def __init__(self, model, caller, source, class_weight, steps):
         self.source = source
-        self._restartable = iter(source) is not source
         self._iterator = iter(source)
+        self._restartable = self._iterator is not source  # iter() of a re-iterable is new
         try:
             first = sources.unpack(next(self._iterator), "the first batch")
         except StopIteration:

@@ -1,0 +1,33 @@
+"""The CuPy backend's batch normalization: ``kernels/normalization.cu``, one launch per forward
+or backward pass (see normalization.py for the math and the NumPy reference)."""
+
+
+class CupyBatchNorm:
+    """Mixin of CupyBackend (before BatchNormOps in its bases)."""
+
+    def batchnorm_forward(self, x, gamma, beta, moving_mean, moving_var, momentum, epsilon, out,
+                          mean, inv_std):
+        n, k = x.shape
+        with self._device:
+            self._launch("batchnorm_forward", x.reshape(-1), gamma, beta, momentum, epsilon, n,
+                         k, k, out.reshape(-1), mean, inv_std, moving_mean, moving_var, size=k)
+
+    def batchnorm_inference(self, x, gamma, beta, moving_mean, moving_var, epsilon, out):
+        with self._device:
+            self._launch("batchnorm_inference", x, gamma, beta, moving_mean, moving_var,
+                         epsilon, x.shape[1], out)
+
+    def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx):
+        n, k = x.shape
+        with self._device:
+            unused = self._scratch((1,), x.dtype, slot="batchnorm-unused")
+            self._launch("batchnorm_backward", x.reshape(-1), dy.reshape(-1), gamma, mean,
+                         inv_std, n, k, k, int(dgamma is not None), int(dbeta is not None),
+                         int(dx is not None), unused if dgamma is None else dgamma,
+                         unused if dbeta is None else dbeta,
+                         unused if dx is None else dx.reshape(-1), size=k)
+
+    def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
+        with self._device:
+            self._launch("batchnorm_inference_backward", dy, gamma, moving_var, epsilon,
+                         dy.shape[1], dx)

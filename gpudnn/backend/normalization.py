@@ -1,0 +1,75 @@
+"""Batch normalization over the batch axis of an (n, k) batch (Keras 3's ``BatchNormalization``
+with ``axis=-1``): the ops and their NumPy reference, a mixin of Backend. The CPU backends run
+these; the CuPy backend runs ``kernels/normalization.cu`` (cupy_normalization.py), one thread per
+feature, each walking its column, so one launch does a layer's whole forward or backward (on
+the CPU that loop order loses to NumPy's row-wise passes: 0.95 against 0.15 ms for a forward
+pass at (128, 512) on this 2-core machine, so the compiled CPU backend runs the reference).
+
+Training, per feature j over the n rows (biased variance, as Keras):
+    mean_j = sum_i x_ij / n,  var_j = sum_i (x_ij - mean_j)^2 / n,  s_j = 1 / sqrt(var_j + eps)
+    y_ij = gamma_j (x_ij - mean_j) s_j + beta_j
+    moving_mean_j = moving_mean_j momentum + mean_j (1 - momentum)   (moving_var likewise)
+Inference: y_ij = gamma_j (x_ij - moving_mean_j) / sqrt(moving_var_j + eps) + beta_j.
+Backward of training, with xhat_ij = (x_ij - mean_j) s_j:
+    dbeta_j = sum_i dy_ij,  dgamma_j = sum_i dy_ij xhat_ij
+    dx_ij = gamma_j s_j (dy_ij - dbeta_j / n - xhat_ij dgamma_j / n)
+Backward of inference (a frozen layer): dx_ij = dy_ij gamma_j / sqrt(moving_var_j + eps).
+Column sums are accumulated in float64 and rounded once, here and in the kernels.
+"""
+
+import numpy as np
+
+
+class BatchNormOps:
+    """Mixin of Backend: batch normalization (see the module docstring for the math)."""
+
+    def batchnorm_forward(self, x, gamma, beta, moving_mean, moving_var, momentum, epsilon, out,
+                          mean, inv_std):
+        """Training forward: ``out`` (n, k) from x (n, k) and gamma, beta (k,); writes the
+        batch's ``mean`` and ``inv_std`` (k,) for the backward pass and updates ``moving_mean``
+        and ``moving_var`` (k,) in place. ``out`` may not be ``x``."""
+        n = x.shape[0]
+        dtype = x.dtype.type
+        m = np.sum(x, axis=0, dtype=np.float64) / n
+        centered = x - m.astype(x.dtype)
+        v = np.sum(np.square(centered, dtype=np.float64), axis=0) / n
+        mean[...] = m
+        inv_std[...] = 1.0 / np.sqrt(v.astype(x.dtype) + dtype(epsilon))
+        np.multiply(centered, inv_std * gamma, out=out)
+        out += beta
+        keep = dtype(momentum)
+        moving_mean *= keep
+        moving_mean += mean * (dtype(1) - keep)
+        moving_var *= keep
+        moving_var += v.astype(x.dtype) * (dtype(1) - keep)
+
+    def batchnorm_inference(self, x, gamma, beta, moving_mean, moving_var, epsilon, out):
+        """Inference forward: ``out = gamma (x - moving_mean) / sqrt(moving_var + eps) +
+        beta``, all per feature; ``out`` (n, k) may be ``x``."""
+        scale = gamma / np.sqrt(moving_var + x.dtype.type(epsilon))
+        np.subtract(x, moving_mean, out=out)
+        out *= scale
+        out += beta
+
+    def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx):
+        """Backward of the training forward: ``dgamma``, ``dbeta`` (k,) (None: not wanted, a
+        layer without that weight) and ``dx`` (n, k) (None: not wanted); ``dy`` is read only."""
+        n = x.shape[0]
+        xhat = (x - mean) * inv_std
+        sum_dy = np.sum(dy, axis=0, dtype=np.float64)
+        sum_dy_xhat = np.sum(dy * xhat, axis=0, dtype=np.float64)
+        if dbeta is not None:
+            dbeta[...] = sum_dy
+        if dgamma is not None:
+            dgamma[...] = sum_dy_xhat
+        if dx is not None:
+            a = (sum_dy / n).astype(x.dtype)
+            b = (sum_dy_xhat / n).astype(x.dtype)
+            np.subtract(dy, a, out=dx)
+            dx -= xhat * b
+            dx *= gamma * inv_std
+
+    def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
+        """Backward of the inference forward (a frozen layer): ``dx = dy gamma /
+        sqrt(moving_var + eps)``; ``dx`` may be ``dy``."""
+        np.multiply(dy, gamma / np.sqrt(moving_var + dy.dtype.type(epsilon)), out=dx)

@@ -1,0 +1,139 @@
+"""``BatchNormalization`` with Keras 3's arguments, defaults, formulas and weight order.
+
+Training (``fit``, ``train_on_batch``, ``model(x, training=True)``): each feature is normalized
+by the batch's mean and (biased) variance, ``y = gamma (x - mean) / sqrt(var + epsilon) +
+beta``, and the moving statistics follow the batch's: ``moving = moving * momentum + batch *
+(1 - momentum)``. Inference (``evaluate``, ``predict``, ``model(x)``) uses the moving
+statistics. A frozen layer (``trainable = False``) runs in inference mode while training too,
+as in Keras 3, and its moving statistics stay as they are.
+
+Weights, in Keras's order: ``gamma`` (with ``scale``), ``beta`` (with ``center``) — trainable —
+then ``moving_mean`` and ``moving_variance``, non-trainable (updated by the forward pass, never by
+the optimizer). The math and the kernels are in gpudnn/backend/normalization.py.
+"""
+
+import numbers
+
+import numpy as np
+
+from .. import initializers, regularizers
+from ..errors import InvalidInputError
+from .base import Layer
+
+_STATISTICS = ("moving_mean", "moving_variance")
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature over the batch (training) or by its moving statistics
+    (inference), then scales by ``gamma`` and shifts by ``beta``.
+
+    Args:
+        axis: -1 (the features of a dense batch; other axes are refused).
+        momentum: of the moving statistics, in [0, 1] (Keras's default 0.99).
+        epsilon: added to the variance, > 0 (default 1e-3).
+        center, scale: learn ``beta`` / ``gamma`` (True), or use 0 / 1.
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+        moving_variance_initializer: Keras's names (defaults zeros, ones, zeros, ones).
+        beta_regularizer, gamma_regularizer: None or a weight penalty (gpudnn.regularizers).
+    """
+
+    #: the forward pass differs in training and inference: the model passes ``training``
+    mode_dependent = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, name=None, input_shape=None):
+        if axis not in (-1, 1) or isinstance(axis, bool):
+            raise InvalidInputError(
+                f"BatchNormalization axis={axis!r}: dense batches are (samples, features), "
+                f"normalized per feature over the samples; use axis=-1")
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
+                or not 0 <= momentum <= 1:
+            raise InvalidInputError(f"BatchNormalization momentum must be in [0, 1], not "
+                                    f"{momentum!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
+            raise InvalidInputError(f"BatchNormalization epsilon must be > 0, not {epsilon!r}")
+        super().__init__(name=name, input_shape=input_shape)
+        self.axis = -1
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.check(beta_initializer)
+        self.gamma_initializer = initializers.check(gamma_initializer)
+        self.moving_mean_initializer = initializers.check(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.check(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+        self.gamma_grad = self.beta_grad = None
+        self._mean = self._inv_std = None  # the batch's statistics, kept for backward
+
+    def build(self, input_dim):
+        self.input_dim = self.units = input_dim
+        self.built = True
+
+    def param_specs(self):
+        k = self.input_dim
+        specs = []
+        if self.scale:
+            specs.append(("gamma", (k,), self.gamma_initializer, k, k))
+        if self.center:
+            specs.append(("beta", (k,), self.beta_initializer, k, k))
+        specs.append(("moving_mean", (k,), self.moving_mean_initializer, k, k))
+        specs.append(("moving_variance", (k,), self.moving_variance_initializer, k, k))
+        return specs
+
+    def weight_trainable(self, name):
+        return name not in _STATISTICS
+
+    def bind(self, params, grads):
+        names = [name for name, *_ in self.param_specs()]
+        for name, param, grad in zip(names, params, grads):
+            setattr(self, name, param)
+            setattr(self, f"{name}_grad", grad)  # the statistics' stay zero: they never train
+        be, k, dtype = self._backend, self.input_dim, params[0].dtype  # set by the model
+        # without scale / center, gamma is ones and beta zeros that nothing updates
+        if not self.scale:
+            self.gamma = be.from_host(_filled(k, 1.0, dtype))
+        if not self.center:
+            self.beta = be.zeros((k,), dtype)
+        self._mean, self._inv_std = be.zeros((k,), dtype), be.zeros((k,), dtype)
+
+    def forward(self, backend, x, out, training=False):
+        if training:
+            backend.batchnorm_forward(x, self.gamma, self.beta, self.moving_mean,
+                                      self.moving_variance, self.momentum, self.epsilon, out,
+                                      self._mean, self._inv_std)
+        else:
+            backend.batchnorm_inference(x, self.gamma, self.beta, self.moving_mean,
+                                        self.moving_variance, self.epsilon, out)
+
+    def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
+        """``param_grads`` False: the layer is frozen, so its forward ran in inference mode."""
+        if not param_grads:
+            if dx is not None:
+                backend.batchnorm_inference_backward(dy, self.gamma, self.moving_variance,
+                                                     self.epsilon, dx)
+            return
+        backend.batchnorm_backward(x, dy, self.gamma, self._mean, self._inv_std,
+                                   self.gamma_grad if self.scale else None,
+                                   self.beta_grad if self.center else None, dx)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": self.beta_initializer,
+                "gamma_initializer": self.gamma_initializer,
+                "moving_mean_initializer": self.moving_mean_initializer,
+                "moving_variance_initializer": self.moving_variance_initializer,
+                "beta_regularizer": _serialized(self.beta_regularizer),
+                "gamma_regularizer": _serialized(self.gamma_regularizer)}
+
+
+def _filled(k, value, dtype):
+    return np.full(k, value, dtype=dtype)
+
+
+def _serialized(regularizer):
+    return None if regularizer is None else regularizers.serialize(regularizer)

@@ -1,0 +1,79 @@
+"""BatchNormalization and freezing on a real GPU (skipped without one; bench/gpu_check.sh runs
+it): the CUDA kernels against the NumPy reference, a captured training step against the CPU's,
+and frozen weights bit-identical under CUDA graphs."""
+
+import os
+
+import numpy as np
+import pytest
+
+import gpudnn
+from gpudnn import layers, models
+from gpudnn.backend import NumpyBackend, cuda_problem
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    problem = cuda_problem(0)
+    if problem is not None:
+        if os.environ.get("GPUDNN_REQUIRE_GPU"):
+            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
+        pytest.skip(f"no usable CUDA device: {problem}")
+    import cupy
+    return cupy
+
+
+def bn_model(device):
+    gpudnn.set_seed(0)
+    model = models.Sequential([layers.Dense(64, input_shape=(20,)), layers.BatchNormalization(),
+                               layers.Activation("relu"), layers.Dense(4, activation="softmax")],
+                              device=device)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def data(n=512):
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((n, 20)).astype(np.float32),
+            np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)])
+
+
+@pytest.mark.parametrize("n,k", [(128, 512), (1000, 7), (3, 1)])
+def test_batchnorm_kernels_equal_the_reference(cupy, n, k):
+    from gpudnn.backend import backend_for
+
+    gpu, cpu = backend_for("cuda:0"), NumpyBackend()
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((n, k)) * 2 + 1).astype(np.float32)
+    vecs = [rng.uniform(0.5, 1.5, k).astype(np.float32) for _ in range(4)]
+    outs = [np.empty_like(x), np.empty(k, np.float32), np.empty(k, np.float32)]
+    moving = [vecs[2].copy(), vecs[3].copy()]
+    cpu.batchnorm_forward(x, vecs[0], vecs[1], *moving, 0.99, 1e-3, *outs)
+    g = [cupy.asarray(a) for a in (x, *vecs)]
+    g_out = [cupy.empty_like(cupy.asarray(o)) for o in outs]
+    gpu.batchnorm_forward(g[0], g[1], g[2], g[3], g[4], 0.99, 1e-3, *g_out)
+    for got, want in zip(g_out + [g[3], g[4]], outs + moving):
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_batchnorm_model_trains_on_the_gpu_as_on_the_cpu(cupy):
+    x, y = data()
+    gpu = bn_model("cuda:0").fit(x, y, epochs=3, batch_size=64, verbose=0)
+    cpu = bn_model("cpu").fit(x, y, epochs=3, batch_size=64, verbose=0)
+    np.testing.assert_allclose(gpu.history["loss"], cpu.history["loss"], rtol=1e-3)
+
+
+def test_frozen_weights_stay_bit_identical_under_cuda_graphs(cupy):
+    x, y = data()
+    model = bn_model("cuda:0")
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    model.layers[0].trainable = False
+    model.layers[1].trainable = False
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    frozen = model.layers[0].get_weights() + model.layers[1].get_weights()
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    for a, b in zip(frozen, model.layers[0].get_weights() + model.layers[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model._steps.graphs >= 1
