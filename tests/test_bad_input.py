@@ -97,7 +97,8 @@ def test_bad_validation_data_is_refused_before_training(data):
      "binary_crossentropy, categorical_crossentropy"),
     ("optimizer", lambda: course_like(compiled=False).compile(optimizer="adadelta", loss="mse"),
      "adagrad, adam, adamax, adamw, nadam, rmsprop, sgd"),
-    ("metric", lambda: course_like(compiled=False).compile(optimizer="adam", loss="mse", metrics=["auc"]),
+    ("metric", lambda: course_like(compiled=False).compile(optimizer="adam", loss="mse",
+                                                          metrics=["cosine_proximity"]),
      "accuracy"),
     ("initializer", lambda: layers.Dense(3, kernel_initializer="orthogonal"), "glorot_uniform"),
 ])
