@@ -85,7 +85,8 @@ print(\"gpudnn cuda_problem:\", cuda_problem(0))
 stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
   tests/test_gpu_graphs.py tests/test_saving.py tests/test_gpu_data.py tests/test_sample_weights_ops.py \
   tests/test_gpu_layers.py \
-  tests/test_metrics_gpu.py tests/test_noise_layers.py --junitxml="$OUT/gpu-tests.xml"
+  tests/test_metrics_gpu.py tests/test_noise_layers.py tests/test_optimizer_options_gpu.py \
+  --junitxml="$OUT/gpu-tests.xml"
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
 # most 120 s): course step
 # ~5 s, 2 x 4 Fashion-MNIST epochs ~10 s, 6 updates at 100 M params ~10 s, the PyTorch worker

@@ -201,7 +201,7 @@ def apply_gradients(optimizer, grads_and_vars):
         flat = _Group(backend, variables)
         optimizer._group = (key, flat, variables)  # keeps the variables (and their ids) alive
         optimizer.build(backend, flat.total, variables[0].dtype, owner=flat,
-                        segments=flat.segments)
+                        segments=flat.segments, variables=variables)
     flat = optimizer._group[1]
     for (start, stop), v, g in zip(flat.segments, variables, grads):
         backend.copy_into(flat.params[start:stop].reshape(v.shape), v.value)

@@ -105,6 +105,23 @@ apply_weight_decay(param, hyper);
 accumulator += g * g;
 param -= hyper[0] * (g / sqrt(accumulator + epsilon));
 
+// kernel: ema_update | in: T param, raw T rate | out: T average | lanes: 4
+// Keras use_ema, after every step: average = momentum average + (1 - momentum) param with
+// momentum = rate[0], a per-step value (0 on the first step, so that the average starts as the
+// weights, then ema_momentum); param is only read
+const T momentum = rate[0];
+average = momentum * average + ((T)1 - momentum) * param;
+
+// kernel: accumulate_gradients | in: T g | out: T accumulator | lanes: 4
+// Keras gradient_accumulation_steps: a batch that does not update adds its gradient
+accumulator += g;
+
+// kernel: average_gradients | in: T steps | out: T g, T accumulator | scalars: steps | lanes: 4
+// ... and every steps-th batch updates with the mean, g = (g + accumulator) / steps, and the
+// accumulator starts again from 0 (the host picks the kernel: a recorded step of each form)
+g = (g + accumulator) / steps;
+accumulator = (T)0;
+
 // kernel: clip_by_value | in: T g_in, T limit | out: T g | scalars: limit
 // g = clip(g_in, -limit, limit), NaN kept (Keras clipvalue); called in place (g_in is g)
 g = g_in < -limit ? -limit : (g_in > limit ? limit : g_in);

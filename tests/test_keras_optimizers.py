@@ -595,10 +595,10 @@ CONFIG_CASES = {
         learning_rate=schedules.ExponentialDecay(0.05, 3, 0.5, staircase=True), clipvalue=0.2,
         weight_decay=0.01),
 }
-# BaseOptimizer.get_config's keys that gpudnn implements (use_ema, ema_momentum,
-# ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps are not), and each
+# BaseOptimizer.get_config's keys that gpudnn implements (all but loss_scale_factor), and each
 # optimizer's own keys.
-BASE_KEYS = {"name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue"}
+BASE_KEYS = {"name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue",
+             "use_ema", "ema_momentum", "ema_overwrite_frequency", "gradient_accumulation_steps"}
 OWN_KEYS = {
     "SGD": {"momentum", "nesterov"},
     "RMSprop": {"rho", "momentum", "epsilon", "centered"},

@@ -348,6 +348,9 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
         gpu.clip_by_value(flat[1], 0.5)
         gpu.clip_by_norm(flat[1], norm2, 0.5)
         gpu.clip_by_global_norm(flat[1], norm2, 0.5)
+        gpu.ema_update(flat[0], flat[2], host(np.array([0.9], np.float32)))  # optimizer options
+        for apply in (False, True):
+            gpu.accumulate_gradients(flat[1], flat[3], 2, apply)
     features = [host(np.full(5, 0.5, np.float32)) for _ in range(6)]  # batch normalization
     gpu.batchnorm_forward(x, *features[:4], 0.99, 1e-3, out, *features[4:])
     gpu.batchnorm_inference(x, *features[:4], 1e-3, out)

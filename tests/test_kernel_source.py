@@ -28,6 +28,9 @@ def test_every_family_has_its_kernels():
     # batch normalization (kernels/normalization.cu)
     expected |= {"batchnorm_forward", "batchnorm_inference", "batchnorm_backward",
                  "batchnorm_inference_backward"}
+    # the optimizer options (use_ema, gradient_accumulation_steps), with their vector forms
+    expected |= {"ema_update", "ema_update_x4", "accumulate_gradients",
+                 "accumulate_gradients_x4", "average_gradients", "average_gradients_x4"}
     # the weighted twins (per-sample weights) of the loss gradients, loss terms and hit counts
     expected |= {f"{name}_w" for name in (
         "scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad", "bce_logits_grad",
@@ -54,7 +57,7 @@ def test_every_kernel_types_T_from_an_array():
 
 def test_updates_write_only_their_buffers_in_place():
     for name, spec in load_kernels().items():
-        if name.endswith("_update"):
+        if name.endswith("_update") and name != "ema_update":  # that one writes the average
             assert spec.outputs[0].name == "param" and not spec.outputs[0].raw
             # the gradient, and the per-step values read when the kernel runs (never scalars)
             assert [(p.name, p.raw) for p in spec.inputs if not p.scalar] == [("g", False),

@@ -43,6 +43,7 @@ from .noise import NoiseOps
 from .normalization import BatchNormOps
 from .staging import BatchStaging
 from .totals import DeviceTotals
+from .update_options import UpdateOptionOps
 
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits")
@@ -86,7 +87,7 @@ def smoothing_terms(kind, smoothing, k):
 
 
 class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
-              ABC):
+              UpdateOptionOps, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.

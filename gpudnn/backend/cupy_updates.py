@@ -54,6 +54,18 @@ class CupyUpdates:
         with self._device:
             self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
 
+    # ----------------------------------------------------------------- EMA, accumulation
+    def ema_update(self, param, average, rate):
+        with self._device:
+            self._launch("ema_update", param, rate, average)
+
+    def accumulate_gradients(self, grad, accumulator, steps, apply):
+        with self._device:
+            if apply:
+                self._launch("average_gradients", float(steps), grad, accumulator)
+            else:
+                self._launch("accumulate_gradients", grad, accumulator)
+
     # ----------------------------------------------------------------- gradient clipping
     def clip_by_value(self, grad, limit):
         with self._device:

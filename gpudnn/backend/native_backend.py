@@ -304,3 +304,19 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
         if not self._run_update("adagrad_update", hyper, (grad, param, accumulator), 2,
                                 (epsilon,)):
             super().adagrad_update(param, grad, accumulator, hyper, epsilon)
+
+    # ----------------------------------------------------------------- EMA, accumulation
+    def ema_update(self, param, average, rate):
+        if not self._run_update("ema_update", rate, (param, average), 1, ()):
+            super().ema_update(param, average, rate)
+
+    def accumulate_gradients(self, grad, accumulator, steps, apply):
+        kernel = "average_gradients" if apply else "accumulate_gradients"
+        site = self._elementwise(kernel, (grad, accumulator), 2 if apply else 1)
+        if site is None:
+            return super().accumulate_gradients(grad, accumulator, steps, apply)
+        fn, n, pg, pa = site[:4]
+        if apply:
+            fn(n, float(steps), pg, pa)
+        else:
+            fn(n, pg, pa)

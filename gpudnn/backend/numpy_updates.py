@@ -136,6 +136,36 @@ class NumpyUpdates:
         t *= hyper[0]
         param -= t
 
+    # ----------------------------------------------------------------- EMA, accumulation
+    # (backend/update_options.py); each written buffer comes first for @flushing, which writes
+    # its first argument in place and reads its second from a flushed copy
+    def ema_update(self, param, average, rate):
+        self._ema(average, param, rate)
+
+    @flushing
+    def _ema(self, average, param, rate):
+        t = self._scratch(average.shape, average.dtype)
+        momentum = rate[0]
+        np.multiply(average, momentum, out=average)
+        np.multiply(param, average.dtype.type(1) - momentum, out=t)
+        average += t
+
+    def accumulate_gradients(self, grad, accumulator, steps, apply):
+        if apply:
+            self._average_gradients(grad, steps, accumulator)
+        else:
+            self._add_gradients(accumulator, grad)
+
+    @flushing
+    def _add_gradients(self, accumulator, grad):
+        accumulator += grad
+
+    @flushing
+    def _average_gradients(self, grad, steps, accumulator):
+        grad += accumulator
+        grad /= grad.dtype.type(steps)
+        accumulator.fill(0)
+
     # ----------------------------------------------------------------- gradient clipping
     def clip_by_value(self, grad, limit):
         np.clip(grad, -limit, limit, out=grad)

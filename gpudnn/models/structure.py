@@ -131,9 +131,11 @@ class ModelStructure(nesting.Nestable):
         give ``optimizer`` slots for exactly those parameters: the trainable ranges of the flat
         buffers, laid end to end (frozen weights get no optimizer state)."""
         self._freeze_layout()
-        segments = [seg for seg, on in zip(self.param_segments(), self._view_trainable()) if on]
+        trainable = [(seg, f"{layer.name}/{name}") for seg, (layer, name, _), on in
+                     zip(self.param_segments(), self._views(), self._view_trainable()) if on]
         optimizer.build(self.backend, sum(b - a for a, b in self._train_ranges), self.dtype,
-                        owner=self, segments=segments)
+                        owner=self, segments=[seg for seg, _ in trainable],
+                        variables=[name for _, name in trainable])  # exclude_from_weight_decay
 
     def _view_trainable(self):
         """Whether each weight (get_weights order) trains now: its layer's ``trainable`` and

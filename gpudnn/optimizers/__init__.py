@@ -3,7 +3,9 @@
 schedule from :mod:`gpudnn.optimizers.schedules`.
 
 Every optimizer takes ``weight_decay``, ``clipnorm``, ``clipvalue`` and ``global_clipnorm``
-(see :mod:`gpudnn.optimizers.base`), and each update is one in-place pass over the model's flat
+(see :mod:`gpudnn.optimizers.base`), and Keras 3's ``use_ema``, ``ema_momentum``,
+``ema_overwrite_frequency``, ``gradient_accumulation_steps`` and ``exclude_from_weight_decay``
+(see :mod:`gpudnn.optimizers.options`); each update is one in-place pass over the model's flat
 parameter buffer, with the optimizer's slots in flat buffers of the same size.
 """
 

@@ -14,7 +14,9 @@ One step (``apply``), as Keras 3 does it, with ``t = iterations + 1``:
 4. ``iterations += 1``.
 
 The update kernels read ``hyper`` when they run, never a host scalar that changes per step, so a
-recorded or captured step replays with the current values.
+recorded or captured step replays with the current values. Keras 3's ``use_ema``,
+``gradient_accumulation_steps`` (which changes t and when steps 2-4 happen) and
+``exclude_from_weight_decay`` are in :mod:`~gpudnn.optimizers.options`.
 """
 
 import math
@@ -26,6 +28,7 @@ from ..errors import InvalidInputError
 from ..utils.inputs import nonnegative_number, positive_number, real_number
 from ..utils.watched import Watched
 from . import schedules
+from .options import OptimizerOptions
 
 
 def positive(value, what):
@@ -45,7 +48,11 @@ def _optional_nonnegative(value, what):
     return float(nonnegative_number(value, what, "None or a finite number >= 0"))
 
 
-class Optimizer(Watched):
+#: Settings at their defaults that ``repr`` leaves out.
+_QUIET = {("use_ema", False), ("ema_momentum", 0.99)}
+
+
+class Optimizer(OptimizerOptions, Watched):
     """Base class. Subclasses set ``slot_names``, ``hyper_size`` and implement ``_update`` (and
     ``_step_size`` / ``_extras`` when the step size is not the learning rate)."""
 
@@ -55,11 +62,14 @@ class Optimizer(Watched):
     hyper_size = 2
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, lr=None, **kwargs):
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, gradient_accumulation_steps=None, name=None,
+                 lr=None, **kwargs):
         if kwargs:
             raise InvalidInputError(
                 f"{type(self).__name__} got unknown arguments {sorted(kwargs)}; it takes "
-                f"learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm and its own "
+                f"learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema, "
+                f"ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps and its own "
                 f"hyperparameters")
         self._learning_rate = None
         rate = learning_rate if lr is None else lr
@@ -78,6 +88,8 @@ class Optimizer(Watched):
         self.slots = self.hyper = None
         self._owner = None
         self._segments = ()
+        self._init_options(use_ema, ema_momentum, ema_overwrite_frequency,
+                           gradient_accumulation_steps)
 
     # ------------------------------------------------------------------ learning rate
     @property
@@ -121,10 +133,11 @@ class Optimizer(Watched):
         self.learning_rate = value
 
     # ------------------------------------------------------------------ state
-    def build(self, backend, size, dtype, owner=None, segments=None):
+    def build(self, backend, size, dtype, owner=None, segments=None, variables=None):
         """Allocate zeroed slot buffers of ``size`` elements for the model ``owner``, the
         per-step value array, and (clipnorm) the ``segments`` ``[(start, stop)]`` of each
-        variable in the flat buffers.
+        variable in the flat buffers; ``variables``: each segment's name (a model's
+        ``"layer/weight"``) or ``gpudnn.Variable`` (exclude_from_weight_decay reads them).
 
         Called again for the same owner with the same size (a second ``compile``), it keeps its
         state, as Keras does. One optimizer serves one model: its slots are that model's.
@@ -141,9 +154,10 @@ class Optimizer(Watched):
             self._segments = ((0, size),)
         if self.slots is not None and self._size == (size, np.dtype(dtype)) and \
                 (self._owner is not None and self._owner() is owner):
+            self._build_options(backend, dtype, variables, fresh=False)
             return
         self.slots = {name: backend.flat_zeros(size, dtype, slot=2 + i)
-                      for i, name in enumerate(self.slot_names)}
+                      for i, name in enumerate(tuple(self.slot_names) + self._option_slots())}
         self.hyper = backend.zeros((self.hyper_size,), dtype)
         self._written = None  # the values last written into hyper
         self._norm2 = backend.zeros((1,), dtype)
@@ -152,6 +166,7 @@ class Optimizer(Watched):
         self._size = (size, np.dtype(dtype))
         self._owner = weakref.ref(owner) if owner is not None else None
         self._initialize_slots(backend)
+        self._build_options(backend, dtype, variables, fresh=True)
 
     def _initialize_slots(self, backend):
         """Give freshly allocated slots their starting values (zeros unless overridden)."""
@@ -164,20 +179,26 @@ class Optimizer(Watched):
         self.end_step()
 
     def begin_step(self, backend):
-        """Host part before the update: write this step's values into ``hyper``."""
-        if tuple(self.slots) != tuple(self.slot_names):
+        """Host part before the update: write this step's values into ``hyper`` (only on a
+        batch that updates, when gradients accumulate), and the options' (options.py)."""
+        if tuple(self.slots) != tuple(self.slot_names) + self._option_slots():
             raise InvalidInputError(
                 f"this {type(self).__name__}'s settings were changed after it was built in a way "
-                f"that needs other state ({list(self.slots)} -> {list(self.slot_names)}, e.g. "
-                f"momentum turned on or off, amsgrad, centered); compile the model again with a "
-                f"new optimizer")
-        lr = self.learning_rate
-        t = self.iterations + 1
-        decay = lr * self.weight_decay if self.weight_decay else 0.0
-        values = (self._step_size(lr, t), decay, *self._extras(lr, t))
-        if values != self._written:  # constant for SGD, RMSprop, Adagrad at a fixed rate
-            backend.write_step_values(self.hyper, values)
-            self._written = values
+                f"that needs other state ({list(self.slots)} -> "
+                f"{list(self.slot_names) + list(self._option_slots())}, e.g. momentum turned on "
+                f"or off, amsgrad, centered, use_ema, gradient_accumulation_steps); compile the "
+                f"model again with a new optimizer")
+        n = self.gradient_accumulation_steps
+        values = None
+        if not n or (self.iterations + 1) % n == 0:
+            lr = self.learning_rate  # a schedule's value at iterations: every batch counts
+            t = self._updates_done() + 1
+            decay = lr * self.weight_decay if self.weight_decay else 0.0
+            values = (self._step_size(lr, t), decay, *self._extras(lr, t))
+            if values != self._written:  # constant for SGD, RMSprop, Adagrad at a fixed rate
+                backend.write_step_values(self.hyper, values)
+                self._written = values
+        self._begin_options(backend, values)
 
     def update(self, backend, params, grads, ranges=None):
         """Device part: clip the gradients and update in place, reading ``hyper``. It makes only
@@ -185,24 +206,46 @@ class Optimizer(Watched):
 
         ``ranges``: the ``(start, stop)`` ranges of the flat buffers that train (a model with
         frozen weights); the slots hold exactly those elements, end to end. None: all of them.
+        With the options (options.py): first the gradient accumulation (a batch that only
+        accumulates stops there), last the EMA; the host flag that tells the two forms apart is
+        fixed for the life of a recording (``step_form``).
         """
-        if ranges is None or ranges == ((0, params.shape[0]),):
-            self._clip(backend, grads)
-            self._update(backend, params, grads)
-            return
-        self._clip(backend, grads, ranges)
-        slots, offset = self.slots, 0
+        if ranges is not None and tuple(ranges) == ((0, params.shape[0]),):
+            ranges = None
+        parts = self._trainable_parts(params.shape[0], ranges)
+        self._target = (params, parts)
+        if self.gradient_accumulation_steps:
+            self._accumulate(backend, grads, parts)
+        if self._apply_now:
+            self._clip(backend, grads, ranges)
+            runs = self._decay_runs if self.weight_decay else None
+            if runs is None and ranges is None:
+                self._update(backend, params, grads)
+            else:
+                self._update_runs(backend, params, grads, runs or
+                                  tuple((a, b, offset, True) for a, b, offset in parts))
+        if self.use_ema:
+            self._average(backend, params, parts)
+
+    def _update_runs(self, backend, params, grads, runs):
+        """The update over each ``(start, stop, offset, decayed)`` run of the flat buffers, the
+        slots' ``[offset, offset + stop - start)``, with ``hyper`` or, not decayed, its copy
+        with decay 0. (Set through ``__dict__``: a settings assignment would make a recorded
+        step record again.)"""
+        slots, hyper = self.slots, self.hyper
         try:
-            for start, stop in ranges:
+            for start, stop, offset, decayed in runs:
                 size = stop - start
-                self.slots = {name: slot[offset:offset + size] for name, slot in slots.items()}
+                self.__dict__["slots"] = {name: slot[offset:offset + size]
+                                          for name, slot in slots.items()}
+                self.__dict__["hyper"] = hyper if decayed else self._plain_hyper
                 self._update(backend, params[start:stop], grads[start:stop])
-                offset += size
         finally:
-            self.slots = slots
+            self.__dict__["slots"], self.__dict__["hyper"] = slots, hyper
 
     def end_step(self):
-        """Host part after the update."""
+        """Host part after the update: the EMA overwrite (options.py), then the count."""
+        self._end_options()
         self.iterations += 1
 
     def _clip(self, backend, grads, ranges=None):
@@ -260,7 +303,8 @@ class Optimizer(Watched):
                   "learning_rate": schedules.serialize(rate)
                   if isinstance(rate, schedules.LearningRateSchedule) else rate,
                   "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                  **self._options_config()}
         config.update(self._own_config())
         return config
 
@@ -276,5 +320,5 @@ class Optimizer(Watched):
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
-                         if v is not None and k != "name")
+                         if v is not None and k != "name" and (k, v) not in _QUIET)
         return f"{type(self).__name__}({args})"

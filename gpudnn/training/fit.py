@@ -202,6 +202,8 @@ def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, 
                 raise KeyboardInterrupt(f"fit interrupted at the end of epoch {epoch + 1}")
             if model.stop_training:
                 break
+        if epochs > 0:  # as Keras: with use_ema the weights take their moving average
+            model.optimizer.finalize_variable_values(model.trainable_weights)
         cbs.on_train_end(logs)
 
 

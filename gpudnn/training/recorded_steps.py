@@ -55,8 +55,9 @@ class RecordedSteps:
         """Run ``model._device_step(ws, totals, feed)``: replayed when a recording of exactly
         these buffers exists (captured as a CUDA graph on its second run when the backend has
         graphs on), else run eagerly while recording it."""
-        # an entry keeps its ws and totals alive, so their ids in the key are theirs alone
-        key = (id(ws), tuple(map(id, totals)))
+        # an entry keeps its ws and totals alive, so their ids in the key are theirs alone;
+        # an optimizer that accumulates gradients has two forms of step (step_form)
+        key = (id(ws), tuple(map(id, totals)), model.optimizer.step_form)
         entry = self._entries.get(key)
         state = self._state_of(model, feed)
         if entry is not None and _same(entry.state, state):
