@@ -16,6 +16,10 @@ from ...errors import InvalidInputError
 #: (they stay in the page cache; the process's resident memory stays small).
 RELEASE_EVERY_BYTES = 64 << 20
 
+#: Files up to this size stay mapped: releasing their pages would only make every later read
+#: fault them back in (about 5 us a row), and the process holds at most this much of them.
+RELEASE_ABOVE_BYTES = 256 << 20
+
 #: Bytes a page fault on a file mapping can make resident around the faulting page (Linux's
 #: "fault-around", 64 KiB by default): a row read at random costs up to this much resident
 #: memory beyond its own bytes until the pages are released.
@@ -53,9 +57,12 @@ def mapped_file(array):
 
 def array_rows(x, y, w, order, batch_size):
     """The batches of rows ``order[s:s + batch_size]`` of host arrays (x memory-mapped, read
-    row by row); the file's pages are released from the process every RELEASE_EVERY_BYTES
-    that the rows read may have made resident (each row's bytes plus FAULT_AROUND_BYTES)."""
+    row by row); a file larger than RELEASE_ABOVE_BYTES has its pages released from the
+    process every RELEASE_EVERY_BYTES that the rows read may have made resident (each row's
+    bytes plus FAULT_AROUND_BYTES)."""
     mm = mapped_file(x)
+    if mm is not None and len(mm) <= RELEASE_ABOVE_BYTES:
+        mm = None  # a file this small stays mapped (see RELEASE_ABOVE_BYTES)
     row_cost = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)) + FAULT_AROUND_BYTES
     read = 0
     for start in range(0, len(order), batch_size):
