@@ -232,3 +232,28 @@ def test_the_compiled_cpu_backend_runs_numpys_reference():
     from gpudnn.backend.native_backend import CompiledCpuBackend
 
     assert CompiledCpuBackend.batchnorm_forward is NumpyBackend.batchnorm_forward
+
+
+def test_without_gamma_and_beta_it_still_normalizes_by_the_batch_and_moves_its_statistics():
+    x, y = data()
+    model = bn_model(center=False, scale=False)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    moving_mean, _ = model.layers[1].get_weights()
+    assert np.abs(moving_mean).max() > 0 and 1 not in model._frozen
+
+
+def test_a_gamma_regularizer_changed_mid_fit_makes_the_step_record_again(monkeypatch):
+    x, y = data()
+
+    class Stronger(gpudnn.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.layers[1].gamma_regularizer.l2 = 5.0
+
+    results = []
+    for record in ("1", "0"):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", record)
+        model = bn_model(gamma_regularizer=gpudnn.regularizers.l2(0.0))
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[Stronger()])
+        results.append((history.history["loss"], model.layers[1].get_weights()[0]))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -180,3 +180,24 @@ def test_a_recorded_step_with_frozen_layers_equals_the_eager_one(digits, monkeyp
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_frozen_layers_penalty_and_gradient_are_not_there(digits):
+    """Keras 3 counts the regularization of trainable weights only; the step never writes a
+    frozen weight's gradient, which reads 0 (not what training left there)."""
+    x, y = digits
+    gpudnn.set_seed(0)
+    model = models.Sequential([
+        layers.Dense(16, activation="relu", input_shape=(784,),
+                     kernel_regularizer=gpudnn.regularizers.l2(1.0)),
+        layers.Dense(10, activation="softmax")], device="cpu")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    with_penalty = model.evaluate(x, y, verbose=0)
+    model.layers[0].trainable = False
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    kernel = model.layers[0].get_weights()[0]
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(
+        with_penalty - float((kernel.astype(np.float64) ** 2).sum()), rel=1e-5)
+    grads = model.gradients(x[:32], y[:32])
+    assert not grads[0].any() and not grads[1].any() and grads[2].any()

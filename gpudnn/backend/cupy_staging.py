@@ -44,10 +44,10 @@ class PinnedStager:
 
     def __init__(self, backend, depth):
         self.backend = backend
-        self._slots = [_Slot() for _ in range(depth + EXTRA_SLOTS)]
         self._next = 0
         self._closed = threading.Event()
-        with backend._device:
+        with backend._device:  # the events and the stream belong to the model's device
+            self._slots = [_Slot() for _ in range(depth + EXTRA_SLOTS)]
             self._stream = cupy.cuda.Stream(non_blocking=True)
 
     def stage(self, arrays):
@@ -91,10 +91,13 @@ class PinnedStager:
         slot.loaded.set()
 
     def close(self):
-        """Let a reading thread waiting for a slot give up; the buffers return to the pools."""
+        """Let a reading thread waiting for a slot give up; wait for the transfers in flight,
+        then the buffers may return to the pools (a batch staged but never loaded may still
+        be copying into them)."""
         self._closed.set()
         for slot in self._slots:
             slot.loaded.set()
+        self._stream.synchronize()
 
 
 class CupyBatchStaging:

@@ -136,6 +136,11 @@ class ModelStructure(nesting.Nestable):
         optimizer.build(self.backend, sum(b - a for a, b in self._train_ranges), self.dtype,
                         owner=self, segments=[seg for seg, _ in trainable],
                         variables=[name for _, name in trainable])  # exclude_from_weight_decay
+        # the step never writes a frozen weight's gradient: zero what training left there, so
+        # gradients() and the gradient-norm callback read 0 for it, not a stale value
+        for (start, stop), on in zip(self.param_segments(), self._view_trainable()):
+            if not on:
+                self.backend.fill(self.grads[start:stop], 0.0)
 
     def _view_trainable(self):
         """Whether each weight (get_weights order) trains now: its layer's ``trainable`` and
@@ -156,11 +161,14 @@ class ModelStructure(nesting.Nestable):
                 ranges.append((start, stop))
         self._train_ranges = tuple(ranges)
         leaves = self._leaf_layers
-        self._frozen = frozenset(i for i, layer in enumerate(leaves) if layer.param_specs()
-                                 and not any(layer.trainable and layer.weight_trainable(name)
-                                             for name, *_ in layer.param_specs()))
-        learning = [i for i, layer in enumerate(leaves) if layer.param_specs()
-                    and i not in self._frozen]
+        # frozen: a layer with weights whose trainable is False (its forward runs in inference
+        # mode, its weights get no gradient); a layer whose weights never train (a
+        # BatchNormalization without gamma and beta) is not frozen, it still normalizes by
+        # the batch in training
+        self._frozen = frozenset(i for i, layer in enumerate(leaves)
+                                 if layer.param_specs() and not layer.trainable)
+        learning = [i for i, layer in enumerate(leaves) if layer.trainable and any(
+            layer.weight_trainable(name) for name, *_ in layer.param_specs())]
         self._first_trainable = learning[0] if learning else len(leaves)
 
     def _set_leaves(self, leaves):

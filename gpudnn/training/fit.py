@@ -104,7 +104,7 @@ class NonFiniteWatch:
                  else f"one of batches {first}..{batch + 1}")
         warnings.warn(
             f"the training loss became {loss} in epoch {epoch + 1}: the first non-finite batch "
-            f"loss is in {where} of {self.steps} (fit reads the loss from the device only at "
+            f"loss is in {where}{'' if self.steps is None else f' of {self.steps}'} (fit reads the loss from the device only at "
             f"progress updates and epoch ends, so it cannot be more precise without a sync per "
             f"batch). Training goes on; pass callbacks=[gpudnn.callbacks.TerminateOnNaN()] to "
             f"stop, or lower the learning rate.", RuntimeWarning, stacklevel=5)
@@ -245,6 +245,11 @@ def train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted, v
     if val is not None:
         cbs.on_test_begin({})
         val_logs = evaluate_source(model, val)
+        if val_logs is None:  # an exhausted validation generator: no validation this epoch
+            warnings.warn(f"gpudnn: the validation data yielded no batch in epoch {epoch + 1}; "
+                          f"a generator is used up after one pass: pass validation_steps, a "
+                          f"re-iterable or a PyDataset", UserWarning, stacklevel=5)
+            val_logs = {}
         cbs.on_test_end(dict(val_logs))
         logs.update({"val_" + key: value for key, value in val_logs.items()})
     bar.update(step + 1, lambda: logs, finalize=True)

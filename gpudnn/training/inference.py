@@ -8,7 +8,8 @@ from .progbar import ProgressBar
 
 def evaluate_source(model, data, prefix="", verbose=0):
     """Mean loss and metrics of the adapter's batches as Keras logs (one host sync at the end,
-    and one per drawn progress line); a batch's sample weights weigh its losses."""
+    and one per drawn progress line); a batch's sample weights weigh its losses. None when the
+    source gave no batch (an exhausted generator)."""
     totals = model._new_totals()
     seen = 0
     bar = ProgressBar(data.steps, verbose)
@@ -18,6 +19,8 @@ def evaluate_source(model, data, prefix="", verbose=0):
         model._accumulate(model._forward(x, ws), y, totals, weights=w)
         seen += x.shape[0]
         bar.update(step, lambda done=seen: model._logs(totals, done, prefix))
+    if not seen:
+        return None
     logs = model._logs(totals, seen, prefix)
     bar.update(step, lambda: logs, finalize=True)
     return logs

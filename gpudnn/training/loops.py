@@ -74,7 +74,8 @@ class Loops:
         """dL/dparameter for the batch (x, y) as host arrays in get_weights order; no update.
 
         L is the compiled loss averaged over the batch plus the layers' weight penalties, exactly
-        what ``train_on_batch`` descends.
+        what ``train_on_batch`` descends. The forward pass is the training one: as in Keras,
+        BatchNormalization's moving statistics move; frozen weights' gradients are 0.
         """
         self._require_compiled("gradients")
         ws, _ = self._batch_workspace("gradients", x, y)
@@ -98,9 +99,13 @@ class Loops:
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
         try:
-            return self._result(evaluate_source(self, data, verbose=verbose))
+            logs = evaluate_source(self, data, verbose=verbose)
         finally:
             data.close()
+        if logs is None:
+            raise InvalidInputError("the data given to evaluate() yields no batch (a generator "
+                                    "that is already exhausted?)")
+        return self._result(logs)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
@@ -118,7 +123,9 @@ class Loops:
         model's device when x is one (as Keras returns a tensor of its backend).
 
         ``training=True`` applies Dropout with the model's current step (the mask the next
-        training step will draw) and changes nothing; False (default) or None is inference.
+        training step will draw) and normalizes by the batch; as Keras's training-mode call,
+        it moves BatchNormalization's moving statistics and changes no other weight. False
+        (default) or None is inference.
         """
         if training not in (True, False, None):
             raise InvalidInputError(f"training must be True, False or None, not {training!r}")

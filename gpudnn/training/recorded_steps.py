@@ -115,8 +115,8 @@ class RecordedSteps:
         versions = [watched.version(opt), watched.version(loss)]
         for layer in model._leaf_layers:
             versions.append(watched.version(layer))
-            for name in _REGULARIZERS:
-                regularizer = layer.__dict__.get(name)
+            for name, *_ in layer.param_specs():  # kernel_, bias_, gamma_, beta_regularizer
+                regularizer = layer.__dict__.get(f"{name}_regularizer")
                 if regularizer is not None:
                     versions.append(watched.version(regularizer))
         metrics = [m for name in model.metric_names
@@ -126,9 +126,6 @@ class RecordedSteps:
         return (*feed_arrays, model.params, model.grads, opt, opt.hyper, loss, *metrics,
                 tuple(model.metric_names), (model._sample_weighted,),
                 *opt.slots.values(), *model.backend.capture_key(), tuple(versions))
-
-
-_REGULARIZERS = ("kernel_regularizer", "bias_regularizer")
 
 
 class _Entry:

@@ -52,13 +52,12 @@ class TrainingStep:
             return False
         return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
 
-    def _regularized(self, trainable_only=False):
+    def _regularized(self):
         """``(parameter view, gradient view, regularizer)`` of each penalized parameter (a
-        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer); ``trainable_only``:
-        of the layers the step trains (a frozen layer's penalty still counts in the loss, as in
-        Keras, but its gradient is never computed)."""
+        layer's ``<name>_regularizer``, e.g. Dense's kernel_regularizer) of the layers the step
+        trains: as Keras 3, a frozen layer's penalty is neither in the loss nor in a gradient."""
         return [(param, grad, reg) for i, layer in enumerate(self._leaf_layers)
-                if not (trainable_only and i in self._frozen)
+                if i not in self._frozen
                 for (name, *_), param, grad in zip(layer.param_specs(), layer.parameter_views(),
                                                    layer.gradient_views())
                 if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
@@ -93,7 +92,7 @@ class TrainingStep:
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
-        for param, grad, reg in self._regularized(trainable_only=True):
+        for param, grad, reg in self._regularized():
             be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 
     def _accumulate(self, prediction, y, totals, grad=None, weights=None):

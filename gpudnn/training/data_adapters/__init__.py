@@ -48,32 +48,28 @@ def is_python_source(x):
 def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch_size=32,
           steps=None, what=""):
     """The adapter for data given to ``caller`` ("fit", "evaluate" or "predict"), with the
-    model built from it if needed. ``steps``: steps per epoch for Python sources (None: until
-    they end); ``what``: a suffix for the names in errors ("_val": x_val, y_val)."""
+    model built from it if needed. ``steps``: batches per epoch (None: one pass, or until a
+    generator ends), continuing across epochs as Keras's epoch iterator does; ``what``: a
+    suffix for the names in errors ("_val": x_val, y_val). ``class_weight`` is checked by the
+    adapter once the model is built (its number of outputs)."""
     if is_dataset(x) or is_iterable_source(x):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
                 raise InvalidInputError(
                     f"{name} must be None when x is a generator or a PyDataset: its batches "
                     f"carry their targets and weights as (x, y) or (x, y, sample_weight)")
-        cw = _class_weight(model, class_weight)
         if is_dataset(x):
-            return DatasetAdapter(model, caller, x, cw, steps)
-        return IteratorAdapter(model, caller, x, cw, steps)
+            return DatasetAdapter(model, caller, x, class_weight, steps)
+        return IteratorAdapter(model, caller, x, class_weight, steps)
     if mapped_file(x) is not None:
-        return MappedArrayAdapter(model, caller, x, y, sample_weight,
-                                  _class_weight(model, class_weight), batch_size)
-    return array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what)
+        return MappedArrayAdapter(model, caller, x, y, sample_weight, class_weight, batch_size,
+                                  steps)
+    return array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what,
+                         steps)
 
 
-def _class_weight(model, class_weight):
-    """``class_weight`` checked against the size of the model's last layer."""
-    if class_weight is None:
-        return None
-    return weights.check_class_weight(class_weight, model._leaf_layers[-1].units)
-
-
-def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what=""):
+def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what="",
+                  steps=None):
     """Arrays that fit: checked, converted once, and on the model's device: used in place when
     they are there already in the model's dtype (a NumPy array on the CPU, a CuPy array or a
     DLPack GPU tensor on the model's GPU), else one transfer or conversion."""
@@ -84,7 +80,7 @@ def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, 
     else:
         x_dev = be.adopt(model._prepare_features(x_in, what))
     if caller == "predict":
-        return ArrayAdapter(be, x_dev, None, None, batch_size)
+        return ArrayAdapter(be, x_dev, None, None, batch_size, steps)
     if y is None:
         raise InvalidInputError(f"{caller}() needs targets y")
     # targets are small: a GPU array of them is checked on the host (one copy back)
@@ -93,11 +89,13 @@ def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, 
     if y_host.shape[0] != x_dev.shape[0]:
         raise InvalidInputError(f"x has {x_dev.shape[0]} samples but y has {y_host.shape[0]}; "
                                 f"they must pair up one to one")
-    cw = _class_weight(model, class_weight)
+    cw = weights.check_class_weight(class_weight, model.output_dim)
+    if sample_weight is not None:  # weights given on a GPU are checked on the host, as y
+        sample_weight = be.host_array(be.foreign_input(sample_weight, "sample_weight" + what))
     w_host = weights.sample_weights(sample_weight, cw, y_host, model.dtype,
                                     "sample_weight" + what)
     return ArrayAdapter(be, x_dev, be.adopt(y_host),
-                        None if w_host is None else be.adopt(w_host), batch_size)
+                        None if w_host is None else be.adopt(w_host), batch_size, steps)
 
 
 def split_arrays(x, y, sample_weight, validation_split):

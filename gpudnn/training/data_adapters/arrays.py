@@ -3,7 +3,7 @@ there), batches gathered on the device by the step itself."""
 
 import numpy as np
 
-from .base import DataAdapter
+from .base import DataAdapter, Passes
 
 
 class BatchFeed:
@@ -39,34 +39,40 @@ class BatchFeed:
 
 
 class ArrayAdapter(DataAdapter):
-    """Device arrays x (N, features), y (N, outputs) or None, w (N, 1) or None."""
+    """Device arrays x (N, features), y (N, outputs) or None, w (N, 1) or None. ``steps``:
+    batches per epoch (None: one pass), continuing across epochs as Keras does (see Passes)."""
 
-    def __init__(self, backend, x_dev, y_dev, w_dev, batch_size):
+    def __init__(self, backend, x_dev, y_dev, w_dev, batch_size, steps=None):
         self.backend = backend
         self.x, self.y, self.w = x_dev, y_dev, w_dev
         self.batch_size = batch_size
         self.num_samples = x_dev.shape[0]
-        self.steps = -(-self.num_samples // batch_size)
+        self._passes = Passes(-(-self.num_samples // batch_size), steps)
+        self.steps = self._passes.per_epoch
         self.weighted = w_dev is not None
         self._feed = None
-        self._done = 0
+        self._plan, self._loaded = [], None
 
     def begin_epoch(self, model, epoch, shuffle):
         n = self.num_samples
         if self._feed is None:
             self._feed = BatchFeed(self.backend, self.x, self.y, self.w)
-        self._feed.start_epoch(self.backend, model.rng.permutation(n) if shuffle else np.arange(n))
-        self._done = 0
+        self._plan = self._passes.epoch(
+            lambda: model.rng.permutation(n) if shuffle else np.arange(n))
 
     def next_training_batch(self, model):
-        if self._done >= self.num_samples:
+        if not self._plan:
             return None
-        n = min(self.batch_size, self.num_samples - self._done)
-        self._done += n
+        order, b = self._plan.pop(0)
+        if order is not self._loaded:  # a new pass: its order, the feed's position at 0
+            self._feed.start_epoch(self.backend, order)
+            self._loaded = order
+        n = min(self.batch_size, self.num_samples - b * self.batch_size)
         return model._workspace(n, with_grads=True), self._feed
 
     def inference_batches(self, model):
-        for start in range(0, self.num_samples, self.batch_size):
+        starts = range(0, self.num_samples, self.batch_size)
+        for start in starts[:self.steps]:
             rows = slice(start, min(self.num_samples, start + self.batch_size))
             yield (self.x[rows], None if self.y is None else self.y[rows],
                    None if self.w is None else self.w[rows])

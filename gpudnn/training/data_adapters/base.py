@@ -46,3 +46,37 @@ class DataAdapter:
 
     def close(self):
         """Release threads and workers (always called when the loop ends)."""
+
+
+class Passes:
+    """Which batches each epoch takes from a source of ``num_batches`` batches (None:
+    unbounded), as Keras 3's epoch iterator does. Without ``steps`` an epoch is one pass over
+    the source; with ``steps`` an epoch takes that many batches, continuing from where the
+    previous epoch stopped and starting a new pass (a new order when shuffled) when one ends.
+
+    ``epoch(new_pass)`` gives the epoch's batch numbers as ``(order, b)`` pairs: batch ``b`` of
+    the pass whose order ``new_pass()`` drew (whatever a source needs: a permutation of its
+    samples, of its batch indices, or None).
+    """
+
+    def __init__(self, num_batches, steps):
+        if num_batches is None and steps is None:
+            raise ValueError("an unbounded source needs steps")
+        self.num_batches, self.steps = num_batches, steps
+        self._order, self._next = None, None
+
+    @property
+    def per_epoch(self):
+        return self.num_batches if self.steps is None else self.steps
+
+    def epoch(self, new_pass):
+        plan = []
+        for _ in range(self.per_epoch):
+            if self._next is None or (self.num_batches is not None
+                                      and self._next >= self.num_batches):
+                self._order, self._next = new_pass(), 0
+            plan.append((self._order, self._next))
+            self._next += 1
+        if self.steps is None:
+            self._next = None  # the next epoch starts a new pass
+        return plan

@@ -3,8 +3,11 @@ contracts), through the streamed pipeline of streams.py."""
 
 import warnings
 
+import numpy as np
+
 from ...errors import InvalidInputError
 from . import sources
+from .base import Passes
 from .streams import StreamedAdapter
 
 
@@ -60,9 +63,10 @@ class DatasetAdapter(StreamedAdapter):
     """A PyDataset (``__len__``, ``__getitem__``, ``on_epoch_begin``/``on_epoch_end``,
     ``workers``, ``use_multiprocessing``, ``max_queue_size``): each epoch reads batches 0..len-1
     (in a shuffled order drawn from model.rng when ``shuffle``, as Keras), ``workers`` at a time,
-    at most ``max_queue_size`` ahead. ``steps`` caps the batches per epoch; an unbounded data
-    set (``num_batches`` None) needs it and reads indices 0, 1, 2, ... on from epoch to
-    epoch."""
+    at most ``max_queue_size`` ahead. With ``steps`` an epoch takes that many batches,
+    continuing from where the last one stopped and starting a new pass when the data set ends,
+    as Keras's epoch iterator does (see Passes); an unbounded data set (``num_batches`` None)
+    needs ``steps`` and reads indices 0, 1, 2, ... on from epoch to epoch."""
 
     what = "PyDataset batch"
 
@@ -76,34 +80,21 @@ class DatasetAdapter(StreamedAdapter):
         if self.length == 0:
             raise InvalidInputError(f"{type(dataset).__name__} has no batches (len is 0)")
         self.depth = max(1, int(getattr(dataset, "max_queue_size", 10)))
-        self._next_index = 0
-        self._wanted = steps
-        self._exhaustion = sources.Exhaustion()
+        self._passes = Passes(self.length, steps)
         first = sources.unpack(dataset[0], "batch 0 of the PyDataset")
-        epoch_steps = self.length if steps is None else \
-            (steps if self.length is None else min(steps, self.length))
-        super().__init__(model, caller, class_weight, epoch_steps, first)
+        super().__init__(model, caller, class_weight, self._passes.per_epoch, first)
 
     def _raw_batches(self, model, shuffle):
         begin = getattr(self.dataset, "on_epoch_begin", None)
         if begin is not None:
             begin()
-        if self.length is None:
-            indices = range(self._next_index, self._next_index + self.steps)
-            self._next_index += self.steps
-        else:
-            indices = model.rng.permutation(self.length) if shuffle else range(self.length)
-            indices = [int(i) for i in indices[:self.steps]]
-        self._exhaustion = sources.Exhaustion()
-        self._exhaustion.ran_out = self._wanted is not None and self.length is not None \
-            and self._wanted > self.length
+        length = self.length
+        plan = self._passes.epoch(lambda: None if length is None else (
+            model.rng.permutation(length) if shuffle else np.arange(length)))
+        indices = [b if order is None else int(order[b]) for order, b in plan]
         pool = sources.dataset_pool(self.dataset)
         raw = sources.dataset_batches(self.dataset, indices, pool, self.depth)
         return _closing_pool((sources.unpack(b, "a PyDataset batch") for b in raw), pool)
-
-    @property
-    def ran_out(self):
-        return self._exhaustion.ran_out
 
     def end_epoch(self):
         was_running = self._prefetch is not None

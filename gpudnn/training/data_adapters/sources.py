@@ -55,18 +55,18 @@ def mapped_file(array):
     return None
 
 
-def array_rows(x, y, w, order, batch_size):
-    """The batches of rows ``order[s:s + batch_size]`` of host arrays (x memory-mapped, read
-    row by row); a file larger than RELEASE_ABOVE_BYTES has its pages released from the
+def array_rows(x, y, w, batches):
+    """The batches of host arrays whose rows ``batches`` lists (index arrays), x memory-mapped
+    and read row by row; a file larger than RELEASE_ABOVE_BYTES has its pages released from the
     process every RELEASE_EVERY_BYTES that the rows read may have made resident (each row's
-    bytes plus FAULT_AROUND_BYTES)."""
+    bytes plus FAULT_AROUND_BYTES). A copy-on-write mapping (``mmap_mode="c"``) is never
+    released: its pages may hold the user's own changes, which releasing would discard."""
     mm = mapped_file(x)
-    if mm is not None and len(mm) <= RELEASE_ABOVE_BYTES:
-        mm = None  # a file this small stays mapped (see RELEASE_ABOVE_BYTES)
+    if mm is not None and (len(mm) <= RELEASE_ABOVE_BYTES or getattr(x, "mode", "r") == "c"):
+        mm = None  # a small file stays mapped; a private copy keeps its changes
     row_cost = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)) + FAULT_AROUND_BYTES
     read = 0
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    for rows in batches:
         yield (np.take(x, rows, axis=0), None if y is None else np.take(y, rows, axis=0),
                None if w is None else np.take(w, rows, axis=0))
         read += len(rows) * row_cost

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import InvalidInputError
 from . import sources, weights
-from .base import DataAdapter
+from .base import DataAdapter, Passes
 from .prefetch import Prefetch
 
 #: Batches read ahead by the prefetch thread (two: one being copied, one being read).
@@ -25,35 +25,44 @@ class StreamedAdapter(DataAdapter):
 
     what = "batch"
     depth = READ_AHEAD
+    #: the source may hand out its own buffers again (a generator refilling one array): keep
+    #: a copy of each batch read ahead, never a reference
+    copy_batches = True
 
     def __init__(self, model, caller, class_weight, steps, first=None):
         """``first``: the first raw batch, read already (it builds the model and tells whether
-        batches carry weights); ``caller``: "fit", "evaluate" or "predict"."""
+        batches carry weights); ``caller``: "fit", "evaluate" or "predict". ``class_weight`` is
+        checked here, against the built model's outputs."""
         self.model, self.caller = model, caller
-        self.class_weight = class_weight
+        self.class_weight = None
         self.steps = steps
         self._epoch = 0
         self._prefetch = self._stager = None
         self._first = first
         if first is not None:
             x, y, w = first
-            self._check(x, y, w, 0, build=True)
-            self.weighted = w is not None or class_weight is not None
+            if not model.built:
+                self._check(x, None, None, 0, build=True, caller="predict")
+            self.class_weight = weights.check_class_weight(class_weight, model.output_dim)
+            self.weighted = w is not None or self.class_weight is not None
+            self._check(x, y, w, 0)
 
     # ---------------------------------------------------------------- checks, in the thread
-    def _check(self, x, y, w, step, build=False):
-        """Host (x, y, w) checked and converted for the model; errors name the batch."""
-        model = self.model
+    def _check(self, x, y, w, step, build=False, caller=None):
+        """Host (x, y, w) checked and converted for the model; errors name the batch.
+        ``build``: the first batch, which builds the model (checked as ``caller``)."""
+        model, caller = self.model, caller or self.caller
         try:
-            if build and not model.built:
-                model._prepare("predict", x, None)  # builds the model from the first batch
-            x_host, y_host = model._prepare(self.caller, x, None if self.caller == "predict"
-                                             else y)
-            if self.caller == "predict":
+            x_host, y_host = model._prepare(caller, x, None if caller == "predict" else y)
+            if self.copy_batches and np.may_share_memory(x_host, x):
+                x_host = x_host.copy()
+            if caller == "predict":
                 return x_host, None, None
+            if self.copy_batches and np.may_share_memory(y_host, y):
+                y_host = y_host.copy()
             if self.weighted and w is None and self.class_weight is None:
                 raise InvalidInputError("it has no sample_weight, but the earlier batches had")
-            if not self.weighted and w is not None and not build:
+            if not self.weighted and w is not None:
                 raise InvalidInputError("it has a sample_weight, but the earlier batches had none")
             w_host = weights.sample_weights(w, self.class_weight, y_host, model.dtype)
             return x_host, y_host, w_host
@@ -124,7 +133,16 @@ class MappedArrayAdapter(StreamedAdapter):
     is bit-identical to the same data in memory), and the file's pages are released as they
     are read (the process stays small however large the file)."""
 
-    def __init__(self, model, caller, x, y, sample_weight, class_weight, batch_size):
+    copy_batches = False  # np.take gathers into new arrays
+
+    def __init__(self, model, caller, x, y, sample_weight, class_weight, batch_size,
+                 steps=None):
+        # targets and weights are small: arrays once (a list would be converted every batch)
+        if y is not None and not isinstance(y, np.ndarray):
+            y = np.asarray(y)
+        if sample_weight is not None and not isinstance(sample_weight, np.ndarray) \
+                and np.ndim(sample_weight) > 0:
+            sample_weight = np.asarray(sample_weight)
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size = batch_size
         self.num_samples = len(x)
@@ -135,16 +153,18 @@ class MappedArrayAdapter(StreamedAdapter):
                 and len(sample_weight) != len(x):
             raise InvalidInputError(f"sample_weight has {len(sample_weight)} values but x has "
                                     f"{len(x)} samples; pass one weight per sample")
-        steps = -(-self.num_samples // batch_size)
+        self._passes = Passes(-(-self.num_samples // batch_size), steps)
         w0 = None if sample_weight is None or np.ndim(sample_weight) == 0 \
             else sample_weight[:1]
         first = (x[:1], None if y is None else y[:1], w0 if w0 is not None else sample_weight)
-        super().__init__(model, caller, class_weight, steps, first)
+        super().__init__(model, caller, class_weight, self._passes.per_epoch, first)
 
     def _raw_batches(self, model, shuffle):
-        n = self.num_samples
-        order = model.rng.permutation(n) if shuffle else np.arange(n)
+        """The epoch's batches (their rows drawn here, in the loop's thread, from model.rng)."""
+        n, size = self.num_samples, self.batch_size
+        plan = self._passes.epoch(lambda: model.rng.permutation(n) if shuffle else np.arange(n))
         w = self.sample_weight
         if w is not None and np.ndim(w) == 0:
             w = np.full(n, w)
-        return sources.array_rows(self.x, self.y, w, order, self.batch_size)
+        return sources.array_rows(self.x, self.y, w, [order[b * size:(b + 1) * size]
+                                                      for order, b in plan])
