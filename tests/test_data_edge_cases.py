@@ -3,8 +3,6 @@ changes, a generator refilling one buffer trains as one yielding fresh arrays, a
 validation generator warns instead of crashing, class_weight works on a model built by its first
 batch, and steps_per_epoch / steps follow Keras 3's epoch iterator for every source."""
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -35,6 +33,7 @@ def test_a_copy_on_write_memmap_keeps_the_users_changes(tmp_path, monkeypatch):
     mapped -= 500.0  # in place: private pages only
     model = small()
     model.predict(mapped, batch_size=8)
+    model.predict(np.asarray(mapped)[8:], batch_size=8)  # a plain view of it, too
     assert float(np.abs(mapped).max()) == 0.0
     np.testing.assert_array_equal(model.predict(mapped), model.predict(np.zeros((64, 4),
                                                                                 np.float32)))
@@ -88,14 +87,18 @@ def test_class_weight_on_a_model_its_first_batch_builds(source, tmp_path):
         small(built=False).fit(X, Y, class_weight={3: 1.0}, epochs=1, verbose=0)
 
 
-def test_steps_per_epoch_on_arrays_continues_across_epochs_as_keras():
-    """Keras 3: each epoch takes steps_per_epoch batches, the next epoch continuing where the
-    last stopped, a new (shuffled) pass when the data ends; so 3 epochs of 3 steps over 8
-    batches train exactly as 9 batches in a row (here unshuffled: batches 0..7, then 0)."""
+def test_steps_per_epoch_on_arrays_follows_keras_epoch_iterator():
+    """Keras 3: each epoch takes steps_per_epoch batches, continuing where the last stopped; an
+    epoch never runs past the end of the data (it ends there with a warning) and the next epoch
+    starts a new (shuffled) pass. 8 batches, 3 steps, 4 epochs, unshuffled: [0 1 2] [3 4 5]
+    [6 7] (warning) [0 1 2]."""
     stepped = small()
-    stepped.fit(X, Y, batch_size=32, epochs=3, steps_per_epoch=3, shuffle=False, verbose=0)
+    with pytest.warns(UserWarning, match="ran out of data before 3 steps; this epoch ends"):
+        history = stepped.fit(X, Y, batch_size=32, epochs=4, steps_per_epoch=3, shuffle=False,
+                              verbose=0)
+    assert len(history.history["loss"]) == 4  # the training goes on
     reference = small()
-    for b in list(range(8)) + [0]:
+    for b in [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2]:
         reference.train_on_batch(X[b * 32:(b + 1) * 32], Y[b * 32:(b + 1) * 32])
     for a, b in zip(stepped.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -103,7 +106,26 @@ def test_steps_per_epoch_on_arrays_continues_across_epochs_as_keras():
         small().evaluate(X[:64], Y[:64], batch_size=32, verbose=0))
 
 
-def test_a_pydataset_with_steps_reads_every_batch_and_wraps_without_stopping():
+def test_validation_steps_walk_the_validation_data_over_the_epochs():
+    """As Keras's cached evaluation iterator: each epoch's validation continues where the last
+    stopped, the same for arrays in memory and memory-mapped ones."""
+    losses = []
+    for x_val in (X, None):
+        model = small()
+        model.compile(optimizer=optimizers.SGD(1e-30), loss="categorical_crossentropy")
+        if x_val is None:
+            import tempfile
+            folder = tempfile.mkdtemp()
+            np.save(folder + "/x.npy", X)
+            x_val = np.load(folder + "/x.npy", mmap_mode="r")
+        history = model.fit(X[:32], Y[:32], epochs=3, batch_size=32, verbose=0,
+                            validation_data=(x_val, Y), validation_steps=2)
+        losses.append(history.history["val_loss"])
+    assert losses[0] == pytest.approx(losses[1])
+    assert losses[0][0] != pytest.approx(losses[0][1])  # another part of the data
+
+
+def test_a_pydataset_with_steps_reads_every_batch_and_restarts_when_it_ends():
     seen = []
 
     class Batches(PyDataset):
@@ -115,12 +137,22 @@ def test_a_pydataset_with_steps_reads_every_batch_and_wraps_without_stopping():
             return X[i * 32:(i + 1) * 32], Y[i * 32:(i + 1) * 32]
 
     seen.clear()
-    small().fit(Batches(), steps_per_epoch=3, epochs=4, shuffle=False, verbose=0)
-    assert seen[1:] == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3]  # seen[0]: the peek at batch 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # more steps than batches: a new pass, no warning
+    with pytest.warns(UserWarning, match="ran out of data"):
+        small().fit(Batches(), steps_per_epoch=3, epochs=4, shuffle=False, verbose=0)
+    assert seen[1:] == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2]  # seen[0]: the peek at batch 0
+    with pytest.warns(UserWarning, match="ran out of data before 12 steps"):
         history = small().fit(Batches(), steps_per_epoch=12, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_predict_and_evaluate_with_more_steps_than_batches_read_each_row_once(tmp_path):
+    np.save(tmp_path / "x.npy", X[:64])
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    model = small()
+    want = model.predict(X[:64], batch_size=32)
+    np.testing.assert_array_equal(model.predict(mapped, batch_size=32, steps=3), want)
+    assert model.evaluate(mapped, Y[:64], batch_size=32, steps=3, verbose=0) == pytest.approx(
+        model.evaluate(X[:64], Y[:64], batch_size=32, verbose=0))
 
 
 def test_a_memmap_list_target_is_converted_once(tmp_path):

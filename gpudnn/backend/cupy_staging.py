@@ -57,7 +57,9 @@ class PinnedStager:
         self._next = (self._next + 1) % len(self._slots)
         while not slot.loaded.wait(_POLL_SECONDS):  # its previous batch not loaded yet
             if self._closed.is_set():
-                raise RuntimeError("the batch stager was closed")
+                break
+        if self._closed.is_set():  # stopping: start no transfer into buffers being released
+            raise RuntimeError("the batch stager was stopped")
         slot.loaded.clear()
         with self.backend._device:
             if slot.consumed is not None:
@@ -90,14 +92,18 @@ class PinnedStager:
             slot.consumed.record(stream)
         slot.loaded.set()
 
-    def close(self):
-        """Let a reading thread waiting for a slot give up; wait for the transfers in flight,
-        then the buffers may return to the pools (a batch staged but never loaded may still
-        be copying into them)."""
+    def stop(self):
+        """Start no more transfers; a reading thread waiting for a slot gives up."""
         self._closed.set()
         for slot in self._slots:
             slot.loaded.set()
-        self._stream.synchronize()
+
+    def close(self):
+        """After the reading thread has ended: wait for the transfers in flight (a batch staged
+        but never loaded may still be copying), so the buffers may return to the pools."""
+        self.stop()
+        with self.backend._device:
+            self._stream.synchronize()
 
 
 class CupyBatchStaging:

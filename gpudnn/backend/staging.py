@@ -34,6 +34,9 @@ class HostStager:
             if src is not None:
                 self.backend.copy_into(dst, src)
 
+    def stop(self):
+        """Nothing to stop on the CPU."""
+
     def close(self):
         """Nothing to release on the CPU."""
 

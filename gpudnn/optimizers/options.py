@@ -122,8 +122,10 @@ class OptimizerOptions:
         for v in self._excluded:  # the same Variable, or a view of a model's weight by name
             if v is variable or (getattr(v, "_owner", None) is not None and v.name == name):
                 return True
+        # Keras 3 searches variable.name, the weight's own name ("bias"), not its path
+        # ("dense/bias"); gpudnn's model weights are named by path
         return self._excluded_pattern is not None and \
-            self._excluded_pattern.search(name) is not None
+            self._excluded_pattern.search(name.rsplit("/", 1)[-1]) is not None
 
     def _runs(self):
         """``(start, stop, offset, decayed)`` of the trainable segments, adjacent ones of one

@@ -235,9 +235,10 @@ def train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted, v
                 break
     finally:
         data.end_epoch()
-    if data.ran_out:
-        warn_ran_out(data.steps)
-        model.stop_training = True
+    if data.ran_out:  # Keras: a warning, the epoch ends; a generator cannot start over
+        warn_ran_out(data.steps, ends=data.ends_training)
+        if data.ends_training:
+            model.stop_training = True
     if step < 0:  # no batch at all: nothing to report for this epoch
         return {}
     logs = dict(running.read())

@@ -48,6 +48,7 @@ class ArrayAdapter(DataAdapter):
         self.batch_size = batch_size
         self.num_samples = x_dev.shape[0]
         self._passes = Passes(-(-self.num_samples // batch_size), steps)
+        self._inference = Passes(-(-self.num_samples // batch_size), steps)  # its own position
         self.steps = self._passes.per_epoch
         self.weighted = w_dev is not None
         self._feed = None
@@ -70,9 +71,15 @@ class ArrayAdapter(DataAdapter):
         n = min(self.batch_size, self.num_samples - b * self.batch_size)
         return model._workspace(n, with_grads=True), self._feed
 
+    @property
+    def ran_out(self):
+        return self._passes.ran_out
+
     def inference_batches(self, model):
-        starts = range(0, self.num_samples, self.batch_size)
-        for start in starts[:self.steps]:
+        """In order; with ``steps``, each call continues where the last stopped (validation
+        with ``validation_steps`` walks the whole set over the epochs, as Keras's)."""
+        for _, b in self._inference.epoch(lambda: None):
+            start = b * self.batch_size
             rows = slice(start, min(self.num_samples, start + self.batch_size))
             yield (self.x[rows], None if self.y is None else self.y[rows],
                    None if self.w is None else self.w[rows])

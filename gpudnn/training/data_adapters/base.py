@@ -14,13 +14,15 @@ class DataAdapter:
     Attributes: ``steps`` (steps per epoch; None while a source of unknown length has not
     ended), ``num_samples`` (None when unknown), ``weighted`` (its batches carry sample weights,
     which the step then reads from ``ws.w``), ``ran_out`` (the source ended before the steps it
-    was asked for: fit warns and stops, as Keras does).
+    was asked for: fit warns, as Keras does), ``ends_training`` (it cannot start over: a
+    generator that ran out stops the training).
     """
 
     steps = None
     num_samples = None
     weighted = False
     ran_out = False
+    ends_training = False
 
     def begin_epoch(self, model, epoch, shuffle):
         """Start an epoch (the batch order is drawn from ``model.rng`` when ``shuffle``)."""
@@ -51,8 +53,10 @@ class DataAdapter:
 class Passes:
     """Which batches each epoch takes from a source of ``num_batches`` batches (None:
     unbounded), as Keras 3's epoch iterator does. Without ``steps`` an epoch is one pass over
-    the source; with ``steps`` an epoch takes that many batches, continuing from where the
-    previous epoch stopped and starting a new pass (a new order when shuffled) when one ends.
+    the source. With ``steps`` an epoch takes that many batches, continuing from where the
+    previous epoch stopped; an epoch never runs past the end of the data: when the pass ends
+    first, the epoch ends there (``ran_out``: Keras's warning) and the next epoch starts a new
+    pass (a new order when shuffled).
 
     ``epoch(new_pass)`` gives the epoch's batch numbers as ``(order, b)`` pairs: batch ``b`` of
     the pass whose order ``new_pass()`` drew (whatever a source needs: a permutation of its
@@ -64,19 +68,22 @@ class Passes:
             raise ValueError("an unbounded source needs steps")
         self.num_batches, self.steps = num_batches, steps
         self._order, self._next = None, None
+        self.ran_out = False
 
     @property
     def per_epoch(self):
         return self.num_batches if self.steps is None else self.steps
 
     def epoch(self, new_pass):
+        if self._next is None:
+            self._order, self._next = new_pass(), 0
         plan = []
         for _ in range(self.per_epoch):
-            if self._next is None or (self.num_batches is not None
-                                      and self._next >= self.num_batches):
-                self._order, self._next = new_pass(), 0
+            if self.num_batches is not None and self._next >= self.num_batches:
+                break
             plan.append((self._order, self._next))
             self._next += 1
-        if self.steps is None:
-            self._next = None  # the next epoch starts a new pass
+        self.ran_out = self.steps is not None and len(plan) < self.steps
+        if self.num_batches is not None and self._next >= self.num_batches:
+            self._next = None  # the pass is over: the next epoch starts a new one
         return plan

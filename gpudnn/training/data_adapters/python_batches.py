@@ -11,15 +11,22 @@ from .base import Passes
 from .streams import StreamedAdapter
 
 
-def warn_ran_out(steps, stacklevel=6):
-    """Keras's warning when a source ends early; ``stacklevel`` 6 names the line that called
-    ``fit`` (warn_ran_out <- train_epoch <- _fit_epochs <- fit.fit <- Sequential.fit)."""
+def warn_ran_out(steps, ends=True, stacklevel=6):
+    """Keras's warning when a source ends before the steps asked of an epoch; ``ends``: the
+    training stops (a generator cannot start over), else the epoch ends early and the next
+    starts a new pass. ``stacklevel`` 6 names the line that called ``fit`` (warn_ran_out <-
+    train_epoch <- _fit_epochs <- fit.fit <- Sequential.fit)."""
     before = "" if steps is None else f" before {steps} steps"
-    warnings.warn(
-        f"gpudnn: your input ran out of data{before}; training stops here. Make sure your "
-        f"generator or data set yields at least steps_per_epoch * epochs batches (a generator "
-        f"restarts only if it is a re-iterable: an object whose __iter__ starts over)",
-        UserWarning, stacklevel=stacklevel)
+    if ends:
+        what = ("training stops here. Make sure your generator yields at least "
+                "steps_per_epoch * epochs batches (a generator restarts only if it is a "
+                "re-iterable: an object whose __iter__ starts over)")
+    else:
+        what = ("this epoch ends early and the next starts a new pass over the data, as in "
+                "Keras. Give steps_per_epoch at most the batches in the data (or None: one "
+                "pass per epoch)")
+    warnings.warn(f"gpudnn: your input ran out of data{before}; {what}", UserWarning,
+                  stacklevel=stacklevel)
 
 
 class IteratorAdapter(StreamedAdapter):
@@ -30,6 +37,7 @@ class IteratorAdapter(StreamedAdapter):
     iterator, e.g. a DataLoader; a list is array data, as in Keras), as Keras does."""
 
     what = "generator batch"
+    ends_training = True  # a generator that ran out cannot start over
 
     def __init__(self, model, caller, source, class_weight, steps):
         self.source = source
@@ -95,6 +103,10 @@ class DatasetAdapter(StreamedAdapter):
         pool = sources.dataset_pool(self.dataset)
         raw = sources.dataset_batches(self.dataset, indices, pool, self.depth)
         return _closing_pool((sources.unpack(b, "a PyDataset batch") for b in raw), pool)
+
+    @property
+    def ran_out(self):
+        return self._passes.ran_out
 
     def end_epoch(self):
         was_running = self._prefetch is not None

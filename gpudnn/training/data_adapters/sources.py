@@ -45,14 +45,31 @@ def unpack(batch, where):
 
 def mapped_file(array):
     """The ``mmap.mmap`` behind a NumPy memory-mapped array (or a view of one), else None."""
+    return _mapping(array)[0]
+
+
+def _mapping(array):
+    """``(mmap, mode)``: the mapping behind ``array`` (a view of one included) and the mode of
+    the ``np.memmap`` that owns it ('r', 'r+', 'w+', 'c'), or None where it is not known."""
     while array is not None:
         mm = getattr(array, "_mmap", None)
         if isinstance(mm, mmap.mmap):
-            return mm
+            return mm, getattr(array, "mode", None)
         if isinstance(array, mmap.mmap):
-            return array
+            return array, None
         array = getattr(array, "base", None)
-    return None
+    return None, None
+
+
+def _releasable(array):
+    """The mapping whose pages may be dropped from the process as they are read: a file larger
+    than RELEASE_ABOVE_BYTES mapped shared ('r', 'r+', 'w+'); never a copy-on-write one ('c',
+    whose pages may hold the user's changes) or one whose mode is unknown."""
+    mm, mode = _mapping(array)
+    if mm is None or mode not in ("r", "r+", "w+", "readonly", "readwrite", "write") \
+            or len(mm) <= RELEASE_ABOVE_BYTES:
+        return None
+    return mm
 
 
 def array_rows(x, y, w, batches):
@@ -61,9 +78,7 @@ def array_rows(x, y, w, batches):
     process every RELEASE_EVERY_BYTES that the rows read may have made resident (each row's
     bytes plus FAULT_AROUND_BYTES). A copy-on-write mapping (``mmap_mode="c"``) is never
     released: its pages may hold the user's own changes, which releasing would discard."""
-    mm = mapped_file(x)
-    if mm is not None and (len(mm) <= RELEASE_ABOVE_BYTES or getattr(x, "mode", "r") == "c"):
-        mm = None  # a small file stays mapped; a private copy keeps its changes
+    mm = _releasable(x)
     row_cost = x.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)) + FAULT_AROUND_BYTES
     read = 0
     for rows in batches:

@@ -107,9 +107,11 @@ class StreamedAdapter(DataAdapter):
     def end_epoch(self):
         if self._prefetch is not None:
             if self._stager is not None:
-                self._stager.close()  # a reading thread waiting for a slot gives up
-            self._prefetch.close()
+                self._stager.stop()  # a reading thread waiting for a slot gives up
+            self._prefetch.close()  # the reading thread has ended
             self._prefetch = None
+        if self._stager is not None:
+            self._stager.close()  # no transfer still in flight into its buffers
         self._stager = None
 
     def inference_batches(self, model):
@@ -158,6 +160,10 @@ class MappedArrayAdapter(StreamedAdapter):
             else sample_weight[:1]
         first = (x[:1], None if y is None else y[:1], w0 if w0 is not None else sample_weight)
         super().__init__(model, caller, class_weight, self._passes.per_epoch, first)
+
+    @property
+    def ran_out(self):
+        return self._passes.ran_out
 
     def _raw_batches(self, model, shuffle):
         """The epoch's batches (their rows drawn here, in the loop's thread, from model.rng)."""
