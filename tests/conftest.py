@@ -95,3 +95,16 @@ def keras_names(monkeypatch):
 
     monkeypatch.setattr(layer_base, "_name_counters",
                         layer_base.defaultdict(layer_base.itertools.count))
+
+
+def require_cuda():
+    """The CUDA backend of device 0 for a GPU test; without a usable device the test skips,
+    or fails where ``GPUDNN_REQUIRE_GPU`` is set (bench/gpu_check.sh: never skip there)."""
+    from gpudnn.backend import backend_for, cuda_problem
+
+    problem = cuda_problem(0)
+    if problem is not None:
+        if os.environ.get("GPUDNN_REQUIRE_GPU"):
+            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
+        pytest.skip(f"no usable CUDA device: {problem}")
+    return backend_for("cuda:0")

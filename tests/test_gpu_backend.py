@@ -6,15 +6,15 @@ so loss gradients and optimizer updates agree to an ulp or so; transcendental fu
 avoid float32 subnormals: CuPy compiles with flush-to-zero.
 """
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
-from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend, backend_for, cuda_problem
+from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
 from kernel_harness.ulp import assert_ulp
 from kernel_harness.updates import UPDATES
+from conftest import require_cuda
 
 pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 F32 = np.float32
@@ -22,12 +22,7 @@ F32 = np.float32
 
 @pytest.fixture(scope="module")
 def gpu():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):  # set by bench/gpu_check.sh: never skip there
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    return backend_for("cuda:0")
+    return require_cuda()
 
 
 @pytest.fixture(scope="module")

@@ -3,27 +3,22 @@ bench/gpu_check.sh runs it): a CuPy array or a DLPack CUDA tensor on the model's
 in place, without a transfer; model(x) of a device array returns a device array; a streamed
 (memory-mapped) fit matches the same array on the device; sample weights work there."""
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
 from gpudnn import layers, models
-from gpudnn.backend import cuda_problem
 from gpudnn.training.data_adapters import adapt
 from gpudnn.utils import to_categorical
+from conftest import require_cuda
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def cupy():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
+    require_cuda()
     import cupy
     return cupy
 

@@ -8,27 +8,21 @@
 - one epoch of the course model reaches the same accuracy either way.
 """
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
 from gpudnn import layers, models, optimizers
-from gpudnn.backend import backend_for, cuda_problem
 from gpudnn.utils import to_categorical
+from conftest import require_cuda
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def gpu():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    return backend_for("cuda:0")
+    return require_cuda()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -2,25 +2,21 @@
 it): the CUDA kernels against the NumPy reference, a captured training step against the CPU's,
 and frozen weights bit-identical under CUDA graphs."""
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
 from gpudnn import layers, models
-from gpudnn.backend import NumpyBackend, cuda_problem
+from gpudnn.backend import NumpyBackend
+from conftest import require_cuda
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def cupy():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
+    require_cuda()
     import cupy
     return cupy
 

@@ -7,28 +7,23 @@
   evaluate on the GPU logs what the standalone metrics give on its predictions.
 """
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
 from gpudnn import layers, metrics, models
-from gpudnn.backend import NumpyBackend, backend_for, cuda_problem
+from gpudnn.backend import NumpyBackend
 
 from test_metrics_ops import batch
+from conftest import require_cuda
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def gpu():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    return backend_for("cuda:0")
+    return require_cuda()
 
 
 OPS = {

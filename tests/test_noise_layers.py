@@ -6,7 +6,6 @@ save / load / exact resume, recorded steps against eager ones, configs and summa
 
 import importlib.util
 import math
-import os
 import re
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 import gpudnn
 import kernel_harness
 from gpudnn import layers, models, optimizers
-from gpudnn.backend import NumpyBackend, backend_for, cuda_problem
+from gpudnn.backend import NumpyBackend
 from gpudnn.backend.base import dropout_threshold
 from gpudnn.backend.counter_rng import normals, random_bits
 from gpudnn.backend.kernel_source import load_kernels
@@ -24,7 +23,7 @@ from gpudnn.errors import InvalidInputError
 from gpudnn.utils import to_categorical
 from kernel_harness import host
 
-from conftest import blobs
+from conftest import blobs, require_cuda
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 DTYPES = (np.float32, np.float64)
@@ -248,12 +247,7 @@ def test_nvrtc_code_has_no_fused_multiply_add_and_no_libm_approximation(name, dt
 
 @pytest.fixture(scope="module")
 def gpu():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    return backend_for("cuda:0")
+    return require_cuda()
 
 
 @pytest.mark.gpu

@@ -3,27 +3,22 @@ CuPy backend's ema_update and accumulate_gradients against NumPy, and a fit whos
 captured as CUDA graphs (both forms of an accumulating step, the EMA overwrite between them)
 against the same fit run eagerly."""
 
-import os
 
 import numpy as np
 import pytest
 
 import gpudnn
 from gpudnn import layers, models, optimizers
-from gpudnn.backend import NumpyBackend, backend_for, cuda_problem
+from gpudnn.backend import NumpyBackend
 from gpudnn.backend.kernel_source import load_kernels
+from conftest import require_cuda
 
 pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
 @pytest.fixture(scope="module")
 def gpu():
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):  # set by bench/gpu_check.sh: never skip there
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    return backend_for("cuda:0")
+    return require_cuda()
 
 
 class _LaunchLog(dict):
