@@ -275,20 +275,7 @@ def _as_float64(data, what):
 
 def _sample_weights(sample_weight, n):
     """Keras's ``sample_weight`` for n samples as a float64 (n, 1) column, checked."""
-    w = _as_float64(sample_weight, "sample_weight")
-    if w.ndim == 0:
-        w = np.full(n, w)
-    if w.shape not in ((n,), (n, 1)):
-        raise InvalidInputError(
-            f"sample_weight has shape {w.shape}, but there are {n} samples: give one weight per "
-            f"sample, shape ({n},) or ({n}, 1), or one number for all of them")
-    bad = np.flatnonzero(~np.isfinite(w))
-    if bad.size:
-        raise InvalidInputError(
-            f"sample_weight[{bad[0]}] is {w.reshape(-1)[bad[0]]} ({bad.size} weights are NaN or "
-            f"inf): weights must be finite numbers; give such samples a weight of 0 to leave "
-            f"them out (numpy.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0))")
-    return np.ascontiguousarray(w.reshape(n, 1))
+    return inputs.sample_weight_column(sample_weight, n).reshape(n, 1)
 
 
 def get(identifier):

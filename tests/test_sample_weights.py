@@ -209,10 +209,10 @@ def bad_weight_cases(x, y):
     negative[3], nan[5] = -1.0, np.nan
     gen = lambda: ((x[i:i + 8], y[i:i + 8]) for i in range(0, n, 8))  # noqa: E731
     return {
-        "negative": ({"sample_weight": negative}, r"sample_weight holds -1\.0 at sample 3.*>= 0"),
-        "NaN": ({"sample_weight": nan}, r"sample_weight holds nan at sample 5.*finite"),
+        "negative": ({"sample_weight": negative}, r"sample_weight\[3\] is -1\.0 .*>= 0"),
+        "NaN": ({"sample_weight": nan}, r"sample_weight\[5\] is nan .*finite"),
         "length": ({"sample_weight": np.ones(n - 1)},
-                   rf"sample_weight has shape \({n - 1},\) but there are {n} samples"),
+                   rf"sample_weight has shape \({n - 1},\), but there are {n} samples"),
         "unknown class": ({"class_weight": {10: 1.0}},
                           r"class_weight names class 10, but the model's classes are 0\.\.9"),
         "negative class weight": ({"class_weight": {1: -0.5}},
@@ -244,7 +244,7 @@ def test_bad_sample_weight_refused_by_evaluate_and_the_batch_calls(call):
     before = model.get_weights()
     negative = np.ones(len(x))
     negative[7] = -2.0
-    with pytest.raises(InvalidInputError, match=r"sample_weight holds -2\.0 at sample 7"):
+    with pytest.raises(InvalidInputError, match=r"sample_weight\[7\] is -2\.0"):
         getattr(model, call)(x, labels, sample_weight=negative)
     with pytest.raises(InvalidInputError, match=r"sample_weight has shape \(39,\)"):
         getattr(model, call)(x, labels, sample_weight=np.ones(39))

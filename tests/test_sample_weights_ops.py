@@ -485,7 +485,7 @@ def test_the_sum_is_divided_by_the_samples_not_by_the_weights():
 
 @pytest.mark.parametrize("sample_weight,message", [
     ([1.0, np.nan, 1.0], r"sample_weight\[1\] is nan .*finite.*weight of 0"),
-    ([np.inf, 1.0, -np.inf], r"sample_weight\[0\] is inf \(2 weights are NaN or inf\)"),
+    ([np.inf, 1.0, -np.inf], r"sample_weight\[0\] is inf \(2 weights are not finite numbers\)"),
     ([1.0, 1.0], r"shape \(2,\), but there are 3 samples.*\(3,\) or \(3, 1\)"),
     ([[1.0, 1.0]] * 3, r"shape \(3, 2\)"),
     ([[1.0, 1.0, 1.0]], r"shape \(1, 3\)"),

@@ -21,6 +21,7 @@ import numpy as np
 from .. import config
 from ..backend.numpy_backend import NumpyBackend
 from ..errors import InvalidInputError
+from ..utils import inputs
 from ..utils.identifiers import Configurable
 from ..utils.watched import Watched
 
@@ -37,17 +38,8 @@ def _as_array(data, what, dtype=None):
 def sample_weights(sample_weight, n, dtype):
     """Keras's ``sample_weight`` for n samples as an (n, 1) array of ``dtype``, checked: one
     number for all, or one finite weight per sample, (n,) or (n, 1)."""
-    w = _as_array(sample_weight, "sample_weight", np.float64)
-    if w.ndim == 0:
-        w = np.full(n, w)
-    if w.shape not in ((n,), (n, 1)):
-        raise InvalidInputError(
-            f"sample_weight has shape {w.shape}, but there are {n} samples: give one weight per "
-            f"sample, shape ({n},) or ({n}, 1), or one number for all of them")
-    if not np.isfinite(w).all():
-        raise InvalidInputError("sample_weight holds NaN or inf; weights must be finite (give a "
-                                "sample weight 0 to leave it out)")
-    return np.ascontiguousarray(w.reshape(n, 1), dtype=dtype)
+    return np.ascontiguousarray(inputs.sample_weight_column(sample_weight, n).reshape(n, 1),
+                                dtype=dtype)
 
 
 class Metric(Configurable, Watched):

@@ -212,3 +212,37 @@ def weight_arrays(labeled_views, weights, hint=""):
             raise InvalidInputError(f"weight {label} must hold real numbers, not dtype {w.dtype}")
         arrays.append(np.ascontiguousarray(w, dtype=view.dtype))
     return arrays
+
+
+def sample_weight_column(sample_weight, n, what="sample_weight", nonnegative=False):
+    """Keras's ``sample_weight`` for n samples as float64 (n,), checked: one number for all, or
+    one weight per sample, shape (n,) or (n, 1); finite, and >= 0 with ``nonnegative`` (fit
+    refuses negative weights; a loss or a metric called on arrays takes them, as Keras's)."""
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        w = np.full(n, float(sample_weight))
+    else:
+        try:
+            w = np.asarray(sample_weight)
+        except Exception as exc:
+            raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") \
+                from None
+        if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.number) \
+                or np.issubdtype(w.dtype, np.complexfloating):
+            raise InvalidInputError(f"{what} cannot be read as an array of numbers (dtype "
+                                    f"{w.dtype}); give real numbers, one per sample")
+        w = np.full(n, float(w)) if w.ndim == 0 else w
+    if w.shape not in ((n,), (n, 1)):
+        raise InvalidInputError(
+            f"{what} has shape {w.shape}, but there are {n} samples: give one weight per "
+            f"sample, shape ({n},) or ({n}, 1), or one number for all of them")
+    w = w.reshape(n).astype(np.float64)
+    bad = ~np.isfinite(w) | (w < 0) if nonnegative else ~np.isfinite(w)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        rule = "finite numbers >= 0" if nonnegative else "finite numbers"
+        raise InvalidInputError(
+            f"{what}[{first}] is {w[first]} ({int(bad.sum())} weights are not {rule}): "
+            f"weights must be {rule}; give such samples a weight of 0 to leave them out "
+            f"(numpy.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0))")
+    return w
+

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ...errors import InvalidInputError
+from ...utils import inputs
 
 
 def check_class_weight(class_weight, units):
@@ -50,7 +51,7 @@ def sample_weights(sample_weight, class_weight, y, dtype, what="sample_weight"):
     n = y.shape[0]
     weights = np.ones(n, dtype=np.float64)
     if sample_weight is not None:
-        weights *= _sample_weight_column(sample_weight, n, what)
+        weights *= inputs.sample_weight_column(sample_weight, n, what, nonnegative=True)
     if class_weight is not None:
         classes = (y[:, 0] > 0.5).astype(np.intp) if y.shape[1] == 1 else np.argmax(y, axis=1)
         table = np.ones(max(int(classes.max()), max(class_weight)) + 1)
@@ -58,28 +59,3 @@ def sample_weights(sample_weight, class_weight, y, dtype, what="sample_weight"):
             table[cls] = weight
         weights *= table[classes]
     return np.ascontiguousarray(weights.reshape(n, 1), dtype=dtype)
-
-
-def _sample_weight_column(sample_weight, n, what):
-    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
-        return np.full(n, _weight_value(sample_weight, what))
-    try:
-        w = np.asarray(sample_weight)
-    except Exception as exc:
-        raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") from None
-    if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.number) \
-            or np.issubdtype(w.dtype, np.complexfloating):
-        raise InvalidInputError(f"{what} must hold real numbers, not dtype {w.dtype}")
-    if w.ndim == 2 and w.shape[1] == 1:
-        w = w[:, 0]
-    if w.ndim != 1 or w.shape[0] != n:
-        raise InvalidInputError(
-            f"{what} has shape {w.shape} but there are {n} samples; pass one weight per "
-            f"sample, shape ({n},)")
-    w = w.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        raise InvalidInputError(
-            f"{what} holds {w[bad[0]]} at sample {int(bad[0])}; weights must be finite numbers "
-            f">= 0 (0 leaves a sample out)")
-    return w
