@@ -20,8 +20,8 @@ class Adagrad(Optimizer):
     def _initialize_slots(self, backend):
         backend.fill(self.slots["accumulator"], self.initial_accumulator_value)
 
-    def _update(self, backend, params, grads):
-        backend.adagrad_update(params, grads, self.slots["accumulator"], self.hyper, self.epsilon)
+    def _update(self, backend, params, grads, slots, hyper):
+        backend.adagrad_update(params, grads, slots["accumulator"], hyper, self.epsilon)
 
     def _own_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,

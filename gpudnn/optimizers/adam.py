@@ -45,9 +45,9 @@ class Adam(_Moments):
     def _step_size(self, lr, t):
         return lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
-    def _update(self, backend, params, grads):
-        backend.adam_update(params, grads, self.slots["m"], self.slots["v"], self.hyper,
-                            self.beta_1, self.beta_2, self.epsilon, vhat=self.slots.get("vhat"))
+    def _update(self, backend, params, grads, slots, hyper):
+        backend.adam_update(params, grads, slots["m"], slots["v"], hyper,
+                            self.beta_1, self.beta_2, self.epsilon, vhat=slots.get("vhat"))
 
     def _own_config(self):
         return {**super()._own_config(), "amsgrad": self.amsgrad}
@@ -92,8 +92,8 @@ class Nadam(_Moments):
         return (u_next / (1 - product * u_next), (1 - u_t) / (1 - product),
                 1 / (1 - self.beta_2 ** t))
 
-    def _update(self, backend, params, grads):
-        backend.nadam_update(params, grads, self.slots["m"], self.slots["v"], self.hyper,
+    def _update(self, backend, params, grads, slots, hyper):
+        backend.nadam_update(params, grads, slots["m"], slots["v"], hyper,
                              self.beta_1, self.beta_2, self.epsilon)
 
 
@@ -106,6 +106,6 @@ class Adamax(_Moments):
     def _step_size(self, lr, t):
         return lr / (1 - self.beta_1 ** t)
 
-    def _update(self, backend, params, grads):
-        backend.adamax_update(params, grads, self.slots["m"], self.slots["u"], self.hyper,
+    def _update(self, backend, params, grads, slots, hyper):
+        backend.adamax_update(params, grads, slots["m"], slots["u"], hyper,
                               self.beta_1, self.beta_2, self.epsilon)

@@ -220,7 +220,7 @@ class Optimizer(OptimizerOptions, Watched):
             self._clip(backend, grads, ranges)
             runs = self._decay_runs if self.weight_decay else None
             if runs is None and ranges is None:
-                self._update(backend, params, grads)
+                self._update(backend, params, grads, self.slots, self.hyper)
             else:
                 self._update_runs(backend, params, grads, runs or
                                   tuple((a, b, offset, True) for a, b, offset in parts))
@@ -230,18 +230,12 @@ class Optimizer(OptimizerOptions, Watched):
     def _update_runs(self, backend, params, grads, runs):
         """The update over each ``(start, stop, offset, decayed)`` run of the flat buffers, the
         slots' ``[offset, offset + stop - start)``, with ``hyper`` or, not decayed, its copy
-        with decay 0. (Set through ``__dict__``: a settings assignment would make a recorded
-        step record again.)"""
-        slots, hyper = self.slots, self.hyper
-        try:
-            for start, stop, offset, decayed in runs:
-                size = stop - start
-                self.__dict__["slots"] = {name: slot[offset:offset + size]
-                                          for name, slot in slots.items()}
-                self.__dict__["hyper"] = hyper if decayed else self._plain_hyper
-                self._update(backend, params[start:stop], grads[start:stop])
-        finally:
-            self.__dict__["slots"], self.__dict__["hyper"] = slots, hyper
+        with decay 0."""
+        for start, stop, offset, decayed in runs:
+            size = stop - start
+            self._update(backend, params[start:stop], grads[start:stop],
+                         {name: slot[offset:offset + size] for name, slot in self.slots.items()},
+                         self.hyper if decayed else self._plain_hyper)
 
     def end_step(self):
         """Host part after the update: the EMA overwrite (options.py), then the count."""
@@ -279,7 +273,9 @@ class Optimizer(OptimizerOptions, Watched):
         """``hyper[2:]`` for step t."""
         return ()
 
-    def _update(self, backend, params, grads):
+    def _update(self, backend, params, grads, slots, hyper):
+        """The fused update of ``params`` from ``grads`` with the optimizer's ``slots`` (views of
+        the same elements) and per-step values ``hyper``: one backend call."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ custom loops

@@ -24,10 +24,10 @@ class RMSprop(Optimizer):
             return ("velocity", "average_gradient", "momentum")
         return ("velocity", "momentum") if self.momentum > 0 else ("velocity",)
 
-    def _update(self, backend, params, grads):
-        backend.rmsprop_update(params, grads, self.slots["velocity"], self.hyper, self.rho,
-                               self.epsilon, self.momentum, self.slots.get("momentum"),
-                               self.slots.get("average_gradient"))
+    def _update(self, backend, params, grads, slots, hyper):
+        backend.rmsprop_update(params, grads, slots["velocity"], hyper, self.rho,
+                               self.epsilon, self.momentum, slots.get("momentum"),
+                               slots.get("average_gradient"))
 
     def _own_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,

@@ -17,12 +17,12 @@ class SGD(Optimizer):
     def slot_names(self):
         return ("velocity",) if self.momentum > 0 else ()
 
-    def _update(self, backend, params, grads):
+    def _update(self, backend, params, grads, slots, hyper):
         if self.momentum > 0:
-            backend.momentum_update(params, grads, self.slots["velocity"], self.hyper,
+            backend.momentum_update(params, grads, slots["velocity"], hyper,
                                     self.momentum, self.nesterov)
         else:
-            backend.sgd_update(params, grads, self.hyper)
+            backend.sgd_update(params, grads, hyper)
 
     def _own_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
