@@ -5,14 +5,8 @@ float64 device accumulators with atomics. Unweighted launches pass y_pred where 
 dtype and kept by the backend, so a recorded step or a captured graph reads the same array at
 every replay. A mixin of :class:`~gpudnn.backend.cupy_backend.CupyBackend`."""
 
-import numpy as np
-
 from .base import check_weights
-from .metrics_ops import metric_threads
-
-
-def _flag(value):
-    return 1 if value else 0
+from .metrics_ops import flag, metric_threads
 
 
 class CupyMetrics:
@@ -24,15 +18,6 @@ class CupyMetrics:
             return y_pred.reshape(-1)
         return check_weights(weights, y_pred).reshape(-1)
 
-    def _metric_constants(self, values, dtype):
-        """A device array of the floats ``values`` in ``dtype``, made once and kept."""
-        cache = self.__dict__.setdefault("_metric_constant_cache", {})
-        key = (tuple(float(v) for v in values), np.dtype(dtype))
-        array = cache.get(key)
-        if array is None:
-            array = cache[key] = self.from_host(np.asarray(key[0], dtype=dtype))
-        return array
-
     def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
         n, k = y_pred.shape
         threads = metric_threads(n)
@@ -40,7 +25,7 @@ class CupyMetrics:
         with self._device:
             self._launch("add_matches", y_pred.reshape(-1), y_true.reshape(-1), w,
                          0.5 if threshold is None else float(threshold), k, n, threads,
-                         _flag(threshold is not None), _flag(weights is not None),
+                         flag(threshold is not None), flag(weights is not None),
                          total.reshape(1), size=threads)
 
     def accumulate_top_k(self, y_pred, y_true, k, total, weights=None):
@@ -49,7 +34,7 @@ class CupyMetrics:
         w = self._metric_weights(weights, y_pred)
         with self._device:
             self._launch("add_top_k_hits", y_pred.reshape(-1), y_true.reshape(-1), w, cols,
-                         int(k), n, threads, _flag(weights is not None), total.reshape(1),
+                         int(k), n, threads, flag(weights is not None), total.reshape(1),
                          size=threads)
 
     def accumulate_errors(self, y_pred, y_true, squared, total, weights=None):
@@ -58,7 +43,7 @@ class CupyMetrics:
         w = self._metric_weights(weights, y_pred)
         with self._device:
             self._launch("add_error_sums", y_pred.reshape(-1), y_true.reshape(-1), w, k, n,
-                         threads, _flag(squared), _flag(weights is not None), total.reshape(1),
+                         threads, flag(squared), flag(weights is not None), total.reshape(1),
                          size=threads)
 
     def accumulate_confusion(self, y_pred, y_true, thresholds, counts, weights=None,
@@ -73,8 +58,8 @@ class CupyMetrics:
                 self._metric_constants(label_weights, y_pred.dtype)
             self._launch("add_confusion", y_pred.reshape(-1), y_true.reshape(-1), w, lw, thr, k,
                          len(thresholds), first, width, int(top_k or 0), n, threads,
-                         _flag(weights is not None), _flag(label_weights is not None),
-                         _flag(from_logits), counts.reshape(-1), size=threads)
+                         flag(weights is not None), flag(label_weights is not None),
+                         flag(from_logits), counts.reshape(-1), size=threads)
 
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
@@ -84,6 +69,6 @@ class CupyMetrics:
             lw = y_pred.reshape(-1) if label_weights is None else \
                 self._metric_constants(label_weights, y_pred.dtype)
             self._launch("add_buckets", y_pred.reshape(-1), y_true.reshape(-1), w, lw, k,
-                         counts.shape[2] - 1, counts.shape[1], _flag(weights is not None),
-                         _flag(label_weights is not None), _flag(from_logits),
+                         counts.shape[2] - 1, counts.shape[1], flag(weights is not None),
+                         flag(label_weights is not None), flag(from_logits),
                          counts.reshape(-1))

@@ -14,6 +14,8 @@ in :mod:`~gpudnn.backend.numpy_metrics`.
 
 from abc import abstractmethod
 
+import numpy as np
+
 #: Most threads a row kernel of kernels/metrics.cu runs: each walks rows i, i + threads, ...
 #: and adds its share with one atomic per value (as softmax_cce_step).
 METRIC_THREADS = 512
@@ -24,8 +26,24 @@ def metric_threads(n):
     return max(1, min(int(n), METRIC_THREADS))
 
 
+def flag(value):
+    """A kernel's int32 switch: 1 when ``value`` is true, else 0."""
+    return 1 if value else 0
+
+
 class MetricOps:
     """Mixin of Backend: the metric accumulators (see the module docstring)."""
+
+    def _metric_constants(self, values, dtype):
+        """The backend array of the floats ``values`` in ``dtype`` (thresholds, label weights)
+        that a kernel reads: made once per value set and dtype and kept, so that a recorded
+        step (or a captured graph) reads the same array at every replay."""
+        cache = self.__dict__.setdefault("_metric_constant_cache", {})
+        key = (tuple(float(v) for v in values), np.dtype(dtype))
+        array = cache.get(key)
+        if array is None:
+            array = cache[key] = self.from_host(np.asarray(key[0], dtype=dtype))
+        return array
 
     @abstractmethod
     def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):

@@ -8,13 +8,9 @@ them (the row kernels with ``threads = min(n, METRIC_THREADS)``). A mixin of
 
 import numpy as np
 
-from .metrics_ops import metric_threads
+from .metrics_ops import flag, metric_threads
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _flag(value):
-    return 1 if value else 0
 
 
 class NativeMetrics:
@@ -52,16 +48,6 @@ class NativeMetrics:
 
         return check_weights(weights, y_pred)
 
-    def _metric_constants(self, values, dtype):
-        """A cached host array of the floats ``values`` in ``dtype`` (thresholds, label
-        weights): made once, so that a recorded step reads the same array every replay."""
-        cache = self.__dict__.setdefault("_metric_constant_cache", {})
-        key = (tuple(float(v) for v in values), np.dtype(dtype))
-        array = cache.get(key)
-        if array is None:
-            array = cache[key] = self.from_host(np.asarray(key[0], dtype=dtype))
-        return array
-
     def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
         w = self._weights_or_p(weights, y_pred)
         site = self._metric_site("add_matches", (y_pred, y_true, w), total)
@@ -71,7 +57,7 @@ class NativeMetrics:
         n, k = y_pred.shape
         threads = metric_threads(n)
         fn(threads, pp, py, pw, 0.5 if threshold is None else threshold, k, n, threads,
-           _flag(threshold is not None), _flag(weights is not None), po)
+           flag(threshold is not None), flag(weights is not None), po)
 
     def accumulate_top_k(self, y_pred, y_true, k, total, weights=None):
         w = self._weights_or_p(weights, y_pred)
@@ -81,7 +67,7 @@ class NativeMetrics:
         fn, pp, py, pw, po = site[:5]
         n, cols = y_pred.shape
         threads = metric_threads(n)
-        fn(threads, pp, py, pw, cols, int(k), n, threads, _flag(weights is not None), po)
+        fn(threads, pp, py, pw, cols, int(k), n, threads, flag(weights is not None), po)
 
     def accumulate_errors(self, y_pred, y_true, squared, total, weights=None):
         w = self._weights_or_p(weights, y_pred)
@@ -91,7 +77,7 @@ class NativeMetrics:
         fn, pp, py, pw, po = site[:5]
         n, k = y_pred.shape
         threads = metric_threads(n)
-        fn(threads, pp, py, pw, k, n, threads, _flag(squared), _flag(weights is not None), po)
+        fn(threads, pp, py, pw, k, n, threads, flag(squared), flag(weights is not None), po)
 
     def accumulate_confusion(self, y_pred, y_true, thresholds, counts, weights=None,
                              class_id=None, top_k=None, label_weights=None, from_logits=False):
@@ -110,8 +96,8 @@ class NativeMetrics:
         threads = metric_threads(n)
         first, width = (0, k) if class_id is None else (int(class_id), 1)
         fn(threads, pp, py, pw, plw, pthr, k, len(thresholds), first, width, int(top_k or 0), n,
-           threads, _flag(weights is not None), _flag(label_weights is not None),
-           _flag(from_logits), po)
+           threads, flag(weights is not None), flag(label_weights is not None),
+           flag(from_logits), po)
 
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
@@ -127,4 +113,4 @@ class NativeMetrics:
         fn, pp, py, pw, plw, po = site[:6]
         n, k = y_pred.shape
         fn(n * k, pp, py, pw, plw, k, counts.shape[2] - 1, counts.shape[1],
-           _flag(weights is not None), _flag(label_weights is not None), _flag(from_logits), po)
+           flag(weights is not None), flag(label_weights is not None), flag(from_logits), po)
