@@ -8,6 +8,7 @@ them (the row kernels with ``threads = min(n, METRIC_THREADS)``). A mixin of
 
 import numpy as np
 
+from .base import check_weights
 from .metrics_ops import flag, metric_threads
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -16,41 +17,32 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 class NativeMetrics:
     """Mixin of CompiledCpuBackend: the metric ops through the compiled kernels."""
 
-    def _metric_site(self, kernel, inputs, out):
-        """``(fn, input pointers..., out pointer)`` of ``kernel`` for the T arrays ``inputs``
-        (p, y first) and the float64 accumulator ``out``, cached under their ids; None when
-        NumPy must do the op."""
+    def _metric_site(self, kernel, y_pred, y_true, weights, out, constants=()):
+        """``(fn, p, y, w, constants..., out)`` pointers of ``kernel`` for the T arrays y_pred,
+        y_true, the (n, 1) weights (checked; y_pred, never read, when unweighted) and the
+        host ``constants``, and the float64 accumulator ``out``, cached under their ids; None
+        when NumPy must do the op."""
+        w = y_pred if weights is None else check_weights(weights, y_pred)
+        inputs = (y_pred, y_true, w) + constants
         key = ("metric", kernel) + tuple(map(id, inputs)) + (id(out),)
         return self._cached(key, inputs + (out,), self._bind_metric, kernel, inputs, out)
 
     def _bind_metric(self, kernel, inputs, out):
         p = inputs[0]
-        if (not isinstance(p, np.ndarray) or p.dtype not in _FLOATS or p.ndim != 2
-                or getattr(inputs[1], "shape", None) != p.shape):
+        if not isinstance(p, np.ndarray) or p.ndim != 2 or \
+                getattr(inputs[1], "shape", None) != p.shape:
             return None
-        for a in inputs:
-            if not (isinstance(a, np.ndarray) and a.dtype == p.dtype and a.flags.c_contiguous):
-                return None
-        if not (isinstance(out, np.ndarray) and out.dtype == np.float64
-                and out.flags.c_contiguous and out.flags.writeable):
+        site = self._site(kernel, inputs, 0)  # T arrays, C-contiguous, none partly overlapping
+        if site is None or not (isinstance(out, np.ndarray) and out.dtype == np.float64
+                                and out.flags.c_contiguous and out.flags.writeable):
             return None
         start, end = out.ctypes.data, out.ctypes.data + out.nbytes
         if any(a.ctypes.data < end and start < a.ctypes.data + a.nbytes for a in inputs):
             return None
-        fn = getattr(self.load(p.dtype), kernel)
-        return (fn,) + tuple(a.ctypes.data for a in inputs) + (out.ctypes.data,)
-
-    def _weights_or_p(self, weights, y_pred):
-        """The (n, 1) weights, or y_pred (never read) when unweighted."""
-        if weights is None:
-            return y_pred
-        from .base import check_weights
-
-        return check_weights(weights, y_pred)
+        return (site[0],) + site[2:] + (start,)
 
     def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
-        w = self._weights_or_p(weights, y_pred)
-        site = self._metric_site("add_matches", (y_pred, y_true, w), total)
+        site = self._metric_site("add_matches", y_pred, y_true, weights, total)
         if site is None:
             return super().accumulate_matches(y_pred, y_true, total, threshold, weights)
         fn, pp, py, pw, po = site[:5]
@@ -60,8 +52,7 @@ class NativeMetrics:
            flag(threshold is not None), flag(weights is not None), po)
 
     def accumulate_top_k(self, y_pred, y_true, k, total, weights=None):
-        w = self._weights_or_p(weights, y_pred)
-        site = self._metric_site("add_top_k_hits", (y_pred, y_true, w), total)
+        site = self._metric_site("add_top_k_hits", y_pred, y_true, weights, total)
         if site is None:
             return super().accumulate_top_k(y_pred, y_true, k, total, weights)
         fn, pp, py, pw, po = site[:5]
@@ -70,8 +61,7 @@ class NativeMetrics:
         fn(threads, pp, py, pw, cols, int(k), n, threads, flag(weights is not None), po)
 
     def accumulate_errors(self, y_pred, y_true, squared, total, weights=None):
-        w = self._weights_or_p(weights, y_pred)
-        site = self._metric_site("add_error_sums", (y_pred, y_true, w), total)
+        site = self._metric_site("add_error_sums", y_pred, y_true, weights, total)
         if site is None:
             return super().accumulate_errors(y_pred, y_true, squared, total, weights)
         fn, pp, py, pw, po = site[:5]
@@ -81,13 +71,12 @@ class NativeMetrics:
 
     def accumulate_confusion(self, y_pred, y_true, thresholds, counts, weights=None,
                              class_id=None, top_k=None, label_weights=None, from_logits=False):
-        w = self._weights_or_p(weights, y_pred)
         dtype = getattr(y_pred, "dtype", None)
         site = None
         if dtype in _FLOATS:
             thr = self._metric_constants(thresholds, dtype)
             lw = y_pred if label_weights is None else self._metric_constants(label_weights, dtype)
-            site = self._metric_site("add_confusion", (y_pred, y_true, w, lw, thr), counts)
+            site = self._metric_site("add_confusion", y_pred, y_true, weights, counts, (lw, thr))
         if site is None:
             return super().accumulate_confusion(y_pred, y_true, thresholds, counts, weights,
                                                 class_id, top_k, label_weights, from_logits)
@@ -101,12 +90,11 @@ class NativeMetrics:
 
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
-        w = self._weights_or_p(weights, y_pred)
         dtype = getattr(y_pred, "dtype", None)
         site = None
         if dtype in _FLOATS:
             lw = y_pred if label_weights is None else self._metric_constants(label_weights, dtype)
-            site = self._metric_site("add_buckets", (y_pred, y_true, w, lw), counts)
+            site = self._metric_site("add_buckets", y_pred, y_true, weights, counts, (lw,))
         if site is None:
             return super().accumulate_buckets(y_pred, y_true, counts, weights, multi_label,
                                               label_weights, from_logits)
