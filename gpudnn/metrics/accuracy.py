@@ -16,6 +16,7 @@ one-hot rows, whose argmax is the class index.
 """
 
 from ..errors import InvalidInputError
+from ..utils import inputs
 from .base import MeanOfSamples
 
 
@@ -82,9 +83,7 @@ class TopKCategoricalAccuracy(MeanOfSamples):
     default_name = "top_k_categorical_accuracy"
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"{type(self).__name__} k must be a positive integer, not "
-                                    f"{k!r}")
+        k = inputs.positive_int(k, f"{type(self).__name__} k")
         super().__init__(name=name, dtype=dtype)
         self.k = k
 

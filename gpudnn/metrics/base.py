@@ -190,7 +190,7 @@ class Mean(Metric):
         if v.ndim > 1:
             v = v.mean(axis=tuple(range(1, v.ndim)))
         w = np.ones(v.shape[0]) if sample_weight is None else \
-            sample_weights(sample_weight, v.shape[0], np.float64)[:, 0]
+            inputs.sample_weight_column(sample_weight, v.shape[0])
         self._total += float(np.dot(v, w))
         self._weight += float(w.sum())
 

@@ -20,6 +20,7 @@ dtype). The state counts true and false positives and negatives, weighted by ``s
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..utils import inputs
 from .base import Metric
 
 #: Keras's NEG_INF: the default threshold with top_k (any kept prediction is above it)
@@ -33,14 +34,6 @@ def _divide_no_nan(a, b):
     out = np.zeros(a.shape)
     np.divide(a, b, out=out, where=b != 0)
     return out
-
-
-def _positive_int(value, what):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidInputError(f"{what} must be a non-negative integer or None, not {value!r}")
-    return int(value)
 
 
 def _floats(values, what):
@@ -59,10 +52,8 @@ class _Confusion(Metric):
             if not checked or any(not 0 <= t <= 1 for t in checked):
                 raise InvalidInputError(f"Threshold values must be in [0, 1]; got {thresholds!r}")
         self.init_thresholds = thresholds
-        self.top_k = _positive_int(top_k, "top_k")
-        if self.top_k == 0:
-            raise InvalidInputError("top_k must be a positive integer or None, not 0")
-        self.class_id = _positive_int(class_id, "class_id")
+        self.top_k = None if top_k is None else inputs.positive_int(top_k, "top_k")
+        self.class_id = None if class_id is None else inputs.non_negative_int(class_id, "class_id")
         super().__init__(name=name, dtype=dtype)
 
     @property
@@ -150,7 +141,8 @@ class AUC(Metric):
         self.curve = _CURVES[curve.lower()]
         self.summation_method = summation_method.lower()
         self.multi_label = bool(multi_label)
-        self.num_labels = _positive_int(num_labels, "num_labels")
+        self.num_labels = None if num_labels is None else \
+            inputs.non_negative_int(num_labels, "num_labels")
         self.label_weights = None if label_weights is None else \
             _floats(np.asarray(label_weights).reshape(-1).tolist(), "label_weights")
         self.from_logits = bool(from_logits)
