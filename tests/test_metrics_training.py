@@ -20,7 +20,12 @@ from gpudnn.backend import NumpyBackend
 from gpudnn.errors import InvalidInputError, UnknownNameError
 
 from conftest import blobs
+import test_loss_step_calls
 from test_metrics import auc_bucket_bound
+
+#: A fixture: the CuPy backend's class whose kernel launches run in the g++ harness (listed in
+#: its ``launches``) and whose few CuPy routines are NumPy's.
+harness_backend_class = test_loss_step_calls.harness_backend_class
 
 
 def backend_named(name):
@@ -168,12 +173,13 @@ def test_a_metric_setting_changed_between_fits_is_not_replayed_stale(monkeypatch
     assert after[0] > before[0]  # a lower threshold recalls more
 
 
-def test_the_cupy_step_launches_the_metric_kernels(harness_step_backend):
+def test_the_cupy_step_launches_the_metric_kernels(harness_backend_class):
     x, labels = blobs(n=64, classes=4)
     compiled = ["auc", "precision", metrics.Recall(top_k=2), metrics.TopKCategoricalAccuracy(k=2),
                 "mse", metrics.BinaryAccuracy(), metrics.Accuracy()]
+    gpu = harness_backend_class()  # the CuPy backend's launches, run in the g++ harness
     logs = []
-    for backend in (harness_step_backend(), NumpyBackend()):
+    for backend in (gpu, NumpyBackend()):
         model = model_on(backend, 4, "softmax", "categorical_crossentropy", compiled)
         ws = model._workspace(64, with_grads=True)
         backend.copy_into(ws.x, x)
@@ -182,54 +188,10 @@ def test_the_cupy_step_launches_the_metric_kernels(harness_step_backend):
         model._train_batch(ws, totals)
         logs.append(model._logs(totals, 64))
     assert {"add_buckets", "add_confusion", "add_top_k_hits", "add_error_sums",
-            "add_matches"} <= set(harness_step_backend.seen)
+            "add_matches"} <= set(gpu.launches)
     assert logs[0].keys() == logs[1].keys()
     for name in logs[1]:  # the same float32 model on two devices: its forward pass to rounding
         assert logs[0][name] == pytest.approx(logs[1][name], rel=1e-6), name
-
-
-@pytest.fixture
-def harness_step_backend():
-    """A factory of the CuPy backend whose launches run in the g++ harness (its few CuPy
-    routines NumPy's), as tests/test_loss_step_calls.py builds it."""
-    import importlib.util
-
-    import kernel_harness
-
-    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
-    kernel_harness.require("g++", kernel_harness.have_gxx())
-    from kernel_harness.backend import host_routed_backend
-
-    seen = []
-
-    class HostStepBackend(type(host_routed_backend())):
-        def _launch(self, name, *args, **kwargs):
-            seen.append(name)
-            super()._launch(name, *args, **kwargs)
-
-        def matmul(self, a, b, out):
-            np.matmul(np.asarray(a), np.asarray(b), out=out)
-
-        def sum_rows(self, a, out):
-            np.sum(a, axis=0, out=out)
-
-        def copy_into(self, dst, src):
-            np.copyto(dst, np.asarray(src, dtype=dst.dtype))
-
-        def write_step_values(self, dst, values):
-            np.copyto(dst, np.asarray(values, dtype=dst.dtype))
-
-        def fill(self, array, value):
-            array.fill(value)
-
-        def to_host(self, array):
-            return np.array(np.asarray(array).view(np.ndarray))
-
-        def graphs(self):
-            return None
-
-    HostStepBackend.seen = seen
-    return HostStepBackend
 
 
 def test_the_model_file_keeps_the_metrics_and_resume_is_exact(tmp_path):
