@@ -5,7 +5,8 @@ Each metric's ``update_state`` / ``result`` over several batches (with and witho
 comparisons in float32, as Keras's metrics compute), with the examples of Keras's own docstrings,
 and -- for precision, recall and ROC AUC -- with scikit-learn on the same predictions (AUC within
 the error of Keras's 200 thresholds, bounded exactly below). The device path is
-tests/test_metrics_device.py.
+tests/test_metrics_ops.py (the ops of every backend) and tests/test_metrics_training.py (in a
+model's step).
 """
 
 import numpy as np
