@@ -36,15 +36,16 @@ class NativeNoise:
            0 if share[0] else k, 0 if share[1] else 1, pout)
 
     def gaussian_noise(self, x, seed, step, stddev, out):
-        site = self._noise_site("gaussian_noise", x, step, out)
-        if site is None:
-            return super().gaussian_noise(x, seed, step, stddev, out)
-        fn, n, px, pout, pstep = site[:5]
-        fn(n, px, pstep, int(seed), float(stddev), pout)
+        self._gaussian_kernel("gaussian_noise", x, seed, step, stddev, out)
 
     def gaussian_dropout(self, x, seed, step, stddev, out):
-        site = self._noise_site("gaussian_dropout", x, step, out)
+        self._gaussian_kernel("gaussian_dropout", x, seed, step, stddev, out)
+
+    def _gaussian_kernel(self, kernel, x, seed, step, stddev, out):
+        """The op ``kernel`` (gaussian_noise or gaussian_dropout: the same arguments) by its
+        kernel, or by the NumPy reference when the kernel cannot take the call."""
+        site = self._noise_site(kernel, x, step, out)
         if site is None:
-            return super().gaussian_dropout(x, seed, step, stddev, out)
+            return getattr(super(), kernel)(x, seed, step, stddev, out)
         fn, n, px, pout, pstep = site[:5]
         fn(n, px, pstep, int(seed), float(stddev), pout)
