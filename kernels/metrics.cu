@@ -16,7 +16,8 @@
 // run in another order, so weighted sums agree to rounding and counts agree exactly.
 
 // numpy.argmax of the k values a[start], ..., a[start + k - 1]: the first maximum, and the
-// first NaN if there is one (as in losses.cu).
+// first NaN if there is one. The same helper as losses.cu's, kept in step with it: each family's
+// preamble is compiled on its own (its own NVRTC program, its own namespace on the host).
 template <typename A>
 __device__ __forceinline__ int first_argmax(const A& a, ptrdiff_t start, int k) {
   int best = 0;
