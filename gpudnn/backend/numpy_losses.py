@@ -49,34 +49,11 @@ class NumpyLosses:
                 return np.vdot(d, d) / d.size
             np.abs(d, out=d)
             return np.sum(d) / d.size
+        if kind in ("bce_logits", "cce_logits"):  # the sum of the *_terms kernels' terms
+            l = self._scratch(y_pred.shape, y_pred.dtype)
+            self._loss_terms(kind, y_pred, y_true, smoothing, l)
+            return np.sum(l) / (l.size if kind == "bce_logits" else n)
         t = self._smoothed(kind, y_true, smoothing)
-        if kind == "bce_logits":
-            # max(x, 0) - x t + log1p(exp(-|x|))
-            l = self._scratch(y_pred.shape, y_pred.dtype)
-            u = self._scratch(y_pred.shape, y_pred.dtype, slot=3)
-            np.maximum(y_pred, 0, out=l)
-            np.multiply(y_pred, t, out=u)
-            l -= u
-            np.abs(y_pred, out=u)
-            np.negative(u, out=u)
-            np.exp(u, out=u)
-            np.log1p(u, out=u)
-            l += u
-            return np.sum(l) / l.size
-        if kind == "cce_logits":
-            # t (logsumexp(x) - x), logsumexp(x) = m + log(sum exp(x - m)), m = max x
-            l = self._scratch(y_pred.shape, y_pred.dtype)
-            m = self._scratch((n, 1), y_pred.dtype, slot="row")
-            lse = self._scratch((n, 1), y_pred.dtype, slot="row-lse")
-            np.max(y_pred, axis=1, keepdims=True, out=m)
-            np.subtract(y_pred, m, out=l)
-            np.exp(l, out=l)
-            np.sum(l, axis=1, keepdims=True, out=lse)
-            np.log(lse, out=lse)
-            lse += m
-            np.subtract(lse, y_pred, out=l)
-            l *= t
-            return np.sum(l) / n
         p = self._clipped(y_pred)
         if kind == "cce":
             np.log(p, out=p)
@@ -190,7 +167,7 @@ class NumpyLosses:
             np.log1p(u, out=u)
             out += u
             return 1.0 / p.size
-        if kind == "cce_logits":  # t (logsumexp(x) - x)
+        if kind == "cce_logits":  # t (logsumexp(x) - x), logsumexp(x) = m + log sum exp(x - m)
             m = self._scratch((n, 1), p.dtype, slot="row")
             lse = self._scratch((n, 1), p.dtype, slot="row-lse")
             np.max(p, axis=1, keepdims=True, out=m)
