@@ -4,7 +4,7 @@
 from ..errors import InvalidInputError
 from ..utils import inputs
 from . import fit as fit_loop
-from .data_adapters import adapt, weights
+from .data_adapters import adapt, checked_arrays
 from .inference import evaluate_source, predict_source
 
 
@@ -139,15 +139,13 @@ class Loops:
         return out.copy() if on_device else be.to_host(out)
 
     def _batch_workspace(self, caller, x, y, sample_weight=None, class_weight=None):
-        """(x, y) checked and copied into the workspace of its size, as one batch; with the
-        batch's weights in ``ws.w`` when given. Returns ``(ws, weighted)``."""
+        """(x, y) checked (as ``fit`` checks arrays) and copied into the workspace of its size,
+        as one batch, with the batch's weights in ``ws.w`` when given. Returns
+        ``(ws, weighted)``."""
+        x, y_host, w_host = checked_arrays(self, caller, x, y, sample_weight, class_weight)
         be = self.backend
-        x_host = be.host_array(be.foreign_input(x, "x"))
-        x_host, y_host = self._prepare(caller, x_host, be.host_array(be.foreign_input(y, "y")))
-        cw = weights.check_class_weight(class_weight, self.output_dim)
-        w_host = weights.sample_weights(sample_weight, cw, y_host, self.dtype)
-        ws = self._workspace(x_host.shape[0], with_grads=True)
-        be.copy_into(ws.x, x_host)
+        ws = self._workspace(x.shape[0], with_grads=True)
+        be.copy_into(ws.x, x)
         be.copy_into(ws.y, y_host)
         if w_host is not None:
             be.copy_into(ws.w, w_host)

@@ -9,7 +9,7 @@ A subclass implements ``__len__`` (batches per epoch) and ``__getitem__(index)``
 ``gpudnn/training/data_adapters/``.
 """
 
-from ..errors import InvalidInputError
+from .inputs import positive_int
 
 
 class PyDataset:
@@ -22,9 +22,9 @@ class PyDataset:
     """
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
-        self._workers = _positive_int(workers, "workers")
+        self._workers = positive_int(workers, "PyDataset workers")
         self._use_multiprocessing = bool(use_multiprocessing)
-        self._max_queue_size = _positive_int(max_queue_size, "max_queue_size")
+        self._max_queue_size = positive_int(max_queue_size, "PyDataset max_queue_size")
 
     # Keras reads these as properties; a subclass that skipped super().__init__() still works
     @property
@@ -33,7 +33,7 @@ class PyDataset:
 
     @workers.setter
     def workers(self, value):
-        self._workers = _positive_int(value, "workers")
+        self._workers = positive_int(value, "PyDataset workers")
 
     @property
     def use_multiprocessing(self):
@@ -49,7 +49,7 @@ class PyDataset:
 
     @max_queue_size.setter
     def max_queue_size(self, value):
-        self._max_queue_size = _positive_int(value, "max_queue_size")
+        self._max_queue_size = positive_int(value, "PyDataset max_queue_size")
 
     @property
     def num_batches(self):
@@ -72,9 +72,3 @@ class PyDataset:
 
     def on_epoch_end(self):
         """Called after each epoch's last batch was read (e.g. to reshuffle the samples)."""
-
-
-def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"PyDataset {what} must be an integer >= 1, not {value!r}")
-    return value

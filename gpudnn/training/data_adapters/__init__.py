@@ -22,7 +22,7 @@ from .python_batches import DatasetAdapter, IteratorAdapter, warn_ran_out
 from .sources import mapped_file
 from .streams import MappedArrayAdapter
 
-__all__ = ["adapt", "warn_ran_out", "is_python_source"]
+__all__ = ["adapt", "checked_arrays", "warn_ran_out", "is_python_source"]
 
 
 def is_dataset(x):
@@ -52,7 +52,7 @@ def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch
     generator ends), continuing across epochs as Keras's epoch iterator does; ``what``: a
     suffix for the names in errors ("_val": x_val, y_val). ``class_weight`` is checked by the
     adapter once the model is built (its number of outputs)."""
-    if is_dataset(x) or is_iterable_source(x):
+    if is_python_source(x):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
                 raise InvalidInputError(
@@ -70,32 +70,40 @@ def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch
 
 def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what="",
                   steps=None):
-    """Arrays that fit: checked, converted once, and on the model's device: used in place when
-    they are there already in the model's dtype (a NumPy array on the CPU, a CuPy array or a
-    DLPack GPU tensor on the model's GPU), else one transfer or conversion."""
+    """Arrays that fit, checked and converted once (:func:`checked_arrays`), batches gathered
+    on the device by the step."""
+    be = model.backend
+    x_dev, y_host, w_host = checked_arrays(model, caller, x, y, sample_weight, class_weight,
+                                           what)
+    return ArrayAdapter(be, x_dev, None if y_host is None else be.adopt(y_host),
+                        None if w_host is None else be.adopt(w_host), batch_size, steps)
+
+
+def checked_arrays(model, caller, x, y=None, sample_weight=None, class_weight=None, what=""):
+    """``(x, y, w)`` checked and converted for the model: x as the backend's array, used in
+    place when it already is one in the model's dtype (a NumPy array on the CPU, a CuPy array
+    or a DLPack GPU tensor on the model's GPU; checked there, never copied back), else after
+    one transfer or conversion; y (n, outputs) and the weights (n, 1) or None on the host
+    (small: given on a GPU they are checked after one copy back). y and w are None for
+    "predict"."""
     be = model.backend
     x_in = be.foreign_input(x, "x" + what)
-    if be.is_device_array(x_in):  # on the model's GPU: checked there, never copied back
+    if be.is_device_array(x_in):
         x_dev = model._prepare_device(caller, x_in, what)
     else:
         x_dev = be.adopt(model._prepare_features(x_in, what))
     if caller == "predict":
-        return ArrayAdapter(be, x_dev, None, None, batch_size, steps)
-    if y is None:
-        raise InvalidInputError(f"{caller}() needs targets y")
-    # targets are small: a GPU array of them is checked on the host (one copy back)
+        return x_dev, None, None
     y_host = model._prepare_targets(caller, be.host_array(be.foreign_input(y, "y" + what)),
                                     what)
     if y_host.shape[0] != x_dev.shape[0]:
         raise InvalidInputError(f"x has {x_dev.shape[0]} samples but y has {y_host.shape[0]}; "
                                 f"they must pair up one to one")
     cw = weights.check_class_weight(class_weight, model.output_dim)
-    if sample_weight is not None:  # weights given on a GPU are checked on the host, as y
+    if sample_weight is not None:
         sample_weight = be.host_array(be.foreign_input(sample_weight, "sample_weight" + what))
-    w_host = weights.sample_weights(sample_weight, cw, y_host, model.dtype,
-                                    "sample_weight" + what)
-    return ArrayAdapter(be, x_dev, be.adopt(y_host),
-                        None if w_host is None else be.adopt(w_host), batch_size, steps)
+    return x_dev, y_host, weights.sample_weights(sample_weight, cw, y_host, model.dtype,
+                                                 "sample_weight" + what)
 
 
 def split_arrays(x, y, sample_weight, validation_split):

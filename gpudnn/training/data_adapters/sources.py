@@ -66,8 +66,7 @@ def _releasable(array):
     than RELEASE_ABOVE_BYTES mapped shared ('r', 'r+', 'w+'); never a copy-on-write one ('c',
     whose pages may hold the user's changes) or one whose mode is unknown."""
     mm, mode = _mapping(array)
-    if mm is None or mode not in ("r", "r+", "w+", "readonly", "readwrite", "write") \
-            or len(mm) <= RELEASE_ABOVE_BYTES:
+    if mm is None or mode not in ("r", "r+", "w+") or len(mm) <= RELEASE_ABOVE_BYTES:
         return None
     return mm
 

@@ -38,38 +38,40 @@ class StreamedAdapter(DataAdapter):
         self.steps = steps
         self._epoch = 0
         self._prefetch = self._stager = None
-        self._first = first
         if first is not None:
             x, y, w = first
             if not model.built:
-                self._check(x, None, None, 0, build=True, caller="predict")
+                self._check(x, None, None, 0, caller="predict")  # builds the model
             self.class_weight = weights.check_class_weight(class_weight, model.output_dim)
             self.weighted = w is not None or self.class_weight is not None
             self._check(x, y, w, 0)
 
     # ---------------------------------------------------------------- checks, in the thread
-    def _check(self, x, y, w, step, build=False, caller=None):
-        """Host (x, y, w) checked and converted for the model; errors name the batch.
-        ``build``: the first batch, which builds the model (checked as ``caller``)."""
-        model, caller = self.model, caller or self.caller
+    def _check(self, x, y, w, step, caller=None):
+        """Host (x, y, w) checked and converted for the model (as ``caller``, by default the
+        adapter's); errors name the batch."""
         try:
-            x_host, y_host = model._prepare(caller, x, None if caller == "predict" else y)
-            if self.copy_batches and np.may_share_memory(x_host, x):
-                x_host = x_host.copy()
-            if caller == "predict":
-                return x_host, None, None
-            if self.copy_batches and np.may_share_memory(y_host, y):
-                y_host = y_host.copy()
-            if self.weighted and w is None and self.class_weight is None:
-                raise InvalidInputError("it has no sample_weight, but the earlier batches had")
-            if not self.weighted and w is not None:
-                raise InvalidInputError("it has a sample_weight, but the earlier batches had none")
-            w_host = weights.sample_weights(w, self.class_weight, y_host, model.dtype)
-            return x_host, y_host, w_host
+            return self._convert(x, y, w, caller or self.caller)
         except InvalidInputError as exc:
             raise InvalidInputError(
                 f"{self.what} {step + 1} of epoch {self._epoch + 1} is not usable: {exc} "
                 f"(nothing was trained on it; the model is as after the previous step)") from None
+
+    def _convert(self, x, y, w, caller):
+        """One batch's (x, y, w) checked and converted on the host for the model."""
+        model = self.model
+        x_host, y_host = model._prepare(caller, x, None if caller == "predict" else y)
+        if self.copy_batches and np.may_share_memory(x_host, x):
+            x_host = x_host.copy()
+        if caller == "predict":
+            return x_host, None, None
+        if self.copy_batches and np.may_share_memory(y_host, y):
+            y_host = y_host.copy()
+        if self.weighted and w is None and self.class_weight is None:
+            raise InvalidInputError("it has no sample_weight, but the earlier batches had")
+        if not self.weighted and w is not None:
+            raise InvalidInputError("it has a sample_weight, but the earlier batches had none")
+        return x_host, y_host, weights.sample_weights(w, self.class_weight, y_host, model.dtype)
 
     def _checked(self, raw):
         for step, (x, y, w) in enumerate(raw):
@@ -133,33 +135,31 @@ class MappedArrayAdapter(StreamedAdapter):
     """A memory-mapped x (np.memmap, np.load(..., mmap_mode="r")): each epoch's batches are
     gathered row by row in the epoch's order (model.rng, as for arrays in memory, so training
     is bit-identical to the same data in memory), and the file's pages are released as they
-    are read (the process stays small however large the file)."""
+    are read (the process stays small however large the file). The targets and weights are in
+    memory: they are checked and converted once, as arrays are; only x's rows are checked per
+    batch."""
 
     copy_batches = False  # np.take gathers into new arrays
 
     def __init__(self, model, caller, x, y, sample_weight, class_weight, batch_size,
                  steps=None):
-        # targets and weights are small: arrays once (a list would be converted every batch)
-        if y is not None and not isinstance(y, np.ndarray):
-            y = np.asarray(y)
-        if sample_weight is not None and not isinstance(sample_weight, np.ndarray) \
-                and np.ndim(sample_weight) > 0:
-            sample_weight = np.asarray(sample_weight)
-        self.x, self.y, self.sample_weight = x, y, sample_weight
-        self.batch_size = batch_size
-        self.num_samples = len(x)
-        if y is not None and len(y) != len(x):
-            raise InvalidInputError(f"x has {len(x)} samples but y has {len(y)}; they must "
-                                    f"pair up one to one")
-        if sample_weight is not None and np.ndim(sample_weight) > 0 \
-                and len(sample_weight) != len(x):
-            raise InvalidInputError(f"sample_weight has {len(sample_weight)} values but x has "
-                                    f"{len(x)} samples; pass one weight per sample")
+        self.x, self.batch_size, self.num_samples = x, batch_size, len(x)
         self._passes = Passes(-(-self.num_samples // batch_size), steps)
-        w0 = None if sample_weight is None or np.ndim(sample_weight) == 0 \
-            else sample_weight[:1]
-        first = (x[:1], None if y is None else y[:1], w0 if w0 is not None else sample_weight)
-        super().__init__(model, caller, class_weight, self._passes.per_epoch, first)
+        super().__init__(model, caller, None, self._passes.per_epoch, (x[:1], None, None))
+        self.y = self.w = None
+        if caller != "predict":
+            self.y = model._prepare_targets(caller, y)
+            if len(self.y) != len(x):
+                raise InvalidInputError(f"x has {len(x)} samples but y has {len(self.y)}; "
+                                        f"they must pair up one to one")
+            self.class_weight = weights.check_class_weight(class_weight, model.output_dim)
+            self.w = weights.sample_weights(sample_weight, self.class_weight, self.y,
+                                            model.dtype)
+            self.weighted = self.w is not None
+
+    def _convert(self, x, y, w, caller):
+        """x's rows checked; y and w are rows of the arrays checked once."""
+        return self.model._prepare_features(x), y, w
 
     @property
     def ran_out(self):
@@ -169,8 +169,5 @@ class MappedArrayAdapter(StreamedAdapter):
         """The epoch's batches (their rows drawn here, in the loop's thread, from model.rng)."""
         n, size = self.num_samples, self.batch_size
         plan = self._passes.epoch(lambda: model.rng.permutation(n) if shuffle else np.arange(n))
-        w = self.sample_weight
-        if w is not None and np.ndim(w) == 0:
-            w = np.full(n, w)
-        return sources.array_rows(self.x, self.y, w, [order[b * size:(b + 1) * size]
-                                                      for order, b in plan])
+        return sources.array_rows(self.x, self.y, self.w, [order[b * size:(b + 1) * size]
+                                                           for order, b in plan])

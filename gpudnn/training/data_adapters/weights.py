@@ -32,15 +32,8 @@ def check_class_weight(class_weight, units):
                 f"class_weight names class {key!r}, but the model's classes are 0..{classes - 1} "
                 f"(its last layer has {units} output{'s' if units != 1 else ''}); use class "
                 f"indices as keys")
-        checked[int(key)] = _weight_value(weight, f"class_weight[{key!r}]")
+        checked[int(key)] = float(inputs.nonnegative_number(weight, f"class_weight[{key!r}]"))
     return checked
-
-
-def _weight_value(weight, what):
-    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real) \
-            or not np.isfinite(weight) or weight < 0:
-        raise InvalidInputError(f"{what} must be a finite number >= 0, not {weight!r}")
-    return float(weight)
 
 
 def sample_weights(sample_weight, class_weight, y, dtype, what="sample_weight"):
