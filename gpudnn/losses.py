@@ -84,19 +84,19 @@ class Loss(Configurable, Watched):
         """``total += value * n = sum_i L_i`` in place on the device (``total`` 0-d float64);
         with ``weights`` w, a device array (n, 1) of y_pred's dtype, ``total += sum_i w_i L_i``
         (see the module docstring)."""
-        weighted = {} if weights is None else {"weights": weights}
         backend.accumulate_loss(self.kind, y_pred, y_true, total, self.label_smoothing,
-                                **weighted)
+                                weights=weights)
 
     def gradient(self, backend, y_pred, y_true, out, fused, weights=None):
         """``out = dL/dy_pred``, or with ``fused`` (the output activation is
         ``fused_activation``) ``dL/dz`` with respect to that activation's input; with
         ``weights`` w (n, 1) the gradient of ``sum_i w_i L_i / n``: row i times w_i."""
-        weighted = {} if weights is None else {"weights": weights}
         if fused:
-            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing, **weighted)
+            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing,
+                               weights=weights)
         else:
-            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing, **weighted)
+            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing,
+                              weights=weights)
 
     # ---------------------------------------------------------------- on the host
     def __call__(self, y_true, y_pred, sample_weight=None):

@@ -131,16 +131,22 @@ class ModelStructure(nesting.Nestable):
         give ``optimizer`` slots for exactly those parameters: the trainable ranges of the flat
         buffers, laid end to end (frozen weights get no optimizer state)."""
         self._freeze_layout()
-        trainable = [(seg, f"{layer.name}/{name}") for seg, (layer, name, _), on in
-                     zip(self.param_segments(), self._views(), self._view_trainable()) if on]
+        weights = self._weight_table()
+        trainable = [(segment, name) for segment, name, on in weights if on]
         optimizer.build(self.backend, sum(b - a for a, b in self._train_ranges), self.dtype,
                         owner=self, segments=[seg for seg, _ in trainable],
                         variables=[name for _, name in trainable])  # exclude_from_weight_decay
         # the step never writes a frozen weight's gradient: zero what training left there, so
         # gradients() and the gradient-norm callback read 0 for it, not a stale value
-        for (start, stop), on in zip(self.param_segments(), self._view_trainable()):
+        for (start, stop), _, on in weights:
             if not on:
                 self.backend.fill(self.grads[start:stop], 0.0)
+
+    def _weight_table(self):
+        """``[((start, stop), "layer/weight", trains now)]`` of every weight, get_weights
+        order."""
+        return [(segment, f"{layer.name}/{name}", on) for segment, (layer, name, _), on in
+                zip(self.param_segments(), self._views(), self._view_trainable())]
 
     def _view_trainable(self):
         """Whether each weight (get_weights order) trains now: its layer's ``trainable`` and
@@ -152,7 +158,7 @@ class ModelStructure(nesting.Nestable):
         buffers the optimizer updates, adjacent weights merged), ``_frozen`` (leaf indices whose
         weights get no gradient) and ``_first_trainable`` (where back-propagation stops)."""
         ranges = []
-        for (start, stop), on in zip(self.param_segments(), self._view_trainable()):
+        for (start, stop), _, on in self._weight_table():
             if not on:
                 continue
             if ranges and ranges[-1][1] == start:
@@ -203,10 +209,9 @@ class ModelStructure(nesting.Nestable):
         get_weights order: all of them (``which`` None), or the trainable (True) or
         non-trainable (False) ones as the layers' flags say now."""
         self._require_built("weights")
-        return [Variable.view_of(self.backend, view, f"{layer.name}/{name}", self, start, stop)
-                for (layer, name, view), (start, stop), on in
-                zip(self._views(), self.param_segments(), self._view_trainable())
-                if which is None or on == which]
+        return [Variable.view_of(self.backend, view, name, self, start, stop)
+                for (_, _, view), ((start, stop), name, on) in
+                zip(self._views(), self._weight_table()) if which is None or on == which]
 
     @property
     def trainable_weights(self):

@@ -102,9 +102,10 @@ class NonFiniteWatch:
         first = self.last_finite[1] + 2 if self.last_finite and self.last_finite[0] == epoch else 1
         where = (f"batch {batch + 1}" if first == batch + 1
                  else f"one of batches {first}..{batch + 1}")
+        of_steps = "" if self.steps is None else f" of {self.steps}"
         warnings.warn(
             f"the training loss became {loss} in epoch {epoch + 1}: the first non-finite batch "
-            f"loss is in {where}{'' if self.steps is None else f' of {self.steps}'} (fit reads the loss from the device only at "
+            f"loss is in {where}{of_steps} (fit reads the loss from the device only at "
             f"progress updates and epoch ends, so it cannot be more precise without a sync per "
             f"batch). Training goes on; pass callbacks=[gpudnn.callbacks.TerminateOnNaN()] to "
             f"stop, or lower the learning rate.", RuntimeWarning, stacklevel=5)
@@ -208,9 +209,10 @@ def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, 
 
 
 def train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted, val, record):
-    """One pass of mini-batch steps over the adapter ``data`` (shuffled with ``model.rng``),
+    """One epoch of mini-batch steps over the adapter ``data`` (shuffled with ``model.rng``),
     then the validation pass and the epoch's callbacks; returns the epoch's logs. A source that
-    runs out of data ends the epoch and the training (with a warning, as Keras)."""
+    runs out of data before its steps ends the epoch with Keras's warning; a generator, which
+    cannot start over, also ends the training."""
     data.begin_epoch(model, epoch, shuffle)
     running = RunningLogs(model)
     bar = ProgressBar(data.steps, verbose)

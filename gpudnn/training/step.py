@@ -48,7 +48,7 @@ class TrainingStep:
         ops are the faster ones.)"""
         if not self._fused() or self.loss.kind != "cce" or self.output_dim > ONE_CALL_MAX_CLASSES:
             return False
-        if any(self._metric_weighted(name) for name in self.metric_names):
+        if self._has_weighted_metrics():
             return False
         return [self._metric_mode(name) for name in self.metric_names] in ([], ["categorical"])
 
