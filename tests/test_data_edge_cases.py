@@ -156,8 +156,19 @@ def test_predict_and_evaluate_with_more_steps_than_batches_read_each_row_once(tm
 
 
 def test_a_memmap_list_target_is_converted_once(tmp_path):
+    """The targets of a memmap are in memory: checked and converted once, up front (not per
+    batch, not as a list), and training equals the same targets given as an array."""
+    from gpudnn.training.data_adapters import adapt
+
     np.save(tmp_path / "x.npy", X)
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
-    model = small()
-    model.fit(mapped, Y.tolist(), epochs=1, batch_size=64, verbose=0)
-    assert np.isfinite(model.evaluate(mapped, Y, verbose=0))
+    data = adapt(small(), "fit", mapped, Y.tolist(), batch_size=64)
+    assert isinstance(data.y, np.ndarray) and data.y.shape == Y.shape
+    data.close()
+    weights = []
+    for targets in (Y.tolist(), Y):
+        model = small()
+        model.fit(mapped, targets, epochs=1, batch_size=64, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
