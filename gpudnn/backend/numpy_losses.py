@@ -198,8 +198,17 @@ class NumpyLosses:
             return super().accumulate_correct(y_pred, y_true, mode, total)
         w = check_weights(weights, y_pred)
         hits = self._hits(y_pred, y_true, mode)
-        per_row = hits if hits.ndim == 1 else np.count_nonzero(hits, axis=1)
-        total += np.dot(per_row.astype(np.float64), w[:, 0].astype(np.float64))
+        n = y_pred.shape[0]
+        per_row = self._scratch((n,), np.float64, slot="weighted-hits")  # kept: no allocation
+        if hits.ndim == 1:
+            np.copyto(per_row, hits)
+        else:  # each row's count, exact in float64 (summed from a float copy: no cast buffer)
+            flags = self._scratch(hits.shape, np.float64, slot="weighted-flags")
+            np.copyto(flags, hits)
+            np.sum(flags, axis=1, out=per_row)
+        row_weight = self._scratch((n,), np.float64, slot="weighted-w")
+        np.copyto(row_weight, w[:, 0])
+        total += np.dot(per_row, row_weight)
 
     def penalty_value(self, param, l1, l2):
         a = self._scratch(param.shape, param.dtype)
