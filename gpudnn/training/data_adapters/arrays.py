@@ -52,19 +52,19 @@ class ArrayAdapter(DataAdapter):
         self.steps = self._passes.per_epoch
         self.weighted = w_dev is not None
         self._feed = None
-        self._plan, self._loaded = [], None
+        self._plan, self._loaded = iter(()), None
 
     def begin_epoch(self, model, epoch, shuffle):
         n = self.num_samples
         if self._feed is None:
             self._feed = BatchFeed(self.backend, self.x, self.y, self.w)
-        self._plan = self._passes.epoch(
-            lambda: model.rng.permutation(n) if shuffle else np.arange(n))
+        self._plan = iter(self._passes.epoch(
+            lambda: model.rng.permutation(n) if shuffle else np.arange(n)))
 
     def next_training_batch(self, model):
-        if not self._plan:
+        order, b = next(self._plan, (None, None))
+        if order is None:
             return None
-        order, b = self._plan.pop(0)
         if order is not self._loaded:  # a new pass: its order, the feed's position at 0
             self._feed.start_epoch(self.backend, order)
             self._loaded = order
