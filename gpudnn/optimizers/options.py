@@ -53,6 +53,16 @@ def _count(value, what, least):
     return int(value)
 
 
+def _end_to_end(ranges):
+    """``(start, stop, offset)`` of each ``(start, stop)`` range of the flat buffers, ``offset``
+    where it starts in a buffer that holds the ranges end to end (the slots)."""
+    parts, offset = [], 0
+    for start, stop in ranges:
+        parts.append((start, stop, offset))
+        offset += stop - start
+    return tuple(parts)
+
+
 def _piece(array, start, stop):
     """``array[start:stop]``, or the array itself when that is all of it."""
     return array if (start, stop) == (0, array.shape[0]) else array[start:stop]
@@ -135,13 +145,12 @@ class OptimizerOptions:
         decayed = [not self._is_excluded(v) for v in self._segment_variables]
         if all(decayed):
             return None
-        runs, offset = [], 0
-        for (start, stop), on in zip(self._segments, decayed):
+        runs = []
+        for (start, stop, offset), on in zip(_end_to_end(self._segments), decayed):
             if runs and runs[-1][1] == start and runs[-1][3] == on:
                 runs[-1] = (runs[-1][0], stop, runs[-1][2], on)
             else:
                 runs.append((start, stop, offset, on))
-            offset += stop - start
         return tuple(runs)
 
     # ------------------------------------------------------------------ build and step
@@ -195,11 +204,7 @@ class OptimizerOptions:
 
     def _trainable_parts(self, size, ranges):
         """``(start, stop, offset)`` of each trainable range (slots hold them end to end)."""
-        parts, offset = [], 0
-        for start, stop in ((0, size),) if ranges is None else ranges:
-            parts.append((start, stop, offset))
-            offset += stop - start
-        return tuple(parts)
+        return _end_to_end(((0, size),) if ranges is None else ranges)
 
     def _accumulate(self, backend, grads, parts):
         acc = self.slots["gradient_accumulator"]
@@ -234,10 +239,7 @@ class OptimizerOptions:
         if not self.use_ema or self.slots is None or not self.iterations:
             return
         var_list = list(var_list)
-        offsets, offset = {}, 0
-        for start, stop in self._segments:
-            offsets[(start, stop)] = offset
-            offset += stop - start
+        offsets = {(start, stop): offset for start, stop, offset in _end_to_end(self._segments)}
         if var_list and all(getattr(v, "_owner", None) is not None for v in var_list):
             keys = [tuple(v._owner[1:3]) for v in var_list]  # a model's weights: by place
         elif len(var_list) == len(self._segments):
