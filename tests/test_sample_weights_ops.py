@@ -12,13 +12,12 @@ factor. ``Loss.__call__(..., sample_weight=)`` against Keras's formula, and its 
 """
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
 
 import kernel_harness
-from conftest import TEST_PARALLEL_MIN
+from conftest import TEST_PARALLEL_MIN, require_cuda
 from gpudnn import losses
 from gpudnn.backend import LOSS_KINDS, NumpyBackend
 from gpudnn.backend.native_backend import CompiledCpuBackend
@@ -503,14 +502,7 @@ def test_weighted_ops_on_a_cuda_device_are_keras(dtype):
     """Every weighted op of the CuPy backend on a real device, against Keras's formulas (the
     CPU harness above runs the same kernel objects; this runs them on the GPU: FTZ, its libm,
     atomics in any order). Kept short: one call per op and kind."""
-    from gpudnn.backend import backend_for, cuda_problem
-
-    problem = cuda_problem(0)
-    if problem is not None:
-        if os.environ.get("GPUDNN_REQUIRE_GPU"):
-            pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
-        pytest.skip(f"no usable CUDA device: {problem}")
-    gpu = backend_for("cuda:0")
+    gpu = require_cuda()
     dev = Device(gpu, gpu.from_host, gpu.to_host)
     rng = np.random.default_rng(9)
     for kind, smoothing in LOSS_CASES:
