@@ -224,32 +224,24 @@ def test_the_hand_written_gradient_is_the_derivative_of_the_hand_written_loss(ki
 
 
 # ------------------------------------------------------------------ weighted ops against Keras
+#: (op, kind, smoothing) of the weighted gradients: loss_grad of every loss case, and the fused
+#: logit_grad (with respect to the softmax's or sigmoid's input) of bce and cce.
+GRAD_CASES = [("loss_grad", kind, s) for kind, s in LOSS_CASES] + \
+    [("logit_grad", kind, s) for kind in ("bce", "cce") for s in (0.0, 0.2)]
+
+
 @pytest.mark.parametrize("size", sorted(SHAPES))
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind,smoothing", LOSS_CASES)
-def test_weighted_loss_grad_is_keras(dev, kind, smoothing, dtype, size):
+@pytest.mark.parametrize("op,kind,smoothing", GRAD_CASES)
+def test_weighted_gradients_are_keras(dev, op, kind, smoothing, dtype, size):
     rng = np.random.default_rng(1)
     p, y = batch(rng, kind, dtype, SHAPES[size])
     w = weights(rng, len(p), dtype)
-    got = grad_of(dev, "loss_grad", kind, p, y, smoothing, w)
-    want = keras_grad(kind, p, y, w, smoothing)
+    got = grad_of(dev, op, kind, p, y, smoothing, w)
+    want = keras_grad(kind, p, y, w, smoothing, fused=op == "logit_grad")
     rtol, atol = tolerance(dtype, np.abs(want).max())
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
     assert np.all(got[1] == 0)  # the row of weight 0
-
-
-@pytest.mark.parametrize("size", sorted(SHAPES))
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", ["bce", "cce"])
-@pytest.mark.parametrize("smoothing", [0.0, 0.2])
-def test_weighted_logit_grad_is_keras(dev, kind, smoothing, dtype, size):
-    rng = np.random.default_rng(2)
-    p, y = batch(rng, kind, dtype, SHAPES[size])
-    w = weights(rng, len(p), dtype)
-    got = grad_of(dev, "logit_grad", kind, p, y, smoothing, w)
-    want = keras_grad(kind, p, y, w, smoothing, fused=True)
-    rtol, atol = tolerance(dtype, np.abs(want).max())
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("size", sorted(SHAPES))
