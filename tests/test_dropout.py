@@ -164,6 +164,13 @@ def test_gradients_with_the_mask_fixed_match_float64_central_differences(rate):
                                layers.Dense(6, activation="sigmoid"),
                                layers.Dropout(rate / 2),
                                layers.Dense(3, activation="softmax")], dtype="float64")
+    check_gradients_with_the_noise_fixed(model, x, y)
+
+
+def check_gradients_with_the_noise_fixed(model, x, y):
+    """``model.gradients`` of the categorical cross-entropy at dropout step 5 against float64
+    central differences of the loss of ``model(x, training=True)`` at that step (the noise of
+    the model's noise layers fixed); the noise must be active. (test_noise_layers.py too.)"""
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     step = model.state_arrays()["dropout_step"]
     step[0] = 5
@@ -178,7 +185,7 @@ def test_gradients_with_the_mask_fixed_match_float64_central_differences(rate):
             parts.append(values[offset:offset + w.size].reshape(w.shape))
             offset += w.size
         model.set_weights(parts)
-        return _loss(model(x, training=True), y)  # the step-5 mask, no update
+        return _loss(model(x, training=True), y)  # the step-5 noise, no update
 
     h, numeric = 1e-6, np.empty_like(flat)
     for i in range(flat.size):
@@ -188,8 +195,7 @@ def test_gradients_with_the_mask_fixed_match_float64_central_differences(rate):
         numeric[i] = (loss_at(plus) - loss_at(minus)) / (2 * h)
     np.testing.assert_allclose(np.concatenate([g.ravel() for g in analytic]), numeric,
                                rtol=1e-5, atol=1e-8)
-    # the mask was really active
-    assert not np.allclose(model(x, training=True), model(x))
+    assert not np.allclose(model(x, training=True), model(x))  # the noise was really active
 
 
 def _trained_weights(seed):

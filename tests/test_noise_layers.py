@@ -24,6 +24,7 @@ from gpudnn.utils import to_categorical
 from kernel_harness import host
 
 from conftest import blobs, require_cuda
+from test_dropout import check_gradients_with_the_noise_fixed
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 DTYPES = (np.float32, np.float64)
@@ -402,33 +403,7 @@ def test_gradients_with_the_noise_fixed_match_float64_central_differences(where)
     if where == "first":  # noise on the input: back-propagation starts below it
         stack = [layers.GaussianDropout(0.3, input_shape=(5,)), layers.Dense(3, activation="tanh"),
                  layers.GaussianNoise(0.2), layers.Dense(3, activation="softmax")]
-    model = models.Sequential(stack, dtype="float64")
-    model.compile(optimizer="sgd", loss="categorical_crossentropy")
-    step = model.state_arrays()["dropout_step"]
-    step[0] = 5
-    analytic = model.gradients(x, y)  # at step 5; the counter moves to 6
-    step[0] = 5
-    weights = model.get_weights()
-    flat = np.concatenate([w.ravel() for w in weights])
-
-    def loss_at(values):
-        parts, offset = [], 0
-        for w in weights:
-            parts.append(values[offset:offset + w.size].reshape(w.shape))
-            offset += w.size
-        model.set_weights(parts)
-        p = np.clip(model(x, training=True), 1e-7, 1 - 1e-7)  # the step-5 noise, no update
-        return float(-(y * np.log(p)).sum() / len(y))
-
-    h, numeric = 1e-6, np.empty_like(flat)
-    for i in range(flat.size):
-        plus, minus = flat.copy(), flat.copy()
-        plus[i] += h
-        minus[i] -= h
-        numeric[i] = (loss_at(plus) - loss_at(minus)) / (2 * h)
-    np.testing.assert_allclose(np.concatenate([g.ravel() for g in analytic]), numeric,
-                               rtol=1e-5, atol=1e-8)
-    assert not np.allclose(model(x, training=True), model(x))  # the noise was active
+    check_gradients_with_the_noise_fixed(models.Sequential(stack, dtype="float64"), x, y)
 
 
 def fit_model(epochs, initial_epoch=0, model=None, record=True, monkeypatch=None):
