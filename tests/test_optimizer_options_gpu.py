@@ -12,6 +12,7 @@ from gpudnn import layers, models, optimizers
 from gpudnn.backend import NumpyBackend
 from gpudnn.backend.kernel_source import load_kernels
 from conftest import require_cuda
+from test_gpu_backend import GUARD, _LaunchLog, _placed
 
 pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
@@ -19,25 +20,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore::RuntimeWarnin
 @pytest.fixture(scope="module")
 def gpu():
     return require_cuda()
-
-
-class _LaunchLog(dict):
-    """The backend's kernel cache, noting the name of every kernel asked for (one a launch)."""
-
-    def __init__(self, kernels):
-        super().__init__(kernels)
-        self.names = []
-
-    def get(self, name, default=None):
-        self.names.append(name)
-        return super().get(name, default)
-
-
-def _placed(gpu, array, offset):
-    buf = gpu.from_host(np.full(array.size + offset + 32, np.nan, array.dtype))
-    view = buf[16 + offset:16 + offset + array.size]
-    gpu.copy_into(view, array)
-    return buf, view
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -63,7 +45,8 @@ def test_option_ops_match_numpy(gpu, monkeypatch, dtype, size, offset):
     for (buf, view), want in zip(placed, host):
         np.testing.assert_array_equal(gpu.to_host(view), want)
         whole = gpu.to_host(buf)
-        assert np.isnan(whole[:16 + offset]).all() and np.isnan(whole[16 + offset + size:]).all()
+        assert np.isnan(whole[:GUARD + offset]).all() and \
+            np.isnan(whole[GUARD + offset + size:]).all()
     kernels = load_kernels()
     names = {kernels[k].vector if offset == 0 else k
              for k in ("ema_update", "accumulate_gradients", "average_gradients")}
