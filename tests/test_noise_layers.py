@@ -289,7 +289,7 @@ def test_the_gpus_normal_is_numpys_on_every_boundary_word(gpu):
 
 # ----------------------------------------------------------------- Dropout(noise_shape=...)
 @pytest.mark.parametrize("backend", ["numpy", "compiled"])
-def test_shared_masks_are_keras_noise_shape(backend, compiled):
+def test_shared_masks_are_keras_noise_shape(backend, compiled, kernels_only):
     be = NumpyBackend() if backend == "numpy" else compiled
     n, k, rate, seed = 400, 30, 0.4, 21
     x = np.random.default_rng(1).uniform(1, 2, (n, k)).astype(np.float32)  # never 0
@@ -451,7 +451,7 @@ def test_recorded_steps_replay_the_eager_noise(monkeypatch):
     assert h1.history == h2.history
 
 
-def test_numpy_and_compiled_cpu_backends_train_the_same_model(compiled):
+def test_numpy_and_compiled_cpu_backends_train_the_same_model(compiled, kernels_only):
     """relu, mse and SGD are bit for bit on both CPU backends: so must the noise be."""
     x, labels = blobs(96, seed=2)
     y = to_categorical(labels, 3)

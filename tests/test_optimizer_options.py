@@ -412,7 +412,7 @@ EDGES = [0.0, -0.0, 1e30, -1e-30, np.nan, np.inf, 1e-40, -3e-39]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 3, 4, 5, 1000, 4097])
 @pytest.mark.parametrize("offset", [0, 1])
-def test_option_kernels_match_numpy_bit_for_bit(gpu, dtype, size, offset):
+def test_option_kernels_match_numpy_bit_for_bit(gpu, kernels_only, dtype, size, offset):
     """ema_update and accumulate_gradients (both kernels) through the CuPy backend's call sites
     (aligned: the vector form, one launch; one element off: the scalar kernel) and through the
     compiled CPU backend equal NumPy to the bit, subnormals and non-finite values included,
@@ -452,7 +452,8 @@ def test_option_kernels_match_numpy_bit_for_bit(gpu, dtype, size, offset):
 
 @pytest.mark.parametrize("emulated", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numpy_flushes_subnormals_as_the_compiled_kernels(monkeypatch, dtype, emulated):
+def test_numpy_flushes_subnormals_as_the_compiled_kernels(monkeypatch, kernels_only, dtype,
+                                                           emulated):
     """The NumPy reference of both ops reaches the compiled kernels' bits (FTZ|DAZ) with
     subnormal weights and gradients, in the CPU's flushing mode or emulating it."""
     from gpudnn.backend import fp_mode
