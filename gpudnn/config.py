@@ -11,6 +11,7 @@ import platform
 
 import numpy as np
 
+from . import dtype_policies
 from .errors import InvalidInputError
 
 #: CPUs whose flush-to-zero mode the compiled kernels set: x86-64 (MXCSR FTZ|DAZ) and AArch64
@@ -53,6 +54,18 @@ def floatx():
     return _state["floatx"]
 
 
+def set_dtype_policy(policy):
+    """Keras 3's ``keras.config.set_dtype_policy``: the policy layers created without ``dtype=``
+    take (``"mixed_bfloat16"``, ``"mixed_float16"``, ``"float32"``, ``"float64"`` or a
+    ``DTypePolicy``); ``None`` goes back to floatx. See :mod:`gpudnn.dtype_policies`."""
+    dtype_policies.set_global(policy)
+
+
+def dtype_policy():
+    """The global DTypePolicy: the one set by ``set_dtype_policy``, else floatx's."""
+    return dtype_policies.global_or_none() or dtype_policies.DTypePolicy(floatx())
+
+
 def _is_float(dtype):
     try:
         return np.dtype(dtype).name in ("float32", "float64")
@@ -61,8 +74,9 @@ def _is_float(dtype):
 
 
 def resolve_dtype(dtype):
-    """``dtype`` (or floatx when None) as a NumPy dtype, checked to be a float type."""
-    dtype = floatx() if dtype is None else dtype
+    """``dtype`` (when None: the global dtype policy's variable dtype, floatx unless set) as a
+    NumPy dtype, checked to be a float type."""
+    dtype = dtype_policy().variable_dtype if dtype is None else dtype
     if not _is_float(dtype):
         raise InvalidInputError(f"dtype must be 'float32' or 'float64' (float16 cannot train without loss scaling), not {dtype!r}")
     return np.dtype(dtype)

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from .foreign import ForeignArrays
 from .metrics_ops import MetricOps
+from .mixed_precision import LossScaleOps
 from .noise import NoiseOps
 from .normalization import BatchNormOps
 from .staging import BatchStaging
@@ -86,7 +87,7 @@ def smoothing_terms(kind, smoothing, k):
     return 1.0 - s, s / k if kind.startswith("cce") else s / 2
 
 
-class Backend(ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
+class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
               UpdateOptionOps, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 

@@ -14,11 +14,13 @@ import mmap
 
 import numpy as np
 
+from ..dtype_policies import is_half
 from .base import Backend, dropout_threshold
 from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
 from .numpy_metrics import NumpyMetrics
+from .numpy_mixed import NumpyMixedPrecision, mixed
 from .numpy_noise import NumpyNoise
 from .numpy_updates import NumpyUpdates
 
@@ -31,7 +33,7 @@ STAGGER = 17 * 64
 _U64 = np.uint64
 
 
-class NumpyBackend(NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend):
+class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend):
     name = "cpu"
     is_gpu = False
 
@@ -69,16 +71,22 @@ class NumpyBackend(NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend)
         return np.array(array, copy=True)
 
     def copy_into(self, dst, src):
-        np.copyto(dst, src)
+        # a 16-bit dtype (ml_dtypes.bfloat16 is no NumPy float kind) takes a rounding cast
+        half = is_half(dst.dtype) or is_half(np.asarray(src).dtype)
+        np.copyto(dst, src, casting="unsafe" if half else "same_kind")
 
     def fill(self, array, value):
         array.fill(value)
 
     # ----------------------------------------------------------------- linear algebra
     def matmul(self, a, b, out):
+        if mixed(a, b, out):
+            return self._half_matmul(a, b, out)
         np.matmul(a, b, out=out)
 
     def sum_rows(self, a, out):
+        if mixed(a, out):
+            return self._half_sum_rows(a, out)
         np.sum(a, axis=0, out=out)
 
     def take_rows_at(self, src, order, position, out):
@@ -89,6 +97,9 @@ class NumpyBackend(NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend)
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
+        if mixed(z, bias, out):
+            return self._half_activation_forward(NumpyBackend.activation_forward, kind, z, bias,
+                                                 out, alpha)
         if bias is not None:
             np.add(z, bias, out=out)
         elif out is not z:
@@ -124,6 +135,9 @@ class NumpyBackend(NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend)
             raise ValueError(f"unknown activation kind {kind!r}")
 
     def activation_backward(self, kind, y, dy, out, alpha=0.0):
+        if mixed(y, dy, out):
+            return self._half_activation_backward(NumpyBackend.activation_backward, kind, y, dy,
+                                                  out, alpha)
         if kind == "linear":
             if out is not dy:
                 np.copyto(out, dy)

@@ -24,9 +24,9 @@ class _SlopeActivation(Activation):
 
     kind = None
 
-    def __init__(self, alpha, name=None, input_shape=None):
+    def __init__(self, alpha, name=None, input_shape=None, dtype=None):
         super().__init__(Spec(self.kind, self._checked(alpha)), name=name,
-                         input_shape=input_shape)
+                         input_shape=input_shape, dtype=dtype)
 
     def _checked(self, alpha):
         raise NotImplementedError
@@ -48,9 +48,9 @@ class LeakyReLU(_SlopeActivation):
 
     kind = "leaky_relu"
 
-    def __init__(self, alpha=0.3, negative_slope=None, name=None, input_shape=None):
+    def __init__(self, alpha=0.3, negative_slope=None, name=None, input_shape=None, dtype=None):
         super().__init__(alpha if negative_slope is None else negative_slope, name=name,
-                         input_shape=input_shape)
+                         input_shape=input_shape, dtype=dtype)
 
     def _checked(self, alpha):
         alpha = _slope(alpha, "LeakyReLU alpha")
@@ -64,8 +64,8 @@ class ELU(_SlopeActivation):
 
     kind = "elu"
 
-    def __init__(self, alpha=1.0, name=None, input_shape=None):
-        super().__init__(alpha, name=name, input_shape=input_shape)
+    def __init__(self, alpha=1.0, name=None, input_shape=None, dtype=None):
+        super().__init__(alpha, name=name, input_shape=input_shape, dtype=dtype)
 
     def _checked(self, alpha):
         alpha = _slope(alpha, "ELU alpha")
@@ -78,8 +78,8 @@ class ELU(_SlopeActivation):
 class ReLU(Activation):
     """``max(x, 0)`` as a layer."""
 
-    def __init__(self, name=None, input_shape=None):
-        super().__init__(Spec("relu"), name=name, input_shape=input_shape)
+    def __init__(self, name=None, input_shape=None, dtype=None):
+        super().__init__(Spec("relu"), name=name, input_shape=input_shape, dtype=dtype)
 
     def get_config(self):
         return Layer.get_config(self)
@@ -88,12 +88,12 @@ class ReLU(Activation):
 class Softmax(Activation):
     """Row-wise ``exp(x_j) / sum_k exp(x_k)`` as a layer."""
 
-    def __init__(self, axis=-1, name=None, input_shape=None):
+    def __init__(self, axis=-1, name=None, input_shape=None, dtype=None):
         if axis not in (-1, 1) or isinstance(axis, bool):
             raise InvalidInputError(
                 f"Softmax(axis={axis!r}): gpudnn's outputs are (samples, units), so the softmax "
                 f"runs over the last axis (axis=-1)")
-        super().__init__(Spec("softmax"), name=name, input_shape=input_shape)
+        super().__init__(Spec("softmax"), name=name, input_shape=input_shape, dtype=dtype)
 
     def get_config(self):
         return Layer.get_config(self)

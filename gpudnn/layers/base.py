@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .. import config, dtype_policies
 from ..errors import InvalidInputError
 from ..utils.inputs import weight_arrays
 from ..utils.watched import Watched
@@ -56,9 +57,20 @@ class Layer(Trainable, Watched):
     #: True for a layer whose forward pass differs in training and inference
     #: (BatchNormalization): the model passes ``training=`` to forward.
     mode_dependent = False
+    #: True for a layer that computes in 16 bits under a mixed policy (Dense, activations,
+    #: Dropout); any other layer computes in float32 whatever its policy (BatchNormalization's
+    #: statistics, the noise layers), as Keras's BatchNormalization does internally.
+    computes_in_half = False
 
-    def __init__(self, name=None, input_shape=None):
+    def __init__(self, name=None, input_shape=None, dtype=None):
         self.name = name or keras_name(type(self).__name__)
+        #: Keras's ``dtype=``: a policy name or DTypePolicy; None takes the global policy now
+        self._dtype_policy = config.dtype_policy() if dtype is None else dtype_policies.get(dtype)
+        #: False when the policy came from the global one: a float32 / float64 policy then
+        #: follows the dtype of the model the layer is built into (Sequential(dtype=...))
+        self._dtype_given = dtype is not None
+        #: the 16-bit copies of the weights the layer computes on, by name (bind_compute)
+        self._compute_views = {}
         if self.accepts_any_rank:
             self.input_shape = _input_shape(input_shape, self.name)
             self.input_dim = None if self.input_shape is None else _size(self.input_shape)
@@ -68,6 +80,48 @@ class Layer(Trainable, Watched):
         self.units = None
         self.built = False
         self._backend = None  # set by the model that binds the layer's parameters
+
+    # ------------------------------------------------------------------ dtype policy
+    @property
+    def dtype_policy(self):
+        """The layer's DTypePolicy (Keras 3's ``layer.dtype_policy``)."""
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = dtype_policies.get(value)
+        self._dtype_given = True
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's variables (Keras's ``layer.dtype``), a name."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype the layer computes in, a name (``"bfloat16"`` under mixed_bfloat16)."""
+        return self._dtype_policy.compute_dtype
+
+    def half_dtype(self):
+        """The 16-bit dtype the layer computes and stores its output in, or None (it runs in
+        its variables' dtype)."""
+        return self.compute_dtype if self.computes_in_half and self._dtype_policy.is_mixed \
+            else None
+
+    def bind_compute(self, views):
+        """Receive the 16-bit copies of the layer's weights (views into the model's flat
+        compute buffer, in param_specs order) that its forward and backward GEMMs read."""
+        self._compute_views = {name: view for (name, *_), view in zip(self.param_specs(), views)}
+
+    def operand(self, name):
+        """The weight ``name`` as the layer computes with it: its 16-bit copy under a mixed
+        policy, else the variable itself."""
+        view = self._compute_views.get(name)
+        return getattr(self, name) if view is None else view
 
     def identity_in(self, training):
         """True when the layer passes its input through unchanged (training or inference): the
@@ -117,7 +171,8 @@ class Layer(Trainable, Watched):
         """The constructor's keyword arguments as JSON-able values: ``type(self)(**config)``
         makes an equal, unbuilt layer. Subclasses add their own arguments to this dict. A frozen
         layer's config also says ``"trainable": False`` (read by ``layers.deserialize``)."""
-        return {"name": self.name} if self.trainable else {"name": self.name, "trainable": False}
+        config = {"name": self.name, "dtype": self._dtype_policy.name}
+        return config if self.trainable else {**config, "trainable": False}
 
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())

@@ -4,6 +4,9 @@
 (units,), as in Keras. Backward, with ``dz = dy * f'(z)`` computed from the retained output:
 ``dW = x^T dz``, ``db = sum_rows(dz)``, ``dx = dz W^T``. Every GEMM reads C-contiguous
 operands (x^T and W^T are transpose flags to BLAS, not copies).
+
+Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-bit copies of W
+and b (``operand``) and its output and dy are 16-bit buffers (see training/mixed_precision.py).
 """
 
 import numpy as np
@@ -29,11 +32,12 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 input_shape=None, input_dim=None, name=None):
+                 input_shape=None, input_dim=None, name=None, dtype=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
         units = int(units)
-        super().__init__(name=name, input_shape=input_shape if input_dim is None else input_dim)
+        super().__init__(name=name, input_shape=input_shape if input_dim is None else input_dim,
+                         dtype=dtype)
         self.units = units
         self.activation_spec = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -42,6 +46,8 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
+
+    computes_in_half = True
 
     def build(self, input_dim):
         self.input_dim = input_dim
@@ -68,9 +74,10 @@ class Dense(Layer):
             self.bias, self.bias_grad = params[1], grads[1]
 
     def forward(self, backend, x, out):
-        backend.matmul(x, self.kernel, out=out)
+        backend.matmul(x, self.operand("kernel"), out=out)
         spec = self.activation_spec
-        backend.activation_forward(spec.kind, out, self.bias, out=out, alpha=spec.alpha)
+        bias = self.operand("bias") if self.use_bias else None
+        backend.activation_forward(spec.kind, out, bias, out=out, alpha=spec.alpha)
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
         """``param_grads`` False (a frozen layer): ``dx`` only, no kernel or bias gradient."""
@@ -82,14 +89,16 @@ class Dense(Layer):
             if self.use_bias:
                 backend.sum_rows(dy, out=self.bias_grad)
         if dx is not None:
-            backend.matmul(dy, self.kernel.T, out=dx)
+            backend.matmul(dy, self.operand("kernel").T, out=dx)
 
 
 class Activation(Layer):
     """Applies an activation to its input: ``Activation("relu")``, ``Activation("softmax")``."""
 
-    def __init__(self, activation, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    computes_in_half = True
+
+    def __init__(self, activation, name=None, input_shape=None, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.activation_spec = activations.get(activation)
 
     def get_config(self):

@@ -43,7 +43,8 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, name=None, input_shape=None):
+                 beta_regularizer=None, gamma_regularizer=None, name=None, input_shape=None,
+                 dtype=None):
         if axis not in (-1, 1) or isinstance(axis, bool):
             raise InvalidInputError(
                 f"BatchNormalization axis={axis!r}: dense batches are (samples, features), "
@@ -54,7 +55,7 @@ class BatchNormalization(Layer):
                                     f"{momentum!r}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
             raise InvalidInputError(f"BatchNormalization epsilon must be > 0, not {epsilon!r}")
-        super().__init__(name=name, input_shape=input_shape)
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.axis = -1
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)

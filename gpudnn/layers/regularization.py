@@ -99,11 +99,12 @@ class Dropout(NoiseLayer):
         input_shape: the shape of one sample, for the first layer of a model.
     """
 
-    def __init__(self, rate, noise_shape=None, seed=None, name=None, input_shape=None):
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, input_shape=None,
+                 dtype=None):
         rate = _rate(rate, "Dropout", "the fraction of inputs dropped")
         noise_shape = _noise_shape(noise_shape)
         seed = _seed(seed, "Dropout")
-        super().__init__(name=name, input_shape=input_shape)
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.rate = rate
         self.noise_shape = noise_shape
         self.seed = seed
@@ -157,14 +158,14 @@ class GaussianNoise(NoiseLayer):
         input_shape: the shape of one sample, for the first layer of a model.
     """
 
-    def __init__(self, stddev, seed=None, name=None, input_shape=None):
+    def __init__(self, stddev, seed=None, name=None, input_shape=None, dtype=None):
         if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real) or \
                 not math.isfinite(stddev) or stddev < 0:
             raise InvalidInputError(
                 f"GaussianNoise stddev must be a finite number >= 0, the standard deviation of "
                 f"the noise added, not {stddev!r}")
         seed = _seed(seed, "GaussianNoise")
-        super().__init__(name=name, input_shape=input_shape)
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.stddev = float(stddev)
         self.seed = seed
 
@@ -195,10 +196,10 @@ class GaussianDropout(NoiseLayer):
         input_shape: the shape of one sample, for the first layer of a model.
     """
 
-    def __init__(self, rate, seed=None, name=None, input_shape=None):
+    def __init__(self, rate, seed=None, name=None, input_shape=None, dtype=None):
         rate = _rate(rate, "GaussianDropout", "the drop probability whose variance it imitates")
         seed = _seed(seed, "GaussianDropout")
-        super().__init__(name=name, input_shape=input_shape)
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.rate = rate
         self.seed = seed
 

@@ -19,13 +19,13 @@ class Flatten(Layer):
 
     accepts_any_rank = True
 
-    def __init__(self, data_format=None, name=None, input_shape=None):
+    def __init__(self, data_format=None, name=None, input_shape=None, dtype=None):
         if data_format not in (None, "channels_last"):
             raise InvalidInputError(
                 f"Flatten data_format must be None or 'channels_last', not {data_format!r}: "
                 f"gpudnn flattens samples in their stored (row-major) order; transpose "
                 f"channels-first data to channels-last with np.moveaxis(x, 1, -1) first")
-        super().__init__(name=name, input_shape=input_shape)
+        super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.data_format = "channels_last"
 
     def identity_in(self, training):

@@ -84,6 +84,7 @@ def adopt_nested(outer, starts):
         lo, hi = starts[first], starts[stop]
         model.params = outer.params[lo:hi]
         model.grads = outer.grads[lo:hi]
+        model._half_params = None if outer._half_params is None else outer._half_params[lo:hi]
         if first == 0:
             model.input_shape = outer.input_shape
         else:

@@ -20,6 +20,7 @@ from ..backend.device import current_backend
 from ..layers.serialization import register_model_class
 from ..training.compile import Compiled
 from ..training.loops import Loops
+from ..training.mixed_precision import MixedPrecision
 from ..training.model_inputs import ModelInputs
 from ..training.step import TrainingStep
 from ..training.workspace import Workspaces
@@ -27,13 +28,15 @@ from .structure import ModelStructure
 
 
 @register_model_class
-class Sequential(ModelStructure, Compiled, ModelInputs, Workspaces, TrainingStep, Loops):
+class Sequential(ModelStructure, Compiled, ModelInputs, MixedPrecision, Workspaces, TrainingStep,
+                 Loops):
     """A linear stack of layers.
 
     Args:
         layers: optional list of layers to add.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; default: gpudnn's current device.
-        dtype: ``"float32"`` (default, gpudnn.config.floatx()) or ``"float64"``.
+        dtype: the weights' dtype, ``"float32"`` or ``"float64"``; default: the global dtype
+            policy's variable dtype (float32 under the mixed policies; else floatx()).
     """
 
     def __init__(self, layers=None, name="sequential", device=None, dtype=None):

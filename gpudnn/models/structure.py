@@ -119,6 +119,7 @@ class ModelStructure(nesting.Nestable):
             layer._backend = be
             layer.bind(param_views, grad_views)
         be.copy_into(self.params, host)
+        self._bind_half_weights(leaves, starts)
         self._set_leaves(leaves)
         self._steps = RecordedSteps()
         self.built = True

@@ -15,13 +15,16 @@ from . import schedules
 from .adagrad import Adagrad
 from .adam import Adam, Adamax, AdamW, Nadam
 from .base import Optimizer
+from .loss_scale import LossScaleOptimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
             "nadam": Nadam, "adamax": Adamax}
+#: what a saved model may name: the optimizers above and the loss-scaling wrapper
+_SAVED = {**_BY_NAME, "lossscaleoptimizer": LossScaleOptimizer}
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "Adamax",
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "Adamax", "LossScaleOptimizer",
            "schedules", "get", "serialize", "deserialize"]
 
 
@@ -33,19 +36,19 @@ def get(identifier):
 def serialize(optimizer):
     """``{"class_name": ..., "config": ...}`` (JSON-able) of a built-in optimizer."""
     name = type(optimizer).__name__
-    if _BY_NAME.get(name.lower()) is not type(optimizer):
+    if _SAVED.get(name.lower()) is not type(optimizer):
         raise InvalidInputError(f"only gpudnn's optimizers can be saved, not {name}")
     return {"class_name": name, "config": optimizer.get_config()}
 
 
 def deserialize(config):
     """A new optimizer (no state) from ``serialize``'s dict."""
-    cls = _BY_NAME.get(str(config.get("class_name", "")).lower()) \
+    cls = _SAVED.get(str(config.get("class_name", "")).lower()) \
         if isinstance(config, dict) else None
     if cls is None or not isinstance(config.get("config"), dict):
         raise InvalidInputError(
             f"not an optimizer description: {config!r}; expected {{'class_name': one of "
-            f"{', '.join(c.__name__ for c in _BY_NAME.values())}, 'config': {{...}}}}")
+            f"{', '.join(c.__name__ for c in _SAVED.values())}, 'config': {{...}}}}")
     try:
         return cls.from_config(config["config"])
     except TypeError as exc:

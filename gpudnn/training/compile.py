@@ -11,9 +11,13 @@ _METRICS = {"accuracy": None, "acc": None, "categorical_accuracy": "categorical"
 class Compiled:
     """Mixin of ``Sequential``: ``compile`` and what the step asks of the compiled setup."""
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None,
+                auto_scale_loss=True):
         """Choose the optimizer, the loss and the metrics: names (``"accuracy"``, ``"auc"``,
         ``"mse"``, ...), ``gpudnn.metrics`` objects or their serialized dicts.
+
+        ``auto_scale_loss`` (Keras 3): when a layer computes in float16 (``mixed_float16``),
+        the optimizer is wrapped in a ``LossScaleOptimizer`` (unless it is one already).
 
         ``metrics`` ignore sample weights; ``weighted_metrics`` weigh each sample by its
         ``sample_weight`` / ``class_weight`` (``sum_i w_i correct_i / sum_i w_i``), as in Keras.
@@ -30,6 +34,9 @@ class Compiled:
                 f"{type(self.loss).__name__}() (its learning-rate scale differs from 'sum' by the "
                 f"batch size)")
         self.optimizer = optimizers.get(optimizer)
+        if auto_scale_loss and not isinstance(self.optimizer, optimizers.LossScaleOptimizer) \
+                and any(layer.half_dtype() == "float16" for layer in self._leaves()):
+            self.optimizer = optimizers.LossScaleOptimizer(self.optimizer)
         plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
         names = [log for log, _, _ in plain]
         self.metric_names = names + [f"weighted_{log}" if log in names else log

@@ -24,9 +24,15 @@ class TrainingStep:
         """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
         (with the current step); identity layers pass their input on without a call."""
         be, acts = self.backend, ws.acts
+        self._refresh_half_weights()
         for i, layer in enumerate(self._leaf_layers):
             if not layer.identity_in(training):
                 out = ws.outputs[i]
+                wide = ws.wide_inputs[i]
+                if wide is not None and x.dtype != wide.dtype:  # a float32 layer, 16-bit input
+                    be.copy_into(wide, x)
+                    x = wide
+                ws.inputs[i] = x
                 if layer.stochastic:
                     layer.forward(be, x, out, self._dropout_step)
                 elif layer.mode_dependent:  # BatchNormalization; frozen, it stays in inference
@@ -77,12 +83,18 @@ class TrainingStep:
         fused = self._fused()
         if not loss_gradient_done:
             self.loss.gradient(be, prediction, ws.y, delta, fused, weights=self._step_weights(ws))
+        scaled = self._loss_scaled()
+        if scaled:  # float16: dL/dy times the loss scale (LossScaleOptimizer)
+            self.optimizer.scale_gradient(be, delta)
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
             if layer.identity_in(True):
                 continue  # its gradient buffer is the previous layer's
-            layer_input = ws.x if i == 0 else ws.acts[i - 1]
+            layer_input = ws.inputs[i]
             dx = ws.grads[i - 1] if i > self._first_trainable else None
+            narrow_dx = None
+            if dx is not None and ws.wide_dx[i] is not None and dx.dtype != ws.wide_dx[i].dtype:
+                narrow_dx, dx = dx, ws.wide_dx[i]  # a float32 layer's dx, rounded below
             if layer.stochastic:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                step=self._dropout_step)
@@ -92,6 +104,10 @@ class TrainingStep:
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
+            if narrow_dx is not None:
+                be.copy_into(narrow_dx, dx)
+        if scaled:  # back to the true gradients, and whether they are finite (on the device)
+            self.optimizer.unscale(be, self.grads)
         for param, grad, reg in self._regularized():
             be.add_penalty_grad(param, grad, reg.l1, reg.l2)
 

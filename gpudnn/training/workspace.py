@@ -13,7 +13,8 @@ MAX_WORKSPACES = 6
 class Workspace:
     """The buffers of one batch size n: each layer's output and, for training, the batch's
     inputs, targets and sample weights (gathered from the data set) and each layer's output
-    gradient."""
+    gradient. Each in the layer's buffer dtype (``model._buffer_dtype``: 16 bits under a mixed
+    policy), with float32 ones to widen the input of a float32 layer in a 16-bit model."""
 
     def __init__(self, backend, model, n, with_grads, layout):
         """``layout``: ``model._identity_layout()``, which leaf layers pass their input through
@@ -23,10 +24,17 @@ class Workspace:
         self.n = n
         # identity layers (Flatten; Dropout outside training) need no buffer of their own
         self.outputs = [None if training and inference
-                        else backend.empty((n, layer.units), dtype)
-                        for layer, (training, inference) in zip(leaves, layout)]
+                        else backend.empty((n, layer.units), model._buffer_dtype(i))
+                        for i, (layer, (training, inference)) in enumerate(zip(leaves, layout))]
         #: what each layer output in the last forward pass (its input when it is the identity)
         self.acts = [None] * len(leaves)
+        #: what each layer was given in the last forward pass (its input, or the widened copy)
+        self.inputs = [None] * len(leaves)
+        widens = [model._widens_input(i) and not (training and inference)
+                  for i, (training, inference) in enumerate(layout)]
+        self.wide_inputs = [backend.empty((n, layer.input_dim), dtype) if wide else None
+                            for layer, wide in zip(leaves, widens)]
+        self.wide_dx = [None] * len(leaves)
         self.x = self.y = self.w = self.grads = None
         if with_grads:
             self.x = backend.empty((n, model.input_dim), dtype)
@@ -37,7 +45,9 @@ class Workspace:
                 if training:  # an identity layer's dL/dy is its dL/dx
                     self.grads.append(self.grads[i - 1] if i else None)
                 else:
-                    self.grads.append(backend.empty((n, layer.units), dtype))
+                    self.grads.append(backend.empty((n, layer.units), model._buffer_dtype(i)))
+            self.wide_dx = [backend.empty((n, layer.input_dim), dtype) if wide else None
+                            for layer, wide in zip(leaves, widens)]
 
 
 class Workspaces:

@@ -1,0 +1,40 @@
+"""The backend ops of mixed precision: dynamic loss scaling. A mixin of
+:class:`~gpudnn.backend.base.Backend`.
+
+16-bit arrays themselves need no op of their own: ``matmul``, ``activation_forward``,
+``activation_backward``, ``sum_rows`` and ``copy_into`` take float16 or bfloat16 operands and
+outputs (any mix with float32), compute in float32 and round once, on the store, to the output's
+dtype; a GEMM's float32 operand is first rounded to the other operand's 16-bit dtype (Keras's
+autocast of a layer's inputs), so that every GEMM multiplies 16-bit values and accumulates in
+float32.
+
+The loss-scaling state is a (4,) float32 device array ``[scale, finite steps in a row, skipped
+steps, last step finite]`` (see :mod:`gpudnn.optimizers.loss_scale`); every op reads it when it
+runs, so a recorded step replays with the current scale and decision.
+"""
+
+from abc import abstractmethod
+
+
+class LossScaleOps:
+    """Mixin of Backend: the dynamic loss-scaling ops (see the module docstring)."""
+
+    @abstractmethod
+    def scale_by_loss_scale(self, a, state):
+        """``a *= state[0]`` in place: the model's output gradient, times the loss scale."""
+
+    @abstractmethod
+    def unscale_gradients(self, grads, state):
+        """``grads /= state[0]`` in place, and ``state[3] = 1`` when every element of the
+        scaled gradients is finite, else ``0``."""
+
+    @abstractmethod
+    def run_if_finite(self, state, update, *args):
+        """Run ``update(self, *args)`` (an optimizer's update: backend calls only) when
+        ``state[3]`` says the step's gradients are finite; otherwise nothing."""
+
+    @abstractmethod
+    def update_loss_scale(self, state, growth_steps):
+        """Keras's dynamic rule, after the step: finite gradients count one more good step, and
+        the ``growth_steps``-th in a row doubles the scale (the count restarts); non-finite ones
+        halve the scale, restart the count and add one skipped step."""
