@@ -232,7 +232,8 @@ def test_rate_zero_is_the_identity_even_while_training():
 def test_config_round_trips_and_bad_arguments_are_refused():
     layer = layers.Dropout(0.2, seed=9, name="drop")
     config = layer.get_config()
-    assert config == {"name": "drop", "rate": 0.2, "noise_shape": None, "seed": 9}
+    assert config == {"name": "drop", "dtype": "float32", "rate": 0.2, "noise_shape": None,
+                      "seed": 9}
     assert layers.Dropout(**config).get_config() == config
     drawn = layers.Dropout(0.5).get_config()
     assert isinstance(drawn["seed"], int) and layers.Dropout(**drawn).seed == drawn["seed"]

@@ -107,8 +107,8 @@ def test_input_misuse_is_refused():
 
 def test_configs_round_trip_through_the_constructors():
     flatten = layers.Flatten(input_shape=(28, 28), name="flat")
-    assert flatten.get_config() == {"name": "flat", "data_format": "channels_last",
-                                    "input_shape": [28, 28]}
+    assert flatten.get_config() == {"name": "flat", "dtype": "float32",
+                                    "data_format": "channels_last", "input_shape": [28, 28]}
     assert layers.Flatten(**flatten.get_config()).get_config() == flatten.get_config()
     inp = Input((28, 28), name="pixels")
     assert inp.get_config() == {"batch_shape": [None, 28, 28], "dtype": None, "name": "pixels"}

@@ -529,11 +529,12 @@ def test_a_step_with_noise_layers_allocates_nothing_after_the_first_batch(backen
 # ----------------------------------------------------------------- configs and summary
 def test_configs_round_trip_and_bad_arguments_are_refused():
     cases = [(layers.GaussianNoise(0.2, seed=9, name="gn"),
-              {"name": "gn", "stddev": 0.2, "seed": 9}),
+              {"name": "gn", "dtype": "float32", "stddev": 0.2, "seed": 9}),
              (layers.GaussianDropout(0.3, seed=8, name="gd"),
-              {"name": "gd", "rate": 0.3, "seed": 8}),
+              {"name": "gd", "dtype": "float32", "rate": 0.3, "seed": 8}),
              (layers.Dropout(0.1, noise_shape=(None, 1), seed=7, name="d"),
-              {"name": "d", "rate": 0.1, "noise_shape": [None, 1], "seed": 7})]
+              {"name": "d", "dtype": "float32", "rate": 0.1, "noise_shape": [None, 1],
+               "seed": 7})]
     for layer, config in cases:
         assert layer.get_config() == config
         clone = layers.deserialize(layers.serialize(layer))

@@ -5,6 +5,12 @@ values from the optimizer's device array. A mixin of
 
 import cupy
 
+from ..errors import InvalidInputError
+
+_NO_LOSS_SCALING = ("LossScaleOptimizer runs on the CPU backends in this version: its skip of a "
+                    "non-finite step needs a device-side branch in the update kernels, which "
+                    "the CUDA backend does not have yet. On a GPU, train in float32 (TF32)")
+
 
 class CupyUpdates:
     """Mixin of CupyBackend: the optimizer updates and gradient clipping."""
@@ -83,3 +89,16 @@ class CupyUpdates:
     def clip_by_global_norm(self, grad, norm2, clipnorm):
         with self._device:
             self._launch("clip_by_global_norm", norm2, clipnorm, grad)
+
+    # ----------------------------------------------------------------- loss scaling
+    def scale_by_loss_scale(self, a, state):
+        raise InvalidInputError(_NO_LOSS_SCALING)
+
+    def unscale_gradients(self, grads, state):
+        raise InvalidInputError(_NO_LOSS_SCALING)
+
+    def run_if_finite(self, state, update, *args):
+        raise InvalidInputError(_NO_LOSS_SCALING)
+
+    def update_loss_scale(self, state, growth_steps):
+        raise InvalidInputError(_NO_LOSS_SCALING)

@@ -72,8 +72,11 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
 
     def copy_into(self, dst, src):
         # a 16-bit dtype (ml_dtypes.bfloat16 is no NumPy float kind) takes a rounding cast
-        half = is_half(dst.dtype) or is_half(np.asarray(src).dtype)
-        np.copyto(dst, src, casting="unsafe" if half else "same_kind")
+        if is_half(dst.dtype) or is_half(np.asarray(src).dtype):
+            with np.errstate(over="ignore"):  # an overflow to inf is loss scaling's business
+                np.copyto(dst, src, casting="unsafe")
+        else:
+            np.copyto(dst, src)
 
     def fill(self, array, value):
         array.fill(value)

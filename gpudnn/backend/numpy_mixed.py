@@ -10,11 +10,24 @@ This is a correctness path, the reference the 16-bit kernels are checked against
 fast (NumPy has no 16-bit BLAS: every GEMM widens its operands).
 """
 
+import functools
+
 import numpy as np
 
 from ..dtype_policies import is_half
 
 _F32 = np.dtype(np.float32)
+
+
+def _quiet(op):
+    """Run ``op`` without NumPy's overflow and invalid-value warnings: under loss scaling a
+    16-bit overflow is an expected event (the step is skipped and the scale halves), not news
+    for every array it reaches."""
+    @functools.wraps(op)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return op(*args, **kwargs)
+    return quiet
 
 
 def mixed(*arrays):
@@ -44,6 +57,7 @@ class NumpyMixedPrecision:
     def _work_for(self, out, slot="result"):
         return out if out.dtype == _F32 else self._scratch(out.shape, _F32, slot=("work", slot))
 
+    @_quiet
     def _half_matmul(self, a, b, out):
         """16-bit operands (a float32 one rounded to the other's dtype), float32 accumulation,
         one rounding into out."""
@@ -53,6 +67,7 @@ class NumpyMixedPrecision:
         self._store(out, work)
 
     # ``reference``: NumpyBackend's float32 form of the op (the same on the compiled backend)
+    @_quiet
     def _half_activation_forward(self, reference, kind, z, bias, out, alpha):
         work = self._scratch(out.shape, _F32, slot=("work", "act"))
         np.copyto(work, z, casting="unsafe")
@@ -60,11 +75,13 @@ class NumpyMixedPrecision:
         reference(self, kind, work, bias32, work, alpha=alpha)
         self._store(out, work)
 
+    @_quiet
     def _half_activation_backward(self, reference, kind, y, dy, out, alpha):
         work = self._scratch(out.shape, _F32, slot=("work", "act"))
         reference(self, kind, self._widened(y, "y"), self._widened(dy, "dy"), work, alpha=alpha)
         self._store(out, work)
 
+    @_quiet
     def _half_sum_rows(self, a, out):
         work = self._work_for(out, "sum")
         np.sum(self._widened(a, "a"), axis=0, out=work)
@@ -74,6 +91,7 @@ class NumpyMixedPrecision:
     def scale_by_loss_scale(self, a, state):
         a *= a.dtype.type(state[0])
 
+    @_quiet
     def unscale_gradients(self, grads, state):
         state[3] = 1.0 if np.isfinite(grads).all() else 0.0
         grads /= grads.dtype.type(state[0])

@@ -79,7 +79,7 @@ class NoiseLayer(Layer):
     stochastic = True
 
     def _config(self, **arguments):
-        config = {"name": self.name, **arguments, "seed": self.seed}
+        config = {**super().get_config(), **arguments, "seed": self.seed}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
         return config

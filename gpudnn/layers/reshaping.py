@@ -32,7 +32,7 @@ class Flatten(Layer):
         return True  # never run: the model passes its input on as a view, and dy back
 
     def get_config(self):
-        config = {"name": self.name, "data_format": self.data_format}
+        config = {**super().get_config(), "data_format": self.data_format}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
         return config

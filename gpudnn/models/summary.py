@@ -37,6 +37,14 @@ def _bytes(count):
         size /= 1024
 
 
+def _layer_cell(layer):
+    """``dense (Dense)``, with the dtype policy when it is not float32:
+    ``dense (Dense, mixed_bfloat16)``."""
+    policy = getattr(layer, "dtype_policy", None)
+    shown = f", {policy.name}" if policy is not None and policy.name != "float32" else ""
+    return f"{layer.name} ({type(layer).__name__}{shown})"
+
+
 def summary_text(model):
     lines = [f'Model: "{model.name}"',
              _rule("┏", "━", "┳", "┓"),
@@ -45,7 +53,7 @@ def summary_text(model):
     for i, layer in enumerate(model.layers):
         if i:
             lines.append(_rule("├", "─", "┼", "┤"))
-        lines.append(_row([f"{layer.name} ({type(layer).__name__})", f"(None, {layer.units})",
+        lines.append(_row([_layer_cell(layer), f"(None, {layer.units})",
                            f"{layer.count_params():,}"], "│"))
     lines.append(_rule("└", "─", "┴", "┘"))
     total = model.count_params()
