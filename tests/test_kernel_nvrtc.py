@@ -9,10 +9,12 @@ fails these tests rather than skipping them.
 import importlib.util
 import re
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 import kernel_harness
+from gpudnn.backend.kernel_half import load_half_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import nvrtc
 
@@ -79,6 +81,26 @@ def test_kernel_compiles(cupy_nvrtc, name, dtype, arch, index_32_bits):
     except CompileException as exc:
         pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
     assert len(cubin) > 1000  # an ELF with the kernel in it
+    assert name.encode() in cubin
+
+
+HALF_CASES = [(name, half, arch) for name in load_half_kernels()
+              for half in ("float16", "bfloat16") for arch in ARCHS]
+
+
+@pytest.mark.parametrize("name,half,arch", HALF_CASES,
+                         ids=[f"{n}-{h}-sm{a}" for n, h, a in HALF_CASES])
+def test_16_bit_form_compiles(cupy_nvrtc, name, half, arch):
+    """Every 16-bit and master form of kernel_half.py, with H bound to CuPy's float16 or
+    bfloat16 (ml_dtypes.bfloat16) and T to float32."""
+    from cupy.cuda.compiler import CompileException
+
+    dtype = np.dtype(ml_dtypes.bfloat16) if half == "bfloat16" else np.dtype(half)
+    source, options = nvrtc.generated_source(load_half_kernels()[name], np.float32, half=dtype)
+    try:
+        cubin = nvrtc.compile_cubin(source, options, arch)
+    except CompileException as exc:
+        pytest.fail(f"NVRTC rejected {name} ({half}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
     assert name.encode() in cubin
 
 

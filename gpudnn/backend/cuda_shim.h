@@ -24,6 +24,33 @@ using std::log1p;
 using std::sqrt;
 using std::tanh;
 
+// The 16-bit storage types of the 16-bit kernel forms (gpudnn/backend/kernel_half.py): H is
+// loaded with (float)h and stored with (H)f, rounding to nearest even, as CUDA's __half and
+// __nv_bfloat16 (CuPy's float16 and bfloat16) do. float16 is the compiler's _Float16; bfloat16
+// is the top half of a float32, rounded in integer arithmetic (NaN kept quiet), bit for bit
+// what ml_dtypes.bfloat16 does.
+typedef _Float16 gpudnn_float16;
+struct gpudnn_bfloat16 {
+  std::uint16_t bits;
+  gpudnn_bfloat16() = default;
+  gpudnn_bfloat16(float f) {
+    std::uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+      bits = (std::uint16_t)((u >> 16) | 0x40u);  // a NaN stays a (quiet) NaN
+    } else {
+      u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+      bits = (std::uint16_t)(u >> 16);
+    }
+  }
+  operator float() const {
+    const std::uint32_t u = (std::uint32_t)bits << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+  }
+};
+
 // CUDA's max/min on floating point are fmax/fmin (a NaN operand is dropped).
 inline float max(float a, float b) { return std::fmax(a, b); }
 inline double max(double a, double b) { return std::fmax(a, b); }

@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import config
 from ..errors import KernelCompileError
+from .kernel_half import HALF_DTYPES, load_half_kernels
 from .kernel_source import FAMILIES, VECTOR_HELPERS, load_kernels
 
 SHIM = Path(__file__).with_name("cuda_shim.h")
@@ -64,7 +65,7 @@ OPENMP_FLAGS = ("-fopenmp",)
 PARALLEL_MIN = 3_000_000
 
 _CTYPE_NAMES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
-                "bool": "bool"}
+                "bool": "bool", "float16": "gpudnn_float16", "bfloat16": "gpudnn_bfloat16"}
 _CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int32,
            "int64": ctypes.c_int64, "bool": ctypes.c_bool}
 _loaded = {}
@@ -86,10 +87,24 @@ def flags(openmp=True):
 
 
 def _dtype_name(dtype):
-    name = np.dtype(dtype).name
-    if name not in ("float32", "float64"):
-        raise TypeError(f"host kernels are built for float32 and float64, not {name}")
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in ("float32", "float64") + HALF_DTYPES:
+        raise TypeError(f"host kernels are built for float32, float64, float16 and bfloat16, "
+                        f"not {name}")
     return name
+
+
+def _placeholders(name):
+    """The C types of the type placeholders in the library of dtype ``name``: ``T`` the float
+    type; in a 16-bit library (kernel_half.py's forms) ``T`` is float and ``H`` the 16 bits."""
+    if name in HALF_DTYPES:
+        return {"T": "float", "H": _CTYPE_NAMES[name]}
+    return {"T": _CTYPE_NAMES[name]}
+
+
+def kernels_of(dtype):
+    """The kernels a library of ``dtype`` holds: every kernel, or the 16-bit forms."""
+    return load_half_kernels() if _dtype_name(dtype) in HALF_DTYPES else load_kernels()
 
 
 #: ``i % k`` and ``i / k``, the column and the row of element i of an (n, k) batch seen flat.
@@ -105,11 +120,11 @@ def _is_column_kernel(spec):
             and all(p.type == "int32" for p in spec.inputs if p.name == "k"))
 
 
-def _kernel_source(spec, ctype, openmp, parallel_min):
+def _kernel_source(spec, placeholders, openmp, parallel_min):
     args, names, refs = ["ptrdiff_t _n"], [], []
     for p in spec.inputs + spec.outputs:
         const = "const " if p in spec.inputs else ""
-        t = ctype if p.type == "T" else _CTYPE_NAMES[p.type]
+        t = placeholders.get(p.type) or _CTYPE_NAMES[p.type]
         if p.scalar:
             args.append(f"const {t} {p.name}")
             names.append(p.name)
@@ -220,18 +235,22 @@ struct gpudnn_fp_scope {
 
 
 def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
-    """The C++ source of every kernel with ``T`` bound to ``dtype``; each family's preamble and
-    kernels sit in a namespace of their own (the kernels keep their C names)."""
-    ctype = _CTYPE_NAMES[_dtype_name(dtype)]
-    specs = load_kernels()
+    """The C++ source of every kernel with ``T`` bound to ``dtype`` (a 16-bit dtype: the 16-bit
+    forms, ``H`` bound to it); each family's preamble and kernels sit in a namespace of their
+    own (the kernels keep their C names)."""
+    placeholders = _placeholders(_dtype_name(dtype))
+    specs = kernels_of(dtype)
     parts = (['#include "cuda_shim.h"'] + (["#include <omp.h>"] if openmp else []) +
              [FP_MODE_SOURCE.strip()])
     for family in FAMILIES:
         members = [s for s in specs.values() if s.family == family]
-        parts.append(f"namespace gpudnn_{family} {{\ntypedef {ctype} T;\n{members[0].preamble}")
+        if not members:
+            continue
+        types = "".join(f"typedef {c} {t};\n" for t, c in placeholders.items())
+        parts.append(f"namespace gpudnn_{family} {{\n{types}{members[0].preamble}")
         if any(s.lanes > 1 for s in members):  # the vector forms' preamble adds their helpers
             parts.append(VECTOR_HELPERS)
-        parts.extend(_kernel_source(s, ctype, openmp, parallel_min) for s in members)
+        parts.extend(_kernel_source(s, placeholders, openmp, parallel_min) for s in members)
         parts.append(f"}}  // namespace gpudnn_{family}")
     return "\n\n".join(parts) + "\n"
 
@@ -240,9 +259,11 @@ def argtypes(spec, dtype):
     """The ctypes argument types of kernel ``spec`` for ``dtype``: ``ssize_t n``, then a pointer
     per array param and a value per scalar, in the kernel's in-then-out order."""
     name = _dtype_name(dtype)
+    scalar_t = "float32" if name in HALF_DTYPES else name  # T is float in a 16-bit library
     types = [ctypes.c_ssize_t]
     for p in spec.inputs + spec.outputs:
-        types.append(_CTYPES[name if p.type == "T" else p.type] if p.scalar else ctypes.c_void_p)
+        types.append(_CTYPES[scalar_t if p.type == "T" else p.type] if p.scalar
+                     else ctypes.c_void_p)
     return types
 
 
@@ -342,7 +363,7 @@ def load(dtype, openmp=True, parallel_min=PARALLEL_MIN):
             lib = _loaded.get(key)
             if lib is None:
                 lib = _open(build(key[0], openmp, parallel_min), openmp)
-                for spec in load_kernels().values():
+                for spec in kernels_of(key[0]).values():
                     fn = getattr(lib, spec.name)
                     fn.argtypes = argtypes(spec, key[0])
                     fn.restype = None

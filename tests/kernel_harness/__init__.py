@@ -44,8 +44,9 @@ def have_gxx():
 
 
 def library(dtype):
-    """The library's own compiled kernels for ``dtype`` (float32 or float64): the very code the
-    compiled CPU backend runs, OpenMP branch included (these tests' sizes take the serial one)."""
+    """The library's own compiled kernels for ``dtype`` (float32 or float64, or float16 and
+    bfloat16 for the 16-bit forms): the very code the compiled CPU backend runs, OpenMP branch
+    included (these tests' sizes take the serial one)."""
     return host_kernels.load(dtype)
 
 
@@ -59,7 +60,12 @@ def run(spec, args, size=None):
         raise TypeError(f"{spec.name}: the T arrays disagree in dtype: {t_dtypes}")
     # a kernel without T arrays (a step counter) is the same code in either library
     t_dtype = t_dtypes.pop() if t_dtypes else np.dtype(np.float32)
-    lib = library(t_dtype)
+    # a 16-bit form (gpudnn/backend/kernel_half.py): its library is its H arrays' dtype
+    h_dtypes = {np.asarray(a).dtype for p, a in zip(params, args) if not p.scalar and p.type == "H"}
+    if len(h_dtypes) > 1:
+        raise TypeError(f"{spec.name}: the H arrays disagree in dtype: {h_dtypes}")
+    h_dtype = h_dtypes.pop() if h_dtypes else None
+    lib = library(t_dtype if h_dtype is None else h_dtype)
     nonraw = [np.asarray(a) for p, a in zip(params, args) if not p.scalar and not p.raw]
     if size is None:
         if not nonraw:
@@ -70,7 +76,7 @@ def run(spec, args, size=None):
         raise ValueError(f"{spec.name}: size= given although some arrays are not raw")
     c_args, write_back = [ctypes.c_ssize_t(size)], []
     for p, a in zip(params, args):
-        dtype = t_dtype if p.type == "T" else np.dtype(p.type)
+        dtype = {"T": t_dtype, "H": h_dtype}.get(p.type) or np.dtype(p.type)
         if p.scalar:
             if np.ndim(a) != 0 or isinstance(a, np.ndarray):
                 raise TypeError(f"{spec.name}: {p.name} must be a Python scalar, got {type(a)}")

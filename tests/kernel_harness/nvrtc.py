@@ -16,7 +16,17 @@ CUPY_VERSION = "14.2.0"
 ARG_NDARRAY, ARG_INDEXER, ARG_SCALAR = 1, 2, 3
 
 
-def arginfos(spec, kernel, dtype, index_32_bits=True):
+def _param_dtype(p, dtype, half):
+    """The dtype of param ``p`` in a launch: ``T`` is ``dtype``, ``H`` (a 16-bit form of
+    kernel_half.py) is ``half``, a fixed type is itself."""
+    if p.type == "T":
+        return np.dtype(dtype)
+    if p.type == "H":
+        return np.dtype(half)
+    return np.dtype(p.type)
+
+
+def arginfos(spec, kernel, dtype, index_32_bits=True, half=None):
     """CuPy's ``_ArgInfo`` tuple for a launch of ``spec`` as the backend makes it: arrays flat
     C-contiguous 1-d, scalars as CScalar, then the 1-d indexer."""
     import cupy
@@ -24,7 +34,7 @@ def arginfos(spec, kernel, dtype, index_32_bits=True):
 
     infos = []
     for p in spec.inputs + spec.outputs:
-        pdtype = np.dtype(dtype) if p.type == "T" else np.dtype(p.type)
+        pdtype = _param_dtype(p, dtype, half)
         if p.scalar:
             infos.append(_kernel._ArgInfo(ARG_SCALAR, _scalar.CScalar, pdtype, 0, True, True))
         else:
@@ -34,20 +44,20 @@ def arginfos(spec, kernel, dtype, index_32_bits=True):
     return tuple(infos)
 
 
-def generated_source(spec, dtype, index_32_bits=True):
-    """``(source, options)`` as CuPy would hand them to NVRTC, minus the arch option."""
+def generated_source(spec, dtype, index_32_bits=True, half=None):
+    """``(source, options)`` as CuPy would hand them to NVRTC, minus the arch option; ``half``:
+    the dtype of a 16-bit form's ``H`` arrays (float16, ml_dtypes.bfloat16)."""
     from cupy._core import _kernel, core
 
     from gpudnn.backend.cupy_backend import make_kernel
 
     kernel = make_kernel(spec)
-    in_dtypes = tuple(None if p.scalar else (np.dtype(dtype) if p.type == "T" else np.dtype(p.type))
-                      for p in spec.inputs)
-    out_dtypes = tuple(np.dtype(dtype) if p.type == "T" else np.dtype(p.type)
-                       for p in spec.outputs)
+    in_dtypes = tuple(None if p.scalar else _param_dtype(p, dtype, half) for p in spec.inputs)
+    out_dtypes = tuple(_param_dtype(p, dtype, half) for p in spec.outputs)
     _, _, type_map = kernel._decide_params_type(in_dtypes, out_dtypes)
     code = _kernel._get_elementwise_kernel_code(
-        arginfos(spec, kernel, dtype, index_32_bits), type_map, kernel.params, kernel.operation,
+        arginfos(spec, kernel, dtype, index_32_bits, half), type_map, kernel.params,
+        kernel.operation,
         kernel.name, kernel.preamble, **kernel.kwargs)
     source = "".join(f"#include <{h}>\n" for h in core._cupy_header_list) + code
     options = core.assemble_cupy_compiler_options(kernel.kwargs.get("options", ()))

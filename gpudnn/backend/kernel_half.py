@@ -1,0 +1,96 @@
+"""The 16-bit forms of kernels, generated from the bodies in ``kernels/*.cu``.
+
+Mixed precision stores activations and their gradients in 16 bits (``H``: float16 or bfloat16)
+and computes in float32. Rather than a second copy of each body, this module derives from a
+kernel ``NAME`` written for one float type ``T``:
+
+- its **16-bit form** ``NAME_h`` (the element-wise activations and dropout): every per-element
+  array param of type ``T`` becomes an ``H`` array ``x_h``, read once into a float ``x`` before
+  the body (``const float x = (float)x_h;``); every out-param is a float ``y`` the body
+  computes, rounded once into ``y_h`` after it (``y_h = (H)y;``, round to nearest even); a
+  ``raw T`` array (an activation's bias) and a ``T`` scalar become float32; ``T`` in the body
+  is ``float``. So the body runs unchanged, entirely in float32, between one widening load and
+  one rounding store per element: the rounding points of the NumPy reference
+  (``numpy_mixed.py``).
+- its **master form** ``NAME_h`` (the optimizer updates): the update of the float32 master
+  weights as written, plus an out-param ``H param_h`` that receives the updated weight rounded
+  to 16 bits in the same launch (``param_h = (H)param;``), so that the copy the layers compute
+  on costs no pass of its own.
+
+CuPy binds ``H`` from the arrays (``numpy.float16`` is CuPy's ``float16``, ``ml_dtypes.bfloat16``
+its ``bfloat16``); the host build (host_kernels.py) compiles these forms into one library per
+16-bit dtype, with ``H`` a host type of the same format (cuda_shim.h), for the CPU harness and
+the compiled CPU backend.
+"""
+
+import re
+from functools import lru_cache
+
+from .kernel_source import KernelSpec, load_kernels
+
+#: The element-wise kernels that get a 16-bit form (softmax, a row kernel, runs on the
+#: float32 output layer).
+HALF_FORM_KERNELS = ("linear_fwd", "relu_fwd", "sigmoid_fwd", "tanh_fwd", "leaky_relu_fwd",
+                     "elu_fwd", "linear_bwd", "relu_bwd", "sigmoid_bwd", "tanh_bwd",
+                     "leaky_relu_bwd", "elu_bwd", "dropout", "dropout_shared")
+#: The optimizer updates that get a master form.
+MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
+                       "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",
+                       "amsgrad_update", "nadam_update", "adamax_update", "adagrad_update")
+#: The 16-bit dtypes the forms are built for.
+HALF_DTYPES = ("float16", "bfloat16")
+
+_T = re.compile(r"\bT\b")
+
+
+def _reads(name, body):
+    """True when ``body``'s code (comments aside) reads ``name``: anything but a plain
+    ``name = ...`` (an out-param only written needs no load)."""
+    code = "\n".join(line.split("//")[0] for line in body.splitlines())
+    return re.search(rf"\b{name}\b(?!\s*=[^=])", code) is not None
+
+
+def half_form(spec):
+    """The 16-bit form ``NAME_h`` of the element-wise kernel ``spec`` (see the module)."""
+    if spec.is_row_kernel or re.search(r"\breturn\b", spec.body):
+        raise ValueError(f"kernel {spec.name}: a 16-bit form needs an element-wise body "
+                         f"without return")
+    ins, outs, before, after = [], [], [], []
+    for p in spec.inputs:
+        if p.type != "T":
+            ins.append(f"{'raw ' if p.raw else ''}{p.type} {p.name}")
+        elif p.scalar or p.raw:
+            ins.append(f"{'raw ' if p.raw else ''}float32 {p.name}")
+        else:
+            ins.append(f"H {p.name}_h")
+            before.append(f"const float {p.name} = (float){p.name}_h;")
+    for p in spec.outputs:
+        if p.type != "T" or p.raw:
+            raise ValueError(f"kernel {spec.name}: out-param {p.name} is not an element of T")
+        outs.append(f"H {p.name}_h")
+        read = _reads(p.name, spec.body)
+        before.append(f"float {p.name}" + (f" = (float){p.name}_h;" if read else ";"))
+        after.append(f"{p.name}_h = (H){p.name};")
+    body = "\n".join(before + [_T.sub("float", spec.body)] + after)
+    return KernelSpec(f"{spec.name}_h", spec.family, ", ".join(ins), ", ".join(outs),
+                      spec.scalars, body, spec.preamble)
+
+
+def master_form(spec):
+    """The master form ``NAME_h`` of the optimizer update ``spec``: the update, then its
+    16-bit copy ``param_h = (H)param`` in the same launch."""
+    if "param" not in {p.name for p in spec.outputs}:
+        raise ValueError(f"kernel {spec.name}: a master form needs an out-param 'param'")
+    body = spec.body + "\n// the 16-bit copy of the updated weight, in the same launch\n" \
+                       "param_h = (H)param;"
+    return KernelSpec(f"{spec.name}_h", spec.family, spec.in_params,
+                      spec.out_params + ", H param_h", spec.scalars, body, spec.preamble)
+
+
+@lru_cache(maxsize=None)
+def load_half_kernels():
+    """Every generated 16-bit and master form: ``{name: KernelSpec}``."""
+    kernels = load_kernels()
+    forms = [half_form(kernels[name]) for name in HALF_FORM_KERNELS]
+    forms += [master_form(kernels[name]) for name in MASTER_FORM_KERNELS]
+    return {spec.name: spec for spec in forms}
