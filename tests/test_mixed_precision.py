@@ -127,10 +127,12 @@ def test_weights_and_optimizer_state_stay_float32_and_layers_compute_in_16_bits(
 
 
 def reference_forward(x, weights):
-    """The course rounding points, written out: x and the weights rounded to bfloat16; each
+    """The course rounding points, written out: x and the kernels rounded to bfloat16; each
     GEMM multiplies bfloat16 values and accumulates in float32; a hidden layer rounds its
-    GEMM, then relu(z + b) to bfloat16; the output layer stays float32 through the softmax."""
-    (w1, b1, w2, b2) = [w.astype(BF16).astype(np.float32) for w in weights]
+    GEMM, then relu(z + b) with the float32 bias to bfloat16; the output layer stays float32
+    through the softmax."""
+    w1, b1, w2, b2 = weights
+    w1, w2 = (w.astype(BF16).astype(np.float32) for w in (w1, w2))
     x16 = x.astype(BF16).astype(np.float32)
     z1 = (x16 @ w1).astype(BF16).astype(np.float32)
     h = np.maximum(z1 + b1, 0).astype(BF16).astype(np.float32)
@@ -229,6 +231,24 @@ def test_the_compiled_cpu_backend_matches_numpy_under_a_mixed_policy(compiled):
         results.append(model.get_weights())
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "sigmoid", "leaky_relu"])
+def test_the_compiled_backend_runs_the_16_bit_kernels(compiled, kernels_only, activation):
+    """A mixed model's hidden activations, forward and backward, are the 16-bit kernel forms
+    (kernels_only fails the test on a fallback to NumPy), and its predictions agree with the
+    NumPy backend's within bfloat16 rounding."""
+    x, y = data(64)
+    results = []
+    for backend in (compiled, NumpyBackend()):
+        gpudnn.set_seed(8)
+        model = small_model("mixed_bfloat16", hidden_activation=activation)
+        model.backend = backend
+        model.build((6,))
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        results.append(model.predict(x, verbose=0))
+    np.testing.assert_allclose(results[0], results[1], rtol=0.02, atol=2e-3)
 
 
 # ---------------------------------------------------------------------- what is refused

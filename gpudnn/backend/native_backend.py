@@ -24,6 +24,7 @@ import weakref
 
 import numpy as np
 
+from ..dtype_policies import is_half
 from . import host_kernels
 from .base import EPSILON, dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
@@ -32,6 +33,7 @@ from .native_weighted import NativeWeightedLosses
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32 = np.dtype(np.float32)
 _ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu")
 _WITH_ALPHA = ("leaky_relu", "elu")
 #: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
@@ -64,16 +66,20 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
         return lib
 
     # ----------------------------------------------------------------- call-site cache
-    def _site(self, kernel, arrays, outputs):
+    def _site(self, kernel, arrays, outputs, dtypes=None):
         """``(fn, n, ptr...)`` for ``kernel`` on ``arrays`` (the last ``outputs`` are written),
-        or None when NumPy must do the op. ``n`` is the element count of the first array."""
+        or None when NumPy must do the op. ``n`` is the element count of the first array.
+        ``dtypes``: each array's dtype, for a 16-bit form (the first array's 16-bit dtype
+        picks the library); by default every array has the first's float dtype."""
         first = arrays[0]
         dtype = first.dtype
-        if dtype not in _FLOATS:
+        if dtype not in _FLOATS and not (dtypes is not None and is_half(dtype)):
             return None
+        expected = dtypes or (dtype,) * len(arrays)
         spans = []
         for j, a in enumerate(arrays):
-            if (not isinstance(a, np.ndarray) or a.dtype != dtype or not a.flags.c_contiguous
+            if (not isinstance(a, np.ndarray) or a.dtype != expected[j]
+                    or not a.flags.c_contiguous
                     or (j >= len(arrays) - outputs and not a.flags.writeable)):
                 return None
             start = a.ctypes.data
@@ -125,6 +131,11 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
                 getattr(out, "shape", None) != z.shape:
             return None
         n, k = z.shape
+        if is_half(z.dtype):  # the 16-bit form: z and out 16-bit, a float32 bias
+            if kind == "softmax" or bias is None or getattr(bias, "shape", None) != (k,):
+                return None
+            site = self._site(f"{kind}_fwd_h", (z, bias, out), 1, (z.dtype, _F32, z.dtype))
+            return None if site is None else (site[0], site[1], site[2], site[3], k, site[4])
         if bias is None:
             bias = self._zero_bias(k, z.dtype)
         if getattr(bias, "shape", None) != (k,):
@@ -154,7 +165,11 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
         if kind == "linear" or getattr(y, "ndim", 0) != 2 or \
                 getattr(dy, "shape", None) != y.shape or getattr(out, "shape", None) != y.shape:
             return None  # linear is a copy (or nothing): NumPy's
-        site = self._site(f"{kind}_bwd", (y, dy, out), 1)
+        if is_half(y.dtype):  # the 16-bit form: every array 16-bit
+            site = None if kind == "softmax" else \
+                self._site(f"{kind}_bwd_h", (y, dy, out), 1, (y.dtype,) * 3)
+        else:
+            site = self._site(f"{kind}_bwd", (y, dy, out), 1)
         if site is None:
             return None
         fn, size, py, pdy, po = site

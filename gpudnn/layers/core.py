@@ -5,8 +5,9 @@
 ``dW = x^T dz``, ``db = sum_rows(dz)``, ``dx = dz W^T``. Every GEMM reads C-contiguous
 operands (x^T and W^T are transpose flags to BLAS, not copies).
 
-Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-bit copies of W
-and b (``operand``) and its output and dy are 16-bit buffers (see training/mixed_precision.py).
+Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-bit copy of W
+(``operand``), its bias is added in float32 from the master weights, and its output and dy are
+16-bit buffers (see training/mixed_precision.py).
 """
 
 import numpy as np
@@ -76,8 +77,8 @@ class Dense(Layer):
     def forward(self, backend, x, out):
         backend.matmul(x, self.operand("kernel"), out=out)
         spec = self.activation_spec
-        bias = self.operand("bias") if self.use_bias else None
-        backend.activation_forward(spec.kind, out, bias, out=out, alpha=spec.alpha)
+        # the bias is added in float32 from the master weights (a GEMM epilogue's bias)
+        backend.activation_forward(spec.kind, out, self.bias, out=out, alpha=spec.alpha)
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
         """``param_grads`` False (a frozen layer): ``dx`` only, no kernel or bias gradient."""

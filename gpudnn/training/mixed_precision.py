@@ -3,8 +3,9 @@
 Under a mixed policy (``mixed_bfloat16``, ``mixed_float16``) the model's flat parameter buffer,
 its gradients and the optimizer's slots stay float32 (the master weights). Beside them the model
 keeps ``_half_params``, a 16-bit copy of the flat buffer with the same layout; each layer that
-computes in 16 bits (``Layer.computes_in_half``: Dense and the activations) reads its kernel and
-bias from it (``layer.operand``). The copy is refreshed from the master weights at the start of
+computes in 16 bits (``Layer.computes_in_half``: Dense and the activations) reads the weights
+its GEMMs multiply from it (``layer.operand``: Dense's kernel); Dense's bias is added in float32,
+from the master weights, inside the activation kernel (as a GEMM epilogue adds it). The copy is refreshed from the master weights at the start of
 every forward pass, so no write to the weights (an update, ``set_weights``, a load, an EMA
 overwrite) can leave it stale.
 
