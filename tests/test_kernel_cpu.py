@@ -14,6 +14,7 @@ import pytest
 
 import kernel_harness
 from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
+from gpudnn.backend.kernel_half import load_gated_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
@@ -340,23 +341,32 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.increment(counter)
     gpu.take_rows_at(x, host(np.arange(4, dtype=np.int64)), host(np.zeros(1, np.int64)), out)
     norm2 = host(np.ones(1, np.float32))
-    for offset in (0, 1):  # aligned buffers: the vector forms; one element off: the scalar ones
-        flat = [kernel_harness.placed(np.ones(6, np.float32), offset) for _ in range(5)]
+    state = host(np.array([8.0, 0.0, 0.0, 1.0], np.float32))  # loss scaling
+    gpu.scale_by_loss_scale(out, state)
+    gpu.unscale_gradients(out, state)
+    gpu.update_loss_scale(state, 2000)
+
+    def every_update(backend, flat):
         for name in sorted(UPDATES):
             _, values, step = UPDATES[name]
-            step(gpu, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
+            step(backend, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
+        backend.ema_update(flat[0], flat[2], host(np.array([0.9], np.float32)))  # options
+        for apply in (False, True):
+            backend.accumulate_gradients(flat[1], flat[3], 2, apply)
+
+    for offset in (0, 1):  # aligned buffers: the vector forms; one element off: the scalar ones
+        flat = [kernel_harness.placed(np.ones(6, np.float32), offset) for _ in range(5)]
+        every_update(gpu, flat)
+        gpu.run_if_finite(state, every_update, flat)  # the gated forms (loss scaling)
         gpu.clip_by_value(flat[1], 0.5)
         gpu.clip_by_norm(flat[1], norm2, 0.5)
         gpu.clip_by_global_norm(flat[1], norm2, 0.5)
-        gpu.ema_update(flat[0], flat[2], host(np.array([0.9], np.float32)))  # optimizer options
-        for apply in (False, True):
-            gpu.accumulate_gradients(flat[1], flat[3], 2, apply)
     features = [host(np.full(5, 0.5, np.float32)) for _ in range(6)]  # batch normalization
     gpu.batchnorm_forward(x, *features[:4], 0.99, 1e-3, out, *features[4:])
     gpu.batchnorm_inference(x, *features[:4], 1e-3, out)
     gpu.batchnorm_backward(x, x, *features[:3], features[4], features[5], out)
     gpu.batchnorm_inference_backward(x, features[0], features[1], 1e-3, out)
-    assert kernel_harness.SEEN == set(load_kernels())
+    assert kernel_harness.SEEN == set(load_kernels()) | set(load_gated_kernels())
 
 
 def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):

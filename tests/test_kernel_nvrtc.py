@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import kernel_harness
-from gpudnn.backend.kernel_half import load_half_kernels
+from gpudnn.backend.kernel_half import load_gated_kernels, load_half_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import nvrtc
 
@@ -101,6 +101,24 @@ def test_16_bit_form_compiles(cupy_nvrtc, name, half, arch):
         cubin = nvrtc.compile_cubin(source, options, arch)
     except CompileException as exc:
         pytest.fail(f"NVRTC rejected {name} ({half}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
+    assert name.encode() in cubin
+
+
+GATED_CASES = [(name, dtype, arch) for name in load_gated_kernels()
+               for dtype in ("float32", "float64") for arch in ARCHS]
+
+
+@pytest.mark.parametrize("name,dtype,arch", GATED_CASES,
+                         ids=[f"{n}-{d}-sm{a}" for n, d, a in GATED_CASES])
+def test_gated_form_compiles(cupy_nvrtc, name, dtype, arch):
+    """Every gated form (loss scaling's skip) of kernel_half.py, vector forms included."""
+    from cupy.cuda.compiler import CompileException
+
+    source, options = nvrtc.generated_source(load_gated_kernels()[name], np.dtype(dtype))
+    try:
+        cubin = nvrtc.compile_cubin(source, options, arch)
+    except CompileException as exc:
+        pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
     assert name.encode() in cubin
 
 

@@ -40,16 +40,20 @@ def test_every_family_has_its_kernels():
     # the 4-lane vector forms of the updates and the norm clips
     expected |= {f"{u}_update_x4" for u in UPDATES}
     expected |= {"clip_by_norm_x4", "clip_by_global_norm_x4"}
+    # dynamic loss scaling (kernels/loss_scaling.cu)
+    expected |= {"scale_by_loss_scale", "reset_finite_flag", "unscale_gradients",
+                 "update_loss_scale"}
     assert set(specs) == expected
     assert {s.family for s in specs.values()} == set(FAMILIES)
 
 
 def test_every_kernel_types_T_from_an_array():
     """CuPy cannot deduce T from scalars alone (CuPy issue 2091). (A kernel with no T at all,
-    the int64 step counter, has nothing to deduce.)"""
+    the int64 step counter and the loss scale's float32 state, has nothing to deduce.)"""
     for spec in load_kernels().values():
         if all(p.type != "T" for p in spec.inputs + spec.outputs):
-            assert spec.name == "increment_counter", spec.name
+            assert spec.name in ("increment_counter", "reset_finite_flag",
+                                 "update_loss_scale"), spec.name
             continue
         assert any(p.type == "T" and not p.scalar for p in spec.inputs + spec.outputs), spec.name
         assert all(p.scalar for p in spec.inputs if p.name in ("lr", "alpha", "k", "scale"))

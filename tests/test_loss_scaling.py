@@ -176,3 +176,53 @@ def test_the_accuracy_benchmark_runs_every_policy(tmp_path, capsys):
     assert rows[0]["skipped_steps"] is None and rows[2]["skipped_steps"] == 0
     assert rows[3]["skipped_steps"] > 10 and rows[3]["final_scale"] < 2.0 ** 40
     assert "mixed_bfloat16" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    """The CuPy backend with its kernels run on the CPU (tests/kernel_harness)."""
+    import importlib.util
+
+    import kernel_harness
+
+    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
+    kernel_harness.require("g++", kernel_harness.have_gxx())
+    from kernel_harness.backend import host_routed_backend
+
+    return host_routed_backend()
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.Adam(0.1),
+                                  lambda: optimizers.SGD(0.1, momentum=0.9),
+                                  lambda: optimizers.RMSprop(0.01, use_ema=True)])
+def test_the_cuda_kernels_scale_skip_and_grow_as_numpy_does(gpu, make, monkeypatch):
+    """kernels/loss_scaling.cu and the gated update forms, through the CuPy backend's own
+    launches (run by g++ on the CPU), against the NumPy backend: the same weights, slots and
+    state to the bit, over finite steps, an overflow, a NaN and a growth of the scale."""
+    from kernel_harness import host
+
+    # the per-step values go through pinned memory on a GPU; here straight into the array
+    monkeypatch.setattr(gpu, "write_step_values",
+                        lambda dst, values: dst.__setitem__(slice(None), values), raising=False)
+    size = 37  # not a multiple of 4: the vector forms' tail too
+    runs = []
+    for backend in (NumpyBackend(), gpu):
+        lso = optimizers.LossScaleOptimizer(make(), initial_scale=256.0, dynamic_growth_steps=2)
+        lso.build(backend, size, np.float32)
+        params = backend.from_host(np.linspace(-1, 1, size, dtype=np.float32))
+        for step in range(6):
+            g = np.random.default_rng(step).standard_normal(size).astype(np.float32) * 256
+            if step == 2:
+                g[5] = np.inf
+            if step == 4:
+                g[-1] = np.nan
+            grads = backend.from_host(g) if backend is not gpu else host(g)
+            lso.apply(backend, params, grads)
+        runs.append((np.asarray(params).copy(),
+                     {k: np.asarray(v).copy() for k, v in lso.slots.items()}))
+    (p1, s1), (p2, s2) = runs
+    np.testing.assert_array_equal(p1, p2)
+    assert set(s1) == set(s2)
+    for name in s1:
+        np.testing.assert_array_equal(s1[name], s2[name], err_msg=name)
+    assert s1["loss_scale"][2] == 2  # two skipped steps

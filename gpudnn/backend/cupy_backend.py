@@ -34,6 +34,7 @@ from .cupy_normalization import CupyBatchNorm
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
+from .kernel_half import find_kernel
 from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
@@ -101,6 +102,12 @@ def _vector_plan(name):
     return positions, len(spec.inputs), spec.vector, load_kernels()[spec.vector].lanes
 
 
+@functools.lru_cache(maxsize=None)
+def _input_count(name):
+    """How many in-params kernel ``name`` has (where a gated launch puts its gate)."""
+    return len(find_kernel(name).inputs)
+
+
 def _copy_from_host(dst, host):
     """Copy the C-contiguous host array into ``dst`` on the current stream, ordered with the
     kernels queued on it: during ``fit`` that is the non-blocking training stream, which a
@@ -129,10 +136,12 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
             enable_tf32()
 
     # ----------------------------------------------------------------- plumbing
-    def _launch(self, name, *args, **kwargs):
+    def _launch(self, name, *args, gate=None, **kwargs):
         """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``, or its
         vector form (``lanes: L`` in its header) when :meth:`_vector_elements` allows: the same
-        arguments with the element count n after the in-params, one thread per L elements."""
+        arguments with the element count n after the in-params, one thread per L elements.
+        ``gate`` (a (1,) float32 device array): launch the gated form instead, which changes
+        nothing when ``gate[0]`` is 0 (kernel_half.py)."""
         plan = _vector_plan(name)
         if plan is not None and not kwargs:
             positions, split, vector_name, lanes = plan
@@ -140,13 +149,17 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
             if n:
                 name, args = vector_name, args[:split] + (n,) + args[split:]
                 kwargs = {"size": -(-n // lanes)}
+                split += 1
+        if gate is not None:  # loss scaling's skip: the gated form, gate after the in-params
+            split = split if plan is not None and name == plan[2] else _input_count(name)
+            name, args = f"{name}_g", args[:split] + (gate,) + args[split:]
         kernel = self._kernels.get(name)
         if kernel is None:
-            kernel = self._kernels[name] = make_kernel(load_kernels()[name])
+            kernel = self._kernels[name] = make_kernel(find_kernel(name))
         try:
             kernel(*args, **kwargs)
         except cupy.cuda.compiler.CompileException as exc:
-            family = load_kernels()[name].family
+            family = find_kernel(name).family
             raise KernelCompileError(
                 f"CUDA kernel {name!r} (kernels/{family}.cu) failed to compile with NVRTC:\n"
                 f"{exc}") from exc

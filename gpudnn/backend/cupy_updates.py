@@ -5,72 +5,76 @@ values from the optimizer's device array. A mixin of
 
 import cupy
 
-from ..errors import InvalidInputError
-
-_NO_LOSS_SCALING = ("LossScaleOptimizer runs on the CPU backends in this version: its skip of a "
-                    "non-finite step needs a device-side branch in the update kernels, which "
-                    "the CUDA backend does not have yet. On a GPU, train in float32 (TF32)")
 
 
 class CupyUpdates:
-    """Mixin of CupyBackend: the optimizer updates and gradient clipping."""
+    """Mixin of CupyBackend: the optimizer updates and gradient clipping, and loss scaling's
+    ops (kernels/loss_scaling.cu): inside ``run_if_finite`` every update, EMA and accumulation
+    launch is the kernel's gated form, reading the state's finite flag on the device."""
+
+    #: the (1,) finite flag the update launches are gated by (set by run_if_finite)
+    _update_gate = None
 
     # ----------------------------------------------------------------- optimizer updates
     # ``hyper`` (the per-step values) is passed as a raw array: read when the kernel runs.
     def sgd_update(self, param, grad, hyper):
         with self._device:
-            self._launch("sgd_update", grad, hyper, param)
+            self._launch("sgd_update", grad, hyper, param, gate=self._update_gate)
 
     def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
         with self._device:
             self._launch("momentum_update", grad, hyper, momentum, int(bool(nesterov)),
-                         param, velocity)
+                         param, velocity, gate=self._update_gate)
 
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
                        average=None):
         with self._device:
             if average is not None:
                 self._launch("rmsprop_centered_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, average, mom)
+                             momentum, param, velocity, average, mom, gate=self._update_gate)
             elif mom is None:
                 self._launch("rmsprop_update", grad, hyper, rho, 1 - rho, epsilon, param,
-                             velocity)
+                             velocity, gate=self._update_gate)
             else:
                 self._launch("rmsprop_momentum_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, mom)
+                             momentum, param, velocity, mom, gate=self._update_gate)
 
     def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
         with self._device:
             if vhat is None:
                 self._launch("adam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v)
+                             param, m, v, gate=self._update_gate)
             else:
                 self._launch("amsgrad_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v, vhat)
+                             param, m, v, vhat, gate=self._update_gate)
 
     def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
         with self._device:
-            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v)
+            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v,
+                         gate=self._update_gate)
 
     def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
         with self._device:
-            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u)
+            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u,
+                         gate=self._update_gate)
 
     def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
         with self._device:
-            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
+            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator,
+                         gate=self._update_gate)
 
     # ----------------------------------------------------------------- EMA, accumulation
     def ema_update(self, param, average, rate):
         with self._device:
-            self._launch("ema_update", param, rate, average)
+            self._launch("ema_update", param, rate, average, gate=self._update_gate)
 
     def accumulate_gradients(self, grad, accumulator, steps, apply):
         with self._device:
             if apply:
-                self._launch("average_gradients", float(steps), grad, accumulator)
+                self._launch("average_gradients", float(steps), grad, accumulator,
+                             gate=self._update_gate)
             else:
-                self._launch("accumulate_gradients", grad, accumulator)
+                self._launch("accumulate_gradients", grad, accumulator, gate=self._update_gate)
 
     # ----------------------------------------------------------------- gradient clipping
     def clip_by_value(self, grad, limit):
@@ -92,13 +96,21 @@ class CupyUpdates:
 
     # ----------------------------------------------------------------- loss scaling
     def scale_by_loss_scale(self, a, state):
-        raise InvalidInputError(_NO_LOSS_SCALING)
+        with self._device:
+            self._launch("scale_by_loss_scale", state, a)
 
     def unscale_gradients(self, grads, state):
-        raise InvalidInputError(_NO_LOSS_SCALING)
+        with self._device:
+            self._launch("reset_finite_flag", 1, state[3:4], size=1)
+            self._launch("unscale_gradients", state[0:1], grads, state[3:4])
 
     def run_if_finite(self, state, update, *args):
-        raise InvalidInputError(_NO_LOSS_SCALING)
+        previous, self._update_gate = self._update_gate, state[3:4]
+        try:
+            update(self, *args)
+        finally:
+            self._update_gate = previous
 
     def update_loss_scale(self, state, growth_steps):
-        raise InvalidInputError(_NO_LOSS_SCALING)
+        with self._device:
+            self._launch("update_loss_scale", float(growth_steps), 1, state, size=1)

@@ -16,6 +16,10 @@ kernel ``NAME`` written for one float type ``T``:
   weights as written, plus an out-param ``H param_h`` that receives the updated weight rounded
   to 16 bits in the same launch (``param_h = (H)param;``), so that the copy the layers compute
   on costs no pass of its own.
+- its **gated form** ``NAME_g`` (the updates, the EMA and gradient accumulation, and their
+  vector forms): an in-param ``raw float32 gate`` read first, and nothing written when
+  ``gate[0]`` is 0: loss scaling's skip of a step whose gradients overflowed, decided on the
+  device (``gate`` is the finite flag of the LossScaleOptimizer's state).
 
 CuPy binds ``H`` from the arrays (``numpy.float16`` is CuPy's ``float16``, ``ml_dtypes.bfloat16``
 its ``bfloat16``); the host build (host_kernels.py) compiles these forms into one library per
@@ -37,6 +41,9 @@ HALF_FORM_KERNELS = ("linear_fwd", "relu_fwd", "sigmoid_fwd", "tanh_fwd", "leaky
 MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
                        "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",
                        "amsgrad_update", "nadam_update", "adamax_update", "adagrad_update")
+#: The kernels that get a gated form (each vector form too).
+GATED_FORM_KERNELS = MASTER_FORM_KERNELS + ("ema_update", "accumulate_gradients",
+                                            "average_gradients")
 #: The 16-bit dtypes the forms are built for.
 HALF_DTYPES = ("float16", "bfloat16")
 
@@ -85,6 +92,33 @@ def master_form(spec):
                        "param_h = (H)param;"
     return KernelSpec(f"{spec.name}_h", spec.family, spec.in_params,
                       spec.out_params + ", H param_h", spec.scalars, body, spec.preamble)
+
+
+def gated_form(spec):
+    """The gated form ``NAME_g`` of ``spec``: nothing happens unless ``gate[0]`` is not 0."""
+    body = "// loss scaling: a step whose gradients overflowed changes nothing\n" \
+           "if (gate[0] == 0.0f) return;\n" + spec.body
+    return KernelSpec(f"{spec.name}_g", spec.family, spec.in_params + ", raw float32 gate",
+                      spec.out_params, spec.scalars, body, spec.preamble, lanes=spec.lanes,
+                      vector=f"{spec.vector}_g" if spec.vector else "")
+
+
+@lru_cache(maxsize=None)
+def load_gated_kernels():
+    """Every gated form (scalar and vector): ``{name: KernelSpec}``."""
+    kernels = load_kernels()
+    names = [n for base in GATED_FORM_KERNELS for n in (base, kernels[base].vector) if n]
+    return {f"{name}_g": gated_form(kernels[name]) for name in names}
+
+
+def find_kernel(name):
+    """The KernelSpec called ``name``: written in kernels/, or a generated form."""
+    spec = load_kernels().get(name)
+    if spec is None:
+        spec = load_gated_kernels().get(name) or load_half_kernels().get(name)
+    if spec is None:
+        raise KeyError(f"no kernel {name!r} in kernels/ nor among the generated forms")
+    return spec
 
 
 @lru_cache(maxsize=None)

@@ -24,7 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 
 #: The kernel families, one ``.cu`` file each.
-FAMILIES = ("activations", "losses", "optimizers", "random", "data", "metrics", "normalization")
+FAMILIES = ("activations", "losses", "optimizers", "random", "data", "metrics", "normalization",
+            "loss_scaling")
 
 _HEADER = re.compile(r"^//\s*kernel:\s*(?P<fields>.*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

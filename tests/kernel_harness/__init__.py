@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gpudnn.backend import host_kernels
-from gpudnn.backend.kernel_source import load_kernels
+from gpudnn.backend.kernel_half import find_kernel
 
 _CTYPES_PY = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double,
               np.dtype(np.int32): ctypes.c_int32, np.dtype(np.int64): ctypes.c_int64,
@@ -109,9 +109,11 @@ class HostArray(np.ndarray):
     """A host array that makes ``cupy.ElementwiseKernel.__call__`` run the kernel here."""
 
     def __cupy_override_elementwise_kernel__(self, kernel, *args, **kwargs):
-        spec = load_kernels().get(kernel.name)
-        if spec is None:
-            raise AssertionError(f"kernel {kernel.name!r} is not one of kernels/*.cu")
+        try:
+            spec = find_kernel(kernel.name)
+        except KeyError:
+            raise AssertionError(f"kernel {kernel.name!r} is not one of kernels/*.cu nor a "
+                                 f"generated form") from None
         # The object must be built from the source as written: same body, preamble, params.
         assert kernel.operation == spec.body, kernel.name
         assert kernel.preamble == spec.preamble, kernel.name
