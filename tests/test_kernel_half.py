@@ -31,10 +31,16 @@ def _gxx():
 
 
 def spacing(values, dtype):
-    """The gap to the next 16-bit value above |values|: one unit in the last place."""
-    widened = np.abs(values.astype(np.float32)).astype(dtype)
-    up = np.nextafter(widened.astype(np.float32), np.float32(np.inf)).astype(dtype)
-    return (up.astype(np.float64) - widened.astype(np.float64)) * 2
+    """The gap from |values| to the next 16-bit value above: one unit in the last place."""
+    magnitude = np.abs(values.astype(np.float32)).astype(dtype)
+    up = np.nextafter(magnitude, np.full_like(magnitude, np.inf))
+    return up.astype(np.float64) - magnitude.astype(np.float64)
+
+
+def test_spacing_is_one_unit_in_the_last_16_bit_place():
+    for dtype, unit in ((np.dtype(np.float16), 2.0 ** -10), (HALVES[1], 2.0 ** -7)):
+        np.testing.assert_array_equal(spacing(np.array([1.0, -1.5, 2.0], np.float32), dtype),
+                                      [unit, unit, 2 * unit])
 
 
 def assert_close_in_16_bits(got, want, ulps, what):
@@ -150,9 +156,24 @@ def test_an_update_writes_its_16_bit_copy_in_the_same_launch(name, dtype):
 
 def test_every_form_comes_from_its_kernel_and_rejects_what_it_cannot_take():
     forms = load_half_kernels()
-    assert set(forms) == {f"{n}_h" for n in HALF_FORM_KERNELS + MASTER_FORM_KERNELS}
+    assert set(forms) == {f"{n}_h" for n in HALF_FORM_KERNELS + MASTER_FORM_KERNELS} | \
+        {"to_half", "from_half"}
     relu = forms["relu_fwd_h"]
     assert [p.type for p in relu.inputs] == ["H", "float32", "int32"]
     assert "float x = z + bias[i % k];" in relu.body and "y_h = (H)y;" in relu.body
     with pytest.raises(ValueError, match="element-wise"):
         half_form(load_kernels()["softmax_fwd"])
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=lambda d: d.name)
+def test_the_casts_round_to_nearest_even_and_widen_exactly(dtype):
+    rng = np.random.default_rng(10)
+    x = np.concatenate([rng.standard_normal(200).astype(np.float32) * 100,
+                        np.array([0.0, -0.0, 1e-30, 70000.0, -np.inf, np.nan], np.float32)])
+    half = np.empty(x.shape, dtype)
+    kernel_harness.run(load_half_kernels()["to_half"], [x, half])
+    assert_close_in_16_bits(half, x.astype(dtype), 0, f"to_half {dtype}")
+    back = np.empty(x.shape, np.float32)
+    kernel_harness.run(load_half_kernels()["from_half"], [half, back])
+    np.testing.assert_array_equal(back, half.astype(np.float32))
+

@@ -33,7 +33,8 @@ def test_finite_steps_unscale_count_and_double_the_scale_after_the_growth_steps(
     expected = params.copy()
     for step, scale in enumerate([8.0, 8.0, 8.0, 16.0, 16.0], start=1):
         g = np.full(4, 0.25, np.float32)
-        lso.apply(be, params, g * np.float32(scale))  # gradients of the scaled loss
+        assert lso.dynamic_scale == scale
+        lso.apply(be, params, g)  # apply_gradients takes the true gradients
         expected -= 0.5 * 0.25
         np.testing.assert_array_equal(params, expected)
         assert lso.iterations == step
@@ -46,9 +47,9 @@ def test_a_non_finite_step_is_skipped_whole_and_halves_the_scale(bad):
     inner = optimizers.Adam(0.1)
     lso = optimizers.LossScaleOptimizer(inner, initial_scale=1024.0, dynamic_growth_steps=2)
     be, params = built(lso)
-    lso.apply(be, params, np.full(4, 512.0, np.float32))  # a good step first (counter 1)
+    lso.apply(be, params, np.full(4, 0.5, np.float32))  # a good step first (counter 1)
     before = params.copy(), {k: v.copy() for k, v in inner.slots.items()}
-    g = np.full(4, 512.0, np.float32)
+    g = np.full(4, 0.5, np.float32)
     g[2] = bad
     lso.apply(be, params, g)
     np.testing.assert_array_equal(params, before[0])
@@ -56,12 +57,13 @@ def test_a_non_finite_step_is_skipped_whole_and_halves_the_scale(bad):
         np.testing.assert_array_equal(slot, before[1][name])
     assert lso.dynamic_scale == 512.0 and lso.skipped_steps == 1
     assert lso.slots["loss_scale"][1] == 0  # Keras resets the counter
-    lso.apply(be, params, np.full(4, 256.0, np.float32))  # finite again: an Adam step of 0.5
+    lso.apply(be, params, np.full(4, 0.5, np.float32))  # finite again: an Adam step
     assert not np.array_equal(params, before[0])
 
 
 def test_the_inner_step_sees_the_true_gradient():
-    """Adam over the unscaled gradient equals plain Adam, to the bit (scales are powers of 2)."""
+    """Adam through the wrapper (scaled and unscaled again: the scales are powers of 2) equals
+    plain Adam, to the bit."""
     plain, lso = optimizers.Adam(0.01), optimizers.LossScaleOptimizer(optimizers.Adam(0.01))
     be, p1 = built(plain)
     _, p2 = built(lso)
@@ -69,7 +71,7 @@ def test_the_inner_step_sees_the_true_gradient():
     for _ in range(5):
         g = rng.normal(size=4).astype(np.float32)
         plain.apply(be, p1, g.copy())
-        lso.apply(be, p2, g * np.float32(2.0 ** 15))
+        lso.apply(be, p2, g.copy())
     np.testing.assert_array_equal(p1, p2)
 
 
@@ -226,3 +228,99 @@ def test_the_cuda_kernels_scale_skip_and_grow_as_numpy_does(gpu, make, monkeypat
     for name in s1:
         np.testing.assert_array_equal(s1[name], s2[name], err_msg=name)
     assert s1["loss_scale"][2] == 2  # two skipped steps
+
+
+def test_the_scale_is_what_lets_tiny_float16_gradients_through():
+    """Gradients near 1e-8 underflow to 0 in float16: without loss scaling the weights do not
+    move; with it they do (so a wrapper that never scaled would fail here)."""
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    moved = []
+    for auto in (False, True):
+        gpudnn.set_seed(4)
+        model = models.Sequential([layers.Dense(8, input_shape=(6,), dtype="mixed_float16"),
+                                   layers.Dense(1, dtype="mixed_float16")])
+        model.compile(optimizer=optimizers.SGD(1.0), loss="mse", auto_scale_loss=auto)
+        y = model.predict(x, verbose=0) + np.float32(1e-7)  # errors of 1e-7: tiny gradients
+        before = model.get_weights()
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0, shuffle=False)
+        moved.append(any(not np.array_equal(a, b) for a, b in
+                         zip(before[:1], model.get_weights()[:1])))
+    assert moved == [False, True]
+
+
+def test_replay_equals_eager_while_the_scale_drops(monkeypatch):
+    x, labels = blobs(n=160)
+    y = to_categorical(labels, 3)
+    results = []
+    for record in ("1", "0"):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", record)
+        gpudnn.set_seed(7)
+        model = course_like("mixed_float16")
+        model.compile(optimizer=optimizers.LossScaleOptimizer("adam", initial_scale=2.0 ** 40),
+                      loss="categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        results.append((model.get_weights(), model.optimizer.skipped_steps))
+    assert results[0][1] == results[1][1] > 5
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_custom_loop_applies_the_true_gradients_through_the_wrapper():
+    """model.gradients gives the true gradients; apply_gradients on the wrapper applies them
+    as the inner optimizer would (Keras's would divide them by the scale: gpudnn has no tape
+    to differentiate a scaled loss)."""
+    x, labels = blobs(n=64)
+    y = to_categorical(labels, 3)
+    weights = []
+    for wrap in (False, True):
+        gpudnn.set_seed(3)
+        model = course_like(None)
+        opt = optimizers.SGD(0.5)
+        opt = optimizers.LossScaleOptimizer(opt) if wrap else opt
+        model.compile(optimizer=opt, loss="categorical_crossentropy")
+        for _ in range(3):
+            opt.apply_gradients(zip(model.gradients(x, y), model.trainable_weights))
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_settings_written_through_the_wrapper_reach_the_inner_optimizer():
+    lso = optimizers.LossScaleOptimizer(optimizers.AdamW(0.1, weight_decay=0.5))
+    lso.weight_decay = 0.25
+    lso.clipnorm = 1.0
+    assert (lso.inner_optimizer.weight_decay, lso.inner_optimizer.clipnorm) == (0.25, 1.0)
+    assert lso.slot_names == ("m", "v") and lso.hyper_size == lso.inner_optimizer.hyper_size
+    plain = optimizers.AdamW(0.1, weight_decay=0.25, clipnorm=1.0)
+    x, labels = blobs(n=32)
+    y = to_categorical(labels, 3)
+    weights = []
+    for opt in (lso, plain):
+        opt.exclude_from_weight_decay(var_names=["bias"])
+        gpudnn.set_seed(5)
+        model = course_like(None)
+        model.compile(optimizer=opt, loss="categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):  # the same exclusion, decay and clipping through the wrapper
+        np.testing.assert_array_equal(a, b)
+
+
+def test_what_the_wrapper_refuses():
+    with pytest.raises(gpudnn.InvalidInputError, match="gradient_accumulation_steps"):
+        optimizers.LossScaleOptimizer(optimizers.SGD(gradient_accumulation_steps=2))
+    with pytest.raises(gpudnn.InvalidInputError, match="pass an instance"):
+        optimizers.get(optimizers.LossScaleOptimizer)
+
+
+def test_a_saved_model_loads_with_the_optimizer_it_was_saved_with(tmp_path):
+    x, labels = blobs(n=32)
+    y = to_categorical(labels, 3)
+    model = course_like("mixed_float16")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", auto_scale_loss=False)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "plain.gpudnn")
+    loaded = models.load_model(tmp_path / "plain.gpudnn")
+    assert type(loaded.optimizer) is optimizers.Adam
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

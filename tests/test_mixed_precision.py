@@ -3,6 +3,8 @@
 activations and gradients, a float32 output) against an independent NumPy reference that
 rounds with ml_dtypes at the same points."""
 
+from pathlib import Path
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -286,3 +288,58 @@ def test_save_and_load_keep_each_layers_policy_and_resume_exactly(tmp_path, poli
         m.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("tail", [lambda: layers.Dropout(0.0), lambda: layers.Flatten(),
+                                  lambda: layers.Dropout(0.3),
+                                  lambda: layers.GaussianNoise(0.1)])
+def test_the_output_is_float32_behind_a_pass_through_layer(tail):
+    """Layers after the last Dense that pass their input through (always, or in inference)
+    leave the output float32: the loss is computed in float32 in training and evaluation."""
+    x, y = data(64)
+    model = small_model("mixed_bfloat16", extra=())
+    model.add(tail())
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert model.predict(x, verbose=0).dtype == np.float32
+    assert model(x).dtype == np.float32
+    ws = model._workspace(16, with_grads=True)
+    assert ws.grads[-1].dtype == np.float32 and ws.outputs[1].dtype == np.float32
+
+
+def test_a_file_saved_before_policies_loads_in_its_own_dtype(tmp_path):
+    """Layer configs without "dtype" (files of earlier versions) keep computing in the saved
+    model's dtype even under a mixed global policy."""
+    mixed_precision.set_global_policy("mixed_float16")
+    model = models.load_model(Path(__file__).parent / "data" / "nested-adam.gpudnn")
+    assert {leaf.dtype_policy.name for leaf in model._leaf_layers} == {"float32"}
+    assert model._half_params is None and type(model.optimizer).__name__ == "Adam"
+
+
+def test_without_its_16_bit_kernels_the_compiled_backend_lets_numpy_do_them(compiled,
+                                                                            monkeypatch):
+    """A compiler without _Float16 (g++ < 12) cannot build the float16 library: NumPy then does
+    those ops, with one warning, and training goes on."""
+    from gpudnn.backend import host_kernels
+    from gpudnn.errors import KernelCompileError
+
+    real = host_kernels.load
+
+    def no_float16(dtype, *args, **kwargs):
+        if np.dtype(dtype) == np.float16:
+            raise KernelCompileError("g++ rejected the host kernels for float16")
+        return real(dtype, *args, **kwargs)
+
+    monkeypatch.setattr(host_kernels, "load", no_float16)
+    monkeypatch.setattr(compiled, "_libs", {k: v for k, v in compiled._libs.items()
+                                            if k != np.float16})
+    monkeypatch.setattr(compiled, "_half_failed", set())
+    monkeypatch.setattr(compiled, "_sites", {})
+    x, y = data(64)
+    model = small_model("mixed_float16")
+    model.backend = compiled
+    model.build((6,))
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.warns(RuntimeWarning, match="float16 kernels did not compile"):
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert np.isfinite(model.predict(x, verbose=0)).all()

@@ -21,6 +21,10 @@ import numpy as np
 
 OP_N, OP_T = 0, 1
 DEFAULT_MATH, TF32_TENSOR_OP_MATH = 0, 3
+#: cudaDataType_t of the GemmEx operands (library_types.h), by NumPy dtype name
+CUDA_TYPES = {"float32": 0, "float16": 2, "bfloat16": 14}
+#: cublasComputeType_t: accumulate in float32; cublasGemmAlgo_t: cuBLAS's heuristic
+COMPUTE_32F, GEMM_DEFAULT = 68, -1
 #: cuBLAS's recommended workspace on Hopper is 32 MiB.
 WORKSPACE_BYTES = 32 << 20
 
@@ -86,6 +90,8 @@ def _library():
     for name in ("cublasSgemv_v2", "cublasDgemv_v2"):
         getattr(lib, name).argtypes = [handle_p, int_, int_, int_, ptr, ptr, int_, ptr, int_,
                                        ptr, ptr, int_]
+    lib.cublasGemmEx.argtypes = [handle_p, int_, int_, int_, int_, int_, ptr, ptr, int_, int_,
+                                 ptr, int_, int_, ptr, ptr, int_, int_, int_, int_]
     return lib
 
 
@@ -118,6 +124,8 @@ class CublasHandle:
         self.use_stream(stream)
         self.tf32 = None
         self.set_tf32(tf32)
+        #: the 16-bit dtypes warm_up also runs GemmEx for (set by the CuPy backend)
+        self.half_dtypes = ()
         self._one = {np.dtype(np.float32): ctypes.c_float(1.0),
                      np.dtype(np.float64): ctypes.c_double(1.0)}
         self._zero = {np.dtype(np.float32): ctypes.c_float(0.0),
@@ -153,6 +161,11 @@ class CublasHandle:
             for x, y in ((a, a.T), (a.T, a), (a, cupy.ones((3, 5), dtype))):
                 self.gemm(x, y, cupy.empty((x.shape[0], y.shape[1]), dtype))
             self.sum_rows(a, cupy.ones(4, dtype), cupy.empty(3, dtype))
+        for half in self.half_dtypes:  # mixed precision's GEMMs, once a model asked for them
+            a = cupy.zeros((4, 3), half)
+            for x, y in ((a, a.T), (a.T, a), (a, cupy.zeros((3, 5), half))):
+                for out in (np.float32, half):
+                    self.gemm_ex(x, y, cupy.empty((x.shape[0], y.shape[1]), out))
 
     def gemm(self, a, b, out):
         """``out = a @ b``; a (m, k), b (k, n), out (m, n) C-contiguous, one float dtype."""
@@ -170,6 +183,28 @@ class CublasHandle:
                   ctypes.c_void_p(b.data.ptr), ld_b, ctypes.c_void_p(a.data.ptr), ld_a,
                   ctypes.byref(self._zero[dtype]), ctypes.c_void_p(out.data.ptr), max(1, n)),
                "cublas gemm")
+
+    def gemm_ex(self, a, b, out):
+        """``out = a @ b`` with 16-bit operands (float16 or bfloat16, both the same) and a
+        float32 or same-16-bit output, accumulated in float32 (cublasGemmEx, compute type
+        CUBLAS_COMPUTE_32F): mixed precision's GEMMs."""
+        half = np.dtype(a.dtype).name
+        if half not in ("float16", "bfloat16") or b.dtype != a.dtype \
+                or np.dtype(out.dtype).name not in ("float32", half) \
+                or not out.flags.c_contiguous:
+            raise ValueError("gemm_ex takes two float16 or two bfloat16 operands and a "
+                             "C-contiguous float32 or same 16-bit output")
+        m, k = a.shape
+        n = b.shape[1]
+        op_b, ld_b = operand(b)
+        op_a, ld_a = operand(a)
+        one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)  # compute type 32F: float scalars
+        _check(self._lib.cublasGemmEx(
+            self._handle, op_b, op_a, n, m, k, ctypes.byref(one),
+            ctypes.c_void_p(b.data.ptr), CUDA_TYPES[half], ld_b,
+            ctypes.c_void_p(a.data.ptr), CUDA_TYPES[half], ld_a, ctypes.byref(zero),
+            ctypes.c_void_p(out.data.ptr), CUDA_TYPES[np.dtype(out.dtype).name], max(1, n),
+            COMPUTE_32F, GEMM_DEFAULT), "cublasGemmEx")
 
     def sum_rows(self, a, ones, out):
         """``out[j] = sum_i a[i, j]``: a (n, k) C-contiguous, ones (n,) of 1, out (k,), one

@@ -74,11 +74,15 @@ class CudaGraphs:
             self.pool = cupy.cuda.MemoryPool()
         self._blas = None
 
-    def blas(self, tf32):
-        """The cuBLAS handle on the training stream, warmed up, with TF32 as ``tf32`` says."""
+    def blas(self, tf32, halves=()):
+        """The cuBLAS handle on the training stream, warmed up, with TF32 as ``tf32`` says;
+        ``halves``: the 16-bit dtypes its GemmEx must also be warmed up for."""
         with self._device, self.stream:
             if self._blas is None:
                 self._blas = CublasHandle(self.stream, tf32)
+                self._blas.warm_up()
+            if set(halves) - set(self._blas.half_dtypes):
+                self._blas.half_dtypes = tuple(set(self._blas.half_dtypes) | set(halves))
                 self._blas.warm_up()
             self._blas.set_tf32(tf32)
         return self._blas
@@ -107,7 +111,7 @@ class CudaGraphs:
         device calls) into a :class:`GraphStep`; raises CaptureFailed naming the cause. The
         captured work is not executed: launch the result to run it."""
         try:
-            blas = self.blas(tf32_enabled())
+            blas = self.blas(tf32_enabled(), tuple(getattr(backend, "_halves_seen", ())))
         except Exception as exc:  # no libcublas, a failing cuBLAS call
             raise CaptureFailed(f"no cuBLAS handle for the capture ({exc})") from None
         backend._capture_blas = blas

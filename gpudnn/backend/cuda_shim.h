@@ -28,8 +28,13 @@ using std::tanh;
 // loaded with (float)h and stored with (H)f, rounding to nearest even, as CUDA's __half and
 // __nv_bfloat16 (CuPy's float16 and bfloat16) do. float16 is the compiler's _Float16; bfloat16
 // is the top half of a float32, rounded in integer arithmetic (NaN kept quiet), bit for bit
-// what ml_dtypes.bfloat16 does.
+// what ml_dtypes.bfloat16 does. Only the 16-bit libraries define GPUDNN_HALF_TYPES, and only the
+// float16 one GPUDNN_FLOAT16: a compiler without _Float16 in C++ (g++ < 12) then loses the
+// float16 kernels (NumPy does those ops), not the bfloat16, float32 and float64 ones.
+#ifdef GPUDNN_FLOAT16
 typedef _Float16 gpudnn_float16;
+#endif
+#ifdef GPUDNN_HALF_TYPES
 struct gpudnn_bfloat16 {
   std::uint16_t bits;
   gpudnn_bfloat16() = default;
@@ -50,6 +55,7 @@ struct gpudnn_bfloat16 {
     return f;
   }
 };
+#endif  // GPUDNN_HALF_TYPES
 
 // CUDA's max/min on floating point are fmax/fmin (a NaN operand is dropped).
 inline float max(float a, float b) { return std::fmax(a, b); }

@@ -30,11 +30,13 @@ from .base import Backend, dropout_threshold
 from .cupy_noise import CupyNoise
 from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
 from .cupy_metrics import CupyMetrics
+from .cupy_mixed import CupyMixedPrecision
 from .cupy_normalization import CupyBatchNorm
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
 from .kernel_half import find_kernel
+from .mixed_precision import mixed
 from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
@@ -118,8 +120,8 @@ def _copy_from_host(dst, host):
         dst.set(host, stream=cupy.cuda.get_current_stream())
 
 
-class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, CupyUpdates,
-                  CupyNoise, CupyBatchNorm, Backend):
+class CupyBackend(CupyMixedPrecision, CupyForeignArrays, CupyBatchStaging, CupyLosses,
+                  CupyMetrics, CupyUpdates, CupyNoise, CupyBatchNorm, Backend):
     """CUDA device ``index`` through CuPy. Arrays are ``cupy.ndarray`` on that device."""
 
     is_gpu = True
@@ -213,7 +215,9 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
 
     def copy_into(self, dst, src):
         with self._device:
-            if isinstance(src, cupy.ndarray):
+            if isinstance(src, cupy.ndarray) and src.dtype != dst.dtype and mixed(dst, src):
+                self._cast(dst, src)  # float32 <-> 16 bits: the cast kernels
+            elif isinstance(src, cupy.ndarray):
                 cupy.copyto(dst, src)
             elif dst.flags.c_contiguous:
                 _copy_from_host(dst, np.ascontiguousarray(src, dtype=dst.dtype))
@@ -277,6 +281,9 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
 
     # ----------------------------------------------------------------- linear algebra
     def matmul(self, a, b, out):
+        if mixed(a, b, out):
+            with self._device:
+                return self._half_matmul(a, b, out)
         if self._capture_blas is not None:  # inside a graph capture: CuPy's cuBLAS refuses
             self._capture_blas.gemm(a, b, out)
             return
@@ -288,6 +295,9 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
         ``sum(axis=0)`` reads a C-contiguous (n, k) matrix down its columns, uncoalesced
         (87 us for (8192, 512) float32 on an H200, where the data takes 5 us to read)."""
         n = a.shape[0]
+        if mixed(a, out):
+            with self._device:
+                return self._half_sum_rows(a, out)
         if self._capture_blas is not None:
             self._capture_blas.sum_rows(a, self._ones(n, a.dtype), out)
             return
@@ -329,6 +339,9 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
         n, k = z.shape
+        if mixed(z, bias, out):
+            with self._device:
+                return self._half_activation_forward(kind, z, bias, out, alpha)
         with self._device:
             if bias is None:
                 bias = self._zero_bias(k, z.dtype)
@@ -342,6 +355,9 @@ class CupyBackend(CupyForeignArrays, CupyBatchStaging, CupyLosses, CupyMetrics, 
                 raise InvalidInputError(f"unknown activation kind {kind!r}")
 
     def activation_backward(self, kind, y, dy, out, alpha=0.0):
+        if mixed(y, dy, out):
+            with self._device:
+                return self._half_activation_backward(kind, y, dy, out, alpha)
         with self._device:
             if kind == "linear":
                 if out is not dy:

@@ -243,9 +243,13 @@ def translation_unit(dtype, openmp=True, parallel_min=PARALLEL_MIN):
     own (the kernels keep their C names)."""
     placeholders = _placeholders(_dtype_name(dtype))
     specs = kernels_of(dtype)
-    parts = (['#include "cuda_shim.h"'] + (["#include <omp.h>"] if openmp else []) +
+    half = ["#define GPUDNN_HALF_TYPES"] if "H" in placeholders else []
+    if placeholders.get("H") == _CTYPE_NAMES["float16"]:
+        half.append("#define GPUDNN_FLOAT16")
+    parts = (half + ['#include "cuda_shim.h"'] + (["#include <omp.h>"] if openmp else []) +
              [FP_MODE_SOURCE.strip()])
-    for family in FAMILIES:
+    generated = sorted({s.family for s in specs.values()} - set(FAMILIES))  # the casts
+    for family in FAMILIES + tuple(generated):
         members = [s for s in specs.values() if s.family == family]
         if not members:
             continue

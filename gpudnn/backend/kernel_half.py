@@ -121,10 +121,17 @@ def find_kernel(name):
     return spec
 
 
+#: The two casts a mixed model makes between float32 and its 16-bit dtype (a float32 operand of
+#: a 16-bit GEMM, the input of a float32 layer, the weights' 16-bit copy): round to nearest even,
+#: and widening, which is exact.
+CASTS = (KernelSpec("to_half", "casts", "float32 x", "H y", (), "y = (H)x;", ""),
+         KernelSpec("from_half", "casts", "H x", "float32 y", (), "y = (float)x;", ""))
+
+
 @lru_cache(maxsize=None)
 def load_half_kernels():
-    """Every generated 16-bit and master form: ``{name: KernelSpec}``."""
+    """Every generated 16-bit and master form, and the casts: ``{name: KernelSpec}``."""
     kernels = load_kernels()
     forms = [half_form(kernels[name]) for name in HALF_FORM_KERNELS]
     forms += [master_form(kernels[name]) for name in MASTER_FORM_KERNELS]
-    return {spec.name: spec for spec in forms}
+    return {spec.name: spec for spec in forms + list(CASTS)}

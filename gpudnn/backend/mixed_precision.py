@@ -15,6 +15,15 @@ runs, so a recorded step replays with the current scale and decision.
 
 from abc import abstractmethod
 
+from ..dtype_policies import is_half
+
+
+def mixed(*arrays):
+    """True when ``arrays`` (None skipped) hold a 16-bit float or more than one dtype: the op
+    takes its 16-bit path."""
+    dtypes = {a.dtype for a in arrays if a is not None}
+    return len(dtypes) > 1 or any(is_half(d) for d in dtypes)
+
 
 class LossScaleOps:
     """Mixin of Backend: the dynamic loss-scaling ops (see the module docstring)."""

@@ -20,11 +20,13 @@ when one of its arrays dies, before that id can name another array; an ndarray's
 size and contiguity never change while it lives.
 """
 
+import warnings
 import weakref
 
 import numpy as np
 
 from ..dtype_policies import is_half
+from ..errors import KernelCompileError
 from . import host_kernels
 from .base import EPSILON, dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
@@ -56,6 +58,7 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
         self.parallel_min = parallel_min
         self._libs = {}
         self._sites = {}
+        self._half_failed = set()  # 16-bit dtypes whose library did not compile
 
     def load(self, dtype=np.float32):
         """The compiled kernels for ``dtype`` (float32 or float64), built on first use."""
@@ -89,7 +92,21 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
                 same = s1 == s2 and e1 == e2
                 if (same and out1 and out2) or (not same and s1 < e2 and s2 < e1):
                     return None
-        fn = getattr(self.load(dtype), kernel)
+        if dtype not in _FLOATS:  # a 16-bit library: NumPy does its ops if it cannot be built
+            if dtype in self._half_failed:
+                return None
+            try:
+                lib = self.load(dtype)
+            except KernelCompileError as exc:
+                if dtype not in self._half_failed:
+                    self._half_failed.add(dtype)
+                    warnings.warn(f"gpudnn: the {dtype} kernels did not compile; NumPy does the "
+                                  f"{dtype} ops ({str(exc)[:300]})", RuntimeWarning,
+                                  stacklevel=4)
+                return None
+        else:
+            lib = self.load(dtype)
+        fn = getattr(lib, kernel)
         return (fn, first.size) + tuple(s for s, _, _ in spans)
 
     def _cached(self, key, arrays, bind, *args):

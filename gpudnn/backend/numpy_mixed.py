@@ -15,6 +15,7 @@ import functools
 import numpy as np
 
 from ..dtype_policies import is_half
+from .mixed_precision import mixed  # noqa: F401 (the NumPy backend's dispatch reads it here)
 
 _F32 = np.dtype(np.float32)
 
@@ -28,12 +29,6 @@ def _quiet(op):
         with np.errstate(over="ignore", invalid="ignore"):
             return op(*args, **kwargs)
     return quiet
-
-
-def mixed(*arrays):
-    """True when ``arrays`` (None skipped) hold a 16-bit float or more than one dtype."""
-    dtypes = {a.dtype for a in arrays if a is not None}
-    return len(dtypes) > 1 or any(is_half(d) for d in dtypes)
 
 
 class NumpyMixedPrecision:

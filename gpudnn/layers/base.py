@@ -57,9 +57,10 @@ class Layer(Trainable, Watched):
     #: True for a layer whose forward pass differs in training and inference
     #: (BatchNormalization): the model passes ``training=`` to forward.
     mode_dependent = False
-    #: True for a layer that computes in 16 bits under a mixed policy (Dense, activations,
-    #: Dropout); any other layer computes in float32 whatever its policy (BatchNormalization's
-    #: statistics, the noise layers), as Keras's BatchNormalization does internally.
+    #: True for a layer that computes in 16 bits under a mixed policy (Dense, the activations);
+    #: any other layer computes in float32 whatever its policy (BatchNormalization's statistics,
+    #: as Keras's does internally; Dropout and the noise layers, whose 16-bit kernel forms are
+    #: built but not used yet), its 16-bit input widened by the model.
     computes_in_half = False
 
     def __init__(self, name=None, input_shape=None, dtype=None):

@@ -30,6 +30,9 @@ __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Nadam", "
 
 def get(identifier):
     """An Optimizer from a name (Keras defaults), a class, or an instance."""
+    if identifier is LossScaleOptimizer:
+        raise InvalidInputError("LossScaleOptimizer wraps another optimizer: pass an instance, "
+                                "e.g. LossScaleOptimizer(Adam()), not the class")
     return instance("optimizer", identifier, _BY_NAME, Optimizer)
 
 

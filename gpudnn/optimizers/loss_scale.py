@@ -13,9 +13,15 @@ check, the skip and the new scale are backend calls that read it when they run, 
 step replays them without a host read. The host reads the state only when asked:
 ``dynamic_scale`` and ``skipped_steps``.
 
-Differences from Keras 3, both because the host does not know a step was skipped until it reads
-the state: ``iterations`` counts every batch, skipped ones included (Keras counts the applied
-updates), and so does the step ``t`` of Adam's bias correction and of a learning-rate schedule.
+Differences from Keras 3:
+
+- Both because the host does not know a step was skipped until it reads the state:
+  ``iterations`` counts every batch, skipped ones included (Keras counts the applied updates),
+  and so does the step ``t`` of Adam's bias correction and of a learning-rate schedule; and
+  ``gradient_accumulation_steps`` is refused (a skipped batch would leave its window unaligned).
+- ``apply_gradients`` takes the true gradients (what ``model.gradients`` returns: gpudnn has no
+  tape to differentiate a scaled loss), checks them and applies or skips them by the same rule;
+  Keras's takes the gradients of ``scale_loss(loss)`` and divides them by the scale.
 """
 
 import numpy as np
@@ -26,6 +32,9 @@ from .base import Optimizer
 
 #: the state array's elements
 SCALE, GOOD_STEPS, SKIPPED, FINITE = range(4)
+#: public attributes the wrapper keeps itself (properties or its own settings)
+_OWN = frozenset({"initial_scale", "dynamic_growth_steps", "name", "iterations", "learning_rate",
+                  "lr"})
 
 
 class LossScaleOptimizer(Optimizer):
@@ -47,6 +56,11 @@ class LossScaleOptimizer(Optimizer):
         inner = get(inner_optimizer)
         if isinstance(inner, LossScaleOptimizer):
             raise InvalidInputError("a LossScaleOptimizer cannot wrap another LossScaleOptimizer")
+        if inner.gradient_accumulation_steps:
+            raise InvalidInputError(
+                "a LossScaleOptimizer cannot wrap an optimizer with gradient_accumulation_steps "
+                "(a skipped batch would misalign its window); accumulate without loss scaling "
+                "(mixed_bfloat16, or compile(..., auto_scale_loss=False))")
         scale = float(positive_number(initial_scale, "initial_scale"))
         steps = dynamic_growth_steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -98,6 +112,25 @@ class LossScaleOptimizer(Optimizer):
         if name.startswith("__") or name == "_inner":
             raise AttributeError(name)
         return getattr(self._inner, name)
+
+    def __setattr__(self, name, value):
+        """The wrapper's own settings stay here; any other public setting (``weight_decay``,
+        ``clipnorm``, ``beta_1``...) is the inner optimizer's."""
+        if name.startswith("_") or name in _OWN or "_inner" not in self.__dict__:
+            super().__setattr__(name, value)
+        else:
+            setattr(self._inner, name, value)
+
+    @property
+    def slot_names(self):
+        return self._inner.slot_names
+
+    @property
+    def hyper_size(self):
+        return self._inner.hyper_size
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        self._inner.exclude_from_weight_decay(var_list=var_list, var_names=var_names)
 
     # ------------------------------------------------------------------ state
     @property
@@ -159,8 +192,11 @@ class LossScaleOptimizer(Optimizer):
         self._inner.end_step()
 
     def apply(self, backend, params, grads):
-        """A step from gradients of a scaled loss (a custom loop with ``scale_loss``)."""
+        """A step from the true gradients (``apply_gradients``, a custom loop): checked like the
+        model's own (scaled then unscaled again: exact, the scale is a power of 2), then
+        applied or skipped by the dynamic rule."""
         self.begin_step(backend)
+        self.scale_gradient(backend, grads)
         self.unscale(backend, grads)
         self.update(backend, params, grads)
         self.end_step()

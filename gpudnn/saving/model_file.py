@@ -119,13 +119,15 @@ class ModelFile:
                 self._fail(f"model class {config['class_name']!r} is not Sequential")
             model = model_class("Sequential")(name=config["name"], dtype=config["dtype"])
             for layer_config in config["layers"]:
-                model.add(layers.deserialize(layer_config))
+                model.add(layers.deserialize(_saved_policy(layer_config, config["dtype"])))
             model.build(_input_shape(config["input_shape"]))
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
                               loss=losses.get(self.compile["loss"]),  # serialized, or a Keras name
                               metrics=self.compile["metrics"],
-                              weighted_metrics=self.compile.get("weighted_metrics"))
+                              weighted_metrics=self.compile.get("weighted_metrics"),
+                              # the saved optimizer is the one to restore, wrapped or not
+                              auto_scale_loss=False)
             self.restore(model, optimizer_state=self.compile is not None)
         return model
 
@@ -212,6 +214,22 @@ class ModelFile:
                                f"model's has {tuple(target.shape)}")
                 copies.append((target, self.slots[name]))
         return copies
+
+
+def _saved_policy(config, dtype):
+    """``config`` with the dtype policy it was saved with: a layer of a file written before
+    layers had policies (no ``"dtype"``) computed in the model's dtype, whatever the global
+    policy is now. Nested models' layers likewise; anything malformed is left for
+    ``layers.deserialize`` to refuse."""
+    inner = config.get("config") if isinstance(config, dict) else None
+    if not isinstance(inner, dict):
+        return config
+    if config.get("class_name") == "Sequential" and isinstance(inner.get("layers"), list):
+        return {**config, "config": {**inner, "layers": [_saved_policy(c, dtype)
+                                                          for c in inner["layers"]]}}
+    if config.get("class_name") != "Sequential" and "dtype" not in inner:
+        return {**config, "config": {**inner, "dtype": dtype}}
+    return config
 
 
 def _leaf_configs(layer_configs):

@@ -10,7 +10,8 @@ every forward pass, so no write to the weights (an update, ``set_weights``, a lo
 overwrite) can leave it stale.
 
 Buffers: a 16-bit layer's output and output gradient are stored in its compute dtype; the
-model's last layer always outputs float32 (the loss, the softmax and the metrics are computed in
+model's last layer (the last that computes, with the pass-through layers after it) always
+outputs float32 (the loss, the softmax and the metrics are computed in
 float32, and predictions come back float32), and a layer that computes in float32 (Dropout,
 BatchNormalization, the noise layers) gets its 16-bit input widened into a float32 buffer and
 writes its input gradient through a float32 one. The dtypes of an (n, k) batch are thus::
@@ -75,11 +76,21 @@ class MixedPrecision:
             self.backend.copy_into(self._half_params, self.params)
 
     def _buffer_dtype(self, i):
-        """The dtype of leaf i's output and output-gradient buffers."""
-        if self._half_params is None or i == len(self._leaf_layers) - 1:
+        """The dtype of leaf i's output and output-gradient buffers: float32 from the last
+        layer that computes in both training and inference on (the layers after it may pass
+        their input through: Flatten, Dropout, the noise layers in inference), so that the
+        model's output is float32 in either mode."""
+        if self._half_params is None or i >= self._float32_output_from():
             return self.dtype
         half = self._leaf_layers[i].half_dtype()
         return self.dtype if half is None else self._half_params.dtype
+
+    def _float32_output_from(self):
+        leaves = self._leaf_layers
+        first = len(leaves) - 1
+        while first > 0 and (leaves[first].identity_in(True) or leaves[first].identity_in(False)):
+            first -= 1
+        return first
 
     def _widens_input(self, i):
         """True when leaf i computes in float32 inside a 16-bit model: a 16-bit input is
