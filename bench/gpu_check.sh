@@ -26,6 +26,9 @@
 # out/data/fashion-mnist/`, then run `GPUDNN_DATA=$PWD/out/data bench/gpu_check.sh $OUT/check`
 # with carry ["out/data"]; afterwards check that gpu-results.json's
 # paths.course_step_gpudnn_graph says "cuda graph (" (anything else: the capture fell back).
+# bfloat16 (issue 17's mixed_bfloat16) needs ml_dtypes, which the lent machines lack: download
+# its wheel here (`pip download ml_dtypes --only-binary :all: -d out/wheels`), carry out/wheels
+# and set GPUDNN_WHEELS=$PWD/out/wheels; the environment stage installs from it (no network).
 # GPU_CHECK_SKIP="benchmark ..." leaves out the stages named (e.g. to fit a short device lease).
 # GPUDNN_COMMIT names the commit in gpu-results.json where the checkout's .git is not its own.
 # The GPU tests fail rather than skip here (GPUDNN_REQUIRE_GPU=1). GPU_CHECK_FAKE=1 lets them skip
@@ -73,6 +76,10 @@ stage() {  # stage NAME SECONDS COMMAND...
   echo "=== $name: exit $rc"
 }
 
+if [ -n "${GPUDNN_WHEELS:-}" ]; then  # ml_dtypes for bfloat16 (see above), from carried wheels
+  "$PY" -m pip install --quiet --no-index --find-links "$GPUDNN_WHEELS" ml_dtypes \
+    || echo "ml_dtypes did not install from $GPUDNN_WHEELS: the bfloat16 cases skip"
+fi
 stage environment 60 bash -c "nvidia-smi || true; $PY -c '
 import sys, numpy, cupy
 print(\"python\", sys.version.split()[0], \"numpy\", numpy.__version__, \"cupy\", cupy.__version__)
@@ -84,7 +91,7 @@ print(\"gpudnn cuda_problem:\", cuda_problem(0))
 '"
 stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test_gpu_backend.py \
   tests/test_gpu_graphs.py tests/test_saving.py tests/test_gpu_data.py tests/test_sample_weights_ops.py \
-  tests/test_gpu_layers.py \
+  tests/test_gpu_layers.py tests/test_gpu_mixed.py \
   tests/test_metrics_gpu.py tests/test_noise_layers.py tests/test_optimizer_options_gpu.py \
   --junitxml="$OUT/gpu-tests.xml"
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
@@ -114,6 +121,10 @@ stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p
 # the array resident on the device (target: streamed within 1.15x), ~40 s
 stage data-sources 90 "$PY" -m bench.data_sources --device "$DEVICE" --epochs 4 --runs 2 \
   --json "$OUT/data-sources.json"
+# issue 17: the course model's test accuracy under float32, mixed_bfloat16, mixed_float16 and a
+# float16 run from a 2^40 loss scale, Fashion-MNIST, 5 epochs (~30 s on a GPU)
+stage mixed-accuracy 90 "$PY" -m bench.mixed_accuracy --device "$DEVICE" --data fashion-mnist \
+  --epochs "$([ "${GPU_CHECK_FAKE:-}" = 1 ] && echo 1 || echo 5)" --json "$OUT/mixed-accuracy.json"
 stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 
 {

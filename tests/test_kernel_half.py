@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import kernel_harness
+from gpudnn import errors as gpudnn_errors
 from gpudnn.backend import NumpyBackend
 from gpudnn.backend.kernel_half import (HALF_FORM_KERNELS, MASTER_FORM_KERNELS, half_form,
                                         load_half_kernels)
@@ -177,3 +178,56 @@ def test_the_casts_round_to_nearest_even_and_widen_exactly(dtype):
     kernel_harness.run(load_half_kernels()["from_half"], [half, back])
     np.testing.assert_array_equal(back, half.astype(np.float32))
 
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    """The CuPy backend with its launches run on the CPU (tests/kernel_harness)."""
+    import importlib.util
+
+    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
+    from kernel_harness.backend import host_routed_backend
+
+    return host_routed_backend()
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=lambda d: d.name)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_cuda_backend_launches_the_16_bit_forms(gpu, kind, dtype):
+    """The CuPy backend's own activation calls on 16-bit arrays (a float32 bias) launch the
+    16-bit forms, and their results are the compiled CPU backend's (the same bodies)."""
+    from gpudnn.backend.native_backend import CompiledCpuBackend
+    from kernel_harness import LAUNCHES, host
+
+    rng = np.random.default_rng(11)
+    z, bias = inputs(rng, dtype), rng.standard_normal(23).astype(np.float32)
+    alpha = ALPHA.get(kind, 0.0)
+    want, got = np.empty_like(z), host(np.empty_like(z))
+    cpu = CompiledCpuBackend()
+    cpu.activation_forward(kind, z, bias, want, alpha=alpha)
+    LAUNCHES.clear()
+    gpu.activation_forward(kind, host(z), host(bias), got, alpha=alpha)
+    assert LAUNCHES == [f"{kind}_fwd_h"]
+    assert_close_in_16_bits(np.asarray(got), want, 0, f"{kind} forward {dtype}")
+    dy = inputs(rng, dtype)
+    want_dx, got_dx = np.empty_like(z), host(np.empty_like(z))
+    cpu.activation_backward(kind, want, dy, want_dx, alpha=alpha)
+    LAUNCHES.clear()
+    gpu.activation_backward(kind, got, host(dy), got_dx, alpha=alpha)
+    assert LAUNCHES == [f"{kind}_bwd_h"]
+    assert_close_in_16_bits(np.asarray(got_dx), want_dx, 0, f"{kind} backward {dtype}")
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=lambda d: d.name)
+def test_the_cuda_backend_casts_with_its_kernels(gpu, dtype):
+    from kernel_harness import LAUNCHES, host
+
+    x = np.random.default_rng(12).standard_normal((5, 7)).astype(np.float32)
+    half, back = host(np.empty(x.shape, dtype)), host(np.empty(x.shape, np.float32))
+    LAUNCHES.clear()
+    gpu._cast(half, host(x))
+    gpu._cast(back, half)
+    assert LAUNCHES == ["to_half", "from_half"]
+    np.testing.assert_array_equal(np.asarray(back), x.astype(dtype).astype(np.float32))
+    with pytest.raises(gpudnn_errors.InvalidInputError, match="float32 and float16"):
+        gpu._cast(host(np.empty(3, np.float64)), host(np.empty(3, dtype)))

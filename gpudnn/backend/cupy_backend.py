@@ -96,7 +96,7 @@ def _vector_plan(name):
     """For a kernel with a vector form: (the argument positions of its element-wise arrays, the
     number of in-params, the vector form's name, its lanes); else None. Worked out once per
     kernel, not per launch (parsing the param strings costs more than the launch itself)."""
-    spec = load_kernels()[name]
+    spec = find_kernel(name)
     if not spec.vector:
         return None
     params = spec.inputs + spec.outputs

@@ -53,11 +53,6 @@ class MixedPrecision:
             raise InvalidInputError(
                 f"model {self.name!r} has layers computing in {' and '.join(halves)}; one model "
                 f"computes in one 16-bit dtype: give its layers one mixed policy")
-        if self.backend.is_gpu:
-            raise InvalidInputError(
-                f"the {halves[0]} policies run on the CPU backends in this version; on "
-                f"{self.backend.name} use float32 (TF32) for now (the GPU's 16-bit kernels and "
-                f"cuBLASLt GEMMs are not built yet)")
         half = numpy_dtype(halves[0])
         self._half_params = self.backend.flat_zeros(self.params.shape[0], half, slot=1)
         for layer, start in zip(leaves, starts):
