@@ -8,8 +8,9 @@
 # a stage that would pass it gets what is left), and a failing stage does not stop the others.
 # Expected (H200, warm kernel cache): environment 2 s, gpu-tests 30 s, gpu-results 60-90 s,
 # gpu-scaling 40-60 s (at most ~150 s), suite-on-device 20 s, benchmark 60 s; a fresh machine
-# adds ~1 min of kernel builds. Issue 8's figures come first, so a cut by the total loses only
-# the broader suites.
+# adds ~1 min of kernel builds. The GPU tests and issue 17's mixed-precision figures (gpu-mixed
+# ~100 s, mixed-accuracy ~30 s) come first, then issue 8's, so a cut by the total loses the
+# broader suites; GPU_CHECK_SKIP="gpu-results gpu-scaling" makes room for the rest.
 #
 #   bench/gpu_check.sh OUTDIR
 #
@@ -94,6 +95,16 @@ stage gpu-tests 240 "$PY" -m pytest -q -rs -p no:cacheprovider -m gpu tests/test
   tests/test_gpu_layers.py tests/test_gpu_mixed.py \
   tests/test_metrics_gpu.py tests/test_noise_layers.py tests/test_optimizer_options_gpu.py \
   --junitxml="$OUT/gpu-tests.xml"
+# issue 17 (mixed precision), first while it is the open GPU work: the step under mixed_bfloat16
+# and mixed_float16 against torch.autocast at H 2048/8192 x B 1024/8192, eager and graph, with
+# TFLOP/s against the card's dense bf16 peak (~40-60 s a side, the PyTorch worker capped at
+# 150 s); then the course model's test accuracy under each policy, Fashion-MNIST, 5 epochs
+stage gpu-mixed 150 "$PY" -m bench.gpu_mixed --device "$DEVICE" \
+  $([ "${GPU_CHECK_FAKE:-}" = 1 ] && echo --quick) --json "$OUT/gpu-mixed.json" --markdown
+# issue 17: the course model's test accuracy under float32, mixed_bfloat16, mixed_float16 and a
+# float16 run from a 2^40 loss scale, Fashion-MNIST, 5 epochs (~30 s on a GPU)
+stage mixed-accuracy 90 "$PY" -m bench.mixed_accuracy --device "$DEVICE" --data fashion-mnist \
+  --epochs "$([ "${GPU_CHECK_FAKE:-}" = 1 ] && echo 1 || echo 5)" --json "$OUT/mixed-accuracy.json"
 # issue 8's figures but the scaling section, one process (PyTorch in a worker of its own, at
 # most 120 s): course step
 # ~5 s, 2 x 4 Fashion-MNIST epochs ~10 s, 6 updates at 100 M params ~10 s, the PyTorch worker
@@ -121,10 +132,6 @@ stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p
 # the array resident on the device (target: streamed within 1.15x), ~40 s
 stage data-sources 90 "$PY" -m bench.data_sources --device "$DEVICE" --epochs 4 --runs 2 \
   --json "$OUT/data-sources.json"
-# issue 17: the course model's test accuracy under float32, mixed_bfloat16, mixed_float16 and a
-# float16 run from a 2^40 loss scale, Fashion-MNIST, 5 epochs (~30 s on a GPU)
-stage mixed-accuracy 90 "$PY" -m bench.mixed_accuracy --device "$DEVICE" --data fashion-mnist \
-  --epochs "$([ "${GPU_CHECK_FAKE:-}" = 1 ] && echo 1 || echo 5)" --json "$OUT/mixed-accuracy.json"
 stage benchmark 200 "$PY" -m bench.report "${BENCH[@]}" --json "$OUT/bench_cuda.json" --markdown
 
 {
