@@ -130,5 +130,7 @@ def numpy_dtype(name):
 
 
 def is_half(dtype):
-    """True for a 16-bit float dtype (float16, bfloat16)."""
-    return np.dtype(dtype).name in HALF_DTYPES
+    """True for a 16-bit float dtype (float16, bfloat16). Called on every backend op: the
+    dtype's name (a slow property) is read only for 2-byte non-float dtypes."""
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 2 and (dtype.kind == "f" or dtype.name == "bfloat16")

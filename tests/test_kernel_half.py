@@ -225,9 +225,9 @@ def test_the_cuda_backend_casts_with_its_kernels(gpu, dtype):
     x = np.random.default_rng(12).standard_normal((5, 7)).astype(np.float32)
     half, back = host(np.empty(x.shape, dtype)), host(np.empty(x.shape, np.float32))
     LAUNCHES.clear()
-    gpu._cast(half, host(x))
-    gpu._cast(back, half)
+    gpu._cast_into(half, host(x))
+    gpu._cast_into(back, half)
     assert LAUNCHES == ["to_half", "from_half"]
     np.testing.assert_array_equal(np.asarray(back), x.astype(dtype).astype(np.float32))
     with pytest.raises(gpudnn_errors.InvalidInputError, match="float32 and float16"):
-        gpu._cast(host(np.empty(3, np.float64)), host(np.empty(3, dtype)))
+        gpu._cast_into(host(np.empty(3, np.float64)), host(np.empty(3, dtype)))

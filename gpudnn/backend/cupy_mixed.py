@@ -33,7 +33,7 @@ class CupyMixedPrecision:
         seen = self.__dict__.setdefault("_halves_seen", set())
         seen.add(np.dtype(dtype))
 
-    def _cast(self, dst, src):
+    def _cast_into(self, dst, src):
         """``dst = src`` between float32 and a 16-bit dtype (round to nearest even, or exact
         widening), one launch."""
         if is_half(dst.dtype) and src.dtype == _F32:
@@ -49,7 +49,7 @@ class CupyMixedPrecision:
         if a.dtype == dtype:
             return a
         work = self._scratch(a.shape, dtype, slot=("cast", slot))
-        self._cast(work, a)
+        self._cast_into(work, a)
         return work
 
     def _half_matmul(self, a, b, out):
@@ -84,7 +84,7 @@ class CupyMixedPrecision:
         work = out if out.dtype == _F32 else self._scratch((k,), _F32, slot=("work", "sum"))
         self._half_blas().gemm_ex(ones, self._in_dtype(a, a.dtype, "rows"), work.reshape(1, k))
         if work is not out:
-            self._cast(out, work)
+            self._cast_into(out, work)
 
     def _half_activation_forward(self, kind, z, bias, out, alpha):
         n, k = z.shape
@@ -98,7 +98,7 @@ class CupyMixedPrecision:
         if z.dtype == _F32:
             self._launch("linear_bwd", z, work)  # a copy
         else:
-            self._cast(work, z)
+            self._cast_into(work, z)
         bias32 = None if bias is None else self._in_dtype(bias, _F32, "bias")
         self.activation_forward(kind, work, bias32, work, alpha=alpha)
         self._store(out, work)
@@ -122,4 +122,4 @@ class CupyMixedPrecision:
         if out.dtype == _F32:
             self._launch("linear_bwd", work, out)  # a copy
         else:
-            self._cast(out, work)
+            self._cast_into(out, work)

@@ -72,11 +72,13 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
     def _site(self, kernel, arrays, outputs, dtypes=None):
         """``(fn, n, ptr...)`` for ``kernel`` on ``arrays`` (the last ``outputs`` are written),
         or None when NumPy must do the op. ``n`` is the element count of the first array.
-        ``dtypes``: each array's dtype, for a 16-bit form (the first array's 16-bit dtype
-        picks the library); by default every array has the first's float dtype."""
+        ``dtypes``: each array's dtype, for a 16-bit form or a cast (their 16-bit dtype picks
+        the library); by default every array has the first's float dtype."""
         first = arrays[0]
         dtype = first.dtype
-        if dtype not in _FLOATS and not (dtypes is not None and is_half(dtype)):
+        if dtypes is not None:
+            dtype = next((d for d in dtypes if is_half(d)), dtype)
+        elif dtype not in _FLOATS:
             return None
         expected = dtypes or (dtype,) * len(arrays)
         spans = []
@@ -244,6 +246,29 @@ class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, Numpy
         if any(getattr(a, "shape", None) != shape for a in arrays):
             return None
         return self._site(kernel, arrays, outputs)
+
+    # ----------------------------------------------------------------- 16-bit casts
+    def _cast_into(self, dst, src):
+        """float32 <-> 16 bits with the cast kernels (``to_half``, ``from_half``): vector
+        conversions, where NumPy converts float16 one element at a time."""
+        pair = (src.dtype, dst.dtype) if isinstance(src, np.ndarray) else None
+        if pair is not None and dst.shape == src.shape and _F32 in pair and \
+                (is_half(pair[0]) or is_half(pair[1])):
+            kernel = "to_half" if is_half(dst.dtype) else "from_half"
+            half = dst.dtype if is_half(dst.dtype) else src.dtype
+            site = self._cached(("cast", id(src), id(dst)), (src, dst), self._bind_cast,
+                                kernel, src, dst, half)
+            if site is not None:
+                fn, n, ps, pd = site[:4]
+                fn(n, ps, pd)
+                return
+        super()._cast_into(dst, src)
+
+    def _bind_cast(self, kernel, src, dst, half):
+        dtypes = (_F32, half) if kernel == "to_half" else (half, _F32)
+        if (src.dtype, dst.dtype) != dtypes:
+            return None
+        return self._site(kernel, (src, dst), 1, dtypes)
 
     # ----------------------------------------------------------------- dropout
     def dropout(self, x, seed, step, rate, out):

@@ -74,7 +74,7 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
         # a 16-bit dtype (ml_dtypes.bfloat16 is no NumPy float kind) takes a rounding cast
         if is_half(dst.dtype) or is_half(np.asarray(src).dtype):
             with np.errstate(over="ignore"):  # an overflow to inf is loss scaling's business
-                np.copyto(dst, src, casting="unsafe")
+                self._cast_into(dst, np.asarray(src))
         else:
             np.copyto(dst, src)
 

@@ -34,20 +34,32 @@ def _quiet(op):
 class NumpyMixedPrecision:
     """Mixin of NumpyBackend: ops on 16-bit and mixed-dtype arrays, and the loss scaling."""
 
+    def _cast_into(self, dst, src):
+        """``dst[...] = src`` between float32 and 16 bits (round to nearest even, or exact
+        widening); the compiled CPU backend does it with its cast kernels."""
+        np.copyto(dst, src, casting="unsafe")
+
+    def _in_dtype(self, a, dtype, slot):
+        """``a`` in ``dtype``: itself, or a work array (a transposed view stays one: the work
+        array of its C-contiguous transpose, transposed back, so casts stream memory)."""
+        if a.dtype == dtype:
+            return a
+        flipped = not a.flags.c_contiguous and a.T.flags.c_contiguous
+        source = a.T if flipped else a
+        work = self._scratch(source.shape, dtype, slot=("cast", slot, np.dtype(dtype).name))
+        self._cast_into(work, source)
+        return work.T if flipped else work
+
     def _widened(self, a, slot, round_to=None):
         """``a`` as a float32 work array (``round_to``: rounded to that 16-bit dtype first)."""
-        if round_to is not None and a.dtype != round_to:
-            a = a.astype(round_to)
-        if a.dtype == _F32:
-            return a
-        work = self._scratch(a.shape, _F32, slot=("widened", slot))
-        np.copyto(work, a, casting="unsafe")
-        return work
+        if round_to is not None:
+            a = self._in_dtype(a, round_to, slot)
+        return self._in_dtype(a, _F32, slot)
 
     def _store(self, out, work):
         """The float32 result ``work`` rounded into ``out`` (in place when out is float32)."""
         if work is not out:
-            np.copyto(out, work, casting="unsafe")
+            self._cast_into(out, work)
 
     def _work_for(self, out, slot="result"):
         return out if out.dtype == _F32 else self._scratch(out.shape, _F32, slot=("work", slot))
@@ -65,7 +77,7 @@ class NumpyMixedPrecision:
     @_quiet
     def _half_activation_forward(self, reference, kind, z, bias, out, alpha):
         work = self._scratch(out.shape, _F32, slot=("work", "act"))
-        np.copyto(work, z, casting="unsafe")
+        self._cast_into(work, z)
         bias32 = None if bias is None else self._widened(bias, "bias")
         reference(self, kind, work, bias32, work, alpha=alpha)
         self._store(out, work)
