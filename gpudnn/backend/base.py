@@ -50,7 +50,7 @@ ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "s
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits")
 
 #: Work arrays a backend keeps for reuse (a training step uses about a dozen).
-MAX_SCRATCH = 64
+MAX_SCRATCH = 128
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before a log, like Keras.
 EPSILON = 1e-7

@@ -21,6 +21,9 @@ import numpy as np
 
 OP_N, OP_T = 0, 1
 DEFAULT_MATH, TF32_TENSOR_OP_MATH = 0, 3
+#: cublasMath_t flag: a 16-bit output is rounded once, from float32 (no split-K partial sums
+#: reduced in 16 bits): the NumPy reference's rounding point
+DISALLOW_REDUCED_PRECISION_REDUCTION = 16
 #: cudaDataType_t of the GemmEx operands (library_types.h), by NumPy dtype name
 CUDA_TYPES = {"float32": 0, "float16": 2, "bfloat16": 14}
 #: cublasComputeType_t: accumulate in float32; cublasGemmAlgo_t: cuBLAS's heuristic
@@ -133,8 +136,13 @@ class CublasHandle:
 
     def use_stream(self, stream):
         """Bind the handle to ``stream`` (with its own workspace again: cublasSetStream resets
-        it). Not during a capture."""
+        it). Not during a capture. A change of stream first waits for the device, so that no
+        GEMM still queued on the previous stream shares the workspace with the next one."""
         if stream.ptr != self._stream_ptr:
+            if self._stream_ptr is not None:
+                import cupy
+
+                cupy.cuda.runtime.deviceSynchronize()
             _check(self._lib.cublasSetStream_v2(self._handle, ctypes.c_void_p(stream.ptr)),
                    "cublasSetStream")
             _check(self._lib.cublasSetWorkspace_v2(self._handle,
@@ -146,9 +154,9 @@ class CublasHandle:
         """Let float32 GEMMs use TF32 tensor cores (as ``cupy_backend.enable_tf32`` does for
         ``cupy.matmul``), or not. Not during a capture."""
         if bool(tf32) != self.tf32:
-            _check(self._lib.cublasSetMathMode(self._handle,
-                                               TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH),
-                   "cublasSetMathMode")
+            mode = (TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH) | \
+                DISALLOW_REDUCED_PRECISION_REDUCTION
+            _check(self._lib.cublasSetMathMode(self._handle, mode), "cublasSetMathMode")
             self.tf32 = bool(tf32)
 
     def warm_up(self):
@@ -196,6 +204,8 @@ class CublasHandle:
                              "C-contiguous float32 or same 16-bit output")
         m, k = a.shape
         n = b.shape[1]
+        if b.shape[0] != k or out.shape != (m, n):
+            raise ValueError(f"gemm_ex: shapes {a.shape} @ {b.shape} -> {out.shape} do not fit")
         op_b, ld_b = operand(b)
         op_a, ld_a = operand(a)
         one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)  # compute type 32F: float scalars

@@ -215,7 +215,7 @@ class CupyBackend(CupyMixedPrecision, CupyForeignArrays, CupyBatchStaging, CupyL
 
     def copy_into(self, dst, src):
         with self._device:
-            if isinstance(src, cupy.ndarray) and src.dtype != dst.dtype and mixed(dst, src):
+            if isinstance(src, cupy.ndarray) and self._is_half_cast(dst, src):
                 self._cast_into(dst, src)  # float32 <-> 16 bits: the cast kernels
             elif isinstance(src, cupy.ndarray):
                 cupy.copyto(dst, src)

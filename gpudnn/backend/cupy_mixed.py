@@ -44,13 +44,23 @@ class CupyMixedPrecision:
             raise InvalidInputError(f"gpudnn casts between float32 and float16 / bfloat16, not "
                                     f"{src.dtype} to {dst.dtype}")
 
+    @staticmethod
+    def _is_half_cast(dst, src):
+        """True for a copy between float32 and a 16-bit dtype (the cast kernels' job)."""
+        pair = (src.dtype, dst.dtype)
+        return _F32 in pair and (is_half(pair[0]) or is_half(pair[1]))
+
     def _in_dtype(self, a, dtype, slot):
-        """``a`` as ``dtype`` (a or a cast work array, C-contiguous)."""
+        """``a`` as ``dtype``: itself, or a cast work array; a transposed view (``x.T``) is
+        cast through its C-contiguous base and transposed back (coalesced reads, and the
+        GEMM takes it with a transpose flag)."""
         if a.dtype == dtype:
             return a
-        work = self._scratch(a.shape, dtype, slot=("cast", slot))
-        self._cast_into(work, a)
-        return work
+        flipped = not a.flags.c_contiguous and a.T.flags.c_contiguous
+        source = a.T if flipped else a
+        work = self._scratch(source.shape, dtype, slot=("cast", slot))
+        self._cast_into(work, source)
+        return work.T if flipped else work
 
     def _half_matmul(self, a, b, out):
         half = next(x.dtype for x in (a, b, out) if is_half(x.dtype))
@@ -79,8 +89,11 @@ class CupyMixedPrecision:
         """``out[j] = sum_i a[i, j]`` of a 16-bit (n, k) matrix into float32: (1, n) ones @ a."""
         n, k = a.shape
         self._note_half(a.dtype)
-        ones32 = self._scratch((1, n), _F32, slot="ones-row", fill=1)
-        ones = self._in_dtype(ones32, a.dtype, "ones")
+        kept = self.__dict__.setdefault("_half_ones", {})  # made once (the warm step), kept
+        ones = kept.get((n, a.dtype))
+        if ones is None:
+            ones = kept[(n, a.dtype)] = self.empty((1, n), a.dtype)
+            self._cast_into(ones, self._scratch((1, n), _F32, slot="ones-row", fill=1))
         work = out if out.dtype == _F32 else self._scratch((k,), _F32, slot=("work", "sum"))
         self._half_blas().gemm_ex(ones, self._in_dtype(a, a.dtype, "rows"), work.reshape(1, k))
         if work is not out:
