@@ -366,7 +366,9 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.batchnorm_inference(x, *features[:4], 1e-3, out)
     gpu.batchnorm_backward(x, x, *features[:3], features[4], features[5], out)
     gpu.batchnorm_inference_backward(x, features[0], features[1], 1e-3, out)
-    assert kernel_harness.SEEN == set(load_kernels()) | set(load_gated_kernels())
+    # the row forms of batch normalization are the compiled CPU backend's (test_batchnorm.py)
+    cpu_only = {name for name in load_kernels() if name.endswith("_rows")}
+    assert kernel_harness.SEEN == (set(load_kernels()) - cpu_only) | set(load_gated_kernels())
 
 
 def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):

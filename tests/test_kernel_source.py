@@ -27,7 +27,8 @@ def test_every_family_has_its_kernels():
                  "add_buckets"}
     # batch normalization (kernels/normalization.cu)
     expected |= {"batchnorm_forward", "batchnorm_inference", "batchnorm_backward",
-                 "batchnorm_inference_backward"}
+                 "batchnorm_inference_backward", "batchnorm_forward_rows",
+                 "batchnorm_backward_rows"}
     # the optimizer options (use_ema, gradient_accumulation_steps), with their vector forms
     expected |= {"ema_update", "ema_update_x4", "accumulate_gradients",
                  "accumulate_gradients_x4", "average_gradients", "average_gradients_x4"}

@@ -30,6 +30,7 @@ from ..errors import KernelCompileError
 from . import host_kernels
 from .base import EPSILON, dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
+from .native_normalization import NativeBatchNorm
 from .native_noise import NativeNoise
 from .native_weighted import NativeWeightedLosses
 from .numpy_backend import NumpyBackend
@@ -45,7 +46,8 @@ _GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bc
 _MAX_SITES = 4096
 
 
-class CompiledCpuBackend(NativeNoise, NativeWeightedLosses, NativeMetrics, NumpyBackend):
+class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, NativeMetrics,
+                         NumpyBackend):
     """The CPU backend with compiled elementwise kernels; ``name`` stays ``"cpu"``.
 
     Creating it compiles nothing; :meth:`load` builds (or finds cached) the library of a dtype

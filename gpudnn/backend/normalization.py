@@ -1,9 +1,10 @@
 """Batch normalization over the batch axis of an (n, k) batch (Keras 3's ``BatchNormalization``
-with ``axis=-1``): the ops and their NumPy reference, a mixin of Backend. The CPU backends run
+with ``axis=-1``): the ops and their NumPy reference, a mixin of Backend. The NumPy backend runs
 these; the CuPy backend runs ``kernels/normalization.cu`` (cupy_normalization.py), one thread per
-feature, each walking its column, so one launch does a layer's whole forward or backward (on
-the CPU that loop order loses to NumPy's row-wise passes: 0.95 against 0.15 ms for a forward
-pass at (128, 512) on this 2-core machine, so the compiled CPU backend runs the reference).
+feature, each walking its column, so one launch does a layer's whole forward or backward; on
+the CPU that loop order loses to NumPy's row-wise passes (0.95 against 0.15 ms for a forward
+pass at (128, 512) on this 2-core machine), so the compiled CPU backend runs the same file's row
+forms (native_normalization.py), the reference's results to the bit.
 
 Training, per feature j over the n rows (biased variance, as Keras):
     mean_j = sum_i x_ij / n,  var_j = sum_i (x_ij - mean_j)^2 / n,  s_j = 1 / sqrt(var_j + eps)
