@@ -155,44 +155,6 @@ def _add_sweep_command(commands):
 
 
 # ---------------------------------------------------------------- output
-def format_table(headers, rows):
-    """A text table: first column left-aligned, the others right-aligned."""
-    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
-        lines.append("  ".join(parts).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _percent(fraction):
-    return "-" if fraction is None else f"{100 * fraction:.2f}"
-
-
-def results_table(results, title):
-    """Per run: test accuracy (%), final training loss, seconds per epoch, device."""
-    rows = []
-    for r in results:
-        note = f" (stopped after {r.epochs_done}/{r.epochs} epochs)" if r.interrupted else ""
-        done = r.epochs_done > 0
-        rows.append([r.choice + note, _percent(r.test_accuracy),
-                     f"{r.final_loss:.4f}" if done else "-",
-                     f"{r.seconds_per_epoch:.2f}" if done else "-", r.device])
-    return format_table([title, "test acc %", "final loss", "s/epoch", "device"], rows)
-
-
-def grad_norm_table(results):
-    """Mean gradient norm of each layer (rows) under each run's choice (columns)."""
-    means = [r.mean_grad_norms() for r in results]
-    labels = max((list(m) for m in means), key=len, default=[])
-    rows = [[label + (" (output)" if i == len(labels) - 1 else "")]
-            + [f"{m[label]:.2e}" if label in m else "-" for m in means]
-            for i, label in enumerate(labels)]
-    return format_table(["mean grad norm"] + [r.choice for r in results], rows)
-
-
 def default_output(name):
     """``out/NAME``: where a plot goes when ``--out`` names no path (a folder of its own, made
     when needed, so that a run in a checkout never writes into its root; git ignores it)."""
@@ -253,11 +215,12 @@ def train_command(args):
     model.summary()
     result = experiments.run("train", model, data, args.epochs, args.batch_size, verbose=1)
     if result.interrupted:
-        rows = [[str(i), f"{loss:.4f}", _percent(acc), f"{secs:.2f}"] for i, (loss, acc, secs)
+        rows = [[str(i), f"{loss:.4f}", experiments.percent(acc), f"{secs:.2f}"]
+                for i, (loss, acc, secs)
                 in enumerate(zip(result.loss, result.accuracy, result.epoch_seconds), start=1)]
-        print(format_table(["epoch", "loss", "accuracy %", "seconds"], rows))
+        print(experiments.format_table(["epoch", "loss", "accuracy %", "seconds"], rows))
         return _stopped(f"{result.epochs_done} of {result.epochs} epochs finished")
-    print(f"Test accuracy: {_percent(result.test_accuracy)}")
+    print(f"Test accuracy: {experiments.percent(result.test_accuracy)}")
     print(f"Test loss: {result.test_loss:.4f}")
     print(f"Seconds per epoch: {result.seconds_per_epoch:.2f} ({result.device})")
     if args.save:
@@ -284,10 +247,10 @@ def _run_comparison(args, choices, build, header, column, out, title):
     results = comparison.results
     print()
     if results:
-        print(results_table(results, column))
+        print(experiments.results_table(results, column))
     if record_every and results:
         print()
-        print(grad_norm_table(results))
+        print(experiments.grad_norm_table(results))
     if comparison.interrupted:
         done = sum(not r.interrupted for r in results)
         return _stopped(f"{done} of {len(choices)} runs finished")
@@ -371,7 +334,7 @@ def sweep_command(args):
     print(results.table(found))
     best = next((r for r in found if r["status"] in ("done", "stopped early")), None)
     if best is not None:
-        print(f"Best: {best['label']}, test accuracy {_percent(best['test_accuracy'])} %. "
+        print(f"Best: {best['label']}, test accuracy {experiments.percent(best['test_accuracy'])} %. "
               f"Alone: {best['command']}")
     for path in results.write_files(found, spec, out):
         print(f"Wrote {path}")

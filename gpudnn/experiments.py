@@ -210,3 +210,43 @@ def compare(choices, build, data, epochs, batch_size, seed, verbose=1, record_ev
             comparison.interrupted = True
             break
     return comparison
+
+
+# ---------------------------------------------------------------- result tables
+def format_table(headers, rows):
+    """A text table: first column left-aligned, the others right-aligned."""
+    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def percent(fraction):
+    """A fraction as a percentage with two decimals, ``-`` for None."""
+    return "-" if fraction is None else f"{100 * fraction:.2f}"
+
+
+def results_table(results, title):
+    """Per run: test accuracy (%), final training loss, seconds per epoch, device."""
+    rows = []
+    for r in results:
+        note = f" (stopped after {r.epochs_done}/{r.epochs} epochs)" if r.interrupted else ""
+        done = r.epochs_done > 0
+        rows.append([r.choice + note, percent(r.test_accuracy),
+                     f"{r.final_loss:.4f}" if done else "-",
+                     f"{r.seconds_per_epoch:.2f}" if done else "-", r.device])
+    return format_table([title, "test acc %", "final loss", "s/epoch", "device"], rows)
+
+
+def grad_norm_table(results):
+    """Mean gradient norm of each layer (rows) under each run's choice (columns)."""
+    means = [r.mean_grad_norms() for r in results]
+    labels = max((list(m) for m in means), key=len, default=[])
+    rows = [[label + (" (output)" if i == len(labels) - 1 else "")]
+            + [f"{m[label]:.2e}" if label in m else "-" for m in means]
+            for i, label in enumerate(labels)]
+    return format_table(["mean grad norm"] + [r.choice for r in results], rows)
