@@ -14,7 +14,8 @@ import argparse
 import os
 import sys
 
-from . import activations, datasets, experiments
+from . import activations, config, datasets, dtype_policies, experiments
+from .dtype_policies import POLICIES
 from .backend import parse_device
 from .backend.device import current_backend
 from .errors import GpudnnError, InvalidInputError
@@ -72,6 +73,9 @@ def _add_training_flags(parser, optimizer, activation, with_lr=True):
     parser.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                         help="train on the first N training samples only (quick runs)")
+    parser.add_argument("--dtype-policy", choices=sorted(POLICIES), default=None,
+                        help="Keras's dtype policy of the layers, e.g. mixed_bfloat16 "
+                             "(docs/mixed-precision.md; default: float32)")
 
 
 def build_parser():
@@ -344,7 +348,10 @@ def sweep_command(args):
 def main(argv=None):
     """Entry point of the ``gpudnn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    previous = dtype_policies.global_or_none()
     try:
+        if getattr(args, "dtype_policy", None):  # the layers the command makes take it
+            config.set_dtype_policy(args.dtype_policy)
         return args.handler(args)
     except GpudnnError as exc:
         print(f"gpudnn: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -354,3 +361,5 @@ def main(argv=None):
     except BrokenPipeError:  # `gpudnn ... | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        config.set_dtype_policy(previous)

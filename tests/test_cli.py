@@ -71,6 +71,18 @@ def test_train_options_reach_the_model(capsys):
     assert re.search(r"^3/3 ", out, re.M)  # 600 samples in batches of 200
 
 
+@pytest.mark.parametrize("policy,optimizer", [("mixed_bfloat16", "Adam"),
+                                              ("mixed_float16", "LossScaleOptimizer")])
+def test_train_takes_a_dtype_policy_for_the_command_only(capsys, policy, optimizer):
+    from gpudnn import mixed_precision
+
+    code, out, err = _run(capsys, "train", *QUICK, "--dtype-policy", policy)
+    assert code == 0, err
+    assert f"(Dense, {policy})" in out and f"{optimizer}(" in out
+    assert float(re.search(r"^Test accuracy: (\S+)$", out, re.M).group(1)) > 50
+    assert mixed_precision.global_policy().name == "float32"  # restored after the command
+
+
 # ---------------------------------------------------------------- compare / lr
 def test_compare_optimizers_table_and_png(capsys, tmp_path):
     png = tmp_path / "opt.png"
