@@ -198,7 +198,9 @@ def _check_names(optimizer_names, activation_names, lr, device):
 
 
 def _optimizer_text(optimizer):
-    return f"{type(optimizer).__name__}(learning_rate={optimizer.learning_rate:g})"
+    inner = getattr(optimizer, "inner_optimizer", None)  # loss scaling (mixed_float16)
+    text = f"{type(inner or optimizer).__name__}(learning_rate={optimizer.learning_rate:g})"
+    return text + (" with loss scaling" if inner is not None else "")
 
 
 def _architecture(depth, width, activation=None):

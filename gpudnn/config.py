@@ -37,15 +37,14 @@ def rng():
 
 
 def set_floatx(dtype):
-    """Default float type of new models: ``"float32"`` (default) or ``"float64"``.
+    """Default float type of new models' weights: ``"float32"`` (default) or ``"float64"``.
 
-    float16 is refused: without loss scaling its gradients underflow, and the 1e-7 clip of the
-    cross-entropies rounds to nothing in it.
+    16-bit weights are refused (updates smaller than half a weight's spacing would be lost):
+    16-bit compute is a mixed dtype policy, float32 weights computing in 16 bits.
     """
     name = np.dtype(dtype).name if _is_float(dtype) else None
     if name is None:
-        raise InvalidInputError(
-            f"floatx must be 'float32' or 'float64' (float16 cannot train without loss scaling), not {dtype!r}")
+        raise InvalidInputError(f"floatx must be 'float32' or 'float64', not {dtype!r}{_MIXED_HINT}")
     _state["floatx"] = name
 
 
@@ -66,6 +65,12 @@ def dtype_policy():
     return dtype_policies.global_or_none() or dtype_policies.DTypePolicy(floatx())
 
 
+#: what the dtype errors add: where 16-bit compute is
+_MIXED_HINT = ("; for 16-bit compute use a mixed dtype policy, e.g. "
+               "gpudnn.mixed_precision.set_global_policy('mixed_bfloat16') or a layer's "
+               "dtype='mixed_float16' (docs/mixed-precision.md)")
+
+
 def _is_float(dtype):
     try:
         return np.dtype(dtype).name in ("float32", "float64")
@@ -78,7 +83,7 @@ def resolve_dtype(dtype):
     NumPy dtype, checked to be a float type."""
     dtype = dtype_policy().variable_dtype if dtype is None else dtype
     if not _is_float(dtype):
-        raise InvalidInputError(f"dtype must be 'float32' or 'float64' (float16 cannot train without loss scaling), not {dtype!r}")
+        raise InvalidInputError(f"dtype must be 'float32' or 'float64', not {dtype!r}{_MIXED_HINT}")
     return np.dtype(dtype)
 
 

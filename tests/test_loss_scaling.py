@@ -310,3 +310,25 @@ def test_a_saved_model_loads_with_the_optimizer_it_was_saved_with(tmp_path):
     assert type(loaded.optimizer) is optimizers.Adam
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("noise", [lambda: layers.Dropout(0.2),
+                                   lambda: layers.Dropout(0.2, noise_shape=(None, 1)),
+                                   lambda: layers.GaussianDropout(0.2)])
+def test_an_overflowing_float16_step_warns_nothing_on_the_numpy_backend(noise):
+    """The overflow is loss scaling's business (skip, halve): inf * 0 in a float32 noise
+    layer's backward pass raises no RuntimeWarning."""
+    import warnings
+
+    x, labels = blobs(n=128)
+    model = models.Sequential([layers.Dense(32, activation="relu", input_shape=(6,),
+                                            dtype="mixed_float16"), noise(),
+                               layers.Dense(3, activation="softmax", dtype="mixed_float16")])
+    model.backend = NumpyBackend()
+    model.build((6,))
+    model.compile(optimizer=optimizers.LossScaleOptimizer("sgd", initial_scale=2.0 ** 40),
+                  loss="categorical_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, to_categorical(labels, 3), epochs=1, batch_size=16, verbose=0)
+    assert model.optimizer.skipped_steps > 0

@@ -343,3 +343,29 @@ def test_without_its_16_bit_kernels_the_compiled_backend_lets_numpy_do_them(comp
     with pytest.warns(RuntimeWarning, match="float16 kernels did not compile"):
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_16_bit_weights_are_refused_pointing_at_the_mixed_policies():
+    for make in (lambda: models.Sequential([layers.Dense(2, input_shape=(3,))],
+                                           dtype="float16"),
+                 lambda: gpudnn.set_floatx("float16"),
+                 lambda: models.Sequential([layers.Dense(2, input_shape=(3,))],
+                                           dtype="mixed_bfloat16")):
+        with pytest.raises(gpudnn.InvalidInputError, match="mixed dtype policy"):
+            make()
+
+
+def test_bfloat16_data_trains_as_float32_data():
+    """bfloat16 inputs and sample weights (ml_dtypes) are read as their float32 values: the
+    same training as the float32 data rounded to bfloat16."""
+    x, y = data(64)
+    runs = []
+    for xs, ws in ((x.astype(BF16), np.full(64, 0.5, BF16)),
+                   (x.astype(BF16).astype(np.float32), np.full(64, 0.5, np.float32))):
+        gpudnn.set_seed(9)
+        model = small_model("mixed_bfloat16")
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        model.fit(xs, y, sample_weight=ws, epochs=1, batch_size=16, verbose=0, shuffle=False)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -42,6 +42,13 @@ _WITH_ALPHA = ("leaky_relu", "elu")
 #: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
 _GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
                  "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad"}
+def _owner(array):
+    """The array that owns ``array``'s memory (itself, or the base of a view, recursively)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
 #: Call sites cached before the cache is emptied (arrays of a finished model are then freed).
 _MAX_SITES = 4096
 
@@ -258,8 +265,11 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
                 (is_half(pair[0]) or is_half(pair[1])):
             kernel = "to_half" if is_half(dst.dtype) else "from_half"
             half = dst.dtype if is_half(dst.dtype) else src.dtype
-            site = self._cached(("cast", id(src), id(dst)), (src, dst), self._bind_cast,
-                                kernel, src, dst, half)
+            # keyed on the memory, kept while the arrays owning it live: a transposed operand
+            # is a new view object at every call (x.T), the same cast site
+            key = ("cast", src.ctypes.data, dst.ctypes.data, src.shape, src.dtype, dst.dtype)
+            site = self._cached(key, (_owner(src), _owner(dst)), self._bind_cast, kernel, src,
+                                dst, half)
             if site is not None:
                 fn, n, ps, pd = site[:4]
                 fn(n, ps, pd)

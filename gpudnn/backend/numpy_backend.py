@@ -20,7 +20,7 @@ from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
 from .numpy_metrics import NumpyMetrics
-from .numpy_mixed import NumpyMixedPrecision, mixed
+from .numpy_mixed import NumpyMixedPrecision, quiet_overflow, mixed
 from .numpy_noise import NumpyNoise
 from .numpy_updates import NumpyUpdates
 
@@ -190,6 +190,7 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
             index *= _U64(GOLDEN)
         return index
 
+    @quiet_overflow  # an inf gradient of a float16 step that will be skipped: inf * 0, no warning
     def dropout(self, x, seed, step, rate, out):
         size = x.size
         bits = random_bits(seed, int(step[0]), size,

@@ -20,7 +20,7 @@ from .mixed_precision import mixed  # noqa: F401 (the NumPy backend's dispatch r
 _F32 = np.dtype(np.float32)
 
 
-def _quiet(op):
+def quiet_overflow(op):
     """Run ``op`` without NumPy's overflow and invalid-value warnings: under loss scaling a
     16-bit overflow is an expected event (the step is skipped and the scale halves), not news
     for every array it reaches."""
@@ -64,7 +64,7 @@ class NumpyMixedPrecision:
     def _work_for(self, out, slot="result"):
         return out if out.dtype == _F32 else self._scratch(out.shape, _F32, slot=("work", slot))
 
-    @_quiet
+    @quiet_overflow
     def _half_matmul(self, a, b, out):
         """16-bit operands (a float32 one rounded to the other's dtype), float32 accumulation,
         one rounding into out."""
@@ -74,7 +74,7 @@ class NumpyMixedPrecision:
         self._store(out, work)
 
     # ``reference``: NumpyBackend's float32 form of the op (the same on the compiled backend)
-    @_quiet
+    @quiet_overflow
     def _half_activation_forward(self, reference, kind, z, bias, out, alpha):
         work = self._scratch(out.shape, _F32, slot=("work", "act"))
         self._cast_into(work, z)
@@ -82,13 +82,13 @@ class NumpyMixedPrecision:
         reference(self, kind, work, bias32, work, alpha=alpha)
         self._store(out, work)
 
-    @_quiet
+    @quiet_overflow
     def _half_activation_backward(self, reference, kind, y, dy, out, alpha):
         work = self._scratch(out.shape, _F32, slot=("work", "act"))
         reference(self, kind, self._widened(y, "y"), self._widened(dy, "dy"), work, alpha=alpha)
         self._store(out, work)
 
-    @_quiet
+    @quiet_overflow
     def _half_sum_rows(self, a, out):
         work = self._work_for(out, "sum")
         np.sum(self._widened(a, "a"), axis=0, out=work)
@@ -98,7 +98,7 @@ class NumpyMixedPrecision:
     def scale_by_loss_scale(self, a, state):
         a *= a.dtype.type(state[0])
 
-    @_quiet
+    @quiet_overflow
     def unscale_gradients(self, grads, state):
         state[3] = 1.0 if np.isfinite(grads).all() else 0.0
         grads /= grads.dtype.type(state[0])

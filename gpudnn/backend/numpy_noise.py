@@ -11,6 +11,7 @@ import numpy as np
 
 from .base import dropout_threshold
 from .counter_rng import GOLDEN, golden_index, normals, stream_key, words
+from .numpy_mixed import quiet_overflow
 
 #: Elements whose normals are drawn in one go.
 CHUNK = 1 << 14
@@ -19,6 +20,7 @@ CHUNK = 1 << 14
 class NumpyNoise:
     """Mixin of NumpyBackend (which gives ``_scratch`` and ``_golden_index``)."""
 
+    @quiet_overflow  # under float16 loss scaling an inf gradient meets a 0: no warning (see numpy_mixed)
     def dropout_shared(self, x, seed, step, rate, out, share):
         n, k = x.shape
         rows, cols = (1 if share[0] else n), (1 if share[1] else k)
@@ -50,6 +52,7 @@ class NumpyNoise:
     def gaussian_dropout(self, x, seed, step, stddev, out):
         self._gaussian(x, seed, step, stddev, out, np.multiply, 1.0)
 
+    @quiet_overflow
     def _gaussian(self, x, seed, step, stddev, out, combine, mean):
         """``out = combine(x, (T)(mean + stddev z))`` chunk by chunk (``stddev * z + mean`` is
         the kernel's ``mean + stddev * z``: IEEE + and * commute)."""

@@ -21,6 +21,8 @@ def _as_numeric_array(data, what):
         raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") from None
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
+    if array.dtype.itemsize == 2 and array.dtype.name == "bfloat16":  # ml_dtypes: a float
+        array = array.astype(np.float32)
     if not (np.issubdtype(array.dtype, np.number)) or np.issubdtype(array.dtype, np.complexfloating):
         raise InvalidInputError(
             f"{what} has dtype {array.dtype}; it must hold real numbers (convert it with "
@@ -226,6 +228,8 @@ def sample_weight_column(sample_weight, n, what="sample_weight", nonnegative=Fal
         except Exception as exc:
             raise InvalidInputError(f"{what} cannot be read as an array of numbers: {exc}") \
                 from None
+        if w.dtype.itemsize == 2 and w.dtype.name == "bfloat16":  # ml_dtypes: a float
+            w = w.astype(np.float32)
         if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.number) \
                 or np.issubdtype(w.dtype, np.complexfloating):
             raise InvalidInputError(f"{what} cannot be read as an array of numbers (dtype "
