@@ -30,8 +30,9 @@ import time
 
 import numpy as np
 
-from bench.gpu_scaling import INPUTS, CLASSES, batch_data, step_flops
+from bench.gpu_scaling import INPUTS, CLASSES, add_figures, batch_data, step_flops
 from bench.gpu_timing import per_call_seconds
+from bench.gpu_torch import capture_step
 from bench.worker import ROOT, tagged_result, torch_problem, worker_env
 
 FULL_SIZES = ((2048, 8192), (1024, 8192))
@@ -136,19 +137,7 @@ def torch_times(torch, device, x, labels, hidden, dtype, reps, round_s):
         with torch.autocast("cuda", dtype=dtype, cache_enabled=False):
             return loss_fn(net(tx), ty)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            opt.zero_grad(set_to_none=True)
-            loss_of().backward()
-            opt.step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        loss_of().backward()
-        opt.step()
+    graph = capture_step(torch, loss_of, opt)  # PyTorch's whole-network capture recipe
     result["torch_graph"] = per_call_seconds({"s": graph.replay}, sync, reps, round_s)["s"]
     return result
 
@@ -193,16 +182,9 @@ def rows(quick, ours, theirs, peak):
             entry = found if isinstance(found, str) else found.get(key, "not measured")
             for impl in impls:
                 values = entry if isinstance(entry, str) else entry.get(impl, "not measured")
-                if isinstance(values, str):
-                    row["step_ms"][impl] = row["tflops"][impl] = row["of_peak"][impl] = None
-                    row["missing"][impl] = values
-                    continue
-                ms = sorted(v * 1e3 for v in values)
-                median = float(np.median(ms))
-                row["step_ms"][impl] = median
-                row["spread"][impl] = {"min": ms[0], "max": ms[-1], "n": len(ms)}
-                row["tflops"][impl] = flops / (median * 1e-3) / 1e12
-                row["of_peak"][impl] = None if not peak else row["tflops"][impl] / peak
+                add_figures(row, impl, values, flops)
+                tflops = row["tflops"][impl]
+                row["of_peak"][impl] = None if not peak or tflops is None else tflops / peak
             if not isinstance(entry, str) and "path" in entry:
                 row["path_gpudnn_graph"] = entry["path"]
         step = row["step_ms"]

@@ -209,15 +209,7 @@ def section(quick, gpudnn_found, paths, torch_found):
             for impl in impls:
                 values = found if isinstance(found, str) else found.get(key, {}).get(
                     impl, "not measured")
-                if isinstance(values, str):
-                    row["step_ms"][impl] = row["tflops"][impl] = None
-                    row["missing"][impl] = values
-                    continue
-                ms = sorted(v * 1e3 for v in values)
-                median = float(np.median(ms))
-                row["step_ms"][impl] = median
-                row["spread"][impl] = {"min": ms[0], "max": ms[-1], "n": len(ms)}
-                row["tflops"][impl] = flops / (median * 1e-3) / 1e12
+                add_figures(row, impl, values, flops)
         step = row["step_ms"]
         row["gpudnn_over_torch"] = {
             mode: _ratio(step[f"gpudnn_{mode}"], step[f"torch_{mode}"]) for mode in ("eager",
@@ -230,6 +222,20 @@ def section(quick, gpudnn_found, paths, torch_found):
                          "classes": CLASSES, "budget_s": QUICK_BUDGET_S if quick else BUDGET_S,
                          "launch_saving": LAUNCH_SAVING, "target_ratio": TARGET_RATIO},
             "rows": rows}
+
+
+def add_figures(row, impl, values, flops):
+    """Into ``row``: ``impl``'s median ms per step, its spread and TFLOP/s from ``values`` (its
+    seconds per step), or None and the reason when ``values`` is a reason string."""
+    if isinstance(values, str):
+        row["step_ms"][impl] = row["tflops"][impl] = None
+        row["missing"][impl] = values
+        return
+    ms = sorted(v * 1e3 for v in values)
+    median = float(np.median(ms))
+    row["step_ms"][impl] = median
+    row["spread"][impl] = {"min": ms[0], "max": ms[-1], "n": len(ms)}
+    row["tflops"][impl] = flops / (median * 1e-3) / 1e12
 
 
 def _ratio(a, b):

@@ -36,7 +36,7 @@ def torch_step_times(torch, device, x, labels, hidden, reps, round_s):
     net, opt, loss_fn = _torch_net(torch, "cuda", capturable=True, hidden=hidden)
     tx = torch.as_tensor(x, device="cuda")
     ty = torch.as_tensor(labels, device="cuda")
-    graph = _capture(torch, lambda net=net, tx=tx, ty=ty, loss_fn=loss_fn: loss_fn(net(tx), ty), opt)
+    graph = capture_step(torch, lambda net=net, tx=tx, ty=ty, loss_fn=loss_fn: loss_fn(net(tx), ty), opt)
     out["torch_graph"] = per_call_seconds({"s": graph.replay}, torch.cuda.synchronize, reps,
                                           round_s)["s"]
     del graph, net, opt, loss_fn, tx, ty
@@ -59,7 +59,7 @@ def _torch_net(torch, device, capturable=False, hidden=512):
     return net, opt, nn.CrossEntropyLoss()
 
 
-def _capture(torch, loss_of, opt):
+def capture_step(torch, loss_of, opt):
     """A CUDA graph of zero_grad / loss_of().backward() / opt.step(), after 3 warm-up steps on a
     side stream (PyTorch's whole-network capture recipe); replay() runs one step."""
     side = torch.cuda.Stream()
@@ -92,7 +92,7 @@ def torch_fashion(torch, device, data, epochs, graph):
     replay = None
     if graph:
         index = torch.zeros(BATCH, dtype=torch.int64, device=device)
-        replay = _capture(torch, lambda: loss_fn(net(x.index_select(0, index)),
+        replay = capture_step(torch, lambda: loss_fn(net(x.index_select(0, index)),
                                                  y.index_select(0, index)), opt).replay
         torch.manual_seed(0)  # the warm-up steps moved the weights: start afresh, same graph
         with torch.no_grad():

@@ -70,18 +70,27 @@ def test_a_broken_kernel_fails_with_nvrtcs_log(cupy_nvrtc):
         nvrtc.compile_cubin(source, options, 90)
 
 
-@pytest.mark.parametrize("name,dtype,arch,index_32_bits", CASES,
-                         ids=[f"{n}-{d}-sm{a}" + ("" if i else "-idx64") for n, d, a, i in CASES])
-def test_kernel_compiles(cupy_nvrtc, name, dtype, arch, index_32_bits):
+def compiled(spec, dtype, arch, index_32_bits=True, half=None):
+    """The cubin NVRTC makes of CuPy's source for ``spec``, or the test fails with NVRTC's log
+    and the source."""
     from cupy.cuda.compiler import CompileException
 
-    source, options = nvrtc.generated_source(load_kernels()[name], np.dtype(dtype), index_32_bits)
+    source, options = nvrtc.generated_source(spec, np.dtype(dtype), index_32_bits, half=half)
     try:
         cubin = nvrtc.compile_cubin(source, options, arch)
     except CompileException as exc:
-        pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
+        pytest.fail(f"NVRTC rejected {spec.name} ({np.dtype(dtype).name}"
+                    f"{'' if half is None else ', H ' + np.dtype(half).name}, sm_{arch}):\n"
+                    f"{exc}\n--- source ---\n{source}")
+    assert spec.name.encode() in cubin
+    return cubin
+
+
+@pytest.mark.parametrize("name,dtype,arch,index_32_bits", CASES,
+                         ids=[f"{n}-{d}-sm{a}" + ("" if i else "-idx64") for n, d, a, i in CASES])
+def test_kernel_compiles(cupy_nvrtc, name, dtype, arch, index_32_bits):
+    cubin = compiled(load_kernels()[name], dtype, arch, index_32_bits)
     assert len(cubin) > 1000  # an ELF with the kernel in it
-    assert name.encode() in cubin
 
 
 HALF_CASES = [(name, half, arch) for name in load_half_kernels()
@@ -91,17 +100,10 @@ HALF_CASES = [(name, half, arch) for name in load_half_kernels()
 @pytest.mark.parametrize("name,half,arch", HALF_CASES,
                          ids=[f"{n}-{h}-sm{a}" for n, h, a in HALF_CASES])
 def test_16_bit_form_compiles(cupy_nvrtc, name, half, arch):
-    """Every 16-bit and master form of kernel_half.py, with H bound to CuPy's float16 or
-    bfloat16 (ml_dtypes.bfloat16) and T to float32."""
-    from cupy.cuda.compiler import CompileException
-
+    """Every 16-bit and master form of kernel_half.py, and the casts, with H bound to CuPy's
+    float16 or bfloat16 (ml_dtypes.bfloat16) and T to float32."""
     dtype = np.dtype(ml_dtypes.bfloat16) if half == "bfloat16" else np.dtype(half)
-    source, options = nvrtc.generated_source(load_half_kernels()[name], np.float32, half=dtype)
-    try:
-        cubin = nvrtc.compile_cubin(source, options, arch)
-    except CompileException as exc:
-        pytest.fail(f"NVRTC rejected {name} ({half}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
-    assert name.encode() in cubin
+    compiled(load_half_kernels()[name], np.float32, arch, half=dtype)
 
 
 GATED_CASES = [(name, dtype, arch) for name in load_gated_kernels()
@@ -112,14 +114,7 @@ GATED_CASES = [(name, dtype, arch) for name in load_gated_kernels()
                          ids=[f"{n}-{d}-sm{a}" for n, d, a in GATED_CASES])
 def test_gated_form_compiles(cupy_nvrtc, name, dtype, arch):
     """Every gated form (loss scaling's skip) of kernel_half.py, vector forms included."""
-    from cupy.cuda.compiler import CompileException
-
-    source, options = nvrtc.generated_source(load_gated_kernels()[name], np.dtype(dtype))
-    try:
-        cubin = nvrtc.compile_cubin(source, options, arch)
-    except CompileException as exc:
-        pytest.fail(f"NVRTC rejected {name} ({dtype}, sm_{arch}):\n{exc}\n--- source ---\n{source}")
-    assert name.encode() in cubin
+    compiled(load_gated_kernels()[name], dtype, arch)
 
 
 VECTOR_FORMS = sorted(name for name, spec in load_kernels().items() if spec.lanes > 1)
