@@ -524,3 +524,47 @@ def test_model_call_predict_on_batch_and_test_on_batch_on_host_arrays():
     loss_step, _ = model.train_on_batch(x, y)
     assert loss_step == pytest.approx(loss, rel=1e-6)
     assert not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_streamed_epoch_leaves_a_core_to_its_reading_thread():
+    """While a generator's prefetch thread runs, BLAS has the cores but one (blas_threads.py);
+    after fit, validation included, and after a failing source, the user's setting is back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from gpudnn.training.data_adapters.blas_threads import _cores
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("no BLAS thread pool is visible to threadpoolctl here")
+    seen = []
+
+    class Spy(gpudnn.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(blas_threads())
+
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[np.arange(64) % 2]
+
+    def batches():
+        while True:
+            for i in range(0, 64, 16):
+                yield x[i:i + 16], y[i:i + 16]
+
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
+                               layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0, callbacks=[Spy()],
+              validation_data=batches(), validation_steps=2)
+    assert seen and all(t == [min(b, max(1, _cores() - 1)) for b in before] for t in seen)
+    assert blas_threads() == before
+
+    def broken():
+        yield x[:16], y[:16]
+        raise RuntimeError("the source failed")
+
+    with pytest.raises(RuntimeError, match="the source failed"):
+        model.fit(broken(), steps_per_epoch=4, epochs=1, verbose=0)
+    assert blas_threads() == before
