@@ -11,7 +11,7 @@ weights are exactly as after the previous step.
 import numpy as np
 
 from ...errors import InvalidInputError
-from . import blas_threads, sources, weights
+from . import sources, weights
 from .base import DataAdapter, Passes
 from .prefetch import Prefetch
 
@@ -84,7 +84,6 @@ class StreamedAdapter(DataAdapter):
         ``next_training_batch``."""
         self.end_epoch()
         self._epoch = epoch
-        self._blas_limited = blas_threads.begin(model.backend)  # a core for the reading thread
         batches = self._checked(self._raw_batches(model, shuffle))
         if staged:
             self._stager = model.backend.batch_stager(self.depth)
@@ -116,8 +115,6 @@ class StreamedAdapter(DataAdapter):
         if self._stager is not None:
             self._stager.close()  # no transfer still in flight into its buffers
         self._stager = None
-        if self.__dict__.pop("_blas_limited", False):
-            blas_threads.end()
 
     def inference_batches(self, model):
         self.begin_epoch(model, 0, shuffle=False, staged=False)
