@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -162,6 +163,18 @@ def _trial_results(out):
     return {p.parent.name: p.read_text() for p in experiment.glob("*/result.json")}
 
 
+def _finished(out):
+    """The trials whose result.json holds their last epoch (2): a trial just started has no
+    line yet."""
+    def last_epoch(text):
+        try:  # a line being written when the driver was killed is not a result
+            return json.loads(text.splitlines()[-1])["epoch"] if text.splitlines() else None
+        except ValueError:
+            return None
+
+    return {name for name, text in _trial_results(out).items() if last_epoch(text) == 2}
+
+
 def test_a_killed_driver_resumes_and_runs_no_finished_trial_again(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = [sys.executable, "-m", "gpudnn", "sweep", "--optimizers", "adam,sgd",
@@ -175,13 +188,17 @@ def test_a_killed_driver_resumes_and_runs_no_finished_trial_again(tmp_path, caps
                 done.append(line)
                 if len(done) == 2:
                     break
+        # Ray's logger writes a trial's last result.json line on its own schedule: on a loaded
+        # machine it may come after the driver printed "done"; wait for it (at most 30 s)
+        deadline = time.monotonic() + 30
+        while len(_finished(out)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait(timeout=60)
     assert len(done) == 2, "the sweep ended before two trials finished"
     before = _trial_results(out)
-    finished = {name for name, text in before.items()  # a trial just started has no line yet
-                if text.splitlines() and json.loads(text.splitlines()[-1])["epoch"] == 2}
+    finished = _finished(out)
     assert len(finished) >= 2
     assert main(["sweep", "--resume", str(out)]) == 0
     printed = capsys.readouterr().out
