@@ -182,7 +182,10 @@ def test_steps_match_keras_rule(case, frozen):
                      excluded=excluded_flags(model, frozen, exclusion), **settings)
     before = drive(model, rule, frozen)
     optimizer = model.optimizer
-    assert optimizer.iterations == 7  # every batch counts, as Keras's _iterations
+    assert optimizer.step_count == 7  # every batch counts, as Keras's _iterations
+    n = settings.get("steps")  # Keras's iterations property: the updates done
+    assert optimizer.iterations == (7 // n if n else 7)
+    assert repr(optimizer).startswith(f"{type(optimizer).__name__}(")  # a schedule in it too
     if frozen:  # the frozen layer stays bit-identical
         for a, b in zip(before[2:4], model.get_weights()[2:4]):
             np.testing.assert_array_equal(a, b)
@@ -289,7 +292,9 @@ def test_accumulating_batches_leave_the_weights(monkeypatch):
     model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)  # 2 batches: no update
     for a, b in zip(start, model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert model.optimizer.iterations == 2 and np.any(model.optimizer.slots["m"] == 0)
+    # two batches seen, no update done: Keras's iterations property is 0
+    assert model.optimizer.step_count == 2 and model.optimizer.iterations == 0
+    assert np.any(model.optimizer.slots["m"] == 0)
     model.train_on_batch(x[:4], y[:4])  # the 3rd batch updates, and empties the accumulator
     assert not np.array_equal(start[0], model.get_weights()[0])
     np.testing.assert_array_equal(model.optimizer.slots["gradient_accumulator"], 0.0)
@@ -311,7 +316,8 @@ def test_save_load_resume_is_exact(tmp_path):
     assert np.any(model.optimizer.slots["gradient_accumulator"] != 0)
     for name, slot in model.optimizer.slots.items():
         np.testing.assert_array_equal(again.optimizer.slots[name], slot)
-    assert again.optimizer.iterations == model.optimizer.iterations == 3
+    assert again.optimizer.step_count == model.optimizer.step_count == 3  # mid-window
+    assert again.optimizer.iterations == model.optimizer.iterations == 1
     for m in (model, again):
         m.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), again.get_weights()):

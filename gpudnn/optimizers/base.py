@@ -1,17 +1,18 @@
 """The optimizer base class: learning rate (a float or a schedule), step count, weight decay,
 gradient clipping, and the device array of per-step values that the update kernels read.
 
-One step (``apply``), as Keras 3 does it, with ``t = iterations + 1``:
+One step (``apply``), as Keras 3 does it, with ``t = iterations + 1`` (``step_count``, the
+batches seen, counts every batch; ``iterations`` is Keras's property, the updates done):
 
 1. clip the gradients: ``clipnorm`` (each variable's gradient ``g clipnorm / max(||g||,
    clipnorm)``), or ``global_clipnorm`` (all of them by their joint norm), or ``clipvalue``
    (``clip(g, -v, v)``); at most one of the three;
 2. compute on the host, in double precision, the values that change from step to step: the
-   learning rate ``lr`` (the schedule at ``iterations``), the optimizer's step size (Adam's
+   learning rate ``lr`` (the schedule at ``step_count``), the optimizer's step size (Adam's
    bias-corrected alpha...) and ``decay = lr * weight_decay``, and write them into the small
    device array ``hyper`` (``hyper[0]`` step size, ``hyper[1]`` decay, ``hyper[2:]`` extras);
 3. one in-place update pass over the flat buffers (weight decay ``p -= p * decay`` first);
-4. ``iterations += 1``.
+4. ``step_count += 1``.
 
 The update kernels read ``hyper`` when they run, never a host scalar that changes per step, so a
 recorded or captured step replays with the current values. Keras 3's ``use_ema``,
@@ -84,23 +85,37 @@ class Optimizer(OptimizerOptions, Watched):
             raise InvalidInputError(
                 "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras)")
         self.name = name or type(self).__name__.lower()
-        self.iterations = 0
+        self.step_count = 0
         self.slots = self.hyper = None
         self._owner = None
         self._segments = ()
         self._init_options(use_ema, ema_momentum, ema_overwrite_frequency,
                            gradient_accumulation_steps)
 
+    # ------------------------------------------------------------------ step counts
+    @property
+    def iterations(self):
+        """Keras 3's ``optimizer.iterations``: the updates done, i.e. the batches seen
+        (``step_count``, Keras's ``_iterations``) divided by ``gradient_accumulation_steps`` when
+        gradients accumulate. Setting it sets ``step_count`` to that many updates' batches."""
+        n = self.gradient_accumulation_steps
+        return self.step_count // n if n else self.step_count
+
+    @iterations.setter
+    def iterations(self, value):
+        n = self.gradient_accumulation_steps
+        self.step_count = int(value) * n if n else int(value)
+
     # ------------------------------------------------------------------ learning rate
     @property
     def learning_rate(self):
-        """The learning rate of the next step: the schedule at ``iterations``, or the float."""
+        """The learning rate of the next step: the schedule at ``step_count``, or the float."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            value = real_number(self._learning_rate(self.iterations))
+            value = real_number(self._learning_rate(self.step_count))
             if value is None or not 0 <= value < math.inf:
                 raise InvalidInputError(
                     f"the learning-rate schedule {self._learning_rate!r} gave "
-                    f"{self._learning_rate(self.iterations)!r} at step {self.iterations}; a "
+                    f"{self._learning_rate(self.step_count)!r} at step {self.step_count}; a "
                     f"learning rate must be a finite number >= 0")
             return float(value)
         return self._learning_rate
@@ -162,7 +177,7 @@ class Optimizer(OptimizerOptions, Watched):
         self._written = None  # the values last written into hyper
         self._norm2 = backend.zeros((1,), dtype)
         self._part_norm2 = backend.zeros((1,), dtype)  # one range's, with frozen weights
-        self.iterations = 0
+        self.step_count = 0
         self._size = (size, np.dtype(dtype))
         self._owner = weakref.ref(owner) if owner is not None else None
         self._initialize_slots(backend)
@@ -190,8 +205,8 @@ class Optimizer(OptimizerOptions, Watched):
                 f"model again with a new optimizer")
         n = self.gradient_accumulation_steps
         values = None
-        if not n or (self.iterations + 1) % n == 0:
-            lr = self.learning_rate  # a schedule's value at iterations: every batch counts
+        if not n or (self.step_count + 1) % n == 0:
+            lr = self.learning_rate  # a schedule's value at step_count: every batch counts
             t = self._updates_done() + 1
             decay = lr * self.weight_decay if self.weight_decay else 0.0
             values = (self._step_size(lr, t), decay, *self._extras(lr, t))
@@ -240,7 +255,7 @@ class Optimizer(OptimizerOptions, Watched):
     def end_step(self):
         """Host part after the update: the EMA overwrite (options.py), then the count."""
         self._end_options()
-        self.iterations += 1
+        self.step_count += 1
 
     def _clip(self, backend, grads, ranges=None):
         """Clip the gradients of ``ranges`` (None: all of ``grads``); as in Keras, a setting of
@@ -280,7 +295,8 @@ class Optimizer(OptimizerOptions, Watched):
 
     # ------------------------------------------------------------------ custom loops
     def apply_gradients(self, grads_and_vars):
-        """Keras's ``apply_gradients(zip(grads, variables))``: one step; returns iterations.
+        """Keras's ``apply_gradients(zip(grads, variables))``: one step; returns the batches
+        seen (Keras returns its ``_iterations``).
 
         ``variables`` are ``gpudnn.Variable``s; gradients host or device arrays of their
         shapes. The trainable weights of a model (``model.trainable_weights``, in order) take
@@ -289,7 +305,7 @@ class Optimizer(OptimizerOptions, Watched):
         from ..variables import apply_gradients
 
         apply_gradients(self, grads_and_vars)
-        return self.iterations
+        return self.step_count
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -316,5 +332,6 @@ class Optimizer(OptimizerOptions, Watched):
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
-                         if v is not None and k != "name" and (k, v) not in _QUIET)
+                         if v is not None and k != "name"
+                         and not (isinstance(v, (bool, float)) and (k, v) in _QUIET))
         return f"{type(self).__name__}({args})"

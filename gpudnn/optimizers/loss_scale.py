@@ -33,8 +33,8 @@ from .base import Optimizer
 #: the state array's elements
 SCALE, GOOD_STEPS, SKIPPED, FINITE = range(4)
 #: public attributes the wrapper keeps itself (properties or its own settings)
-_OWN = frozenset({"initial_scale", "dynamic_growth_steps", "name", "iterations", "learning_rate",
-                  "lr"})
+_OWN = frozenset({"initial_scale", "dynamic_growth_steps", "name", "iterations", "step_count",
+                  "learning_rate", "lr"})
 
 
 class LossScaleOptimizer(Optimizer):
@@ -90,6 +90,14 @@ class LossScaleOptimizer(Optimizer):
     @iterations.setter
     def iterations(self, value):
         self._inner.iterations = value
+
+    @property
+    def step_count(self):
+        return self._inner.step_count
+
+    @step_count.setter
+    def step_count(self, value):
+        self._inner.step_count = value
 
     @property
     def learning_rate(self):

@@ -3,16 +3,16 @@
 ``finalize_variable_values``) and ``gradient_accumulation_steps``. A mixin of
 :class:`~gpudnn.optimizers.base.Optimizer`.
 
-With ``n = gradient_accumulation_steps`` and ``u = iterations // n`` (``iterations`` without
+With ``n = gradient_accumulation_steps`` and ``u = step_count // n`` (``step_count`` without
 accumulation), one batch does what Keras 3's ``BaseOptimizer._backend_apply_gradients`` does.
-gpudnn's ``iterations`` counts every batch, as Keras's ``_iterations``; ``u`` is what Keras's
-``optimizer.iterations`` property reports while accumulating.
+gpudnn's ``step_count`` counts every batch, as Keras's ``_iterations``; ``u`` is
+``optimizer.iterations``, as Keras's property reports it.
 
-1. Accumulation: a batch with ``(iterations + 1) % n != 0`` only adds its gradient,
+1. Accumulation: a batch with ``(step_count + 1) % n != 0`` only adds its gradient,
    ``acc += g`` (no clipping, weight decay or moments). Every n-th batch updates with the mean,
    ``g = (g + acc) / n``, then ``acc = 0``: clipping, weight decay and the rule, with ``t = u +
    1`` as the step of the bias corrections (Keras's ``local_step = iterations + 1``), and the
-   learning rate (a schedule's value) at ``iterations``, as Keras's ``_iterations``.
+   learning rate (a schedule's value) at ``step_count``, as Keras's at ``_iterations``.
 2. Weight decay ``p -= p * lr * weight_decay`` skips the variables that
    ``exclude_from_weight_decay`` names.
 3. EMA, after every batch: ``average = m * average + (1 - m) * p``, ``m = 0`` while ``u == 0``
@@ -184,7 +184,7 @@ class OptimizerOptions:
     def _updates_done(self):
         """Keras's ``iterations`` property: the updates done (batches // n when accumulating)."""
         n = self.gradient_accumulation_steps
-        return self.iterations // n if n else self.iterations
+        return self.step_count // n if n else self.step_count
 
     def _begin_options(self, backend, values):
         """Host part before a batch: whether it updates, and the options' per-step values
@@ -192,7 +192,7 @@ class OptimizerOptions:
         self._stepped = True
         self._step_backend = backend
         n = self.gradient_accumulation_steps
-        self._apply_now = not n or (self.iterations + 1) % n == 0
+        self._apply_now = not n or (self.step_count + 1) % n == 0
         written = self._options_written
         plain = written[:-1] if written else (0.0,) * self.hyper_size
         if values is not None and self._decay_runs is not None:
@@ -220,7 +220,7 @@ class OptimizerOptions:
                                _piece(ema, offset, offset + stop - start), self._ema_rate)
 
     def _end_options(self):
-        """Host part after a batch (before ``iterations`` moves): Keras's overwrite of the
+        """Host part after a batch (before ``step_count`` moves): Keras's overwrite of the
         weights by their average every ``ema_overwrite_frequency`` updates."""
         f = self.ema_overwrite_frequency
         if self.use_ema and f and self._target is not None and (self._updates_done() + 1) % f == 0:
@@ -236,7 +236,7 @@ class OptimizerOptions:
         optimizer was built for, e.g. ``model.trainable_weights``) take their moving average;
         ``fit`` calls it after the last epoch. Nothing happens without ``use_ema``, nor before
         the first step (there is no average yet)."""
-        if not self.use_ema or self.slots is None or not self.iterations:
+        if not self.use_ema or self.slots is None or not self.step_count:
             return
         var_list = list(var_list)
         offsets = {(start, stop): offset for start, stop, offset in _end_to_end(self._segments)}

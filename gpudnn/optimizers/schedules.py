@@ -1,7 +1,7 @@
 """Learning-rate schedules with Keras 3's names, arguments and formulas.
 
-A schedule maps the optimizer's step count ``step`` (``optimizer.iterations`` before the update,
-from 0) to a learning rate, in double precision on the host; the optimizer writes the value into
+A schedule maps the optimizer's step count ``step`` (``optimizer.step_count`` before the update,
+the batches seen, from 0: Keras's ``_iterations``) to a learning rate, in double precision on the host; the optimizer writes the value into
 its device array of per-step values before each update, so a captured step sees it change.
 
 - ``ExponentialDecay``: ``lr0 * decay_rate ** (step / decay_steps)`` (``floor`` of the ratio

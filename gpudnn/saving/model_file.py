@@ -145,7 +145,7 @@ class ModelFile:
             for layer, seed in seeds:  # the dropout masks of the saved run, not fresh draws
                 layer.seed = seed
             if optimizer_state and model.optimizer is not None:
-                model.optimizer.iterations = self.iterations
+                model.optimizer.step_count = self.iterations  # the batches seen
                 if self._saved_learning_rate is not None:
                     model.optimizer.learning_rate = self._saved_learning_rate
             model.rng = _generator(self.rng_state)

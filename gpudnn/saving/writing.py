@@ -71,7 +71,8 @@ def save_model(model, path, extra_state=None):
         for name, buffer in (optimizer.slots or {}).items():
             slots[name] = f"optimizer/{name}.npy"
             entries[slots[name]] = archive.npy_bytes(be.to_host(buffer))
-        state["optimizer"] = {"iterations": int(optimizer.iterations), "slots": slots}
+        # the batches seen (Keras's _iterations): ``iterations`` divides them while accumulating
+        state["optimizer"] = {"iterations": int(optimizer.step_count), "slots": slots}
     entries["state.json"] = _json(state)
     _write_zip(path, entries)
 

@@ -9,7 +9,7 @@ never invalidates a recording that does not use it.
 """
 
 #: Public attributes that change every training step and are never baked into a recording.
-PER_STEP = frozenset({"iterations", "learning_rate", "lr"})
+PER_STEP = frozenset({"iterations", "step_count", "learning_rate", "lr"})
 
 
 def version(obj):
