@@ -40,6 +40,27 @@ def test_the_gpu_rows_run_on_the_cpu_in_quick_mode(tmp_path, capsys):
                                                for c in gpu_mixed.configs(True)]
     for row in doc["rows"]:
         assert row["step_ms"]["gpudnn_eager"] > 0 and row["step_ms"]["gpudnn_graph"] > 0
-        assert row["step_ms"]["torch_graph"] is None and "CUDA" in row["missing"]["torch_graph"]
-        assert row["step_ms"]["torch_eager"] is not None or row["missing"]["torch_eager"]
+        # no CUDA graph on the CPU; without PyTorch installed, the reason says so
+        assert row["step_ms"]["torch_graph"] is None
+        assert "CUDA" in row["missing"]["torch_graph"] or "torch" in row["missing"]["torch_graph"]
+        assert row["step_ms"]["torch_eager"] is not None or "torch" in row["missing"]["torch_eager"]
     assert "| 16 | 8 | bf16 |" in capsys.readouterr().out
+
+
+def test_the_gpu_rows_say_why_pytorch_is_missing(tmp_path):
+    """With an interpreter that cannot import torch, every PyTorch figure is null with the
+    reason, and gpudnn's rows are there."""
+    import sys
+
+    from bench import gpu_mixed
+
+    fake = tmp_path / "python-without-torch"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'raise SystemExit(\"no torch here\")'\n")
+    fake.chmod(0o755)
+    gpu_mixed.main(["--device", "cpu", "--quick", "--reps", "2", "--round-s", "0.005",
+                    "--json", str(tmp_path / "m.json"), "--torch-python", str(fake)])
+    doc = json.loads((tmp_path / "m.json").read_text())
+    for row in doc["rows"]:
+        assert row["step_ms"]["gpudnn_eager"] > 0
+        assert row["step_ms"]["torch_eager"] is None and "torch" in row["missing"]["torch_eager"]
+
