@@ -14,7 +14,10 @@
 // leaves y exactly as it is.
 
 // Per-sample weights (Keras's sample_weight): each loss-gradient, loss-term and hit kernel
-// NAME below has a weighted twin NAME_w (at the end of the file) with the in-param `raw T w`,
+// NAME below has a weighted twin NAME_w with the in-param `raw T w` (the loss-gradient and
+// loss-term kernels marked `weighted: yes` get theirs generated from their own body by
+// gpudnn/backend/kernel_source.py's weighted_form; the hit counts' and softmax_cce_step's are
+// written at the end of the file),
 // the (n, 1) weights seen flat (one per row of p), read as w[i / k] in an element-wise kernel
 // (the compiled CPU loop keeps the row as a counter, as it does the column of i % k) and as
 // w[i] or w[r] in a row kernel. Row i of the gradient and of the loss terms is the unweighted
@@ -43,39 +46,39 @@ __device__ __forceinline__ int first_argmax(const A& a, ptrdiff_t start, int k) 
   return best;
 }
 
-// kernel: scaled_diff | in: T p, T y, T scale | out: T g | scalars: scale
+// kernel: scaled_diff | in: T p, T y, T scale | out: T g | scalars: scale | weighted: yes
 // g = (p - y) scale. The MSE gradient (scale 2 / (n k)).
 g = (p - y) * scale;
 
-// kernel: smoothed_diff | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale
+// kernel: smoothed_diff | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale | weighted: yes
 // g = (p - t) scale, t = y keep + shift. The fused gradient with respect to the pre-activation
 // of softmax + categorical cross-entropy (scale 1 / n) or sigmoid + binary cross-entropy
 // (scale 1 / (n k)).
 g = (p - (y * keep + shift)) * scale;
 
-// kernel: mae_grad | in: T p, T y, T scale | out: T g | scalars: scale
+// kernel: mae_grad | in: T p, T y, T scale | out: T g | scalars: scale | weighted: yes
 // g = sign(p - y) scale, scale = 1 / (n k); 0 where p == y (as Keras), NaN stays NaN
 const T d = p - y;
 g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * scale;
 
-// kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale
+// kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale | weighted: yes
 // g = t / c * scale [c == p], c = clip(p, lo, hi), t = y keep + shift, scale = -1 / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
 g = (y * keep + shift) / c * scale * (T)(c == p);
 
-// kernel: bce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale
+// kernel: bce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale | weighted: yes
 // g = (c - t) / ((1 - c) c) * scale [c == p], c = clip(p, lo, hi), t = y keep + shift,
 // scale = 1 / (n k)
 const T c = p < lo ? lo : (p > hi ? hi : p);
 g = (c - (y * keep + shift)) / (((T)1 - c) * c) * scale * (T)(c == p);
 
-// kernel: bce_logits_grad | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale
+// kernel: bce_logits_grad | in: T p, T y, T keep, T shift, T scale | out: T g | scalars: keep, shift, scale | weighted: yes
 // g = (sigmoid(x) - t) scale, x = p (a logit), t = y keep + shift, scale = 1 / (n k);
 // sigmoid(x) = 0.5 tanh(0.5 x) + 0.5, finite for every finite x
 const T s = (T)0.5 * (T)tanh((T)0.5 * p) + (T)0.5;
 g = (s - (y * keep + shift)) * scale;
 
-// kernel: cce_logits_grad | in: raw T p, raw T y, T keep, T shift, T scale, int32 k | out: raw T g | scalars: keep, shift, scale, k
+// kernel: cce_logits_grad | in: raw T p, raw T y, T keep, T shift, T scale, int32 k | out: raw T g | scalars: keep, shift, scale, k | weighted: yes
 // One thread per row i, x = p[i, :] (logits), t = y[i, :] keep + shift:
 // g[i, :] = (softmax(x) S - t) scale with S = sum_j t_j (1 for a one-hot or smoothed row),
 // scale = 1 / n: the gradient of S logsumexp(x) - sum_j t_j x_j. g must not be y.
@@ -96,35 +99,35 @@ for (int j = 0; j < k; ++j) {
   g[row + j] = (g[row + j] / s * total - (y[row + j] * keep + shift)) * scale;
 }
 
-// kernel: mse_terms | in: T p, T y | out: T l
+// kernel: mse_terms | in: T p, T y | out: T l | weighted: yes
 // l = (p - y)^2; loss = sum(l) / (n k)
 const T d = p - y;
 l = d * d;
 
-// kernel: mae_terms | in: T p, T y | out: T l
+// kernel: mae_terms | in: T p, T y | out: T l | weighted: yes
 // l = |p - y|; loss = sum(l) / (n k)
 const T d = p - y;
 l = d < (T)0 ? -d : d;
 
-// kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi
+// kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi | weighted: yes
 // l = t log c, c = clip(p, lo, hi), t = y keep + shift; loss = -sum(l) / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
 l = (y * keep + shift) * log(c);
 
-// kernel: bce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi
+// kernel: bce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi | weighted: yes
 // l = t log c + (1 - t) log(1 - c) = t (log c - log(1 - c)) + log(1 - c), c = clip(p, lo, hi),
 // t = y keep + shift; loss = -sum(l) / (n k)
 const T c = p < lo ? lo : (p > hi ? hi : p);
 const T l1 = log((T)1 - c);
 l = (y * keep + shift) * (log(c) - l1) + l1;
 
-// kernel: bce_logits_terms | in: T p, T y, T keep, T shift | out: T l | scalars: keep, shift
+// kernel: bce_logits_terms | in: T p, T y, T keep, T shift | out: T l | scalars: keep, shift | weighted: yes
 // l = max(x, 0) - x t + log1p(exp(-|x|)), x = p (a logit), t = y keep + shift: the binary
 // cross-entropy of sigmoid(x), without overflow for any finite x; loss = sum(l) / (n k)
 const T a = p < (T)0 ? -p : p;
 l = (p > (T)0 ? p : (T)0) - p * (y * keep + shift) + (T)log1p((T)exp(-a));
 
-// kernel: cce_logits_terms | in: raw T p, raw T y, T keep, T shift, int32 k | out: raw T l | scalars: keep, shift, k
+// kernel: cce_logits_terms | in: raw T p, raw T y, T keep, T shift, int32 k | out: raw T l | scalars: keep, shift, k | weighted: yes
 // One thread per row i, x = p[i, :] (logits), t = y[i, :] keep + shift:
 // l[i, j] = t_j (logsumexp(x) - x_j) = -t_j log softmax(x)_j, logsumexp(x) = m + log sum_j
 // exp(x_j - m) with m = max x; loss = sum(l) / n.
@@ -206,98 +209,7 @@ if (count_hits) {
   atomicAdd(&hit_total[0], (double)hits);
 }
 
-// ---------------------------------------------------------------- weighted twins (see the top)
-
-// kernel: scaled_diff_w | in: T p, T y, raw T w, T scale, int32 k | out: T g | scalars: scale, k
-// g = (p - y) scale w_row: the weighted MSE gradient (scale 2 / (n k))
-g = (p - y) * scale * w[i / k];
-
-// kernel: smoothed_diff_w | in: T p, T y, raw T w, T keep, T shift, T scale, int32 k | out: T g | scalars: keep, shift, scale, k
-// g = (p - t) scale w_row, t = y keep + shift: smoothed_diff weighted
-g = (p - (y * keep + shift)) * scale * w[i / k];
-
-// kernel: mae_grad_w | in: T p, T y, raw T w, T scale, int32 k | out: T g | scalars: scale, k
-// g = sign(p - y) scale w_row: mae_grad weighted
-const T d = p - y;
-g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * scale * w[i / k];
-
-// kernel: cce_grad_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, T scale, int32 k | out: T g | scalars: keep, shift, lo, hi, scale, k
-// g = t / c * scale [c == p] w_row: cce_grad weighted
-const T c = p < lo ? lo : (p > hi ? hi : p);
-g = (y * keep + shift) / c * scale * (T)(c == p) * w[i / k];
-
-// kernel: bce_grad_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, T scale, int32 k | out: T g | scalars: keep, shift, lo, hi, scale, k
-// g = (c - t) / ((1 - c) c) * scale [c == p] w_row: bce_grad weighted
-const T c = p < lo ? lo : (p > hi ? hi : p);
-g = (c - (y * keep + shift)) / (((T)1 - c) * c) * scale * (T)(c == p) * w[i / k];
-
-// kernel: bce_logits_grad_w | in: T p, T y, raw T w, T keep, T shift, T scale, int32 k | out: T g | scalars: keep, shift, scale, k
-// g = (sigmoid(x) - t) scale w_row: bce_logits_grad weighted
-const T s = (T)0.5 * (T)tanh((T)0.5 * p) + (T)0.5;
-g = (s - (y * keep + shift)) * scale * w[i / k];
-
-// kernel: cce_logits_grad_w | in: raw T p, raw T y, raw T w, T keep, T shift, T scale, int32 k | out: raw T g | scalars: keep, shift, scale, k
-// One thread per row i: g[i, :] = (softmax(x) S - t) scale w[i], cce_logits_grad weighted
-const ptrdiff_t row = i * k;
-const T wi = w[i];
-T m = p[row];
-for (int j = 1; j < k; ++j) {
-  m = p[row + j] > m ? p[row + j] : m;
-}
-T s = (T)0;
-T total = (T)0;
-for (int j = 0; j < k; ++j) {
-  const T e = (T)exp(p[row + j] - m);
-  g[row + j] = e;
-  s += e;
-  total += y[row + j] * keep + shift;
-}
-for (int j = 0; j < k; ++j) {
-  g[row + j] = (g[row + j] / s * total - (y[row + j] * keep + shift)) * scale * wi;
-}
-
-// kernel: mse_terms_w | in: T p, T y, raw T w, int32 k | out: T l | scalars: k
-// l = (p - y)^2 w_row; sum_i w_i L_i = sum(l) / k
-const T d = p - y;
-l = d * d * w[i / k];
-
-// kernel: mae_terms_w | in: T p, T y, raw T w, int32 k | out: T l | scalars: k
-// l = |p - y| w_row; sum_i w_i L_i = sum(l) / k
-const T d = p - y;
-l = (d < (T)0 ? -d : d) * w[i / k];
-
-// kernel: cce_terms_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, int32 k | out: T l | scalars: keep, shift, lo, hi, k
-// l = t log c w_row; sum_i w_i L_i = -sum(l)
-const T c = p < lo ? lo : (p > hi ? hi : p);
-l = (y * keep + shift) * log(c) * w[i / k];
-
-// kernel: bce_terms_w | in: T p, T y, raw T w, T keep, T shift, T lo, T hi, int32 k | out: T l | scalars: keep, shift, lo, hi, k
-// l = (t (log c - log(1 - c)) + log(1 - c)) w_row; sum_i w_i L_i = -sum(l) / k
-const T c = p < lo ? lo : (p > hi ? hi : p);
-const T l1 = log((T)1 - c);
-l = ((y * keep + shift) * (log(c) - l1) + l1) * w[i / k];
-
-// kernel: bce_logits_terms_w | in: T p, T y, raw T w, T keep, T shift, int32 k | out: T l | scalars: keep, shift, k
-// l = (max(x, 0) - x t + log1p(exp(-|x|))) w_row; sum_i w_i L_i = sum(l) / k
-const T a = p < (T)0 ? -p : p;
-l = ((p > (T)0 ? p : (T)0) - p * (y * keep + shift) + (T)log1p((T)exp(-a))) * w[i / k];
-
-// kernel: cce_logits_terms_w | in: raw T p, raw T y, raw T w, T keep, T shift, int32 k | out: raw T l | scalars: keep, shift, k
-// One thread per row i: l[i, j] = t_j (logsumexp(x) - x_j) w[i]; sum_i w_i L_i = sum(l)
-const ptrdiff_t row = i * k;
-const T wi = w[i];
-T m = p[row];
-for (int j = 1; j < k; ++j) {
-  m = p[row + j] > m ? p[row + j] : m;
-}
-T s = (T)0;
-for (int j = 0; j < k; ++j) {
-  s += (T)exp(p[row + j] - m);
-}
-const T lse = m + (T)log(s);
-for (int j = 0; j < k; ++j) {
-  l[row + j] = (y[row + j] * keep + shift) * (lse - p[row + j]) * wi;
-}
+// ------------------------------------------------ the hand-written weighted twins (see the top)
 
 // kernel: add_argmax_hits_w | in: raw T p, raw T y, raw T w, int32 k | out: raw float64 total | scalars: k
 // total[0] += w[i] when row i's argmax of p equals its argmax of y (weighted categorical

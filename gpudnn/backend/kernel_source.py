@@ -8,6 +8,9 @@ each kernel one header line::
 followed by its body up to the next header. This module knows nothing of CuPy: it only parses,
 so the CPU harness, the NVRTC check and the CuPy backend all read the same records.
 
+A loss kernel with ``weighted: yes`` also gets its per-sample weighted twin ``NAME_w`` (see
+:func:`weighted_form`).
+
 A kernel with ``lanes: L`` (the optimizer updates) also gets a *vector form* ``NAME_xL``,
 generated here from the same body (see :func:`vector_form`): each thread updates L consecutive
 elements, loading and storing them as 16-byte vectors (float4, or two double2), which keeps
@@ -205,6 +208,30 @@ if (whole) {{
                       spec.scalars + ("n",), body, spec.preamble + VECTOR_HELPERS, lanes=lanes)
 
 
+def weighted_form(spec):
+    """The per-sample weighted twin ``NAME_w`` of the loss kernel ``spec`` (header field
+    ``weighted``): a ``raw T w`` of (n,) weights after its first two params (p, y), an
+    ``int32 k`` (the row length) if it had none, and its own body followed by the product of
+    its one output with its row's weight: ``g = g * w[i / k]`` element-wise, each element of
+    row i of a row kernel times ``w[i]``. The same operations, in the same order, as writing
+    ``expression * w[i / k]``: its results bit for bit."""
+    (out,) = spec.outputs
+    params = [s.strip() for s in spec.in_params.split(",")]
+    params.insert(2, "raw T w")
+    scalars = spec.scalars
+    if "k" not in {p.name for p in spec.inputs}:
+        params.append("int32 k")
+        scalars += ("k",)
+    if spec.is_row_kernel:
+        weigh = (f"for (int j = 0; j < k; ++j) {{\n"
+                 f"  {out.name}[(ptrdiff_t)i * k + j] = {out.name}[(ptrdiff_t)i * k + j] * w[i];\n}}")
+    else:
+        weigh = f"{out.name} = {out.name} * w[i / k];"
+    body = f"{spec.body}\n// weighted: times the row's sample weight\n{weigh}"
+    return KernelSpec(f"{spec.name}_w", spec.family, ", ".join(params), spec.out_params, scalars,
+                      body, spec.preamble)
+
+
 def parse(text, family):
     """The kernels of one ``.cu`` file's ``text``, in file order."""
     lines = text.splitlines()
@@ -241,6 +268,8 @@ def parse(text, family):
         specs.append(spec)
         if lanes:
             specs.append(vector_form(spec, int(lanes)))
+        if fields.get("weighted"):
+            specs.append(weighted_form(spec))
     return specs
 
 
