@@ -11,6 +11,7 @@ def evaluate_source(model, data, prefix="", verbose=0):
     and one per drawn progress line); a batch's sample weights weigh its losses. None when the
     source gave no batch (an exhausted generator)."""
     totals = model._new_totals()
+    model._refresh_half_weights()  # the weights do not change during the pass: once
     seen = 0
     bar = ProgressBar(data.steps, verbose)
     step = 0
@@ -32,6 +33,7 @@ def predict_source(model, data, verbose=0):
     no_logs = lambda: {}  # noqa: E731
     known = data.num_samples
     result = np.empty((known, model.output_dim), dtype=model.dtype) if known else None
+    model._refresh_half_weights()  # the weights do not change during the pass: once
     pieces, done, step = [], 0, 0
     for step, (x, _, _) in enumerate(data.inference_batches(model), start=1):
         ws = model._workspace(x.shape[0], with_grads=False)

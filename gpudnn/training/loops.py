@@ -79,6 +79,7 @@ class Loops:
         """
         self._require_compiled("gradients")
         ws, _ = self._batch_workspace("gradients", x, y)
+        self._refresh_half_weights()
         self._forward(ws.x, ws, training=True)
         self._backward(ws)
         self._advance_step()
@@ -135,6 +136,7 @@ class Loops:
         x_dev = self._prepare_device("predict", x_in) if on_device \
             else be.adopt(self._prepare_features(x_in))
         ws = self._workspace(x_dev.shape[0], with_grads=False)
+        self._refresh_half_weights()
         out = self._forward(x_dev, ws, training=bool(training))
         return out.copy() if on_device else be.to_host(out)
 

@@ -6,8 +6,9 @@ keeps ``_half_params``, a 16-bit copy of the flat buffer with the same layout; e
 computes in 16 bits (``Layer.computes_in_half``: Dense and the activations) reads the weights
 its GEMMs multiply from it (``layer.operand``: Dense's kernel); Dense's bias is added in float32,
 from the master weights, inside the activation kernel (as a GEMM epilogue adds it). The copy is refreshed from the master weights at the start of
-every forward pass, so no write to the weights (an update, ``set_weights``, a load, an EMA
-overwrite) can leave it stale.
+every training step and of every inference call (evaluate, predict, model(x), gradients; the
+weights do not change within one), so no write to the weights (an update, ``set_weights``, a
+load, an EMA overwrite) can leave it stale.
 
 Buffers: a 16-bit layer's output and output gradient are stored in its compute dtype; the
 model's last layer (the last that computes, with the pass-through layers after it) always

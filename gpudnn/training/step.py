@@ -22,9 +22,10 @@ class TrainingStep:
 
     def _forward(self, x, ws, training=False):
         """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
-        (with the current step); identity layers pass their input on without a call."""
+        (with the current step); identity layers pass their input on without a call. Under a
+        mixed policy the caller refreshes the 16-bit weights first (``_refresh_half_weights``:
+        once per training step, once per inference call)."""
         be, acts = self.backend, ws.acts
-        self._refresh_half_weights()
         for i, layer in enumerate(self._leaf_layers):
             if not layer.identity_in(training):
                 out = ws.outputs[i]
@@ -201,6 +202,7 @@ class TrainingStep:
         per-step values (the batch's position, the optimizer's step values) from device memory."""
         if feed is not None:
             feed.gather(self.backend, ws)
+        self._refresh_half_weights()  # the last step's update changed the float32 weights
         one_call = self._loss_in_one_call()
         self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
                          grad=ws.grads[-1] if one_call else None, weights=self._step_weights(ws))
