@@ -95,7 +95,7 @@ class CupyMixedPrecision:
             ones = kept[(n, a.dtype)] = self.empty((1, n), a.dtype)
             self._cast_into(ones, self._scratch((1, n), _F32, slot="ones-row", fill=1))
         work = out if out.dtype == _F32 else self._scratch((k,), _F32, slot=("work", "sum"))
-        self._half_blas().gemm_ex(ones, self._in_dtype(a, a.dtype, "rows"), work.reshape(1, k))
+        self._half_blas().gemm_ex(ones, a, work.reshape(1, k))
         if work is not out:
             self._cast_into(out, work)
 

@@ -21,6 +21,9 @@ from ..dtype_policies import is_half
 def mixed(*arrays):
     """True when ``arrays`` (None skipped) hold a 16-bit float or more than one dtype: the op
     takes its 16-bit path."""
+    first = arrays[0].dtype
+    if first.itemsize != 2 and all(a is None or a.dtype == first for a in arrays):
+        return False  # one float32 / float64 dtype: every op of a float model, at once
     dtypes = {a.dtype for a in arrays if a is not None}
     return len(dtypes) > 1 or any(is_half(d) for d in dtypes)
 

@@ -98,8 +98,7 @@ class Optimizer(OptimizerOptions, Watched):
         """Keras 3's ``optimizer.iterations``: the updates done, i.e. the batches seen
         (``step_count``, Keras's ``_iterations``) divided by ``gradient_accumulation_steps`` when
         gradients accumulate. Setting it sets ``step_count`` to that many updates' batches."""
-        n = self.gradient_accumulation_steps
-        return self.step_count // n if n else self.step_count
+        return self._updates_done()
 
     @iterations.setter
     def iterations(self, value):

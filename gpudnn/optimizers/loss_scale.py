@@ -33,8 +33,7 @@ from .base import Optimizer
 #: the state array's elements
 SCALE, GOOD_STEPS, SKIPPED, FINITE = range(4)
 #: public attributes the wrapper keeps itself (properties or its own settings)
-_OWN = frozenset({"initial_scale", "dynamic_growth_steps", "name", "iterations", "step_count",
-                  "learning_rate", "lr"})
+_OWN = frozenset({"initial_scale", "dynamic_growth_steps", "name"})
 
 
 class LossScaleOptimizer(Optimizer):
@@ -83,29 +82,11 @@ class LossScaleOptimizer(Optimizer):
         """True: the model scales its output gradient by ``dynamic_scale`` (scale_gradient)."""
         return True
 
-    @property
-    def iterations(self):
-        return self._inner.iterations
-
-    @iterations.setter
-    def iterations(self, value):
-        self._inner.iterations = value
-
-    @property
-    def step_count(self):
-        return self._inner.step_count
-
-    @step_count.setter
-    def step_count(self, value):
-        self._inner.step_count = value
-
-    @property
-    def learning_rate(self):
-        return self._inner.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self._inner.learning_rate = value
+    # read through here, where Optimizer's own properties would shadow __getattr__; written
+    # through by __setattr__
+    iterations = property(lambda self: self._inner.iterations)
+    step_count = property(lambda self: self._inner.step_count)
+    learning_rate = property(lambda self: self._inner.learning_rate)
 
     @property
     def schedule(self):
