@@ -108,3 +108,26 @@ def require_cuda():
             pytest.fail(f"GPUDNN_REQUIRE_GPU is set but no CUDA device is usable: {problem}")
         pytest.skip(f"no usable CUDA device: {problem}")
     return backend_for("cuda:0")
+
+
+@pytest.fixture(scope="module")
+def cupy_nvrtc():
+    """NVRTC through the pinned CuPy (the NVRTC checks): skips where CuPy or NVRTC is missing
+    (fails under GPUDNN_REQUIRE_KERNEL_CHECKS), fails where CuPy is not the pinned version."""
+    import importlib.util
+
+    from kernel_harness import nvrtc
+
+    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
+    import cupy
+
+    try:
+        version = cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:  # the NVRTC library is not installed
+        kernel_harness.require(f"NVRTC ({type(exc).__name__}: {exc})", False)
+    if cupy.__version__ != nvrtc.CUPY_VERSION:
+        pytest.fail(f"the NVRTC check reads CuPy {nvrtc.CUPY_VERSION}'s private code generator; "
+                    f"CuPy {cupy.__version__} is installed: pin it, or re-read the internals "
+                    "and update kernel_harness/nvrtc.py")
+    return version
+

@@ -6,14 +6,12 @@ Per kernel: float32 and float64 (and float16 for activations), for sm_90 (H100) 
 fails these tests rather than skipping them.
 """
 
-import importlib.util
 import re
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-import kernel_harness
 from gpudnn.backend.kernel_half import load_gated_kernels, load_half_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import nvrtc
@@ -24,22 +22,6 @@ CASES = [(name, np.dtype(dt).name, arch, True)
          for dt in ((np.float16,) if spec.family == "activations" else ()) + (np.float32, np.float64)
          for arch in ARCHS]
 CASES += [(name, "float32", 90, False) for name in load_kernels()]
-
-
-@pytest.fixture(scope="module")
-def cupy_nvrtc():
-    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
-    import cupy
-
-    try:
-        version = cupy.cuda.nvrtc.getVersion()
-    except Exception as exc:  # the NVRTC library is not installed
-        kernel_harness.require(f"NVRTC ({type(exc).__name__}: {exc})", False)
-    if cupy.__version__ != nvrtc.CUPY_VERSION:
-        pytest.fail(f"the NVRTC check reads CuPy {nvrtc.CUPY_VERSION}'s private code generator; "
-                    f"CuPy {cupy.__version__} is installed: pin it, or re-read the internals "
-                    "and update kernel_harness/nvrtc.py")
-    return version
 
 
 def test_generated_source_is_cupys_kernel(cupy_nvrtc):
