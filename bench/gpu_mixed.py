@@ -15,7 +15,10 @@ per step (median of ``--reps`` rounds; min and max under ``spread``) of:
 - PyTorch in a process of its own, ``torch.autocast(dtype=bfloat16 / float16)`` around the
   forward pass and the loss, fused Adam, ``torch_eager`` and ``torch_graph`` (the whole step
   captured, PyTorch's recipe). float16 eager uses ``torch.amp.GradScaler`` as PyTorch's users
-  do; a captured step cannot (its inf check reads the host), so float16's graph runs unscaled.
+  do; a captured step cannot (its inf check reads the host), so float16's graph runs unscaled
+  and gets no gpudnn / PyTorch ratio. Capturable Adam is for the graph only; eager is the default.
+  The two sides run one after the other, each in its own process: a ratio compares medians
+  taken minutes apart (the JSON keeps each side's spread beside them).
 
 Each figure gives its achieved TFLOP/s (the step's five GEMMs) and, on a GPU, the fraction of
 the card's dense bfloat16 peak (``--peak-tflops``, else by the card's name: H100 / H200 SXM
@@ -45,6 +48,8 @@ RESULT_TAG = "GPU_MIXED_RESULT "
 PEAKS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H200 NVL", 835.0), ("H100", 989.4),
          ("H200", 989.4), ("A100", 312.0))
 TARGET_RATIO = 1.0
+FP16_GRAPH = ("no float16 graph ratio: PyTorch's captured step cannot use GradScaler, so it runs "
+              "unscaled while gpudnn's scales, checks and may skip")
 
 
 def configs(quick):
@@ -102,16 +107,18 @@ def torch_times(torch, device, x, labels, hidden, dtype, reps, round_s):
     gpu = device == "cuda"
     place = "cuda" if gpu else "cpu"
 
-    def make():
+    def make(capturable):
+        """Capturable Adam only for the graph (its step count on the device): eager users
+        run the default."""
         net = nn.Sequential(nn.Linear(INPUTS, hidden), nn.ReLU(), nn.Linear(hidden, CLASSES))
         net = net.to(place)
         opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7, fused=gpu,
-                               capturable=gpu)
+                               capturable=capturable)
         return net, opt
 
     tx, ty = torch.as_tensor(x, device=place), torch.as_tensor(labels, device=place)
     loss_fn = nn.CrossEntropyLoss()
-    net, opt = make()
+    net, opt = make(False)
     scaler = torch.amp.GradScaler(place) if dtype == torch.float16 and gpu else None
 
     def eager():
@@ -131,7 +138,7 @@ def torch_times(torch, device, x, labels, hidden, dtype, reps, round_s):
     if not gpu:
         result["torch_graph"] = "torch.cuda.graph needs a CUDA device (this run: --device cpu)"
         return result
-    net, opt = make()
+    net, opt = make(True)
 
     def loss_of():
         with torch.autocast("cuda", dtype=dtype, cache_enabled=False):
@@ -191,6 +198,9 @@ def rows(quick, ours, theirs, peak):
         row["gpudnn_over_torch"] = {
             mode: None if step[f"gpudnn_{mode}"] is None or step[f"torch_{mode}"] is None
             else step[f"gpudnn_{mode}"] / step[f"torch_{mode}"] for mode in ("eager", "graph")}
+        if precision == "fp16":  # not the same work: gpudnn's graph scales the loss
+            row["gpudnn_over_torch"]["graph"] = None
+            row["ratio_missing"] = FP16_GRAPH
         out.append(row)
     return out
 
@@ -214,7 +224,8 @@ def markdown(doc):
                           for r in row["gpudnn_over_torch"].values())
         lines.append(f"| {row['hidden']} | {row['batch']} | {row['precision']} | "
                      + " | ".join(cells) + f" | {ratio} |")
-    missing = sorted({why for row in doc["rows"] for why in row["missing"].values()})
+    missing = sorted({why for row in doc["rows"] for why in row["missing"].values()}
+                     | {row["ratio_missing"] for row in doc["rows"] if "ratio_missing" in row})
     return "\n".join(lines + ([""] + [f"- n/a: {why}" for why in missing] if missing else []))
 
 
