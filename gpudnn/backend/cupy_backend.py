@@ -35,8 +35,8 @@ from .cupy_normalization import CupyBatchNorm
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
-from .kernel_half import find_kernel
-from .mixed_precision import mixed
+from .kernel_half import GATED_FORM_KERNELS, find_kernel
+from .mixed_precision import is_half_cast, mixed
 from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
@@ -138,12 +138,14 @@ class CupyBackend(CupyMixedPrecision, CupyForeignArrays, CupyBatchStaging, CupyL
             enable_tf32()
 
     # ----------------------------------------------------------------- plumbing
-    def _launch(self, name, *args, gate=None, **kwargs):
+    def _launch(self, name, *args, **kwargs):
         """Launch the kernel ``name`` from kernels/ (built on first use) with ``args``, or its
         vector form (``lanes: L`` in its header) when :meth:`_vector_elements` allows: the same
         arguments with the element count n after the in-params, one thread per L elements.
-        ``gate`` (a (1,) float32 device array): launch the gated form instead, which changes
-        nothing when ``gate[0]`` is 0 (kernel_half.py)."""
+        Inside ``run_if_finite`` (loss scaling) a kernel with a gated form launches that form,
+        the finite flag after its in-params: it changes nothing when the flag is 0
+        (kernel_half.py)."""
+        gate = self._update_gate if name in GATED_FORM_KERNELS else None
         plan = _vector_plan(name)
         if plan is not None and not kwargs:
             positions, split, vector_name, lanes = plan
@@ -215,7 +217,7 @@ class CupyBackend(CupyMixedPrecision, CupyForeignArrays, CupyBatchStaging, CupyL
 
     def copy_into(self, dst, src):
         with self._device:
-            if isinstance(src, cupy.ndarray) and self._is_half_cast(dst, src):
+            if isinstance(src, cupy.ndarray) and is_half_cast(dst.dtype, src.dtype):
                 self._cast_into(dst, src)  # float32 <-> 16 bits: the cast kernels
             elif isinstance(src, cupy.ndarray):
                 cupy.copyto(dst, src)

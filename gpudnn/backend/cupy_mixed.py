@@ -21,11 +21,12 @@ import numpy as np
 
 from ..dtype_policies import is_half
 from ..errors import InvalidInputError
+from .mixed_precision import HalfCasts
 
 _F32 = np.dtype(np.float32)
 
 
-class CupyMixedPrecision:
+class CupyMixedPrecision(HalfCasts):
     """Mixin of CupyBackend: ops on 16-bit arrays (see the module docstring)."""
 
     def _note_half(self, dtype):
@@ -43,24 +44,6 @@ class CupyMixedPrecision:
         else:
             raise InvalidInputError(f"gpudnn casts between float32 and float16 / bfloat16, not "
                                     f"{src.dtype} to {dst.dtype}")
-
-    @staticmethod
-    def _is_half_cast(dst, src):
-        """True for a copy between float32 and a 16-bit dtype (the cast kernels' job)."""
-        pair = (src.dtype, dst.dtype)
-        return _F32 in pair and (is_half(pair[0]) or is_half(pair[1]))
-
-    def _in_dtype(self, a, dtype, slot):
-        """``a`` as ``dtype``: itself, or a cast work array; a transposed view (``x.T``) is
-        cast through its C-contiguous base and transposed back (coalesced reads, and the
-        GEMM takes it with a transpose flag)."""
-        if a.dtype == dtype:
-            return a
-        flipped = not a.flags.c_contiguous and a.T.flags.c_contiguous
-        source = a.T if flipped else a
-        work = self._scratch(source.shape, dtype, slot=("cast", slot))
-        self._cast_into(work, source)
-        return work.T if flipped else work
 
     def _half_matmul(self, a, b, out):
         half = next(x.dtype for x in (a, b, out) if is_half(x.dtype))

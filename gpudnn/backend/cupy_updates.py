@@ -10,7 +10,8 @@ import cupy
 class CupyUpdates:
     """Mixin of CupyBackend: the optimizer updates and gradient clipping, and loss scaling's
     ops (kernels/loss_scaling.cu): inside ``run_if_finite`` every update, EMA and accumulation
-    launch is the kernel's gated form, reading the state's finite flag on the device."""
+    launch is the kernel's gated form, reading the state's finite flag on the device
+    (``CupyBackend._launch`` picks it while ``_update_gate`` is set)."""
 
     #: the (1,) finite flag the update launches are gated by (set by run_if_finite)
     _update_gate = None
@@ -19,62 +20,58 @@ class CupyUpdates:
     # ``hyper`` (the per-step values) is passed as a raw array: read when the kernel runs.
     def sgd_update(self, param, grad, hyper):
         with self._device:
-            self._launch("sgd_update", grad, hyper, param, gate=self._update_gate)
+            self._launch("sgd_update", grad, hyper, param)
 
     def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
         with self._device:
             self._launch("momentum_update", grad, hyper, momentum, int(bool(nesterov)),
-                         param, velocity, gate=self._update_gate)
+                         param, velocity)
 
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
                        average=None):
         with self._device:
             if average is not None:
                 self._launch("rmsprop_centered_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, average, mom, gate=self._update_gate)
+                             momentum, param, velocity, average, mom)
             elif mom is None:
                 self._launch("rmsprop_update", grad, hyper, rho, 1 - rho, epsilon, param,
-                             velocity, gate=self._update_gate)
+                             velocity)
             else:
                 self._launch("rmsprop_momentum_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, mom, gate=self._update_gate)
+                             momentum, param, velocity, mom)
 
     def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
         with self._device:
             if vhat is None:
                 self._launch("adam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v, gate=self._update_gate)
+                             param, m, v)
             else:
                 self._launch("amsgrad_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v, vhat, gate=self._update_gate)
+                             param, m, v, vhat)
 
     def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
         with self._device:
-            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v,
-                         gate=self._update_gate)
+            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v)
 
     def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
         with self._device:
-            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u,
-                         gate=self._update_gate)
+            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u)
 
     def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
         with self._device:
-            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator,
-                         gate=self._update_gate)
+            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
 
     # ----------------------------------------------------------------- EMA, accumulation
     def ema_update(self, param, average, rate):
         with self._device:
-            self._launch("ema_update", param, rate, average, gate=self._update_gate)
+            self._launch("ema_update", param, rate, average)
 
     def accumulate_gradients(self, grad, accumulator, steps, apply):
         with self._device:
             if apply:
-                self._launch("average_gradients", float(steps), grad, accumulator,
-                             gate=self._update_gate)
+                self._launch("average_gradients", float(steps), grad, accumulator)
             else:
-                self._launch("accumulate_gradients", grad, accumulator, gate=self._update_gate)
+                self._launch("accumulate_gradients", grad, accumulator)
 
     # ----------------------------------------------------------------- gradient clipping
     def clip_by_value(self, grad, limit):

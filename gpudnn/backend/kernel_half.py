@@ -42,8 +42,8 @@ MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
                        "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",
                        "amsgrad_update", "nadam_update", "adamax_update", "adagrad_update")
 #: The kernels that get a gated form (each vector form too).
-GATED_FORM_KERNELS = MASTER_FORM_KERNELS + ("ema_update", "accumulate_gradients",
-                                            "average_gradients")
+GATED_FORM_KERNELS = frozenset(MASTER_FORM_KERNELS + ("ema_update", "accumulate_gradients",
+                                                      "average_gradients"))
 #: The 16-bit dtypes the forms are built for.
 HALF_DTYPES = ("float16", "bfloat16")
 
@@ -107,7 +107,7 @@ def gated_form(spec):
 def load_gated_kernels():
     """Every gated form (scalar and vector): ``{name: KernelSpec}``."""
     kernels = load_kernels()
-    names = [n for base in GATED_FORM_KERNELS for n in (base, kernels[base].vector) if n]
+    names = [n for base in sorted(GATED_FORM_KERNELS) for n in (base, kernels[base].vector) if n]
     return {f"{name}_g": gated_form(kernels[name]) for name in names}
 
 

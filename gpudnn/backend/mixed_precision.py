@@ -15,7 +15,11 @@ runs, so a recorded step replays with the current scale and decision.
 
 from abc import abstractmethod
 
+import numpy as np
+
 from ..dtype_policies import is_half
+
+_F32 = np.dtype(np.float32)
 
 
 def mixed(*arrays):
@@ -26,6 +30,28 @@ def mixed(*arrays):
         return False  # one float32 / float64 dtype: every op of a float model, at once
     dtypes = {a.dtype for a in arrays if a is not None}
     return len(dtypes) > 1 or any(is_half(d) for d in dtypes)
+
+
+def is_half_cast(dst_dtype, src_dtype):
+    """True for a copy between float32 and a 16-bit dtype (a cast kernel's job)."""
+    return _F32 in (dst_dtype, src_dtype) and (is_half(dst_dtype) or is_half(src_dtype))
+
+
+class HalfCasts:
+    """Mixin of the NumPy and CuPy backends' 16-bit ops: an operand in the dtype an op wants,
+    through the backend's ``_cast_into(dst, src)``."""
+
+    def _in_dtype(self, a, dtype, slot):
+        """``a`` in ``dtype``: itself, or a cast work array; a transposed view (``x.T``) is cast
+        through its C-contiguous base and transposed back (the cast streams memory, and a GEMM
+        takes the result with a transpose flag)."""
+        if a.dtype == dtype:
+            return a
+        flipped = not a.flags.c_contiguous and a.T.flags.c_contiguous
+        source = a.T if flipped else a
+        work = self._scratch(source.shape, dtype, slot=("cast", slot))
+        self._cast_into(work, source)
+        return work.T if flipped else work
 
 
 class LossScaleOps:

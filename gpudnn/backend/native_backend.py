@@ -28,6 +28,7 @@ import numpy as np
 from ..dtype_policies import is_half
 from ..errors import KernelCompileError
 from . import host_kernels
+from .mixed_precision import is_half_cast
 from .base import EPSILON, dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
 from .native_normalization import NativeBatchNorm
@@ -260,9 +261,8 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
     def _cast_into(self, dst, src):
         """float32 <-> 16 bits with the cast kernels (``to_half``, ``from_half``): vector
         conversions, where NumPy converts float16 one element at a time."""
-        pair = (src.dtype, dst.dtype) if isinstance(src, np.ndarray) else None
-        if pair is not None and dst.shape == src.shape and _F32 in pair and \
-                (is_half(pair[0]) or is_half(pair[1])):
+        if isinstance(src, np.ndarray) and dst.shape == src.shape and \
+                is_half_cast(dst.dtype, src.dtype):
             kernel = "to_half" if is_half(dst.dtype) else "from_half"
             half = dst.dtype if is_half(dst.dtype) else src.dtype
             # keyed on the memory, kept while the arrays owning it live: a transposed operand

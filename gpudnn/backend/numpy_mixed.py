@@ -15,7 +15,7 @@ import functools
 import numpy as np
 
 from ..dtype_policies import is_half
-from .mixed_precision import mixed  # noqa: F401 (the NumPy backend's dispatch reads it here)
+from .mixed_precision import HalfCasts, mixed  # noqa: F401 (the NumPy backend reads mixed here)
 
 _F32 = np.dtype(np.float32)
 
@@ -31,24 +31,13 @@ def quiet_overflow(op):
     return quiet
 
 
-class NumpyMixedPrecision:
+class NumpyMixedPrecision(HalfCasts):
     """Mixin of NumpyBackend: ops on 16-bit and mixed-dtype arrays, and the loss scaling."""
 
     def _cast_into(self, dst, src):
         """``dst[...] = src`` between float32 and 16 bits (round to nearest even, or exact
         widening); the compiled CPU backend does it with its cast kernels."""
         np.copyto(dst, src, casting="unsafe")
-
-    def _in_dtype(self, a, dtype, slot):
-        """``a`` in ``dtype``: itself, or a work array (a transposed view stays one: the work
-        array of its C-contiguous transpose, transposed back, so casts stream memory)."""
-        if a.dtype == dtype:
-            return a
-        flipped = not a.flags.c_contiguous and a.T.flags.c_contiguous
-        source = a.T if flipped else a
-        work = self._scratch(source.shape, dtype, slot=("cast", slot, np.dtype(dtype).name))
-        self._cast_into(work, source)
-        return work.T if flipped else work
 
     def _widened(self, a, slot, round_to=None):
         """``a`` as a float32 work array (``round_to``: rounded to that 16-bit dtype first)."""
