@@ -191,8 +191,7 @@ class OptimizerOptions:
         (``values``: this batch's ``hyper``, None on a batch that only accumulates)."""
         self._stepped = True
         self._step_backend = backend
-        n = self.gradient_accumulation_steps
-        self._apply_now = not n or (self.step_count + 1) % n == 0
+        self._apply_now = values is not None  # begin_step decided: this batch updates
         written = self._options_written
         plain = written[:-1] if written else (0.0,) * self.hyper_size
         if values is not None and self._decay_runs is not None:
