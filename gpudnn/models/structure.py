@@ -27,6 +27,8 @@ class ModelStructure(nesting.Nestable):
     """Mixin of ``Sequential``: the layer stack, build, weights and their views. The attributes
     it reads and writes are set up by ``Sequential.__init__``."""
 
+    _regularizer_attributes = ()  # set with the leaves (_set_leaves)
+
     # ------------------------------------------------------------------ building
     def add(self, layer):
         """Append a layer, another (nested) Sequential, or first an ``Input(shape)``. The model
@@ -181,6 +183,11 @@ class ModelStructure(nesting.Nestable):
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
         self._leaf_layers = leaves
+        #: each leaf with the attributes that may hold its weights' regularizers (read by every
+        #: replayed step: built here once, not at each step)
+        self._regularizer_attributes = tuple(
+            (layer, tuple(f"{name}_regularizer" for name, *_ in layer.param_specs()))
+            for layer in leaves)
         self._freeze_layout()
         computing = [i for i, layer in enumerate(leaves) if not layer.identity_in(True)]
         self._output_index = computing[-1] if computing else len(leaves) - 1

@@ -113,10 +113,10 @@ class RecordedSteps:
         by gpudnn.watched, makes the step record again), nor the backend's capture settings."""
         opt, loss = model.optimizer, model.loss
         versions = [watched.version(opt), watched.version(loss)]
-        for layer in model._leaf_layers:
+        for layer, attributes in model._regularizer_attributes:
             versions.append(watched.version(layer))
-            for name, *_ in layer.param_specs():  # kernel_, bias_, gamma_, beta_regularizer
-                regularizer = layer.__dict__.get(f"{name}_regularizer")
+            for attribute in attributes:  # kernel_, bias_, gamma_, beta_regularizer
+                regularizer = layer.__dict__.get(attribute)
                 if regularizer is not None:
                     versions.append(watched.version(regularizer))
         metrics = [m for name in model.metric_names
