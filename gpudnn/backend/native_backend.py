@@ -29,11 +29,11 @@ from ..dtype_policies import is_half
 from ..errors import KernelCompileError
 from . import host_kernels
 from .mixed_precision import is_half_cast
-from .base import EPSILON, dropout_threshold, smoothing_terms
+from .base import dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
 from .native_normalization import NativeBatchNorm
 from .native_noise import NativeNoise
-from .native_weighted import NativeWeightedLosses
+from .native_weighted import NativeWeightedLosses, grad_scalars
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -215,19 +215,11 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
             return super().loss_grad(kind, y_pred, y_true, out, smoothing)
         fn, size, pp, py, po = site[:5]
         n, k = y_pred.shape
-        keep, shift = smoothing_terms(kind, smoothing, k)
-        if kind == "mse":
-            fn(size, pp, py, 2.0 / size, po)
-        elif kind == "mae":
-            fn(size, pp, py, 1.0 / size, po)
-        elif kind == "cce":
-            fn(size, pp, py, keep, shift, EPSILON, 1 - EPSILON, -1.0 / n, po)
-        elif kind == "bce":
-            fn(size, pp, py, keep, shift, EPSILON, 1 - EPSILON, 1.0 / size, po)
-        elif kind == "bce_logits":
-            fn(size, pp, py, keep, shift, 1.0 / size, po)
-        else:  # cce_logits: a row kernel, one call per row
-            fn(n, pp, py, keep, shift, 1.0 / n, k, po)
+        scalars = grad_scalars(kind, smoothing, n, k)
+        if kind == "cce_logits":  # a row kernel, one call per row
+            fn(n, pp, py, *scalars, k, po)
+        else:
+            fn(size, pp, py, *scalars, po)
 
     def logit_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         if weights is not None:

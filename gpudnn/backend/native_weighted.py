@@ -18,6 +18,25 @@ WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cc
                          "cce_logits": "cce_logits_grad_w"}
 
 
+
+def grad_scalars(kind, smoothing, n, k):
+    """The scalars of loss ``kind``'s gradient kernel (and its weighted twin) between y (or w)
+    and k: label smoothing's keep and shift, the probability clip, and the mean's scale, 1 / (n k)
+    (2 / (n k) for mse) or -1 / n and 1 / n for the categorical ones (a row's sum)."""
+    keep, shift = smoothing_terms(kind, smoothing, k)
+    size = n * k
+    if kind == "mse":
+        return (2.0 / size,)
+    if kind == "mae":
+        return (1.0 / size,)
+    if kind == "cce":
+        return (keep, shift, EPSILON, 1 - EPSILON, -1.0 / n)
+    if kind == "bce":
+        return (keep, shift, EPSILON, 1 - EPSILON, 1.0 / size)
+    if kind == "bce_logits":
+        return (keep, shift, 1.0 / size)
+    return (keep, shift, 1.0 / n)  # cce_logits
+
 class NativeWeightedLosses:
     """Mixin of CompiledCpuBackend: the weighted loss gradients and loss sums."""
 
@@ -44,19 +63,9 @@ class NativeWeightedLosses:
             return super().loss_grad(kind, y_pred, y_true, out, smoothing, weights=w)
         fn, size, pp, py, pw, po = site[:6]
         n, k = y_pred.shape
-        keep, shift = smoothing_terms(kind, smoothing, k)
-        if kind == "mse":
-            fn(size, pp, py, pw, 2.0 / size, k, po)
-        elif kind == "mae":
-            fn(size, pp, py, pw, 1.0 / size, k, po)
-        elif kind == "cce":
-            fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, -1.0 / n, k, po)
-        elif kind == "bce":
-            fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, 1.0 / size, k, po)
-        elif kind == "bce_logits":
-            fn(size, pp, py, pw, keep, shift, 1.0 / size, k, po)
-        else:  # cce_logits: a row kernel, one call per row
-            fn(n, pp, py, pw, keep, shift, 1.0 / n, k, po)
+        # the unweighted kernel's scalars (native_backend.grad_scalars), w after y, k last
+        fn(n if kind == "cce_logits" else size, pp, py, pw, *grad_scalars(kind, smoothing, n, k),
+           k, po)
 
     def _weighted_logit_grad(self, kind, y_pred, y_true, out, smoothing, weights):
         w = check_weights(weights, y_pred)
