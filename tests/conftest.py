@@ -90,11 +90,10 @@ def subprocess_env(cpu=True):
 
 @pytest.fixture
 def keras_names(monkeypatch):
-    """Fresh automatic layer names (dense, dense_1...), as in a new Keras session."""
-    import gpudnn.layers.base as layer_base
+    """Fresh automatic names (dense, dense_1..., auc, auc_1...), as in a new Keras session."""
+    import gpudnn.utils.naming as naming
 
-    monkeypatch.setattr(layer_base, "_name_counters",
-                        layer_base.defaultdict(layer_base.itertools.count))
+    monkeypatch.setattr(naming, "_counters", naming.defaultdict(naming.itertools.count))
 
 
 def require_cuda():

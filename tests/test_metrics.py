@@ -12,6 +12,7 @@ model's step).
 import numpy as np
 import pytest
 
+import gpudnn
 from gpudnn import metrics
 from gpudnn.errors import InvalidInputError, UnknownNameError
 
@@ -256,7 +257,7 @@ def test_results_before_any_batch_and_after_reset_are_zero():
             metric.update_state([[1.0]], [[0.9]])
             metric.reset_state()
             assert metric.result() == 0.0
-    assert metrics.Precision(thresholds=[0.2, 0.4]).result() == [0.0, 0.0]
+    assert metrics.Precision(thresholds=[0.2, 0.4]).result().tolist() == [0.0, 0.0]
 
 
 # ------------------------------------------------------------ names, configs, identifiers
@@ -269,16 +270,57 @@ NAMES = {"accuracy": metrics.Accuracy, "binary_accuracy": metrics.BinaryAccuracy
          "mean_squared_error": metrics.MeanSquaredError, "mse": metrics.MeanSquaredError,
          "mean_absolute_error": metrics.MeanAbsoluteError, "mae": metrics.MeanAbsoluteError,
          "mean": metrics.Mean, "AUC": metrics.AUC, "TopKCategoricalAccuracy":
-         metrics.TopKCategoricalAccuracy}
+         metrics.TopKCategoricalAccuracy, "true_positives": metrics.TruePositives,
+         "false_positives": metrics.FalsePositives, "true_negatives": metrics.TrueNegatives,
+         "false_negatives": metrics.FalseNegatives,
+         "root_mean_squared_error": metrics.RootMeanSquaredError}
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_get_knows_keras_names_and_default_names_are_keras(name):
+def test_get_knows_keras_names_and_default_names_are_keras(name, keras_names):
     metric = metrics.get(name)
     assert type(metric) is NAMES[name]
     assert metric.name == type(metric).default_name  # Keras: mse -> "mean_squared_error"
     again = metrics.deserialize(metrics.serialize(metric))
     assert again == metric and again.get_config() == metric.get_config()
+
+
+def test_unnamed_confusion_metrics_are_numbered_as_keras_and_clear_session_restarts(
+        keras_names):
+    """Keras 3's auto_name: Precision, Recall, AUC and the counts take ``auc``, ``auc_1``...;
+    a name= of one's own takes no number; the other metrics keep their class's name; layers
+    count apart; clear_session starts every name over and resets the global dtype policy."""
+    assert [metrics.AUC().name, metrics.AUC().name, metrics.AUC(name="mine").name,
+            metrics.AUC().name] == ["auc", "auc_1", "mine", "auc_2"]
+    assert [metrics.Precision().name, metrics.Recall().name, metrics.Precision().name,
+            metrics.TruePositives().name] == ["precision", "recall", "precision_1",
+                                              "true_positives"]
+    assert [metrics.MeanSquaredError().name, metrics.MeanSquaredError().name,
+            metrics.Accuracy().name] == ["mean_squared_error"] * 2 + ["accuracy"]
+    assert gpudnn.layers.Dense(2).name == "dense"
+    gpudnn.mixed_precision.set_global_policy("mixed_bfloat16")
+    gpudnn.utils.clear_session()
+    assert gpudnn.mixed_precision.global_policy().name == "float32"
+    assert (metrics.AUC().name, gpudnn.layers.Dense(2).name) == ("auc", "dense")
+    assert gpudnn.backend.clear_session is gpudnn.utils.clear_session
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_condition_counts_and_rmse_equal_direct_references(weighted):
+    rng = np.random.default_rng(5)
+    parts, (y, p, w) = batches(rng)
+    for thresholds in (None, [0.1, 0.5, 0.8]):
+        counts = confusion_reference(y, p, thresholds or [0.5], w if weighted else None)
+        for cell, cls in enumerate((metrics.TruePositives, metrics.FalsePositives,
+                                    metrics.TrueNegatives, metrics.FalseNegatives)):
+            result = run(cls(thresholds=thresholds), parts, weighted)
+            expected = counts[cell] if thresholds else counts[cell][0]
+            np.testing.assert_allclose(result, expected, rtol=1e-6)
+            assert isinstance(result, float) == (thresholds is None)
+    error = ((p.astype(F32) - y.astype(F32)) ** 2).mean(axis=1)
+    expected = np.sqrt(weighted_mean(error, w.astype(F32)) if weighted else error.mean())
+    assert run(metrics.RootMeanSquaredError(), parts, weighted) == pytest.approx(expected,
+                                                                                rel=1e-6)
 
 
 def test_configs_round_trip_with_their_arguments():

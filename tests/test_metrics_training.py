@@ -162,7 +162,7 @@ def test_a_metric_setting_changed_between_fits_is_not_replayed_stale(monkeypatch
     histories = []
     for record in ("1", "0"):
         monkeypatch.setenv("GPUDNN_RECORD_STEPS", record)
-        recall = metrics.Recall()
+        recall = metrics.Recall(name="recall")
         model = model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", [recall])
         before = model.fit(x, y, epochs=1, batch_size=64, verbose=0).history["recall"]
         recall.init_thresholds = 0.05  # baked into the recorded calls: the step records again
@@ -258,16 +258,57 @@ def test_monitors_know_which_way_metrics_go():
     assert stop._direction == "max" and low._direction == "min"
 
 
+def test_two_unnamed_aucs_log_as_keras_and_a_monitor_finds_their_direction(keras_names):
+    x, y = imbalanced()
+    first, second = metrics.AUC(), metrics.AUC(curve="PR")
+    model = model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", [first, second])
+    stop = callbacks.EarlyStopping(monitor="val_auc_1", patience=5)
+    history = model.fit(x, y, epochs=2, batch_size=64, verbose=0, validation_split=0.25,
+                        callbacks=[stop])
+    assert {"auc", "auc_1", "val_auc", "val_auc_1"} <= set(history.history)
+    assert stop._direction == "max"  # found on the compiled object, as Keras looks it up
+    counts = callbacks.EarlyStopping(monitor="val_tp", patience=5)
+    model = model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy",
+                     [metrics.TruePositives(name="tp")])
+    with pytest.raises(InvalidInputError, match="mode='max'"):
+        model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[counts])
+
+
+def test_several_thresholds_log_one_value_each_as_keras(tmp_path, capsys, keras_names):
+    """Keras 3 keeps a metric of several thresholds as an array in the logs and History, and
+    shows its mean in the progress bar; here also in CSVLogger's row; a monitor of it is
+    refused with the reason."""
+    x, y = imbalanced()
+    thresholds = [0.2, 0.5, 0.7]
+    compiled = [metrics.Precision(thresholds=thresholds), metrics.Recall(thresholds=thresholds),
+                metrics.FalseNegatives(thresholds=thresholds, name="fn")]
+    model = model_on(backend_named("compiled"), 1, "sigmoid", "binary_crossentropy", compiled)
+    log = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=2, batch_size=64, verbose=2,
+                        callbacks=[callbacks.CSVLogger(str(log))])
+    assert history.history["precision"][1].shape == (3,)
+    p = model.predict(x, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    for name in ("precision", "recall", "fn"):
+        fresh = metrics.deserialize(metrics.serialize(model._metric_object(name)))
+        np.testing.assert_allclose(logs[name], fresh(y, p), rtol=1e-12)
+    shown = capsys.readouterr().out.splitlines()[-1]
+    assert f"precision: {np.mean(history.history['precision'][-1]):.4f}" in shown
+    last = log.read_text().splitlines()[-1]
+    assert "[" + ", ".join(str(v) for v in history.history["recall"][-1].tolist()) + "]" in last
+    stop = callbacks.EarlyStopping(monitor="recall", mode="max")
+    with pytest.raises(InvalidInputError, match="3 values"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[stop])
+
+
 def test_compile_refuses_what_it_cannot_compute():
     with pytest.raises(InvalidInputError, match="Mean"):
         model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", [metrics.Mean()])
-    with pytest.raises(InvalidInputError, match="one number"):
-        model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy",
-                 [metrics.Recall(thresholds=[0.3, 0.6])])
     with pytest.raises(UnknownNameError, match="top_k_categorical_accuracy"):
         model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", ["f1"])
     with pytest.raises(InvalidInputError, match="twice"):
-        model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", ["auc", metrics.AUC()])
+        model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy",
+                 ["auc", metrics.AUC(name="auc")])
     model = model_on(NumpyBackend(), 2, "sigmoid", "binary_crossentropy",
                      [metrics.Precision(class_id=2)])
     with pytest.raises(InvalidInputError, match="class_id"):

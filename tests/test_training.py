@@ -101,6 +101,25 @@ def test_train_on_batch_descends_and_matches_evaluate():
     assert model.evaluate(x, y, verbose=0)[0] < before[0]
 
 
+def test_return_dict_gives_keras_logs_and_a_bad_value_changes_nothing():
+    x, labels = blobs(n=64)
+    y = to_categorical(labels, 3)
+    model = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    listed = model.evaluate(x, y, verbose=0)
+    assert model.evaluate(x, y, verbose=0, return_dict=True) == dict(
+        zip(["loss", "accuracy", "mse"], listed))
+    assert model.test_on_batch(x, y, return_dict=True) == dict(
+        zip(["loss", "accuracy", "mse"], model.test_on_batch(x, y)))
+    weights = model.get_weights()
+    with pytest.raises(gpudnn.errors.InvalidInputError, match="return_dict"):
+        model.train_on_batch(x, y, return_dict="yes")
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert list(logs) == ["loss", "accuracy", "mse"] and logs["loss"] == pytest.approx(listed[0])
+
+
 def test_float64_models_train_and_evaluate_without_metrics():
     x, labels = blobs()
     model = models.Sequential([layers.Dense(8, activation="elu", input_shape=(6,)),

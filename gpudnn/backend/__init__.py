@@ -14,11 +14,12 @@ import warnings
 
 from ..config import env_flag
 from ..errors import DeviceUnavailableError, InvalidInputError, KernelCompileError
+from ..utils.naming import clear_session  # Keras's keras.backend.clear_session
 from .base import ACTIVATION_KINDS, EPSILON, LOSS_KINDS, Backend
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "NumpyBackend", "backend_for", "cpu_backend", "cuda_problem", "parse_device",
-           "ACTIVATION_KINDS", "LOSS_KINDS", "EPSILON"]
+__all__ = ["Backend", "NumpyBackend", "backend_for", "clear_session", "cpu_backend",
+           "cuda_problem", "parse_device", "ACTIVATION_KINDS", "LOSS_KINDS", "EPSILON"]
 
 _backends = {}
 

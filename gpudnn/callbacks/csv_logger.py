@@ -7,6 +7,8 @@ The keys are fixed by the first epoch's logs; a key missing later is written ``N
 import csv
 import os
 
+import numpy as np
+
 from ..errors import InvalidInputError
 from .callback import Callback
 
@@ -46,7 +48,8 @@ class CSVLogger(Callback):
                                          delimiter=self.sep, lineterminator="\n")
             if self._header:
                 self.writer.writeheader()
-        self.writer.writerow({"epoch": epoch, **{key: logs.get(key, "NA") for key in self.keys}})
+        self.writer.writerow({"epoch": epoch, **{key: _cell(logs.get(key, "NA"))
+                                                 for key in self.keys}})
         self.csv_file.flush()
 
     def on_train_end(self, logs=None):
@@ -56,3 +59,11 @@ class CSVLogger(Callback):
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
+
+
+def _cell(value):
+    """A log value as its CSV cell: a metric of several values (one per threshold) as
+    ``[v1, v2]``, as Keras writes it."""
+    if isinstance(value, np.ndarray) and value.ndim:
+        return "[" + ", ".join(str(v) for v in value.tolist()) + "]"
+    return value

@@ -44,7 +44,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self._direction is None:
-            self._direction = direction(self.monitor, self.mode, "EarlyStopping")
+            self._direction = direction(self.monitor, self.mode, "EarlyStopping", self.model)
         if self.best is None:
             self.best = float("inf") if self._direction == "min" else float("-inf")
         current = monitored(logs, self.monitor, "Early stopping")

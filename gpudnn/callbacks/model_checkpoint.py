@@ -55,7 +55,8 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.save_best_only and self._direction is None:
-            self._direction = direction(self.monitor, self.mode, "ModelCheckpoint")
+            self._direction = direction(self.monitor, self.mode, "ModelCheckpoint",
+                                        self.model)
         path = self._file_path(epoch, logs)
         if self.save_best_only:
             current = monitored(logs, self.monitor, "ModelCheckpoint (save_best_only)")

@@ -3,6 +3,8 @@
 import math
 import warnings
 
+import numpy as np
+
 from .. import metrics
 from ..errors import InvalidInputError
 
@@ -15,10 +17,12 @@ def check_mode(mode, owner):
     return mode
 
 
-def direction(monitor, mode, owner):
+def direction(monitor, mode, owner, model=None):
     """``"min"`` or ``"max"``: ``mode`` itself, or for "auto" what the name says: a loss
     (``loss``, ``val_loss``, ``*_loss``) goes down, an accuracy (a name with ``acc``) goes up,
-    and a gpudnn.metrics name goes the metric's way (``auc`` up, ``mse`` down)."""
+    and a metric goes its own way (``auc`` up, ``mse`` down): the metric object ``model`` was
+    compiled with under that name (``auc_1``, a name= of one's own), as Keras looks it up, or
+    the metric a name stands for."""
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
@@ -26,7 +30,12 @@ def direction(monitor, mode, owner):
         return "min"
     if "acc" in name:
         return "max"
-    known = metrics.direction(name)  # auc, precision, recall: up; mse, mae: down (as Keras)
+    compiled = getattr(model, "_metric_object", None)
+    metric = compiled(name) if compiled is not None else None
+    if metric is not None:
+        known = {"up": "max", "down": "min"}.get(metric.direction)
+    else:
+        known = metrics.direction(name)  # auc, precision, recall: up; mse, mae: down
     if known is not None:
         return known
     raise InvalidInputError(
@@ -48,7 +57,12 @@ def monitored(logs, monitor, owner):
         warnings.warn(f"{owner} is conditioned on metric `{monitor}` which is not available. "
                       f"Available metrics are: {','.join(logs or {})}", stacklevel=3)
         return None
-    return float(value)
+    if np.ndim(value) and np.size(value) != 1:
+        raise InvalidInputError(
+            f"{owner} monitors `{monitor}`, which has {np.size(value)} values (one per "
+            f"threshold); monitor a metric of one threshold, e.g. compile "
+            f"Precision(thresholds=0.5, name='precision_at_0.5') beside it")
+    return float(np.reshape(value, ()))
 
 
 def number(value, what):

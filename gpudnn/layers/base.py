@@ -5,25 +5,14 @@ all memory: parameters and their gradients are views into its flat buffers (``bi
 output / gradient buffers of each batch size are preallocated by the model and passed in.
 """
 
-import itertools
-import re
-from collections import defaultdict
-
 import numpy as np
 
 from .. import config, dtype_policies
 from ..errors import InvalidInputError
 from ..utils.inputs import weight_arrays
+from ..utils.naming import auto_name
 from ..utils.watched import Watched
 
-_name_counters = defaultdict(itertools.count)
-
-
-def keras_name(cls_name):
-    """Keras's automatic layer name: ``Dense`` -> ``dense``, ``dense_1``...; ``LeakyReLU`` -> ``leaky_re_lu``."""
-    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls_name).lower()
-    index = next(_name_counters[base])
-    return base if index == 0 else f"{base}_{index}"
 
 
 class Trainable:
@@ -64,7 +53,7 @@ class Layer(Trainable, Watched):
     computes_in_half = False
 
     def __init__(self, name=None, input_shape=None, dtype=None):
-        self.name = name or keras_name(type(self).__name__)
+        self.name = name or auto_name(type(self).__name__)
         #: Keras's ``dtype=``: a policy name or DTypePolicy; None takes the global policy now
         self._dtype_policy = config.dtype_policy() if dtype is None else dtype_policies.get(dtype)
         #: False when the policy came from the global one: a float32 / float64 policy then

@@ -9,7 +9,8 @@ import numbers
 
 from .. import config
 from ..errors import InvalidInputError
-from .base import _input_shape, keras_name
+from ..utils.naming import auto_name
+from .base import _input_shape
 
 
 class InputLayer:
@@ -32,7 +33,7 @@ class InputLayer:
             if not batch_shape:
                 raise InvalidInputError("Input batch_shape must be (batch_size, *sample_shape)")
             batch_size, shape = batch_shape[0], batch_shape[1:]
-        self.name = name or keras_name("InputLayer")
+        self.name = name or auto_name("InputLayer")
         if shape is None:
             raise InvalidInputError("Input needs the shape of one sample, e.g. Input(shape=(784,))")
         self.sample_shape = _input_shape(shape, self.name)

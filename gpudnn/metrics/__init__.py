@@ -14,8 +14,9 @@ metric's name (``auc``, ``val_auc``; a string is logged as written, ``"mse"``).
 
 Names ``get`` knows, as Keras's ``metrics.get``: the class names and their snake_case forms
 (``"auc"``, ``"precision"``, ``"top_k_categorical_accuracy"``, ...) and ``"mse"`` / ``"mae"``.
-Default names are Keras's; unlike Keras, a second ``AUC()`` is not renamed ``auc_1`` (give
-``name=`` to compile two metrics of one class).
+Default names are Keras's. As in Keras, ``Precision``, ``Recall``, ``AUC`` and the counts
+(``TruePositives``...) created without ``name=`` are numbered in the process: a second ``AUC()``
+is ``auc_1`` (``gpudnn.utils.clear_session()`` starts over); the others keep their class's name.
 """
 
 from ..errors import InvalidInputError, unknown_name
@@ -23,18 +24,21 @@ from ..utils.identifiers import from_serialized, serialized
 from .accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                        SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
 from .base import Mean, Metric
-from .confusion import AUC, Precision, Recall
-from .regression import MeanAbsoluteError, MeanSquaredError
+from .confusion import (AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
+                        TruePositives)
+from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 
 __all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
            "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
-           "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC", "MeanSquaredError",
-           "MeanAbsoluteError", "get", "serialize", "deserialize"]
+           "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC", "TruePositives",
+           "FalsePositives", "TrueNegatives", "FalseNegatives", "MeanSquaredError",
+           "RootMeanSquaredError", "MeanAbsoluteError", "get", "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC,
-    MeanSquaredError, MeanAbsoluteError)}
+    TruePositives, FalsePositives, TrueNegatives, FalseNegatives, MeanSquaredError,
+    RootMeanSquaredError, MeanAbsoluteError)}
 #: Keras's names: the class name, its snake_case (each class's default name) and aliases
 _BY_NAME = {**_CLASSES, **{cls.default_name: cls for cls in _CLASSES.values()},
             "mse": MeanSquaredError, "MSE": MeanSquaredError,
@@ -77,6 +81,6 @@ def direction(name):
     """``"max"`` or ``"min"`` for a metric's default name or alias (what a monitoring callback
     with ``mode="auto"`` reads, as Keras reads a metric's direction), else None."""
     cls = _BY_NAME.get(name)
-    if cls is None:
+    if cls is None or cls.direction is None:
         return None
     return "max" if cls.direction == "up" else "min"

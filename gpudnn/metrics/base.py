@@ -10,7 +10,7 @@ backend calls, so the same object works two ways.
   ``accumulate(backend, y_pred, y_true, state, weights)`` on the device with a
   ``state_shape(outputs)`` accumulator the model keeps (zeroed every epoch), and the host reads
   it only for the progress bar and the epoch's logs, through ``result_of(state, weight,
-  outputs)``.
+  outputs)``: a float, or an array (one value per threshold), which the logs keep as Keras's.
 
 ``weight`` is the number of samples seen, or the sum of their weights when the metric is
 weighted (Keras's ``sample_weight``: a weighted metric averages ``sum_i w_i v_i / sum_i w_i``).
@@ -23,6 +23,7 @@ from ..backend.numpy_backend import NumpyBackend
 from ..errors import InvalidInputError
 from ..utils import inputs
 from ..utils.identifiers import Configurable
+from ..utils.naming import auto_name
 from ..utils.watched import Watched
 
 _HOST = NumpyBackend()  # standalone metrics accumulate here
@@ -48,6 +49,10 @@ class Metric(Configurable, Watched):
     state is not one number)."""
 
     default_name = "metric"
+    #: Keras's ``name=None`` default (Precision, Recall, AUC): an object created without a name
+    #: takes the next automatic one, ``auc``, ``auc_1``... (utils/naming.py); the other classes
+    #: default to ``default_name`` itself, as Keras's do
+    auto_named = False
     #: Keras's ``_direction``: "up" when larger is better (what ``mode="auto"`` monitors read)
     direction = "up"
     #: "categorical" when the metric is argmax accuracy, which the fused softmax + categorical
@@ -62,7 +67,8 @@ class Metric(Configurable, Watched):
         dtype = np.dtype(dtype or config.floatx())
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise InvalidInputError(f"a metric's dtype is float32 or float64, not {dtype}")
-        self.name = name or self.default_name
+        self.name = name or (auto_name(type(self).__name__) if self.auto_named else
+                             self.default_name)
         self.dtype = dtype.name
         self.reset_state()
 

@@ -1,4 +1,5 @@
-"""Keras 3's confusion-matrix metrics: ``Precision``, ``Recall`` and ``AUC``.
+"""Keras 3's confusion-matrix metrics: ``Precision``, ``Recall``, ``AUC``, and the counts
+``TruePositives``, ``FalsePositives``, ``TrueNegatives``, ``FalseNegatives(thresholds=None)``.
 
 Every output of every sample is one binary decision: its label is positive when ``y_true !=
 0``, its prediction positive at threshold t when ``y_pred > t`` (both in the metric's float
@@ -7,7 +8,9 @@ dtype). The state counts true and false positives and negatives, weighted by ``s
 - ``Precision(thresholds=None, top_k=None, class_id=None)``: ``TP / (TP + FP)`` (0 when nothing
   is predicted positive); ``Recall``: ``TP / (TP + FN)``. The default threshold is 0.5; with
   ``top_k`` only a sample's k highest predictions can be positive (threshold default -1e10, as
-  Keras's NEG_INF); ``class_id`` keeps one output column. Several thresholds give a list.
+  Keras's NEG_INF); ``class_id`` keeps one output column. Several thresholds give an array
+  of one value per threshold (in a compiled model's logs too; the progress bar shows their
+  mean, as Keras's).
 - ``AUC(num_thresholds=200, curve="ROC", summation_method="interpolation", ...)``: the counts
   at thresholds ``[-1e-7, 1/(N-1), ..., (N-2)/(N-1), 1 + 1e-7]`` (bucketed in one pass, as
   Keras's evenly-spaced path), then the Riemann sum of TPR over FPR (ROC) or of precision over
@@ -44,7 +47,9 @@ def _floats(values, what):
 
 
 class _Confusion(Metric):
-    """Precision and Recall: counts (4, m) at m thresholds."""
+    """Precision and Recall: counts (4, m) at m thresholds, in the order TP, FP, TN, FN."""
+
+    auto_named = True
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         if thresholds is not None:
@@ -62,13 +67,6 @@ class _Confusion(Metric):
         if self.init_thresholds is None:
             return [0.5 if self.top_k is None else NEG_INF]
         return _floats(self.init_thresholds, "thresholds")
-
-    def compile_problem(self):
-        if len(self.thresholds) > 1:
-            return (f"a compiled metric logs one number, and {self.name} has "
-                    f"{len(self.thresholds)} thresholds; compile one {type(self).__name__} per "
-                    f"threshold, each with its name=")
-        return None
 
     def state_shape(self, outputs):
         if self.class_id is not None and self.class_id >= outputs:
@@ -88,7 +86,7 @@ class _Confusion(Metric):
     def result_of(self, state, weight, outputs):
         tp, fp, _, fn = np.asarray(state, np.float64)
         value = _divide_no_nan(tp, tp + (fp if self._of_predicted else fn))
-        return float(value[0]) if value.size == 1 else [float(v) for v in value]
+        return float(value[0]) if value.size == 1 else value.astype(self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
@@ -109,6 +107,52 @@ class Recall(_Confusion):
     _of_predicted = False
 
 
+class _ConditionCount(_Confusion):
+    """One cell of the confusion matrix: the (weighted) count of decisions at each threshold
+    (a float, or an array for several thresholds), as Keras's ``TruePositives`` & co."""
+
+    direction = None  # neither more nor fewer is better: a monitor needs mode= (as Keras)
+    _cell = 0
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(thresholds=thresholds, name=name, dtype=dtype)
+
+    def result_of(self, state, weight, outputs):
+        value = np.asarray(state, np.float64)[self._cell]
+        return float(value[0]) if value.size == 1 else value.astype(self.dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConditionCount):
+    """Positive labels predicted positive."""
+
+    default_name = "true_positives"
+    _cell = 0
+
+
+class FalsePositives(_ConditionCount):
+    """Negative labels predicted positive."""
+
+    default_name = "false_positives"
+    _cell = 1
+
+
+class TrueNegatives(_ConditionCount):
+    """Negative labels predicted negative."""
+
+    default_name = "true_negatives"
+    _cell = 2
+
+
+class FalseNegatives(_ConditionCount):
+    """Positive labels predicted negative."""
+
+    default_name = "false_negatives"
+    _cell = 3
+
+
 _CURVES = {"roc": "ROC", "pr": "PR"}
 _SUMMATIONS = ("interpolation", "majoring", "minoring")
 
@@ -117,6 +161,7 @@ class AUC(Metric):
     """The area under the ROC or precision-recall curve, approximated on thresholds."""
 
     default_name = "auc"
+    auto_named = True
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,

@@ -1,6 +1,8 @@
 """The public loops of a model: ``fit``, ``evaluate``, ``predict``, ``train_on_batch``,
 ``gradients`` and ``model(x)``; the epochs themselves are in fit.py and inference.py."""
 
+import numpy as np
+
 from ..errors import InvalidInputError
 from ..utils import inputs
 from . import fit as fit_loop
@@ -41,9 +43,12 @@ class Loops:
                             None if validation_batch_size is None
                             else _batch_size(validation_batch_size))
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None):
-        """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics)."""
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics),
+        or with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``, as Keras."""
         self._require_compiled("train_on_batch")
+        return_dict = _flag(return_dict, "return_dict")
         ws, weighted = self._batch_workspace("train_on_batch", x, y, sample_weight, class_weight)
         totals = self._new_totals()
         self._sample_weighted = weighted
@@ -51,14 +56,16 @@ class Loops:
             self._train_batch(ws, totals)
         finally:
             self._sample_weighted = False
-        return self._result(self._logs(totals, ws.n))
+        return self._result(self._logs(totals, ws.n), return_dict)
 
-    def test_on_batch(self, x, y=None, sample_weight=None):
-        """The loss (and metrics) of (x, y) as a single batch; no weight changes."""
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of (x, y) as a single batch, as ``train_on_batch`` returns
+        them; no weight changes."""
         self._require_compiled("test_on_batch")
+        return_dict = _flag(return_dict, "return_dict")
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_whole_batch(x))
         try:
-            return self._result(evaluate_source(self, data))
+            return self._result(evaluate_source(self, data), return_dict)
         finally:
             data.close()
 
@@ -86,16 +93,22 @@ class Loops:
         return [self.backend.to_host(grad) for layer in self._leaf_layers
                 for grad in layer.gradient_views()]
 
-    def _result(self, logs):
+    def _result(self, logs, return_dict=False):
+        """Keras's return value: ``loss``, ``[loss, *metrics]`` in compile's order, or with
+        ``return_dict`` the dict of the logs."""
+        if return_dict:
+            return {"loss": logs["loss"], **{name: logs[name] for name in self.metric_names}}
         values = [logs["loss"]] + [logs[name] for name in self.metric_names]
         return values if self.metric_names else values[0]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
-                 steps=None):
-        """Mean loss (and metrics) over the data: ``loss`` or ``[loss, *metrics]`` like Keras.
-        Takes the data fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches
-        to read from a generator (None: until it ends)."""
+                 steps=None, return_dict=False):
+        """Mean loss (and metrics) over the data: ``loss`` or ``[loss, *metrics]`` like Keras,
+        or with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``. Takes the data
+        fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches to read from
+        a generator (None: until it ends)."""
         self._require_compiled("evaluate")
+        return_dict = _flag(return_dict, "return_dict")
         verbose = _verbosity(verbose)
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
@@ -106,7 +119,7 @@ class Loops:
         if logs is None:
             raise InvalidInputError("the data given to evaluate() yields no batch (a generator "
                                     "that is already exhausted?)")
-        return self._result(logs)
+        return self._result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
@@ -159,6 +172,12 @@ def _verbosity(verbose):
     if isinstance(verbose, bool) or verbose not in (0, 1, 2, "auto"):
         raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
     return 1 if verbose == "auto" else verbose
+
+
+def _flag(value, what):
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be True or False, not {value!r}")
+    return bool(value)
 
 
 def _batch_size(batch_size):

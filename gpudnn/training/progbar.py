@@ -12,12 +12,15 @@ metric values are read from the device only when a line is drawn.
 import sys
 import time
 
+import numpy as np
+
 BAR_WIDTH = 20
 
 
 def format_logs(logs):
-    """``" - accuracy: 0.8213 - loss: 0.5032"`` with keys in alphabetical order, as Keras shows."""
-    return "".join(f" - {key}: {value:.4f}" for key, value in sorted(logs.items()))
+    """``" - accuracy: 0.8213 - loss: 0.5032"`` with keys in alphabetical order, as Keras shows
+    (a metric of several values, one per threshold, shows their mean, as Keras's)."""
+    return "".join(f" - {key}: {float(np.mean(value)):.4f}" for key, value in sorted(logs.items()))
 
 
 def format_duration(seconds):

@@ -13,9 +13,10 @@ to Tune. A non-finite loss ends the trial: it is reported with ``diverged=True``
 stops (the sweep goes on with the other trials).
 """
 
-import math
 import os
 import tempfile
+
+import numpy as np
 
 from .. import saving
 from ..callbacks import Callback
@@ -43,8 +44,10 @@ class ReportCheckpointCallback(Callback):
     def on_epoch_end(self, epoch, logs=None):
         from ray import tune
 
-        metrics = {key: float(value) for key, value in (logs or {}).items()}
-        diverged = not all(math.isfinite(v) for v in metrics.values())
+        # a metric of several values (one per threshold) is reported as their list
+        metrics = {key: float(value) if np.ndim(value) == 0 else np.asarray(value).tolist()
+                   for key, value in (logs or {}).items()}
+        diverged = not all(np.all(np.isfinite(v)) for v in metrics.values())
         if self.extra is not None:
             metrics.update(self.extra(epoch, logs))
         metrics.update(epoch=epoch + 1, diverged=diverged)

@@ -1,11 +1,12 @@
-"""Helpers the course's Keras code uses, e.g. ``to_categorical``."""
+"""Helpers the course's Keras code uses, e.g. ``to_categorical``, ``clear_session``."""
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .naming import clear_session
 from .py_dataset import PyDataset
 
-__all__ = ["PyDataset", "to_categorical"]
+__all__ = ["PyDataset", "clear_session", "to_categorical"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
