@@ -17,7 +17,7 @@ import gpudnn
 from gpudnn import config, layers, models, optimizers
 from gpudnn.backend import NumpyBackend, fp_mode, host_kernels
 from gpudnn.errors import InvalidInputError
-from kernel_harness.updates import UPDATES
+from kernel_harness.updates import UPDATES, with_ema
 
 # kernels_only: a compiled-backend test that NumPy passed in its place would prove nothing
 pytestmark = [pytest.mark.usefixtures("kernels_only"),
@@ -105,8 +105,15 @@ def assert_same_bits(actual, expected, what):
                            f"got {actual[bad[0]]!r}, expected {expected[bad[0]]!r}")
 
 
-def run_steps(backend, name, state, grads):
-    _, step = update(name, state[0].dtype)
+def run_steps(backend, name, state, grads, ema=False):
+    """The update's steps over ``state`` (param, slots); with ``ema``, its EMA form, the
+    average the last buffer of ``state`` and the EMA momentum 0.9."""
+    dtype = state[0].dtype
+    _, step = update(name, dtype)
+    if ema:
+        _, values, plain = UPDATES[name]
+        hyper, rate = np.array(values, dtype), np.array([0.9], dtype)
+        step = lambda b, p, g, s: with_ema(plain, rate)(b, p, g, s, hyper)  # noqa: E731
     for g in grads:
         step(backend, state[0], g, state[1:])
     return state
@@ -115,20 +122,23 @@ def run_steps(backend, name, state, grads):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
+@pytest.mark.parametrize("ema", [False, True])
 def test_flushed_kernels_match_numpy_to_the_bit_on_subnormal_state(compiled, reference, name, dtype,
-                                                                   size):
+                                                                   size, ema):
     rng = np.random.default_rng(11)
     state = start_state(rng, name, dtype, size)
+    if ema:  # a subnormal-laden average too, folded into the update's launch
+        state.append(laden(rng, dtype, size))
     assert all(0.25 < subnormal_count(a) / size < 0.35 for a in state)
     grads = [laden_grad(rng, dtype, state[1] if len(state) > 1 else state[0]) for _ in range(3)]
-    got = run_steps(compiled, name, [a.copy() for a in state], grads)
-    want = run_steps(reference, name, [a.copy() for a in state], grads)
+    got = run_steps(compiled, name, [a.copy() for a in state], grads, ema)
+    want = run_steps(reference, name, [a.copy() for a in state], grads, ema)
     for i, (a, b) in enumerate(zip(got, want)):
         assert_same_bits(a, b, f"{name} buffer {i}")
         assert subnormal_count(a) == 0, f"{name} buffer {i} kept subnormals"
     # the same steps without flushing end elsewhere, so the data above did exercise the flush
     gpudnn.set_flush_denormal(False)
-    kept = run_steps(reference, name, [a.copy() for a in state], grads)
+    kept = run_steps(reference, name, [a.copy() for a in state], grads, ema)
     assert any(subnormal_count(a) > 0 for a in kept)
 
 

@@ -566,7 +566,9 @@ def test_replaying_a_recorded_update_uses_the_current_array():
     np.testing.assert_allclose(params, -0.1)
     optimizer.learning_rate = 0.25
     optimizer.begin_step(be)  # the optimizer writes the new rate into its array
-    NumpyBackend.sgd_update(be, *args)  # the same arguments, no new host scalar
+    params_, grads_, hyper, ema = args  # the recorder lists the keyword ema=None last
+    assert ema is None
+    NumpyBackend.sgd_update(be, params_, grads_, hyper)  # the same arrays, no new host scalar
     np.testing.assert_allclose(params, -0.35, rtol=1e-15)
 
 

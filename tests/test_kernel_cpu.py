@@ -14,11 +14,11 @@ import pytest
 
 import kernel_harness
 from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
-from gpudnn.backend.kernel_half import load_gated_kernels
+from gpudnn.backend.kernel_half import find_kernel, load_ema_kernels, load_gated_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
-from kernel_harness.updates import UPDATES
+from kernel_harness.updates import UPDATES, with_ema
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on inf and NaN
 
@@ -188,14 +188,19 @@ LAYOUTS = {"aligned": lambda k, count: 0, "all_offset": lambda k, count: 1,
            "last_offset": lambda k, count: int(k == count - 1)}
 
 
-def run_update(gpu, cpu, name, dtype, size, layout, steps, seed=6):
-    """``steps`` steps of update ``name`` on both backends from the same random state, the
-    CuPy backend's buffers placed as ``layout`` says, inside guard elements; the buffers
-    (param, then slots) of both, and the kernels the CuPy backend launched."""
+def run_update(gpu, cpu, name, dtype, size, layout, steps, seed=6, ema=False):
+    """``steps`` steps of update ``name`` (with ``ema``, folding in the weights' average, its
+    EMA form) on both backends from the same random state, the CuPy backend's buffers placed
+    as ``layout`` says, inside guard elements; the buffers (param, then slots, then the
+    average) of both, and the kernels the CuPy backend launched."""
     slots, values, step = UPDATES[name]
     rng = np.random.default_rng(seed)
     cpu_hyper = np.array(values, dtype)
     gpu_hyper = host(cpu_hyper.copy())
+    cpu_step = gpu_step = step
+    if ema:  # the EMA momentum: 0 on the first step, then 0.9 (as the optimizer writes it)
+        rates = np.array([0.0], dtype), host(np.array([0.0], dtype))
+        slots, cpu_step, gpu_step = slots + 1, with_ema(step, rates[0]), with_ema(step, rates[1])
     param = rng.standard_normal(size).astype(dtype)
     edges = [0.0, 1e30, -1e-30, np.nan]
     param[:4] = edges[:size]
@@ -204,12 +209,15 @@ def run_update(gpu, cpu, name, dtype, size, layout, steps, seed=6):
     place = LAYOUTS[layout]
     gpu_state = [kernel_harness.placed(a, place(k, count)) for k, a in enumerate(cpu_state)]
     kernel_harness.LAUNCHES.clear()
-    for _ in range(steps):
+    for k in range(steps):
+        if ema:
+            for rate in rates:
+                rate[0] = 0.0 if k == 0 else 0.9
         g = rng.standard_normal(size).astype(dtype)
         g[4:7] = [0.0, 1e-20, np.nan][: max(0, size - 4)]
-        step(cpu, cpu_state[0], g, cpu_state[1:], cpu_hyper)
-        step(gpu, gpu_state[0], kernel_harness.placed(g, place(count - 1, count)),
-             gpu_state[1:], gpu_hyper)
+        cpu_step(cpu, cpu_state[0], g, cpu_state[1:], cpu_hyper)
+        gpu_step(gpu, gpu_state[0], kernel_harness.placed(g, place(count - 1, count)),
+                 gpu_state[1:], gpu_hyper)
     return cpu_state, gpu_state, list(kernel_harness.LAUNCHES)
 
 
@@ -217,19 +225,23 @@ def run_update(gpu, cpu, name, dtype, size, layout, steps, seed=6):
 @pytest.mark.parametrize("name", sorted(UPDATES))
 @pytest.mark.parametrize("size", [1, 3, 4, 5, 1000, 4097])
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype, size, layout):
-    """Both forms of every update equal NumPy to the bit, over sizes with and without a tail
-    of n % 4 elements, and write nothing outside their buffers. Aligned buffers take the
-    vector form in ONE launch per update (the thread holding the tail does it element by
-    element); any buffer off alignment takes the scalar kernel."""
-    cpu_state, gpu_state, launched = run_update(gpu, cpu, name, dtype, size, layout, steps=20)
+@pytest.mark.parametrize("ema", [False, True])
+def test_update_matches_numpy_bit_for_bit(gpu, cpu, name, dtype, size, layout, ema):
+    """Both forms of every update, and of its EMA form, equal NumPy to the bit (NumPy: the
+    update, then ema_update), over sizes with and without a tail of n % 4 elements, and write
+    nothing outside their buffers. Aligned buffers take the vector form in ONE launch per
+    update, the average included (the thread holding the tail does it element by element);
+    any buffer off alignment takes the scalar kernel."""
+    cpu_state, gpu_state, launched = run_update(gpu, cpu, name, dtype, size, layout, steps=20,
+                                                ema=ema)
     for i, (got, want) in enumerate(zip(gpu_state, cpu_state)):
         assert_ulp(got, want, 0, f"{name} buffer {i}")
         assert kernel_harness.guards_intact(got), f"{name} wrote outside buffer {i}"
     if size > 6:
         assert np.isnan(np.asarray(gpu_state[0])[3]) and np.isnan(np.asarray(gpu_state[0])[6])
     assert len(launched) == 20 and len(set(launched)) == 1, launched
-    kernel = load_kernels()[launched[0]]
+    kernel = find_kernel(launched[0])
+    assert ("_ema" in kernel.name) == ema, kernel.name
     if layout == "aligned":
         assert kernel.lanes > 1, f"aligned buffers took {kernel.name}, not a vector form"
     else:
@@ -350,12 +362,17 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
         for name in sorted(UPDATES):
             _, values, step = UPDATES[name]
             step(backend, flat[0], flat[1], flat[2:], host(np.array(values, np.float32)))
-        backend.ema_update(flat[0], flat[2], host(np.array([0.9], np.float32)))  # options
+        rate = host(np.array([0.9], np.float32))
+        for name in sorted(UPDATES):  # the EMA forms
+            _, values, step = UPDATES[name]
+            with_ema(step, rate)(backend, flat[0], flat[1], flat[2:],
+                                 host(np.array(values, np.float32)))
+        backend.ema_update(flat[0], flat[2], rate)  # options
         for apply in (False, True):
             backend.accumulate_gradients(flat[1], flat[3], 2, apply)
 
     for offset in (0, 1):  # aligned buffers: the vector forms; one element off: the scalar ones
-        flat = [kernel_harness.placed(np.ones(6, np.float32), offset) for _ in range(5)]
+        flat = [kernel_harness.placed(np.ones(6, np.float32), offset) for _ in range(6)]
         every_update(gpu, flat)
         gpu.run_if_finite(state, every_update, flat)  # the gated forms (loss scaling)
         gpu.clip_by_value(flat[1], 0.5)
@@ -368,7 +385,8 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.batchnorm_inference_backward(x, features[0], features[1], 1e-3, out)
     # the row forms of batch normalization are the compiled CPU backend's (test_batchnorm.py)
     cpu_only = {name for name in load_kernels() if name.endswith("_rows")}
-    assert kernel_harness.SEEN == (set(load_kernels()) - cpu_only) | set(load_gated_kernels())
+    assert kernel_harness.SEEN == (set(load_kernels()) - cpu_only) | set(load_ema_kernels()) | \
+        set(load_gated_kernels())
 
 
 def test_a_compile_failure_names_the_kernel_and_carries_nvrtcs_log(gpu):

@@ -12,7 +12,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from gpudnn.backend.kernel_half import load_gated_kernels, load_half_kernels
+from gpudnn.backend.kernel_half import load_ema_kernels, load_gated_kernels, load_half_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import nvrtc
 
@@ -86,6 +86,18 @@ def test_16_bit_form_compiles(cupy_nvrtc, name, half, arch):
     float16 or bfloat16 (ml_dtypes.bfloat16) and T to float32."""
     dtype = np.dtype(ml_dtypes.bfloat16) if half == "bfloat16" else np.dtype(half)
     compiled(load_half_kernels()[name], np.float32, arch, half=dtype)
+
+
+EMA_CASES = [(name, dtype, arch) for name in load_ema_kernels()
+             for dtype in ("float32", "float64") for arch in ARCHS]
+
+
+@pytest.mark.parametrize("name,dtype,arch", EMA_CASES,
+                         ids=[f"{n}-{d}-sm{a}" for n, d, a in EMA_CASES])
+def test_ema_form_compiles(cupy_nvrtc, name, dtype, arch):
+    """Every EMA form (the update and the weights' moving average in one launch) of
+    kernel_half.py, vector forms included."""
+    compiled(load_ema_kernels()[name], dtype, arch)
 
 
 GATED_CASES = [(name, dtype, arch) for name in load_gated_kernels()

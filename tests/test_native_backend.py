@@ -22,7 +22,7 @@ from gpudnn import layers, models, optimizers
 from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend, backend_for, host_kernels
 from gpudnn.backend.native_backend import CompiledCpuBackend
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
-from kernel_harness.updates import UPDATES
+from kernel_harness.updates import UPDATES, with_ema
 
 from conftest import TEST_PARALLEL_MIN
 
@@ -158,16 +158,23 @@ def test_penalty_grad(compiled, reference, dtype, size):
 @pytest.mark.parametrize("size", [1000, 140_001])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(UPDATES))
-def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size):
+@pytest.mark.parametrize("ema", [False, True])
+def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size, ema):
+    """Each update, and with ``ema=`` its EMA form (one compiled call) against NumPy's update
+    followed by its ema_update; the EMA momentum 0 on the first step, then 0.9, as Keras's."""
     slots, values, step = UPDATES[name]
-    hyper = np.array(values, dtype)
+    hyper, rate = np.array(values, dtype), np.zeros(1, dtype)
+    if ema:
+        slots, step = slots + 1, with_ema(step, rate)
     rng = np.random.default_rng(6)
     param = rng.standard_normal(size).astype(dtype)
     param[:4] = [0.0, 1e30, -1e-30, np.nan]
     param[-3:] = [-0.0, 1e-30, -1e30]  # the last chunk's tail
     want = [param.copy()] + [np.zeros(size, dtype) for _ in range(slots)]
     got = [a.copy() for a in want]
-    for _ in range(5):
+    compiled._sites.clear()
+    for k in range(5):
+        rate[0] = 0.0 if k == 0 else 0.9
         g = rng.standard_normal(size).astype(dtype)
         g[4:7] = [0.0, 1e-20, np.nan]
         step(reference, want[0], g, want[1:], hyper)
@@ -175,6 +182,10 @@ def test_update_matches_numpy_bit_for_bit(compiled, reference, name, dtype, size
     for i, (a, b) in enumerate(zip(got, want)):
         assert_ulp(a, b, 0, f"{name} buffer {i}")
     assert np.isnan(got[0][3]) and np.isnan(got[0][6])
+    kernels = {key[0] for key in compiled._sites}  # the compiled calls bound (none fell back)
+    assert len(kernels) == 1 and next(iter(kernels)).endswith("_ema") == ema, kernels
+    if ema:
+        assert not np.array_equal(got[-1], got[0])  # the average lags the weights
 
 
 @pytest.mark.parametrize("size", sorted(SHAPES))

@@ -246,6 +246,27 @@ def test_a_recorded_step_equals_the_eager_one(monkeypatch):
         np.testing.assert_array_equal(slot, eager.optimizer.slots[name])
 
 
+def test_the_average_moves_in_the_updates_own_launch(monkeypatch):
+    """use_ema costs no pass of its own on a batch that updates: the update is called with
+    ``ema=`` (one launch of its EMA form, tests/test_kernel_cpu.py) once per trainable run, and
+    ``ema_update`` runs only on the batches that only accumulate, where there is no update."""
+    monkeypatch.setenv("GPUDNN_RECORD_STEPS", "0")
+    x, y = problem(n=8)
+    model = compiled("everything", frozen=True)  # two trainable ranges, exclusions
+    calls = []
+    for name in ("adam_update", "ema_update"):
+        method = getattr(model.backend, name)
+        monkeypatch.setattr(model.backend, name, lambda *a, _m=method, _n=name, **k: (
+            calls.append((_n, k.get("ema") is not None)), _m(*a, **k))[1])
+    for start in (0, 4):  # accumulate, then update (gradient_accumulation_steps=2)
+        calls.clear()
+        model.train_on_batch(x[start:start + 4], y[start:start + 4])
+        if start == 0:
+            assert calls and set(calls) == {("ema_update", False)}, calls
+        else:
+            assert calls and set(calls) == {("adam_update", True)}, calls
+
+
 def test_fit_is_train_on_batch_then_finalize_variable_values(monkeypatch):
     """fit's steps are train_on_batch's (checked against the reference above), and at its end
     it calls finalize_variable_values: the trainable weights become their moving average."""

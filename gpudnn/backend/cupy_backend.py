@@ -35,9 +35,8 @@ from .cupy_normalization import CupyBatchNorm
 from .cupy_updates import CupyUpdates
 from .cupy_foreign import CupyForeignArrays
 from .cupy_staging import CupyBatchStaging
-from .kernel_half import GATED_FORM_KERNELS, find_kernel
+from .kernel_half import GATED_FORM_KERNELS, find_kernel, input_count
 from .mixed_precision import is_half_cast, mixed
-from .kernel_source import load_kernels
 from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_backend.enable_tf32 is documented)
 
 #: NVRTC options of every gpudnn kernel: no fused multiply-add contraction, so the arithmetic is
@@ -101,13 +100,7 @@ def _vector_plan(name):
         return None
     params = spec.inputs + spec.outputs
     positions = tuple(j for j, p in enumerate(params) if not (p.raw or p.scalar))
-    return positions, len(spec.inputs), spec.vector, load_kernels()[spec.vector].lanes
-
-
-@functools.lru_cache(maxsize=None)
-def _input_count(name):
-    """How many in-params kernel ``name`` has (where a gated launch puts its gate)."""
-    return len(find_kernel(name).inputs)
+    return positions, len(spec.inputs), spec.vector, find_kernel(spec.vector).lanes
 
 
 def _copy_from_host(dst, host):
@@ -155,7 +148,7 @@ class CupyBackend(CupyMixedPrecision, CupyForeignArrays, CupyBatchStaging, CupyL
                 kwargs = {"size": -(-n // lanes)}
                 split += 1
         if gate is not None:  # loss scaling's skip: the gated form, gate after the in-params
-            split = split if plan is not None and name == plan[2] else _input_count(name)
+            split = split if plan is not None and name == plan[2] else input_count(name)
             name, args = f"{name}_g", args[:split] + (gate,) + args[split:]
         kernel = self._kernels.get(name)
         if kernel is None:

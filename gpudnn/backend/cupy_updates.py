@@ -5,10 +5,12 @@ values from the optimizer's device array. A mixin of
 
 import cupy
 
+from .kernel_half import input_count
 
 
 class CupyUpdates:
-    """Mixin of CupyBackend: the optimizer updates and gradient clipping, and loss scaling's
+    """Mixin of CupyBackend: the optimizer updates (with ``ema=``, their EMA forms) and gradient
+    clipping, and loss scaling's
     ops (kernels/loss_scaling.cu): inside ``run_if_finite`` every update, EMA and accumulation
     launch is the kernel's gated form, reading the state's finite flag on the device
     (``CupyBackend._launch`` picks it while ``_update_gate`` is set)."""
@@ -18,48 +20,54 @@ class CupyUpdates:
 
     # ----------------------------------------------------------------- optimizer updates
     # ``hyper`` (the per-step values) is passed as a raw array: read when the kernel runs.
-    def sgd_update(self, param, grad, hyper):
+    def _launch_update(self, name, args, ema):
+        """Launch update ``name`` with ``args`` (its in-params, then its out-params), or with
+        ``ema=(average, rate)`` its EMA form: ``rate`` after the in-params, ``average`` last."""
         with self._device:
-            self._launch("sgd_update", grad, hyper, param)
+            if ema is not None:
+                average, rate = ema
+                split = input_count(name)
+                name, args = f"{name}_ema", args[:split] + (rate,) + args[split:] + (average,)
+            self._launch(name, *args)
 
-    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
-        with self._device:
-            self._launch("momentum_update", grad, hyper, momentum, int(bool(nesterov)),
-                         param, velocity)
+    def sgd_update(self, param, grad, hyper, ema=None):
+        self._launch_update("sgd_update", (grad, hyper, param), ema)
+
+    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov, ema=None):
+        self._launch_update("momentum_update", (grad, hyper, momentum, int(bool(nesterov)),
+                                                param, velocity), ema)
 
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
-                       average=None):
-        with self._device:
-            if average is not None:
-                self._launch("rmsprop_centered_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, average, mom)
-            elif mom is None:
-                self._launch("rmsprop_update", grad, hyper, rho, 1 - rho, epsilon, param,
-                             velocity)
-            else:
-                self._launch("rmsprop_momentum_update", grad, hyper, rho, 1 - rho, epsilon,
-                             momentum, param, velocity, mom)
+                       average=None, ema=None):
+        if average is not None:
+            self._launch_update("rmsprop_centered_update", (grad, hyper, rho, 1 - rho, epsilon,
+                                                            momentum, param, velocity, average,
+                                                            mom), ema)
+        elif mom is None:
+            self._launch_update("rmsprop_update", (grad, hyper, rho, 1 - rho, epsilon, param,
+                                                   velocity), ema)
+        else:
+            self._launch_update("rmsprop_momentum_update", (grad, hyper, rho, 1 - rho, epsilon,
+                                                            momentum, param, velocity, mom), ema)
 
-    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
-        with self._device:
-            if vhat is None:
-                self._launch("adam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v)
-            else:
-                self._launch("amsgrad_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon,
-                             param, m, v, vhat)
+    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None, ema=None):
+        if vhat is None:
+            self._launch_update("adam_update", (grad, hyper, 1 - beta1, 1 - beta2, epsilon,
+                                                param, m, v), ema)
+        else:
+            self._launch_update("amsgrad_update", (grad, hyper, 1 - beta1, 1 - beta2, epsilon,
+                                                   param, m, v, vhat), ema)
 
-    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
-        with self._device:
-            self._launch("nadam_update", grad, hyper, 1 - beta1, 1 - beta2, epsilon, param, m, v)
+    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, ema=None):
+        self._launch_update("nadam_update", (grad, hyper, 1 - beta1, 1 - beta2, epsilon, param,
+                                             m, v), ema)
 
-    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
-        with self._device:
-            self._launch("adamax_update", grad, hyper, 1 - beta1, beta2, epsilon, param, m, u)
+    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon, ema=None):
+        self._launch_update("adamax_update", (grad, hyper, 1 - beta1, beta2, epsilon, param, m,
+                                              u), ema)
 
-    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
-        with self._device:
-            self._launch("adagrad_update", grad, hyper, epsilon, param, accumulator)
+    def adagrad_update(self, param, grad, accumulator, hyper, epsilon, ema=None):
+        self._launch_update("adagrad_update", (grad, hyper, epsilon, param, accumulator), ema)
 
     # ----------------------------------------------------------------- EMA, accumulation
     def ema_update(self, param, average, rate):

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import config
 from ..errors import KernelCompileError
-from .kernel_half import HALF_DTYPES, load_gated_kernels, load_half_kernels
+from .kernel_half import HALF_DTYPES, load_ema_kernels, load_gated_kernels, load_half_kernels
 from .kernel_source import FAMILIES, VECTOR_HELPERS, load_kernels
 
 SHIM = Path(__file__).with_name("cuda_shim.h")
@@ -103,11 +103,11 @@ def _placeholders(name):
 
 
 def kernels_of(dtype):
-    """The kernels a library of ``dtype`` holds: every kernel and its gated forms, or the
-    16-bit forms."""
+    """The kernels a library of ``dtype`` holds: every kernel and its EMA and gated forms, or
+    the 16-bit forms."""
     if _dtype_name(dtype) in HALF_DTYPES:
         return load_half_kernels()
-    return {**load_kernels(), **load_gated_kernels()}
+    return {**load_kernels(), **load_ema_kernels(), **load_gated_kernels()}
 
 
 #: ``i % k`` and ``i / k``, the column and the row of element i of an (n, k) batch seen flat.

@@ -1,4 +1,5 @@
-"""The 16-bit forms of kernels, generated from the bodies in ``kernels/*.cu``.
+"""The generated forms of kernels (16-bit, master, EMA and gated), from the bodies in
+``kernels/*.cu``.
 
 Mixed precision stores activations and their gradients in 16 bits (``H``: float16 or bfloat16)
 and computes in float32. Rather than a second copy of each body, this module derives from a
@@ -16,6 +17,10 @@ kernel ``NAME`` written for one float type ``T``:
   weights as written, plus an out-param ``H param_h`` that receives the updated weight rounded
   to 16 bits in the same launch (``param_h = (H)param;``), so that the copy the layers compute
   on costs no pass of its own.
+- its **EMA form** ``NAME_ema`` (the optimizer updates): the update as written, then Keras's
+  moving average of the updated weight (``use_ema``) in the same launch, the body of kernel
+  ``ema_update`` on an out-param ``T ema`` with ``m = ema_rate[0]`` (a ``raw T`` in-param):
+  the same arithmetic as the update followed by an ``ema_update`` pass, in one pass.
 - its **gated form** ``NAME_g`` (the updates, the EMA and gradient accumulation, and their
   vector forms): an in-param ``raw float32 gate`` read first, and nothing written when
   ``gate[0]`` is 0: loss scaling's skip of a step whose gradients overflowed, decided on the
@@ -30,7 +35,7 @@ the compiled CPU backend.
 import re
 from functools import lru_cache
 
-from .kernel_source import KernelSpec, load_kernels
+from .kernel_source import KernelSpec, load_kernels, vector_form
 
 #: The element-wise kernels that get a 16-bit form (softmax, a row kernel, runs on the
 #: float32 output layer).
@@ -41,9 +46,11 @@ HALF_FORM_KERNELS = ("linear_fwd", "relu_fwd", "sigmoid_fwd", "tanh_fwd", "leaky
 MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
                        "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",
                        "amsgrad_update", "nadam_update", "adamax_update", "adagrad_update")
+#: The updates' EMA forms.
+EMA_FORM_KERNELS = tuple(f"{name}_ema" for name in MASTER_FORM_KERNELS)
 #: The kernels that get a gated form (each vector form too).
-GATED_FORM_KERNELS = frozenset(MASTER_FORM_KERNELS + ("ema_update", "accumulate_gradients",
-                                                      "average_gradients"))
+GATED_FORM_KERNELS = frozenset(MASTER_FORM_KERNELS + EMA_FORM_KERNELS + (
+    "ema_update", "accumulate_gradients", "average_gradients"))
 #: The 16-bit dtypes the forms are built for.
 HALF_DTYPES = ("float16", "bfloat16")
 
@@ -94,6 +101,37 @@ def master_form(spec):
                       spec.out_params + ", H param_h", spec.scalars, body, spec.preamble)
 
 
+def ema_form(spec):
+    """The EMA form ``NAME_ema`` of the optimizer update ``spec``: the update, then the body
+    of ``ema_update`` on the updated ``param`` (its ``average``, ``rate`` and ``momentum`` named
+    ``ema``, ``ema_rate`` and ``ema_momentum`` here), in a block of its own."""
+    if "param" not in {p.name for p in spec.outputs}:
+        raise ValueError(f"kernel {spec.name}: an EMA form needs an out-param 'param'")
+    average = "\n".join(line for line in load_kernels()["ema_update"].body.splitlines()
+                        if not line.lstrip().startswith("//"))
+    for old, new in (("average", "ema"), ("rate", "ema_rate"), ("momentum", "ema_momentum")):
+        average = re.sub(rf"\b{old}\b", new, average)
+    body = f"{spec.body}\n// Keras use_ema: the moving average of the updated weight\n{{\n{average}\n}}"
+    name = f"{spec.name}_ema"
+    return KernelSpec(name, spec.family, spec.in_params + ", raw T ema_rate",
+                      spec.out_params + ", T ema", spec.scalars, body, spec.preamble,
+                      vector=f"{name}_x{load_kernels()[spec.vector].lanes}" if spec.vector else "")
+
+
+@lru_cache(maxsize=None)
+def load_ema_kernels():
+    """Every EMA form, and its vector form: ``{name: KernelSpec}``."""
+    kernels = load_kernels()
+    forms = {}
+    for base in MASTER_FORM_KERNELS:
+        spec = ema_form(kernels[base])
+        forms[spec.name] = spec
+        if spec.vector:
+            vector = vector_form(spec, kernels[kernels[base].vector].lanes)
+            forms[vector.name] = vector
+    return forms
+
+
 def gated_form(spec):
     """The gated form ``NAME_g`` of ``spec``: nothing happens unless ``gate[0]`` is not 0."""
     body = "// loss scaling: a step whose gradients overflowed changes nothing\n" \
@@ -106,7 +144,7 @@ def gated_form(spec):
 @lru_cache(maxsize=None)
 def load_gated_kernels():
     """Every gated form (scalar and vector): ``{name: KernelSpec}``."""
-    kernels = load_kernels()
+    kernels = {**load_kernels(), **load_ema_kernels()}
     names = [n for base in sorted(GATED_FORM_KERNELS) for n in (base, kernels[base].vector) if n]
     return {f"{name}_g": gated_form(kernels[name]) for name in names}
 
@@ -115,10 +153,18 @@ def find_kernel(name):
     """The KernelSpec called ``name``: written in kernels/, or a generated form."""
     spec = load_kernels().get(name)
     if spec is None:
-        spec = load_gated_kernels().get(name) or load_half_kernels().get(name)
+        spec = load_ema_kernels().get(name) or load_gated_kernels().get(name) or \
+            load_half_kernels().get(name)
     if spec is None:
         raise KeyError(f"no kernel {name!r} in kernels/ nor among the generated forms")
     return spec
+
+
+@lru_cache(maxsize=None)
+def input_count(name):
+    """How many in-params kernel ``name`` has (where a launch puts a gate or an EMA's rate),
+    worked out once per kernel: parsing the params costs more than a launch."""
+    return len(find_kernel(name).inputs)
 
 
 #: The two casts a mixed model makes between float32 and its 16-bit dtype (a float32 operand of

@@ -291,80 +291,90 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
         return None if site is None else site + (step.ctypes.data,)
 
     # ----------------------------------------------------------------- optimizer updates
-    def _update(self, kernel, hyper, arrays, outputs):
-        """``(fn, n, hyper_ptr, grad_ptr, out_ptrs...)`` of an update ``kernel`` over the flat
-        same-shaped ``arrays`` (grad first, the last ``outputs`` written) reading ``hyper``, or
-        None when NumPy must do it. ``hyper`` is checked like the arrays: C-contiguous, same
-        dtype, not overlapping an output."""
-        key = (kernel, id(hyper)) + tuple(map(id, arrays))
-        return self._cached(key, arrays + (hyper,), self._bind_update, kernel, hyper, arrays,
-                            outputs)
+    def _update(self, kernel, hyper, arrays, outputs, rate=None):
+        """``(fn, n, hyper_ptr, grad_ptr, out_ptrs..., rate_ptr)`` of an update ``kernel`` over
+        the flat same-shaped ``arrays`` (grad first, the last ``outputs`` written) reading
+        ``hyper`` (and in an EMA form ``rate``; rate_ptr None without), or None when NumPy must
+        do it. ``hyper`` and ``rate`` are checked like the arrays: C-contiguous, same dtype, not
+        overlapping an output."""
+        key = (kernel, id(hyper), id(rate)) + tuple(map(id, arrays))
+        return self._cached(key, arrays + (hyper,) + (() if rate is None else (rate,)),
+                            self._bind_update, kernel, hyper, arrays, outputs, rate)
 
-    def _bind_update(self, kernel, hyper, arrays, outputs):
+    def _bind_update(self, kernel, hyper, arrays, outputs, rate):
         site = self._bind_elementwise(kernel, arrays, outputs)
-        if site is None or self._site(kernel, (hyper,) + arrays, outputs) is None:
+        read = (hyper,) if rate is None else (hyper, rate)
+        if site is None or any(self._site(kernel, (a,) + arrays, outputs) is None for a in read):
             return None
-        return site[:2] + (hyper.ctypes.data,) + site[2:]
+        return site[:2] + (hyper.ctypes.data,) + site[2:] + \
+            (None if rate is None else rate.ctypes.data,)
 
-    def _run_update(self, kernel, hyper, arrays, outputs, scalars):
+    def _run_update(self, kernel, hyper, arrays, outputs, scalars, ema=None):
         """Run the compiled update ``kernel(n, grad, hyper, *scalars, *outputs)`` over
-        ``arrays`` (grad first, the last ``outputs`` written); False when NumPy must do it."""
-        site = self._update(kernel, hyper, arrays, outputs)
+        ``arrays`` (grad first, the last ``outputs`` written); with ``ema=(average, rate)``
+        its EMA form ``kernel_ema(n, grad, hyper, *scalars, rate, *outputs, average)``. False
+        when NumPy must do it."""
+        rate = None
+        if ema is not None:
+            average, rate = ema
+            kernel, arrays, outputs = f"{kernel}_ema", arrays + (average,), outputs + 1
+        site = self._update(kernel, hyper, arrays, outputs, rate)
         if site is None:
             return False
-        fn, n, ph, pg, *outs = site[:-1]
-        fn(n, pg, ph, *scalars, *outs)
+        fn, n, ph, pg, *outs, pr = site[:-1]
+        fn(n, pg, ph, *scalars, *(() if pr is None else (pr,)), *outs)
         return True
 
-    def sgd_update(self, param, grad, hyper):
-        if not self._run_update("sgd_update", hyper, (grad, param), 1, ()):
-            super().sgd_update(param, grad, hyper)
+    def sgd_update(self, param, grad, hyper, ema=None):
+        if not self._run_update("sgd_update", hyper, (grad, param), 1, (), ema):
+            super().sgd_update(param, grad, hyper, ema=ema)
 
-    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
+    def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov, ema=None):
         if not self._run_update("momentum_update", hyper, (grad, param, velocity), 2,
-                                (momentum, 1 if nesterov else 0)):
-            super().momentum_update(param, grad, velocity, hyper, momentum, nesterov)
+                                (momentum, 1 if nesterov else 0), ema):
+            super().momentum_update(param, grad, velocity, hyper, momentum, nesterov, ema=ema)
 
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
-                       average=None):
+                       average=None, ema=None):
         scalars = (rho, 1 - rho, epsilon) if mom is None else (rho, 1 - rho, epsilon, momentum)
         if average is None and mom is None:
-            done = self._run_update("rmsprop_update", hyper, (grad, param, velocity), 2, scalars)
+            done = self._run_update("rmsprop_update", hyper, (grad, param, velocity), 2, scalars,
+                                    ema)
         elif average is None:
             done = self._run_update("rmsprop_momentum_update", hyper,
-                                    (grad, param, velocity, mom), 3, scalars)
+                                    (grad, param, velocity, mom), 3, scalars, ema)
         else:  # centered: the kernel always carries the increment in ``mom``
             done = mom is not None and self._run_update(
                 "rmsprop_centered_update", hyper, (grad, param, velocity, average, mom), 4,
-                scalars)
+                scalars, ema)
         if not done:
             super().rmsprop_update(param, grad, velocity, hyper, rho, epsilon, momentum, mom,
-                                   average)
+                                   average, ema=ema)
 
-    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
+    def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None, ema=None):
         scalars = (1 - beta1, 1 - beta2, epsilon)
         if vhat is None:
-            done = self._run_update("adam_update", hyper, (grad, param, m, v), 3, scalars)
+            done = self._run_update("adam_update", hyper, (grad, param, m, v), 3, scalars, ema)
         else:
             done = self._run_update("amsgrad_update", hyper, (grad, param, m, v, vhat), 4,
-                                    scalars)
+                                    scalars, ema)
         if not done:
-            super().adam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, vhat)
+            super().adam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, vhat, ema=ema)
 
-    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
+    def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, ema=None):
         if not self._run_update("nadam_update", hyper, (grad, param, m, v), 3,
-                                (1 - beta1, 1 - beta2, epsilon)):
-            super().nadam_update(param, grad, m, v, hyper, beta1, beta2, epsilon)
+                                (1 - beta1, 1 - beta2, epsilon), ema):
+            super().nadam_update(param, grad, m, v, hyper, beta1, beta2, epsilon, ema=ema)
 
-    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
+    def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon, ema=None):
         if not self._run_update("adamax_update", hyper, (grad, param, m, u), 3,
-                                (1 - beta1, beta2, epsilon)):
-            super().adamax_update(param, grad, m, u, hyper, beta1, beta2, epsilon)
+                                (1 - beta1, beta2, epsilon), ema):
+            super().adamax_update(param, grad, m, u, hyper, beta1, beta2, epsilon, ema=ema)
 
-    def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
+    def adagrad_update(self, param, grad, accumulator, hyper, epsilon, ema=None):
         if not self._run_update("adagrad_update", hyper, (grad, param, accumulator), 2,
-                                (epsilon,)):
-            super().adagrad_update(param, grad, accumulator, hyper, epsilon)
+                                (epsilon,), ema):
+            super().adagrad_update(param, grad, accumulator, hyper, epsilon, ema=ema)
 
     # ----------------------------------------------------------------- EMA, accumulation
     def ema_update(self, param, average, rate):

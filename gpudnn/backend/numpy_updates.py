@@ -2,9 +2,23 @@
 buffers, with subnormals flushed as the compiled kernels flush them (see
 :mod:`~gpudnn.backend.flushing`). A mixin of :class:`~gpudnn.backend.numpy_backend.NumpyBackend`."""
 
+import functools
+
 import numpy as np
 
 from .flushing import flushing
+
+
+def folds_ema(update):
+    """An update that also takes ``ema=(average, rate)`` (Keras's use_ema): ``ema_update`` of
+    the updated weights right after it, the reference of the compiled backends' EMA forms,
+    which do both in one launch."""
+    @functools.wraps(update)
+    def run(self, param, *args, ema=None, **kwargs):
+        update(self, param, *args, **kwargs)
+        if ema is not None:
+            self.ema_update(param, *ema)
+    return run
 
 
 class NumpyUpdates:
@@ -18,7 +32,9 @@ class NumpyUpdates:
             np.multiply(param, decay, out=t)
             param -= t
 
-    # @flushing: subnormals flushed as the compiled kernels flush them (backend/flushing.py)
+    # @flushing: subnormals flushed as the compiled kernels flush them (backend/flushing.py);
+    # @folds_ema: ema=(average, rate) moves the average after the update
+    @folds_ema
     @flushing
     def sgd_update(self, param, grad, hyper):
         t = self._scratch(param.shape, param.dtype)
@@ -26,6 +42,7 @@ class NumpyUpdates:
         np.multiply(grad, hyper[0], out=t)
         param -= t
 
+    @folds_ema
     @flushing
     def momentum_update(self, param, grad, velocity, hyper, momentum, nesterov):
         t = self._scratch(param.shape, param.dtype)
@@ -40,6 +57,7 @@ class NumpyUpdates:
             np.copyto(t, velocity)
         param += t
 
+    @folds_ema
     @flushing
     def rmsprop_update(self, param, grad, velocity, hyper, rho, epsilon, momentum=0.0, mom=None,
                        average=None):
@@ -78,6 +96,7 @@ class NumpyUpdates:
         t *= 1 - beta2
         v += t
 
+    @folds_ema
     @flushing
     def adam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon, vhat=None):
         t = self._scratch(param.shape, param.dtype)
@@ -93,6 +112,7 @@ class NumpyUpdates:
         t *= hyper[0]
         param -= t
 
+    @folds_ema
     @flushing
     def nadam_update(self, param, grad, m, v, hyper, beta1, beta2, epsilon):
         t = self._scratch(param.shape, param.dtype)
@@ -109,6 +129,7 @@ class NumpyUpdates:
         np.divide(u, t, out=t)
         param -= t
 
+    @folds_ema
     @flushing
     def adamax_update(self, param, grad, m, u, hyper, beta1, beta2, epsilon):
         t = self._scratch(param.shape, param.dtype)
@@ -124,6 +145,7 @@ class NumpyUpdates:
         t *= hyper[0]
         param -= t
 
+    @folds_ema
     @flushing
     def adagrad_update(self, param, grad, accumulator, hyper, epsilon):
         t = self._scratch(param.shape, param.dtype)

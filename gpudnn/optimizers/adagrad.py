@@ -21,7 +21,8 @@ class Adagrad(Optimizer):
         backend.fill(self.slots["accumulator"], self.initial_accumulator_value)
 
     def _update(self, backend, params, grads, slots, hyper):
-        backend.adagrad_update(params, grads, slots["accumulator"], hyper, self.epsilon)
+        backend.adagrad_update(params, grads, slots["accumulator"], hyper, self.epsilon,
+                               ema=self._ema(slots))
 
     def _own_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,

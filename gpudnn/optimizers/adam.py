@@ -47,7 +47,8 @@ class Adam(_Moments):
 
     def _update(self, backend, params, grads, slots, hyper):
         backend.adam_update(params, grads, slots["m"], slots["v"], hyper,
-                            self.beta_1, self.beta_2, self.epsilon, vhat=slots.get("vhat"))
+                            self.beta_1, self.beta_2, self.epsilon, vhat=slots.get("vhat"),
+                            ema=self._ema(slots))
 
     def _own_config(self):
         return {**super()._own_config(), "amsgrad": self.amsgrad}
@@ -94,7 +95,7 @@ class Nadam(_Moments):
 
     def _update(self, backend, params, grads, slots, hyper):
         backend.nadam_update(params, grads, slots["m"], slots["v"], hyper,
-                             self.beta_1, self.beta_2, self.epsilon)
+                             self.beta_1, self.beta_2, self.epsilon, ema=self._ema(slots))
 
 
 class Adamax(_Moments):
@@ -108,4 +109,4 @@ class Adamax(_Moments):
 
     def _update(self, backend, params, grads, slots, hyper):
         backend.adamax_update(params, grads, slots["m"], slots["u"], hyper,
-                              self.beta_1, self.beta_2, self.epsilon)
+                              self.beta_1, self.beta_2, self.epsilon, ema=self._ema(slots))

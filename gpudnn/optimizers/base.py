@@ -221,8 +221,9 @@ class Optimizer(OptimizerOptions, Watched):
         ``ranges``: the ``(start, stop)`` ranges of the flat buffers that train (a model with
         frozen weights); the slots hold exactly those elements, end to end. None: all of them.
         With the options (options.py): first the gradient accumulation (a batch that only
-        accumulates stops there), last the EMA; the host flag that tells the two forms apart is
-        fixed for the life of a recording (``step_form``).
+        accumulates stops there), last the EMA, in the update's own launch (``_ema``) or, on a
+        batch that only accumulates, a pass of its own; the host flag that tells the two forms
+        apart is fixed for the life of a recording (``step_form``).
         """
         if ranges is not None and tuple(ranges) == ((0, params.shape[0]),):
             ranges = None
@@ -238,7 +239,7 @@ class Optimizer(OptimizerOptions, Watched):
             else:
                 self._update_runs(backend, params, grads, runs or
                                   tuple((a, b, offset, True) for a, b, offset in parts))
-        if self.use_ema:
+        elif self.use_ema:  # no update to fold the moving average into
             self._average(backend, params, parts)
 
     def _update_runs(self, backend, params, grads, runs):
@@ -289,7 +290,8 @@ class Optimizer(OptimizerOptions, Watched):
 
     def _update(self, backend, params, grads, slots, hyper):
         """The fused update of ``params`` from ``grads`` with the optimizer's ``slots`` (views of
-        the same elements) and per-step values ``hyper``: one backend call."""
+        the same elements) and per-step values ``hyper``: one backend call, which also moves
+        the weights' average (``ema=self._ema(slots)``)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ custom loops

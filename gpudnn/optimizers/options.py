@@ -20,8 +20,9 @@ gpudnn's ``step_count`` counts every batch, as Keras's ``_iterations``; ``u`` is
 4. ``ema_overwrite_frequency = f``: the trainable weights are overwritten by their average when
    ``(u + 1) % f == 0``, after the batch's step.
 
-On the device: the EMA is one ``ema_update`` launch per trainable range of the flat buffers
-into the slot ``ema``, reading ``m`` from a device array written by ``begin_step``; the
+On the device: the EMA is part of the update's launch (its EMA form: the weights' average
+moves in the same pass, into the slot ``ema``), and an ``ema_update`` launch of its own on a
+batch that only accumulates, reading ``m`` from a device array written by ``begin_step``; the
 accumulator is the slot ``gradient_accumulator``, updated by one ``accumulate_gradients``
 launch; the excluded variables are updated with a second per-step array, the same values with
 decay 0 (the trainable ranges split once, at build, into runs with and without decay). The
@@ -211,6 +212,11 @@ class OptimizerOptions:
             backend.accumulate_gradients(_piece(grads, start, stop),
                                          _piece(acc, offset, offset + stop - start),
                                          self.gradient_accumulation_steps, self._apply_now)
+
+    def _ema(self, slots):
+        """The ``ema=(average, rate)`` an update folds in with ``use_ema`` (``slots``: the
+        update's views of the slots), else None."""
+        return (slots["ema"], self._ema_rate) if self.use_ema else None
 
     def _average(self, backend, params, parts):
         ema = self.slots["ema"]

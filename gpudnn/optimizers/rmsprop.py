@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
     def _update(self, backend, params, grads, slots, hyper):
         backend.rmsprop_update(params, grads, slots["velocity"], hyper, self.rho,
                                self.epsilon, self.momentum, slots.get("momentum"),
-                               slots.get("average_gradient"))
+                               slots.get("average_gradient"), ema=self._ema(slots))
 
     def _own_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,

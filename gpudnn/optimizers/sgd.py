@@ -20,9 +20,9 @@ class SGD(Optimizer):
     def _update(self, backend, params, grads, slots, hyper):
         if self.momentum > 0:
             backend.momentum_update(params, grads, slots["velocity"], hyper,
-                                    self.momentum, self.nesterov)
+                                    self.momentum, self.nesterov, ema=self._ema(slots))
         else:
-            backend.sgd_update(params, grads, hyper)
+            backend.sgd_update(params, grads, hyper, ema=self._ema(slots))
 
     def _own_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
