@@ -1,10 +1,12 @@
-"""Models: ``Sequential`` (a stack of layers) and ``load_model`` (a saved one back).
+"""Models: ``Sequential`` (a stack of layers), ``load_model`` (a saved one back), and
+``clone_model`` / ``model_from_json`` (a new model of an architecture).
 
 Importing this package registers ``Sequential`` with the layer serializer
 (gpudnn.layers.serialization), so nested models and saved files can be rebuilt without the
 layers or saving importing the model.
 """
 
+from .configuration import clone_model, model_from_json
 from .sequential import Sequential, load_model
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Sequential", "clone_model", "load_model", "model_from_json"]

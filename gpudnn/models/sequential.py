@@ -3,6 +3,7 @@
 The class is put together from one mixin per job, each in its own module:
 
     ModelStructure  (models/structure.py)       layers, build, flat buffers, weights, summary
+    ModelConfig     (models/configuration.py)   get_config / from_config, to_json
     Compiled        (training/compile.py)       compile: loss, optimizer, metrics
     ModelInputs     (training/model_inputs.py)  data checks and conversion
     Workspaces      (training/workspace.py)     per-batch-size buffers
@@ -24,12 +25,13 @@ from ..training.mixed_precision import MixedPrecision
 from ..training.model_inputs import ModelInputs
 from ..training.step import TrainingStep
 from ..training.workspace import Workspaces
+from .configuration import ModelConfig
 from .structure import ModelStructure
 
 
 @register_model_class
-class Sequential(ModelStructure, Compiled, ModelInputs, MixedPrecision, Workspaces, TrainingStep,
-                 Loops):
+class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecision, Workspaces,
+                 TrainingStep, Loops):
     """A linear stack of layers.
 
     Args:
@@ -54,6 +56,7 @@ class Sequential(ModelStructure, Compiled, ModelInputs, MixedPrecision, Workspac
         self.optimizer = self.loss = None
         self.metric_names = []
         self.stop_training = False
+        self.history = None  # the History of the last fit
         #: the model's own host generator (batch shuffling), saved with the model
         self.rng = config.rng().spawn(1)[0]
         for layer in layers or []:

@@ -64,6 +64,23 @@ class ModelStructure(nesting.Nestable):
         if shape is not None:
             self.build(shape)
 
+    def pop(self):
+        """Keras's ``pop``: remove the last layer and return it. The other layers keep their
+        weights; a compiled model keeps its loss and optimizer (its state starts again for the
+        new parameters), and a new last layer is usually added and compiled next."""
+        nesting.check_not_nested(self, "pop a layer")
+        if not self.layers:
+            raise InvalidInputError("There are no layers in the model to pop")
+        shape = self.input_shape if self.built else None
+        layer = self.layers.pop()
+        if isinstance(layer, nesting.Nestable):
+            layer._owner = None
+        self.built = False
+        shape = shape or self._declared_input_shape()
+        if self.layers and shape is not None:
+            self.build(shape)
+        return layer
+
     def _declared_input_shape(self):
         """The sample shape given by ``Input`` or the first layer's ``input_shape``, or None."""
         if self._input is not None:
@@ -231,6 +248,11 @@ class ModelStructure(nesting.Nestable):
     def non_trainable_weights(self):
         """The frozen weights (and BatchNormalization's moving statistics), as Variables."""
         return self._variables(False)
+
+    #: Keras 3's names for the same lists of Variables
+    variables = property(lambda self: self.weights)
+    trainable_variables = property(lambda self: self.trainable_weights)
+    non_trainable_variables = property(lambda self: self.non_trainable_weights)
 
     @property
     def units(self):

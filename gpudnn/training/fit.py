@@ -11,6 +11,7 @@ Ctrl-C stops after the current step (``deferred_interrupt``).
 
 import contextlib
 import math
+import numbers
 import signal
 import threading
 import warnings
@@ -137,8 +138,11 @@ def deferred_interrupt():
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
         shuffle, initial_epoch=0, sample_weight=None, class_weight=None, steps_per_epoch=None,
-        validation_steps=None, validation_batch_size=None):
-    """``Sequential.fit`` (arguments checked there): returns the History."""
+        validation_steps=None, validation_batch_size=None, validation_freq=1):
+    """``Sequential.fit`` (arguments checked there): returns the History, also kept as
+    ``model.history`` (as Keras). ``validation_freq``: validate after every n-th epoch, or
+    after the epochs (from 1) of a list."""
+    validates = _validation_epochs(validation_freq)
     if not 0 <= validation_split < 1:
         raise InvalidInputError(f"validation_split must be in [0, 1), not {validation_split!r}")
     be = model.backend
@@ -162,10 +166,11 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                         batch_size, steps=validation_steps, what="_val")
         cbs = CallbackList(callbacks, model, {"epochs": epochs, "steps": train.steps,
                                               "verbose": verbose})
+        model.history = cbs.history
         model._sample_weighted = train.weighted
         with be.training_stream():  # the device's step stream (CUDA graphs), else nothing
             _fit_epochs(model, train, epochs, verbose, cbs, shuffle, initial_epoch, val,
-                        record=capture_enabled())
+                        record=capture_enabled(), validates=validates)
     finally:
         model._sample_weighted = False
         # the recordings (CUDA graphs) bound to this fit's data go with it: nothing holds
@@ -177,9 +182,26 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     return cbs.history
 
 
-def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, record):
+def _validation_epochs(validation_freq):
+    """Keras 3's ``validation_freq`` as a test of the epoch (from 0): an int n validates after
+    every n-th epoch, a list or tuple after the epochs it lists (counted from 1)."""
+    def positive(n):
+        return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+
+    if positive(validation_freq):
+        return lambda epoch: (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple)) and all(map(positive, validation_freq)):
+        listed = set(validation_freq)
+        return lambda epoch: epoch + 1 in listed
+    raise InvalidInputError(f"validation_freq must be a positive integer or a list of epochs "
+                            f"(from 1), not {validation_freq!r}")
+
+
+def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, record,
+                validates=lambda epoch: True):
     """fit's epochs, their callbacks and the Ctrl-C handling over a data adapter; ``record``:
-    the steps are recorded and replayed (``GPUDNN_RECORD_STEPS``, read once)."""
+    the steps are recorded and replayed (``GPUDNN_RECORD_STEPS``, read once); ``validates(epoch)``:
+    whether the epoch ends with the validation pass."""
     be = model.backend
     model.stop_training = False
     model._initial_epoch = None   # BackupAndRestore sets it in on_train_begin, as in Keras
@@ -195,7 +217,7 @@ def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, 
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             logs = train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted,
-                               val, record)
+                               val if validates(epoch) else None, record)
             if verbose and be.is_gpu and epoch == first_epoch:  # which path the GPU ran
                 print(f"gpudnn: the {be.name} training step was {model._steps.path()}",
                       flush=True)

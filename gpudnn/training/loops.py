@@ -16,7 +16,7 @@ class Loops:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None):
+            validation_batch_size=None, validation_freq=1):
         """Train until epoch ``epochs`` in passes over the data in mini-batches; returns a
         History. Keras 3's arguments, in its order.
 
@@ -30,7 +30,8 @@ class Loops:
         (Keras's rule: ``sum_i w_i L_i / n`` per batch). ``validation_split`` holds out the last
         fraction of the samples (before shuffling), as Keras does. ``initial_epoch``: the epoch
         to start at (resuming a run). ``steps_per_epoch``: batches per epoch from a generator
-        (needed when it is unbounded). Batches are shuffled with ``model.rng``. Ctrl-C stops
+        (needed when it is unbounded). ``validation_freq``: validate after every n-th epoch, or
+        after the listed epochs (``[1, 5, 10]``, from 1). The History is also ``model.history``. Batches are shuffled with ``model.rng``. Ctrl-C stops
         after the current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
@@ -41,7 +42,7 @@ class Loops:
                             sample_weight, class_weight, _steps(steps_per_epoch, "steps_per_epoch"),
                             _steps(validation_steps, "validation_steps"),
                             None if validation_batch_size is None
-                            else _batch_size(validation_batch_size))
+                            else _batch_size(validation_batch_size), validation_freq)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
