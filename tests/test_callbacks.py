@@ -190,6 +190,19 @@ def test_csv_logger_rows_match_history_and_append(tmp_path):
     assert len(path.read_text().splitlines()) == 2   # append=False starts over
 
 
+def test_csv_logger_keeps_columns_for_a_validation_that_comes_later(tmp_path):
+    """Keras's rule: first logs without ``val_`` keys get their ``val_`` columns anyway, "NA"
+    until validation runs (validation_freq)."""
+    x, y = data()
+    path = tmp_path / "log.csv"
+    small_model().fit(x, y, epochs=4, verbose=0, validation_split=0.2, validation_freq=2,
+                      callbacks=[callbacks.CSVLogger(path)])
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [row["val_loss"] == "NA" for row in rows] == [True, False, True, False]
+
+
 # ------------------------------------------------------------------ ModelCheckpoint
 def test_model_checkpoint_fills_the_name_and_saves_loadable_models(tmp_path):
     x, y = data()

@@ -274,6 +274,18 @@ def test_two_unnamed_aucs_log_as_keras_and_a_monitor_finds_their_direction(keras
         model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[counts])
 
 
+def test_metrics_of_one_name_are_numbered_as_keras_logs_them():
+    x, y = imbalanced()
+    model = model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy",
+                     ["auc", metrics.AUC(name="auc", curve="PR"), "accuracy"],
+                     weighted=["auc", "auc", "precision"])
+    assert model.metric_names == ["auc", "auc_1", "accuracy", "weighted_auc", "weighted_auc_1",
+                                  "precision"]
+    history = model.fit(x, y, epochs=1, batch_size=64, verbose=0, validation_split=0.25)
+    assert history.history["auc"][0] != history.history["auc_1"][0]  # ROC and PR apart
+    assert {"val_auc_1", "val_weighted_auc_1"} <= set(history.history)
+
+
 def test_several_thresholds_log_one_value_each_as_keras(tmp_path, capsys, keras_names):
     """Keras 3 keeps a metric of several thresholds as an array in the logs and History, and
     shows its mean in the progress bar; here also in CSVLogger's row; a monitor of it is
@@ -295,7 +307,7 @@ def test_several_thresholds_log_one_value_each_as_keras(tmp_path, capsys, keras_
     shown = capsys.readouterr().out.splitlines()[-1]
     assert f"precision: {np.mean(history.history['precision'][-1]):.4f}" in shown
     last = log.read_text().splitlines()[-1]
-    assert "[" + ", ".join(str(v) for v in history.history["recall"][-1].tolist()) + "]" in last
+    assert "[" + ", ".join(map(str, history.history["recall"][-1])) + "]" in last
     stop = callbacks.EarlyStopping(monitor="recall", mode="max")
     with pytest.raises(InvalidInputError, match="3 values"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[stop])
@@ -306,9 +318,9 @@ def test_compile_refuses_what_it_cannot_compute():
         model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", [metrics.Mean()])
     with pytest.raises(UnknownNameError, match="top_k_categorical_accuracy"):
         model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy", ["f1"])
-    with pytest.raises(InvalidInputError, match="twice"):
+    with pytest.raises(InvalidInputError, match="twice"):  # numbering would clash
         model_on(NumpyBackend(), 1, "sigmoid", "binary_crossentropy",
-                 ["auc", metrics.AUC(name="auc")])
+                 ["auc", "auc", metrics.AUC(name="auc_1")])
     model = model_on(NumpyBackend(), 2, "sigmoid", "binary_crossentropy",
                      [metrics.Precision(class_id=2)])
     with pytest.raises(InvalidInputError, match="class_id"):

@@ -39,6 +39,27 @@ def test_config_round_trips_and_a_clone_has_the_architecture_with_fresh_weights(
         [len(model.trainable_weights), len(model.non_trainable_weights)]
     assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])  # freshly drawn
     assert clone.optimizer is None and clone.backend is model.backend
+    # Keras's automatic model names
+    assert [models.Sequential().name, models.Sequential().name] == ["sequential", "sequential_1"]
+    assert models.Sequential(name="mine").name == "mine"
+
+
+def test_a_compiled_models_clone_is_compiled_as_keras_clones_it(keras_names):
+    x, labels = blobs(n=96)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=gpudnn.optimizers.Adam(0.02, use_ema=True),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", gpudnn.metrics.SparseTopKCategoricalAccuracy(k=2)])
+    model.fit(x, labels, epochs=1, verbose=0)
+    clone = models.clone_model(model)
+    assert clone.optimizer is not model.optimizer and clone.optimizer.step_count == 0
+    assert clone.optimizer.get_config() == model.optimizer.get_config()
+    assert clone.metric_names == model.metric_names
+    history = clone.fit(x, labels, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
+    with pytest.raises(InvalidInputError, match="clone_function"):
+        models.clone_model(model, clone_function=lambda layer: layer)
 
 
 def test_a_clone_trains_apart_from_its_original():
@@ -63,10 +84,18 @@ def test_json_round_trip_float64_unbuilt_and_flatten_inputs():
     assert models.model_from_json(models.Sequential().to_json()).layers == []
 
 
+BAD_CONFIGS = ['{"layers": [{"x": 1}]}', '{"layer": []}', '{"layers": [], "name": 3}',
+               '{"layers": [], "build_input_shape": [null, "a"]}',
+               '{"layers": [], "build_input_shape": [null, -4]}',
+               '{"layers": [], "build_input_shape": [null, [4]]}',
+               '{"layers": [], "build_input_shape": [null, 0]}',
+               '{"layers": [], "build_input_shape": [null, 4.5]}',
+               '{"layers": [], "build_input_shape": [4]}', '{"layers": [], "dtype": "int8"}']
+
+
 @pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"class_name": "Dense", "config": {}}',
-                                  '{"class_name": ["Sequential"], "config": {}}',
-                                  '{"class_name": "Sequential", "config": {"layers": [{"x": 1}]}}',
-                                  '{"class_name": "Sequential", "config": {"layer": []}}'])
+                                  '{"class_name": ["Sequential"], "config": {}}'] +
+                         ['{"class_name": "Sequential", "config": %s}' % c for c in BAD_CONFIGS])
 def test_a_bad_architecture_is_refused_with_a_gpudnn_error(text):
     with pytest.raises(InvalidInputError):
         models.model_from_json(text)
@@ -93,6 +122,13 @@ def test_pop_removes_the_last_layer_and_keeps_the_others_weights():
     model.pop()
     with pytest.raises(InvalidInputError, match="no layers"):
         model.pop()
+    model.add(layers.Dense(4))  # the input shape stayed, as Keras's InputLayer does
+    assert model.built and model.input_shape == (6,)
+    again = models.clone_model(models.Sequential([gpudnn.Input((5,))]))
+    assert again.layers == [] and again.get_config()["build_input_shape"] == [None, 5]
+    lazy = models.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(2)])
+    lazy.pop(rebuild=False)
+    assert not lazy.built and lazy.predict(np.ones((2, 4), np.float32), verbose=0).shape == (2, 3)
 
 
 def test_variables_aliases_history_and_validation_freq():

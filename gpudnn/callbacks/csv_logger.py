@@ -1,6 +1,8 @@
 """``CSVLogger``: one CSV row per epoch, ``epoch`` (from 0, as Keras) then the logs' keys sorted.
 
-The keys are fixed by the first epoch's logs; a key missing later is written ``NA``. With
+The keys are fixed by the first epoch's logs, and when they have no ``val_`` key their
+``val_`` keys are added after them, as Keras does (validation may start later, with
+``validation_freq``); a key missing from an epoch's logs is written ``NA``. With
 ``append=True`` rows go after an existing file's (no second header when it has one).
 """
 
@@ -43,6 +45,10 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                # Keras's rule: validation may come later (validation_freq), so its columns
+                # are there from the start ("NA" until then)
+                self.keys += ["val_" + key for key in self.keys]
         if self.writer is None:
             self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
                                          delimiter=self.sep, lineterminator="\n")
@@ -65,5 +71,5 @@ def _cell(value):
     """A log value as its CSV cell: a metric of several values (one per threshold) as
     ``[v1, v2]``, as Keras writes it."""
     if isinstance(value, np.ndarray) and value.ndim:
-        return "[" + ", ".join(str(v) for v in value.tolist()) + "]"
+        return "[" + ", ".join(map(str, value)) + "]"
     return value

@@ -4,15 +4,18 @@
 
 The config is ``{"name", "trainable", "dtype", "layers": [{"class_name", "config"}, ...],
 "build_input_shape"}``: the layers as ``gpudnn.layers.serialize`` gives them (nested models
-included) and, once the input shape is known, ``[None, *sample_shape]``. It holds no weights
-and no compile settings: a model made from it has freshly drawn weights and is not compiled,
-as Keras's ``clone_model`` gives.
+included) and, once the input shape is known, ``[None, *sample_shape]`` (Keras lists an
+``InputLayer`` first instead; ``dtype`` is the weights' dtype, a string). It holds no weights
+and no compile settings: a model made from it has freshly drawn weights; ``clone_model``
+compiles it as the original was, as Keras's does.
 """
 
 import json
 
-from .. import layers
+from .. import dtype_policies, layers, losses, metrics, optimizers
 from ..errors import InvalidInputError
+from ..layers.input_layer import InputLayer
+from ..utils import inputs
 
 _KEYS = {"name", "trainable", "dtype", "layers", "build_input_shape"}
 
@@ -39,17 +42,19 @@ class ModelConfig:
                 f"a {cls.__name__} config is a dict with 'layers' and the keys "
                 f"{sorted(_KEYS - {'layers'})} (from model.get_config()); got "
                 f"{sorted(config) if isinstance(config, dict) else type(config).__name__}")
+        shape = _sample_shape(config.get("build_input_shape"))
+        dtype = config.get("dtype")
+        if isinstance(dtype, dict):  # Keras 3's serialized policy
+            dtype = dtype_policies.get(dtype).variable_dtype
         model = cls([layers.deserialize(item) for item in config["layers"]],
-                    name=config.get("name", "sequential"), device=device,
-                    dtype=config.get("dtype"))
+                    name=config.get("name"), device=device, dtype=dtype)
         if not config.get("trainable", True):
             model._trainable = False  # its layers' own flags came with them
-        shape = config.get("build_input_shape")
         if shape is not None and not model.built:
-            if not isinstance(shape, (list, tuple)) or len(shape) < 2:
-                raise InvalidInputError(f"build_input_shape is [None, *sample_shape], not "
-                                        f"{shape!r}")
-            model.build(tuple(shape[1:]))
+            if model.layers:
+                model.build(shape)
+            else:  # no layer yet: the shape waits as the model's Input, as Keras keeps it
+                model.add(InputLayer(shape))
         return model
 
     def to_json(self, **kwargs):
@@ -59,13 +64,47 @@ class ModelConfig:
                           **kwargs)
 
 
-def clone_model(model, device=None):
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
+                recursive=False, device=None):
     """Keras's ``clone_model``: a new model of ``model``'s architecture (the same layers, names
-    and settings) with freshly drawn weights, not compiled, on ``device`` (default: the
-    model's own)."""
+    and settings) with freshly drawn weights, on ``device`` (default: the model's own); a
+    compiled model's clone is compiled with the same loss, metrics and a new optimizer of the
+    same config (``model.get_compile_config()``), as Keras's. Keras's functional-model
+    arguments (``input_tensors``, ``clone_function``, ``call_function``, ``recursive``) are
+    refused unless left at their defaults."""
     if not isinstance(model, ModelConfig):
         raise InvalidInputError(f"clone_model takes a gpudnn model, not {type(model).__name__}")
-    return type(model).from_config(model.get_config(), device=device or model.backend.name)
+    given = [name for name, value in (("input_tensors", input_tensors),
+                                      ("clone_function", clone_function),
+                                      ("call_function", call_function)) if value is not None]
+    if given or recursive:
+        raise InvalidInputError(
+            f"clone_model here clones a Sequential model layer by layer; "
+            f"{', '.join(given + (['recursive'] if recursive else []))} (Keras's arguments for "
+            f"functional models) cannot be used: clone the model, then change its layers")
+    clone = type(model).from_config(model.get_config(), device=device or model.backend.name)
+    compiled = model.get_compile_config()
+    if compiled is not None:
+        clone.compile(optimizer=optimizers.deserialize(optimizers.serialize(compiled["optimizer"])),
+                      loss=losses.deserialize(losses.serialize(compiled["loss"])),
+                      metrics=[_fresh(m) for m in compiled["metrics"]],
+                      weighted_metrics=[_fresh(m) for m in compiled["weighted_metrics"]])
+    return clone
+
+
+def _fresh(metric):
+    """A metric as given to compile: a name as it is, an object as a new one of its config."""
+    return metric if isinstance(metric, str) else metrics.deserialize(metrics.serialize(metric))
+
+
+def _sample_shape(shape):
+    """``build_input_shape`` ``[None, *sample_shape]`` checked, as the sample shape (or None)."""
+    if shape is None:
+        return None
+    if not isinstance(shape, (list, tuple)) or len(shape) < 2:
+        raise InvalidInputError(f"build_input_shape is [None, *sample_shape], not {shape!r}")
+    return tuple(inputs.positive_int(d, "each dimension of build_input_shape")
+                 for d in shape[1:])
 
 
 def model_from_json(json_string, device=None):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import config, saving
 from ..backend.device import current_backend
+from ..errors import InvalidInputError
 from ..layers.serialization import register_model_class
 from ..training.compile import Compiled
 from ..training.loops import Loops
@@ -25,6 +26,7 @@ from ..training.mixed_precision import MixedPrecision
 from ..training.model_inputs import ModelInputs
 from ..training.step import TrainingStep
 from ..training.workspace import Workspaces
+from ..utils.naming import auto_name
 from .configuration import ModelConfig
 from .structure import ModelStructure
 
@@ -39,10 +41,14 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; default: gpudnn's current device.
         dtype: the weights' dtype, ``"float32"`` or ``"float64"``; default: the global dtype
             policy's variable dtype (float32 under the mixed policies; else floatx()).
+        name: default ``sequential``, ``sequential_1``... (Keras's automatic names).
+        trainable: False freezes every layer (as ``model.trainable = False``).
     """
 
-    def __init__(self, layers=None, name="sequential", device=None, dtype=None):
-        self.name = name
+    def __init__(self, layers=None, name=None, device=None, dtype=None, trainable=True):
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"a model's name is a string, not {name!r}")
+        self.name = name or auto_name("Sequential")  # sequential, sequential_1... as Keras
         self.backend = current_backend(device)
         self.dtype = config.resolve_dtype(dtype)
         self.layers = []
@@ -61,6 +67,8 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         self.rng = config.rng().spawn(1)[0]
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     # ------------------------------------------------------------------ saving
     def save_weights(self, path):

@@ -64,20 +64,23 @@ class ModelStructure(nesting.Nestable):
         if shape is not None:
             self.build(shape)
 
-    def pop(self):
+    def pop(self, rebuild=True):
         """Keras's ``pop``: remove the last layer and return it. The other layers keep their
-        weights; a compiled model keeps its loss and optimizer (its state starts again for the
-        new parameters), and a new last layer is usually added and compiled next."""
+        weights, and the model keeps its input shape (as its ``Input`` when no layer is left);
+        ``rebuild=False`` builds it again only at its next use. A compiled model keeps its loss
+        and optimizer, whose state (moments, step count) starts again for the new parameters;
+        a new last layer is usually added and compiled next."""
         nesting.check_not_nested(self, "pop a layer")
         if not self.layers:
             raise InvalidInputError("There are no layers in the model to pop")
-        shape = self.input_shape if self.built else None
+        shape = self.input_shape if self.built else self._declared_input_shape()
         layer = self.layers.pop()
         if isinstance(layer, nesting.Nestable):
             layer._owner = None
         self.built = False
-        shape = shape or self._declared_input_shape()
-        if self.layers and shape is not None:
+        if shape is not None and self._input is None:
+            self._input = InputLayer(shape)  # the first layer's input_shape may have gone
+        if self.layers and shape is not None and rebuild:
             self.build(shape)
         return layer
 

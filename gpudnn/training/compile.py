@@ -21,7 +21,8 @@ class Compiled:
 
         ``metrics`` ignore sample weights; ``weighted_metrics`` weigh each sample by its
         ``sample_weight`` / ``class_weight`` (``sum_i w_i correct_i / sum_i w_i``), as in Keras.
-        A weighted metric whose name is also a plain metric's is logged as ``weighted_<name>``.
+        A weighted metric whose name is also a plain metric's is logged as ``weighted_<name>``;
+        two metrics of one name are logged ``auc``, ``auc_1``, as Keras 3 logs them.
         """
         if loss is None:
             raise InvalidInputError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
@@ -38,14 +39,13 @@ class Compiled:
                 and any(layer.half_dtype() == "float16" for layer in self._leaves()):
             self.optimizer = optimizers.LossScaleOptimizer(self.optimizer)
         plain, weighted = _metric_list(metrics), _metric_list(weighted_metrics)
-        names = [log for log, _, _ in plain]
-        self.metric_names = names + [f"weighted_{log}" if log in names else log
-                                     for log, _, _ in weighted]
+        self.metric_names = _log_names([log for log, _, _ in plain],
+                                       [log for log, _, _ in weighted])
         #: log name -> (identifier as given, weighted, Metric object or None for the accuracy
         #: names the step counts itself)
-        self._metric_info = {**{log: (ident, False, obj) for log, ident, obj in plain},
-                             **{log: (ident, True, obj) for log, (_, ident, obj) in
-                                zip(self.metric_names[len(plain):], weighted)}}
+        flags = [False] * len(plain) + [True] * len(weighted)
+        self._metric_info = {log: (ident, flag, obj) for log, (_, ident, obj), flag
+                             in zip(self.metric_names, plain + weighted, flags)}
         if self.built:
             self._steps = RecordedSteps()
             self._build_optimizer(self.optimizer)
@@ -113,8 +113,23 @@ def _metric_list(metrics):
             raise InvalidInputError(f"{metric!r} cannot be compiled: {problem}")
         named = isinstance(item, str)
         out.append((item if named else metric.name, item if named else metric, metric))
-    names = [log for log, _, _ in out]
-    if len(set(names)) != len(names):
-        raise InvalidInputError(f"metrics {names} name one metric twice; list each once (give "
-                                f"two metrics of one class different name=)")
     return out
+
+
+def _log_names(plain, weighted):
+    """The names the logs give the metrics, Keras 3's (``CompileMetrics.result``): a name
+    already taken is numbered, ``auc``, ``auc_1``, ``auc_2``; a weighted metric whose name is
+    taken is ``weighted_<name>`` (numbered when that is taken too)."""
+    counts = {}
+
+    def take(name):
+        index = counts.get(name, 0)
+        counts[name] = index + 1
+        return name if index == 0 else f"{name}_{index}"
+
+    names = [take(name) for name in plain]
+    names += [take(name if name not in counts else f"weighted_{name}") for name in weighted]
+    if len(set(names)) != len(names):  # a number made a name listed as it is ("auc_1")
+        raise InvalidInputError(f"the metrics would be logged as {names}, one name twice; "
+                                f"give them different name=")
+    return names
