@@ -11,6 +11,7 @@ import math
 #: Keras's defaults, shared by gpudnn's optimizers, the naive code and the torch peers
 LR = {"SGD": 0.01, "SGD momentum": 0.01}
 B1, B2, EPS, RHO, MOM, WD = 0.9, 0.999, 1e-7, 0.9, 0.9, 0.004
+EMA_MOMENTUM = 0.99  # Keras's ema_momentum
 
 
 def torch_or_none():
@@ -25,7 +26,8 @@ def naive_update(name, xp, p, g, size):
     """A closure doing one update of optimizer ``name`` as the obvious array code of Keras's
     formulas: new slot arrays each step (rebinding) and a temporary per operator; ``p`` in place."""
     lr = LR.get(name, 0.001)
-    s = {"a": xp.zeros(size, p.dtype), "b": xp.zeros(size, p.dtype), "t": 0}
+    s = {"a": xp.zeros(size, p.dtype), "b": xp.zeros(size, p.dtype), "t": 0,
+         "e": xp.zeros(size, p.dtype)}
     if name == "Adagrad":
         s["a"] += 0.1
 
@@ -54,8 +56,12 @@ def naive_update(name, xp, p, g, size):
         s["a"] = s["a"] + g * g
         p[...] -= lr * g / xp.sqrt(s["a"] + EPS)
 
+    def adam_ema():  # Keras's use_ema: the moving average of the weights after the update
+        adam(False)
+        s["e"] = EMA_MOMENTUM * s["e"] + (1 - EMA_MOMENTUM) * p
+
     return {"SGD": sgd, "SGD momentum": momentum, "RMSprop": rmsprop, "Adagrad": adagrad,
-            "Adam": lambda: adam(False), "AdamW": lambda: adam(True)}[name]
+            "Adam": lambda: adam(False), "AdamW": lambda: adam(True), "Adam EMA": adam_ema}[name]
 
 
 def _torch_optimizer(torch, name, params, **variant):
@@ -70,7 +76,10 @@ def _torch_optimizer(torch, name, params, **variant):
         return torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=0.1, eps=EPS, **variant)
     if name == "Adam":
         return torch.optim.Adam(params, lr=lr, betas=(B1, B2), eps=EPS, **variant)
-    return torch.optim.AdamW(params, lr=lr, betas=(B1, B2), eps=EPS, weight_decay=WD, **variant)
+    if name == "AdamW":
+        return torch.optim.AdamW(params, lr=lr, betas=(B1, B2), eps=EPS, weight_decay=WD,
+                                 **variant)
+    raise ValueError(f"torch.optim has no {name}")  # Adam EMA: no one-call peer
 
 
 def torch_device(torch, gpu):

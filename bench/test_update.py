@@ -12,6 +12,7 @@ RMSprop       p, g, velocity              p, velocity                20
 Adagrad       p, g, accumulator           p, accumulator             20
 Adam          p, g, m, v                  p, m, v                    28
 AdamW         p, g, m, v                  p, m, v                    28
+Adam EMA      p, g, m, v, average         p, m, v, average           36
 ============  ==========================  =========================  ============
 
 ours: the gpudnn optimizer's step (``optimizer.apply`` -> the backend's in-place update).
@@ -51,13 +52,14 @@ OPTIMIZERS = {
     "Adagrad": lambda: optimizers.Adagrad(),
     "Adam": lambda: optimizers.Adam(),
     "AdamW": lambda: optimizers.AdamW(),
+    "Adam EMA": lambda: optimizers.Adam(use_ema=True),
 }
 
 
 def bytes_per_param(optimizer):
     """float32 bytes one update moves per parameter (the table above): p and g read, p
-    written, each slot read and written."""
-    return 4 * (3 + 2 * len(optimizer.slot_names))
+    written, each slot read and written (the EMA's average too)."""
+    return 4 * (3 + 2 * len(optimizer.slot_names) + 2 * bool(optimizer.use_ema))
 
 _POOL = ThreadPoolExecutor(1)
 

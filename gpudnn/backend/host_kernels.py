@@ -57,6 +57,10 @@ SHIM = Path(__file__).with_name("cuda_shim.h")
 #: Always used; ``-fno-math-errno`` vectorises sqrt without changing any result.
 BASE_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno")
 OPENMP_FLAGS = ("-fopenmp",)
+#: GCC's (not clang's): enough runtime alias checks to vectorise a loop over many arrays. An
+#: update's EMA form has seven pointers; with GCC's default of 10 checks it stays scalar and
+#: runs 3x slower (Adam over 407,050 params: 1.42 ms against 0.46 ms, 2 cores).
+GCC_FLAGS = ("--param=vect-max-version-for-alias-checks=64",)
 #: Loops with at least this many elements run on all OpenMP threads. Waking the sleeping second
 #: thread (libgomp's passive wait, see ``_open``) costs tens of microseconds, more than it saves
 #: while the buffers sit in cache. Measured on 2 cores (float32, median of 9): Adam over 407,050
@@ -83,7 +87,8 @@ def _arch_flags():
 
 def flags(openmp=True):
     """The full g++ flag list of a build."""
-    return BASE_FLAGS + _arch_flags() + (OPENMP_FLAGS if openmp else ())
+    gcc = () if "clang" in os.path.basename(compiler()) else GCC_FLAGS
+    return BASE_FLAGS + gcc + _arch_flags() + (OPENMP_FLAGS if openmp else ())
 
 
 def _dtype_name(dtype):
