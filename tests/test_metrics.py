@@ -273,7 +273,8 @@ NAMES = {"accuracy": metrics.Accuracy, "binary_accuracy": metrics.BinaryAccuracy
          metrics.TopKCategoricalAccuracy, "true_positives": metrics.TruePositives,
          "false_positives": metrics.FalsePositives, "true_negatives": metrics.TrueNegatives,
          "false_negatives": metrics.FalseNegatives,
-         "root_mean_squared_error": metrics.RootMeanSquaredError}
+         "root_mean_squared_error": metrics.RootMeanSquaredError, "f1_score": metrics.F1Score,
+         "fbeta_score": metrics.FBetaScore}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -321,6 +322,56 @@ def test_condition_counts_and_rmse_equal_direct_references(weighted):
     expected = np.sqrt(weighted_mean(error, w.astype(F32)) if weighted else error.mean())
     assert run(metrics.RootMeanSquaredError(), parts, weighted) == pytest.approx(expected,
                                                                                 rel=1e-6)
+
+
+@pytest.mark.parametrize("average", [None, "micro", "macro", "weighted"])
+@pytest.mark.parametrize("threshold", [None, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_f_scores_equal_scikit_learn_and_keras_formula(average, threshold, weighted):
+    """F1 against scikit-learn's f1_score on the same decisions (argmax, or y_pred > threshold
+    as a multi-label indicator) within Keras's epsilon; F-beta against Keras's formula."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(9)
+    k, n = 4, 300
+    labels = rng.integers(0, k, n)
+    y = np.eye(k, dtype=F32)[labels]
+    p = rng.dirichlet(np.ones(k), n).astype(F32)
+    p[np.arange(n), labels] += (rng.random(n) < 0.6).astype(F32)  # a better than chance model
+    w = rng.random(n).astype(F32) * 2 if weighted else None
+    decided = (p == p.max(axis=1, keepdims=True)) if threshold is None else p > F32(threshold)
+    expected = f1_score(y.astype(int), decided.astype(int), average=average, sample_weight=w,
+                        zero_division=0)
+    cut = [(y[:100], p[:100], None if w is None else w[:100]),
+           (y[100:], p[100:], None if w is None else w[100:])]
+    f1 = run(metrics.F1Score(average=average, threshold=threshold), cut, weighted)
+    np.testing.assert_allclose(f1, expected, rtol=1e-5)
+    assert isinstance(f1, float) == (average is not None)
+    # F-beta: Keras's formula on the counts, by hand
+    cell = np.ones(n) if w is None else w.astype(np.float64)
+    tp = np.array([cell[(labels == j) & decided[:, j]].sum() for j in range(k)])
+    fp = np.array([cell[(labels != j) & decided[:, j]].sum() for j in range(k)])
+    fn = np.array([cell[(labels == j) & ~decided[:, j]].sum() for j in range(k)])
+    if average == "micro":
+        tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+    precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
+    score = 1.25 * precision * recall / (0.25 * precision + recall + 1e-7)
+    if average == "weighted":
+        score = np.sum(score * (tp + fn) / np.sum(tp + fn))
+    elif average == "macro":
+        score = np.mean(score)
+    got = run(metrics.FBetaScore(average=average, beta=0.5, threshold=threshold), cut, weighted)
+    np.testing.assert_allclose(got, score, rtol=1e-12 if average else 1e-7)  # an array: float32
+
+
+def test_f_score_arguments_are_checked_as_keras():
+    for bad in ({"average": "mean"}, {"beta": 0}, {"beta": "1"}, {"threshold": 0.0},
+                {"threshold": 1.5}, {"threshold": float("nan")}):
+        with pytest.raises(InvalidInputError):
+            metrics.FBetaScore(**bad)
+    assert metrics.F1Score(average="macro").get_config() == {
+        "name": "f1_score", "dtype": "float32", "average": "macro", "threshold": None}
+    assert metrics.F1Score().result() == 0.0
 
 
 def test_configs_round_trip_with_their_arguments():

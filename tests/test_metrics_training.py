@@ -176,7 +176,8 @@ def test_a_metric_setting_changed_between_fits_is_not_replayed_stale(monkeypatch
 def test_the_cupy_step_launches_the_metric_kernels(harness_backend_class):
     x, labels = blobs(n=64, classes=4)
     compiled = ["auc", "precision", metrics.Recall(top_k=2), metrics.TopKCategoricalAccuracy(k=2),
-                "mse", metrics.BinaryAccuracy(), metrics.Accuracy()]
+                "mse", metrics.BinaryAccuracy(), metrics.Accuracy(),
+                metrics.F1Score(average="macro"), metrics.FBetaScore(beta=2.0, threshold=0.3)]
     gpu = harness_backend_class()  # the CuPy backend's launches, run in the g++ harness
     logs = []
     for backend in (gpu, NumpyBackend()):
@@ -191,7 +192,7 @@ def test_the_cupy_step_launches_the_metric_kernels(harness_backend_class):
             "add_matches"} <= set(gpu.launches)
     assert logs[0].keys() == logs[1].keys()
     for name in logs[1]:  # the same float32 model on two devices: its forward pass to rounding
-        assert logs[0][name] == pytest.approx(logs[1][name], rel=1e-6), name
+        np.testing.assert_allclose(logs[0][name], logs[1][name], rtol=1e-6, err_msg=name)
 
 
 def test_the_model_file_keeps_the_metrics_and_resume_is_exact(tmp_path):
@@ -272,6 +273,23 @@ def test_two_unnamed_aucs_log_as_keras_and_a_monitor_finds_their_direction(keras
                      [metrics.TruePositives(name="tp")])
     with pytest.raises(InvalidInputError, match="mode='max'"):
         model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[counts])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "compiled"])
+def test_f_scores_in_a_model_equal_the_standalone_metrics(backend):
+    x, labels = blobs(n=240, classes=5)
+    y = np.eye(5, dtype=np.float32)[labels]
+    compiled = [metrics.F1Score(), metrics.F1Score(average="weighted", name="f1_w"),
+                metrics.FBetaScore(average="micro", beta=0.5, threshold=0.2, name="f05")]
+    model = model_on(backend_named(backend), 5, "softmax", "categorical_crossentropy", compiled)
+    w = np.random.default_rng(3).random(240) * 2
+    history = model.fit(x, y, epochs=1, batch_size=50, verbose=0)
+    assert history.history["f1_score"][0].shape == (5,)  # one per class, as Keras's
+    p = model.predict(x, verbose=0)
+    logs = model.evaluate(x, y, batch_size=80, verbose=0, sample_weight=w, return_dict=True)
+    for name in ("f1_score", "f1_w", "f05"):
+        fresh = metrics.deserialize(metrics.serialize(model._metric_object(name)))
+        np.testing.assert_allclose(logs[name], fresh(y, p), rtol=1e-12, err_msg=name)
 
 
 def test_metrics_of_one_name_are_numbered_as_keras_logs_them():

@@ -26,18 +26,21 @@ from .accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCate
 from .base import Mean, Metric
 from .confusion import (AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
                         TruePositives)
+from .f_score import F1Score, FBetaScore
 from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 
 __all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
            "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
            "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC", "TruePositives",
-           "FalsePositives", "TrueNegatives", "FalseNegatives", "MeanSquaredError",
+           "FalsePositives", "TrueNegatives", "FalseNegatives", "F1Score", "FBetaScore",
+           "MeanSquaredError",
            "RootMeanSquaredError", "MeanAbsoluteError", "get", "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC,
-    TruePositives, FalsePositives, TrueNegatives, FalseNegatives, MeanSquaredError,
+    TruePositives, FalsePositives, TrueNegatives, FalseNegatives, F1Score, FBetaScore,
+    MeanSquaredError,
     RootMeanSquaredError, MeanAbsoluteError)}
 #: Keras's names: the class name, its snake_case (each class's default name) and aliases
 _BY_NAME = {**_CLASSES, **{cls.default_name: cls for cls in _CLASSES.values()},
