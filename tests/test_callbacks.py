@@ -2,6 +2,7 @@
 host reads; the non-finite loss warning; Ctrl-C; BackupAndRestore after an exception."""
 
 import csv
+import random
 import os
 import signal
 import warnings
@@ -436,3 +437,41 @@ def test_backup_and_restore_arguments(tmp_path):
     with pytest.raises(gpudnn.FileFormatError, match="latest.gpudnn: holds 4 weight arrays"):
         other.fit(x, y, epochs=1, verbose=0,
                   callbacks=[callbacks.BackupAndRestore(tmp_path / "kept")])
+
+
+# ------------------------------------------------------------------ LambdaCallback
+def test_lambda_callback_calls_the_functions_it_was_given():
+    x, y = data()
+    seen = []
+    hook = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(("epoch", epoch, round(logs["loss"], 6))),
+        on_train_begin=lambda logs: seen.append(("begin",)),
+        on_batch_end=lambda batch, logs: seen.append(("batch", batch, "loss" in logs)))
+    assert hook.needs_batch_logs()
+    history = small_model().fit(x, y, epochs=2, batch_size=len(x) // 2, verbose=0,
+                                callbacks=[hook])
+    assert seen[0] == ("begin",)
+    assert [e for e in seen if e[0] == "epoch"] == [
+        ("epoch", i, round(loss, 6)) for i, loss in enumerate(history.history["loss"])]
+    assert [e for e in seen if e[0] == "batch"] == [("batch", b, True) for b in (0, 1)] * 2
+    assert not callbacks.LambdaCallback(on_epoch_end=print).needs_batch_logs()
+    with pytest.raises(InvalidInputError, match="on_epoch_finish"):
+        callbacks.LambdaCallback(on_epoch_finish=print)
+    with pytest.raises(InvalidInputError, match="function"):
+        callbacks.LambdaCallback(on_epoch_end="print")
+
+
+def test_set_random_seed_makes_a_program_repeat_as_keras_s():
+    x, y = data()
+    runs = []
+    for _ in range(2):
+        gpudnn.utils.set_random_seed(7)
+        noise = (random.random(), np.random.rand())
+        model = small_model()
+        model.fit(x, y, epochs=1, verbose=0)
+        runs.append((noise, model.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    for bad in (1.5, -1, 2**32, True):
+        with pytest.raises(InvalidInputError):
+            gpudnn.utils.set_random_seed(bad)

@@ -8,6 +8,7 @@ from .callback_list import CallbackList
 from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
 from .history import History
+from .lambda_callback import LambdaCallback
 from .learning_rate_scheduler import LearningRateScheduler
 from .model_checkpoint import ModelCheckpoint
 from .reduce_lr_on_plateau import ReduceLROnPlateau
@@ -15,4 +16,4 @@ from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
            "TerminateOnNaN", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
-           "BackupAndRestore"]
+           "BackupAndRestore", "LambdaCallback"]

@@ -1,12 +1,31 @@
-"""Helpers the course's Keras code uses, e.g. ``to_categorical``, ``clear_session``."""
+"""Helpers the course's Keras code uses, e.g. ``to_categorical``, ``set_random_seed``,
+``clear_session``."""
+
+import random
 
 import numpy as np
 
+from .. import config
 from ..errors import InvalidInputError
 from .naming import clear_session
 from .py_dataset import PyDataset
 
-__all__ = ["PyDataset", "clear_session", "to_categorical"]
+__all__ = ["PyDataset", "clear_session", "set_random_seed", "to_categorical"]
+
+
+def set_random_seed(seed):
+    """Keras 3's ``keras.utils.set_random_seed``: seed Python's ``random``, NumPy's global
+    generator and gpudnn's (``gpudnn.set_seed``), so that a program gives the same result
+    each run."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidInputError(f"Expected `seed` argument to be an integer. Received: "
+                                f"seed={seed!r} (of type {type(seed).__name__})")
+    if not 0 <= seed < 2**32:
+        raise InvalidInputError(f"a random seed is an integer in [0, 2**32) (NumPy's global "
+                                f"generator takes no other), not {seed}")
+    config.set_seed(seed)
+    random.seed(int(seed))
+    np.random.seed(int(seed))
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
