@@ -1,13 +1,17 @@
 """Activation functions by name, as Keras spells them.
 
 An activation is a :class:`Spec` — a backend kind (``linear sigmoid tanh relu leaky_relu elu
-softmax``) and the ``alpha`` that leaky_relu (negative slope) and elu (saturation) use. The math
+selu softplus softmax``) and the ``alpha`` that leaky_relu (negative slope) and elu
+(saturation) use. The math
 of each lives in the backend (``activation_forward`` / ``activation_backward``):
 
 - sigmoid ``1 / (1 + e^-x)``; its derivative ``y (1 - y)`` is at most 0.25, which is why the
   gradient shrinks through deep sigmoid stacks (vanishing gradient).
 - tanh ``tanh(x)``, derivative ``1 - y^2``.
-- relu ``max(x, 0)``; leaky_relu ``x if x > 0 else alpha x``; elu ``x if x > 0 else alpha (e^x - 1)``.
+- relu ``max(x, 0)``; leaky_relu ``x if x > 0 else alpha x``; elu ``x if x > 0 else alpha (e^x - 1)``;
+  selu ``scale * elu(x, alpha)`` with Keras's constants (alpha 1.6733, scale 1.0507), which keeps
+  the activations of a deep stack near zero mean and unit variance; softplus ``log(1 + e^x)``,
+  derivative ``sigmoid(x) = 1 - e^-y``. Each derivative is computed from the output y.
 - softmax over each row ``e^x_j / sum_k e^x_k``.
 """
 
@@ -29,6 +33,8 @@ _BY_NAME = {
     "relu": Spec("relu"),
     "leaky_relu": Spec("leaky_relu", 0.2),
     "elu": Spec("elu", 1.0),
+    "selu": Spec("selu"),
+    "softplus": Spec("softplus"),
     "softmax": Spec("softmax"),
 }
 

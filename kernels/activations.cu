@@ -50,6 +50,18 @@ y = x < (T)0 ? (T)(alpha * x) : x;
 T x = z + bias[i % k];
 y = x < (T)0 ? (T)(alpha * (T)expm1(x)) : x;
 
+// kernel: selu_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// Keras selu: y = scale x for x >= 0, scale (alpha (exp(x) - 1)) for x < 0, with
+// alpha = 1.6732632423543772, scale = 1.0507009873554805 (self-normalizing networks)
+T x = z + bias[i % k];
+y = x < (T)0 ? (T)((T)1.0507009873554805 * (T)((T)1.6732632423543772 * (T)expm1(x)))
+             : (T)((T)1.0507009873554805 * x);
+
+// kernel: softplus_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// y = log(1 + exp(x)) computed as max(x, 0) + log1p(exp(-|x|)): no overflow for large x
+T x = z + bias[i % k];
+y = (x > (T)0 ? x : (T)0) + (T)log1p((T)exp(-(T)fabs(x)));
+
 // kernel: softmax_fwd | in: raw T z, raw T bias, int32 k | out: raw T y | scalars: k
 // One thread per row i: x = z[i, :] + bias; y[i, :] = exp(x - max x) / sum exp(x - max x).
 // y may be z: each element is read before it is overwritten.
@@ -92,6 +104,15 @@ dx = dy * (y > (T)0 ? (T)1 : alpha);
 // kernel: elu_bwd | in: T y, T dy, T alpha | out: T dx | scalars: alpha
 // dx = dy (y > 0 ? 1 : y + alpha), since d/dx alpha (exp(x) - 1) = y + alpha for x < 0
 dx = dy * (y > (T)0 ? (T)1 : (T)(y + alpha));
+
+// kernel: selu_bwd | in: T y, T dy | out: T dx
+// dx = dy (y > 0 ? scale : y + scale alpha), since d/dx scale alpha (exp(x) - 1) = y + scale
+// alpha for x < 0 (scale alpha = 1.7580993408473766)
+dx = dy * (y > (T)0 ? (T)1.0507009873554805 : (T)(y + (T)1.7580993408473766));
+
+// kernel: softplus_bwd | in: T y, T dy | out: T dx
+// dx = dy sigmoid(x) = dy (1 - exp(-y)), computed as -expm1(-y): exact for small y
+dx = dy * (T)(-(T)expm1(-y));
 
 // kernel: softmax_bwd | in: raw T y, raw T dy, int32 k | out: raw T dx | scalars: k
 // One thread per row i: dx[i, :] = y[i, :] (dy[i, :] - sum_j dy[i, j] y[i, j]). dx may be dy.

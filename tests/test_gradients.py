@@ -100,3 +100,15 @@ def test_no_bias_and_single_output():
     model.add(layers.Dense(1, activation="sigmoid"))
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     check(model, rng.normal(0, 1, (7, 2)), rng.integers(0, 2, 7))
+
+
+@pytest.mark.parametrize("name,formula", [
+    ("selu", lambda x: 1.0507009873554805 * np.where(
+        x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))),
+    ("softplus", lambda x: np.logaddexp(x, 0.0))])
+def test_selu_and_softplus_follow_keras_formulas(name, formula):
+    """Keras's selu (scale * elu(x, alpha), its constants) and softplus (log(1 + e^x), with no
+    overflow for large x), on every backend's float64 forward pass."""
+    x = np.array([[-800.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 0.5, 3.0, 50.0, 800.0]])
+    model = models.Sequential([layers.Activation(name, input_shape=(10,))], dtype="float64")
+    np.testing.assert_allclose(model.predict(x, verbose=0), formula(x), rtol=1e-14, atol=1e-300)

@@ -235,7 +235,8 @@ def test_the_compiled_cpu_backend_matches_numpy_under_a_mixed_policy(compiled):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "sigmoid", "leaky_relu", "selu",
+                                        "softplus"])
 def test_the_compiled_backend_runs_the_16_bit_kernels(compiled, kernels_only, activation):
     """A mixed model's hidden activations, forward and backward, are the 16-bit kernel forms
     (kernels_only fails the test on a fallback to NumPy), and its predictions agree with the

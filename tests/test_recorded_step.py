@@ -39,7 +39,7 @@ OPTIMIZERS = {
     "sgd_cosine_warmup": lambda: optimizers.SGD(learning_rate=optimizers.schedules.CosineDecay(
         0.0, decay_steps=20, warmup_target=0.1, warmup_steps=5)),
 }
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "linear"]
 
 
 def train(monkeypatch, record, optimizer, activation="relu", loss="categorical_crossentropy",

@@ -23,7 +23,7 @@ OPTIMIZERS = {
     "adamw": lambda: optimizers.AdamW(learning_rate=0.01),
     "adagrad": lambda: optimizers.Adagrad(learning_rate=0.1),
 }
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "linear"]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

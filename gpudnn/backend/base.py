@@ -46,7 +46,10 @@ from .staging import BatchStaging
 from .totals import DeviceTotals
 from .update_ops import UpdateOps
 
-ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
+ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
+                    "softmax")
+#: Keras's selu constants (kernels/activations.cu writes them as literals)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits")
 
 #: Work arrays a backend keeps for reuse (a training step uses about a dozen).

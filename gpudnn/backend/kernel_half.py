@@ -40,8 +40,9 @@ from .kernel_source import KernelSpec, load_kernels, vector_form
 #: The element-wise kernels that get a 16-bit form (softmax, a row kernel, runs on the
 #: float32 output layer).
 HALF_FORM_KERNELS = ("linear_fwd", "relu_fwd", "sigmoid_fwd", "tanh_fwd", "leaky_relu_fwd",
-                     "elu_fwd", "linear_bwd", "relu_bwd", "sigmoid_bwd", "tanh_bwd",
-                     "leaky_relu_bwd", "elu_bwd", "dropout", "dropout_shared")
+                     "elu_fwd", "selu_fwd", "softplus_fwd", "linear_bwd", "relu_bwd",
+                     "sigmoid_bwd", "tanh_bwd", "leaky_relu_bwd", "elu_bwd", "selu_bwd",
+                     "softplus_bwd", "dropout", "dropout_shared")
 #: The optimizer updates that get a master form.
 MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
                        "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",

@@ -38,7 +38,7 @@ from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
-_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu")
+_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus")
 _WITH_ALPHA = ("leaky_relu", "elu")
 #: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
 _GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",

@@ -15,7 +15,7 @@ import mmap
 import numpy as np
 
 from ..dtype_policies import is_half
-from .base import Backend, dropout_threshold
+from .base import SELU_ALPHA, SELU_SCALE, Backend, dropout_threshold
 from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
@@ -132,6 +132,24 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
             neg *= alpha
             np.maximum(x, 0, out=x)
             x += neg
+        elif kind == "selu":
+            one = x.dtype.type
+            neg = self._scratch(x.shape, x.dtype)
+            np.minimum(x, 0, out=neg)
+            np.expm1(neg, out=neg)
+            neg *= one(SELU_ALPHA)
+            neg *= one(SELU_SCALE)
+            np.maximum(x, 0, out=x)
+            x *= one(SELU_SCALE)
+            x += neg
+        elif kind == "softplus":  # max(x, 0) + log1p(exp(-|x|))
+            tail = self._scratch(x.shape, x.dtype)
+            np.abs(x, out=tail)
+            np.negative(tail, out=tail)
+            np.exp(tail, out=tail)
+            np.log1p(tail, out=tail)
+            np.maximum(x, 0, out=x)
+            x += tail
         elif kind == "softmax":
             self._row_softmax(x, x)
         else:
@@ -148,15 +166,23 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
             mask = self._scratch(y.shape, np.bool_)
             np.greater(y, 0, out=mask)
             np.multiply(dy, mask, out=out)
-        elif kind in ("leaky_relu", "elu"):
+        elif kind in ("leaky_relu", "elu", "selu"):
             positive = self._scratch(y.shape, np.bool_)
             np.greater(y, 0, out=positive)
             slope = self._scratch(y.shape, y.dtype)
             if kind == "elu":
                 np.add(y, alpha, out=slope)
+            elif kind == "selu":  # y + scale alpha, or scale where y > 0
+                np.add(y, y.dtype.type(SELU_SCALE * SELU_ALPHA), out=slope)
             else:
                 slope.fill(alpha)
-            np.copyto(slope, 1, where=positive)
+            np.copyto(slope, y.dtype.type(SELU_SCALE) if kind == "selu" else 1, where=positive)
+            np.multiply(dy, slope, out=out)
+        elif kind == "softplus":  # dy sigmoid(x) = dy (-expm1(-y))
+            slope = self._scratch(y.shape, y.dtype)
+            np.negative(y, out=slope)
+            np.expm1(slope, out=slope)
+            np.negative(slope, out=slope)
             np.multiply(dy, slope, out=out)
         elif kind == "sigmoid":
             slope = self._scratch(y.shape, y.dtype)
