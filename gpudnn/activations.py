@@ -62,6 +62,9 @@ def get(identifier):
             raise unknown_name("activation", kind, _BY_NAME)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha != alpha:
             raise InvalidInputError(f"activation alpha must be a number, not {alpha!r}")
+        if kind not in ("leaky_relu", "elu") and alpha != 0:
+            raise InvalidInputError(f"activation {kind!r} takes no alpha (only leaky_relu and "
+                                    f"elu do), not {alpha!r}")
         return Spec(kind, float(alpha))
     if isinstance(identifier, str):
         spec = _BY_NAME.get(identifier.lower())

@@ -125,6 +125,34 @@ for (int t = 0; t < m; ++t) {
   atomicAdd(&counts[3 * m + t], fn);
 }
 
+// kernel: add_class_counts | in: raw T p, raw T y, raw T w, T threshold, int32 k, int64 n, int64 threads, int32 weighted, int32 by_max | out: raw float64 counts | scalars: threshold, k, n, threads, weighted, by_max
+// Keras's FBetaScore counts of each class j (column): counts (4, k) += TP_j = sum_r w_r d y,
+// FP_j = sum_r w_r d (1 - y), FN_j = sum_r w_r (1 - d) y and the support S_j = sum_r w_r y,
+// y = y[r, j] the label as a number (a soft label counts by its value, as Keras multiplies),
+// the decision d = p[r, j] > threshold, or with by_max p[r, j] >= the row's max and
+// |p[r, j]| > 1e-9 (Keras: every tied column counts, an all-zero row none; a NaN in the row
+// makes the max NaN, no decision). Thread i takes rows i, i + threads, ...
+for (ptrdiff_t r = i; r < n; r += threads) {
+  const ptrdiff_t row = r * k;
+  T top = p[row];
+  for (int l = 1; l < k; ++l) {
+    const T o = p[row + l];
+    top = (o > top || o != o) && top == top ? o : top;
+  }
+  const double wr = weighted ? (double)w[r] : 1.0;
+  for (int j = 0; j < k; ++j) {
+    const T score = p[row + j];
+    const bool decided = by_max ? (score >= top && (T)fabs(score) > (T)1e-9) : score > threshold;
+    const T label = y[row + j];
+    const double d = decided ? 1.0 : 0.0;
+    const double positive = (double)label, negative = (double)((T)1 - label);
+    atomicAdd(&counts[j], wr * (d * positive));
+    atomicAdd(&counts[k + j], wr * (d * negative));
+    atomicAdd(&counts[2 * k + j], wr * ((1.0 - d) * positive));
+    atomicAdd(&counts[3 * k + j], wr * positive);
+  }
+}
+
 // kernel: add_buckets | in: T p, T y, raw T w, raw T lw, int32 k, int32 buckets, int32 labels, int32 weighted, int32 label_weighted, int32 from_logits | out: raw float64 counts | scalars: k, buckets, labels, weighted, label_weighted, from_logits
 // Keras's AUC with evenly spaced thresholds (its default: [-eps, 1/(N-1), ..., (N-2)/(N-1),
 // 1 + eps], N = buckets), one element per thread: q = clip(p, 0, 1) (p = sigmoid(p) first with

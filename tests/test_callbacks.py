@@ -455,8 +455,9 @@ def test_lambda_callback_calls_the_functions_it_was_given():
         ("epoch", i, round(loss, 6)) for i, loss in enumerate(history.history["loss"])]
     assert [e for e in seen if e[0] == "batch"] == [("batch", b, True) for b in (0, 1)] * 2
     assert not callbacks.LambdaCallback(on_epoch_end=print).needs_batch_logs()
-    with pytest.raises(InvalidInputError, match="on_epoch_finish"):
-        callbacks.LambdaCallback(on_epoch_finish=print)
+    with pytest.raises(InvalidInputError, match="epoch_finish"):
+        callbacks.LambdaCallback(epoch_finish=print)
+    assert callbacks.LambdaCallback(on_test_batch_end=print).on_test_batch_end is print
     with pytest.raises(InvalidInputError, match="function"):
         callbacks.LambdaCallback(on_epoch_end="print")
 

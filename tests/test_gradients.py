@@ -112,3 +112,12 @@ def test_selu_and_softplus_follow_keras_formulas(name, formula):
     x = np.array([[-800.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 0.5, 3.0, 50.0, 800.0]])
     model = models.Sequential([layers.Activation(name, input_shape=(10,))], dtype="float64")
     np.testing.assert_allclose(model.predict(x, verbose=0), formula(x), rtol=1e-14, atol=1e-300)
+
+
+def test_an_alpha_is_refused_where_the_activation_takes_none():
+    from gpudnn import activations
+    from gpudnn.errors import InvalidInputError
+
+    assert activations.get({"kind": "elu", "alpha": 0.5}).alpha == 0.5
+    with pytest.raises(InvalidInputError, match="takes no alpha"):
+        activations.get({"kind": "selu", "alpha": 3.0})

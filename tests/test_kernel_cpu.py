@@ -348,6 +348,7 @@ def test_every_kernel_runs_through_a_backend_call_site(gpu):
     gpu.accumulate_top_k(x, x, 2, total)
     gpu.accumulate_errors(x, x, True, total)
     gpu.accumulate_confusion(x, x, (0.3, 0.7), counts, top_k=2)
+    gpu.accumulate_class_counts(x, x, None, host(np.zeros((4, x.shape[1]), np.float64)))
     gpu.accumulate_buckets(x, x, host(np.zeros((2, 1, 11), np.float64)), weights=w)
     counter = host(np.zeros(1, np.int64))
     gpu.dropout(x, 1, counter, 0.5, out)

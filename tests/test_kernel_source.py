@@ -24,7 +24,7 @@ def test_every_family_has_its_kernels():
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
     # the compiled metrics (kernels/metrics.cu)
     expected |= {"add_matches", "add_top_k_hits", "add_error_sums", "add_confusion",
-                 "add_buckets"}
+                 "add_class_counts", "add_buckets"}
     # batch normalization (kernels/normalization.cu)
     expected |= {"batchnorm_forward", "batchnorm_inference", "batchnorm_backward",
                  "batchnorm_inference_backward", "batchnorm_forward_rows",

@@ -357,15 +357,65 @@ def test_f_scores_equal_scikit_learn_and_keras_formula(average, threshold, weigh
     precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
     score = 1.25 * precision * recall / (0.25 * precision + recall + 1e-7)
     if average == "weighted":
-        score = np.sum(score * (tp + fn) / np.sum(tp + fn))
+        score = np.sum(score * (tp + fn) / (np.sum(tp + fn) + 1e-7))
     elif average == "macro":
         score = np.mean(score)
     got = run(metrics.FBetaScore(average=average, beta=0.5, threshold=threshold), cut, weighted)
     np.testing.assert_allclose(got, score, rtol=1e-12 if average else 1e-7)  # an array: float32
 
 
+def keras_f_score(y, p, average, beta=1.0, threshold=None, w=None):
+    """Keras 3's FBetaScore.update_state and result, written from its source: the decisions
+    in p's dtype (Keras's metric dtype), the sums and the score in float64."""
+    one = p.dtype.type
+    if threshold is None:
+        d = (p >= p.max(axis=1, keepdims=True)) & (np.abs(p) > one(1e-9))
+    else:
+        d = p > one(threshold)
+    p = p.astype(float)
+    d = d.astype(float)
+    w = np.ones((len(y), 1)) if w is None else np.asarray(w, float)[:, None]
+    axis = None if average == "micro" else 0
+    tp, fp = (w * d * y).sum(axis), (w * d * (1 - y)).sum(axis)
+    fn, support = (w * (1 - d) * y).sum(axis), (w * y).sum(axis)
+    precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
+    score = (1 + beta ** 2) * precision * recall / (beta ** 2 * precision + recall + 1e-7)
+    if average == "weighted":
+        return np.sum(score * support / (np.sum(support) + 1e-7))
+    return score if average is None else np.mean(score)
+
+
+def test_f_scores_follow_keras_on_ties_zero_rows_soft_labels_and_no_positives():
+    ties = (np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1]], F32),
+            np.array([[1, 1, 0], [0, 1, 1], [0, 0, 0], [0, 0, 1]], F32))
+    zero_row = (np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], F32),
+                np.array([[0, 0, 0], [.1, .8, .1], [0, -1, -2], [.7, .2, .1]], F32))
+    soft = (np.array([[0.925, 0.025, 0.05], [0.025, 0.05, 0.925], [0.05, 0.925, 0.025]], F32),
+            np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], F32))
+    for y, p in (ties, zero_row, soft):
+        for average in (None, "micro", "macro", "weighted"):
+            for threshold in (None, 0.3):
+                got = metrics.FBetaScore(average=average, beta=2.0, threshold=threshold)(y, p)
+                np.testing.assert_allclose(
+                    got, keras_f_score(y.astype(float), p, average, 2.0, threshold),
+                    rtol=1e-6, atol=1e-12)
+    assert metrics.F1Score(average="weighted")(np.zeros((2, 2)), [[.3, .7], [.6, .4]]) == 0.0
+
+
+def test_f_score_of_many_classes_is_one_pass():
+    """1,000 classes: counted in one vectorised pass (no per-class loop over the batch)."""
+    rng = np.random.default_rng(4)
+    y = np.eye(1000, dtype=F32)[rng.integers(0, 1000, 256)]
+    p = rng.random((256, 1000)).astype(F32)
+    metric = metrics.F1Score(average="macro")
+    metric.update_state(y, p)
+    assert metric.result() == pytest.approx(keras_f_score(y.astype(float), p, "macro"),
+                                            rel=1e-6)
+
+
 def test_f_score_arguments_are_checked_as_keras():
-    for bad in ({"average": "mean"}, {"beta": 0}, {"beta": "1"}, {"threshold": 0.0},
+    for bad in ({"average": "mean"}, {"beta": 0}, {"beta": "1"}, {"beta": float("inf")},
+                {"threshold": 0.0},
                 {"threshold": 1.5}, {"threshold": float("nan")}):
         with pytest.raises(InvalidInputError):
             metrics.FBetaScore(**bad)

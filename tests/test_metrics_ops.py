@@ -124,6 +124,16 @@ def test_confusion(other, dtype, weighted, options, thresholds):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("threshold", [None, 0.5, 0.25])
+def test_class_counts(other, dtype, weighted, threshold):
+    """F-score counts: ties, a NaN row, soft targets (counted by value), exact thresholds."""
+    counts = compare(other, lambda be, p, y, c, w: be.accumulate_class_counts(
+        p, y, threshold, c, weights=w), (4, 5), dtype, True)
+    np.testing.assert_allclose(counts[0] + counts[2], counts[3], rtol=1e-12)  # TP + FN = S
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("options", [{}, {"multi_label": True}, {"from_logits": True},
                                      {"label_weights": (1.0, 0.5, 2.0, 0.0, 3.0)}])
 @pytest.mark.parametrize("buckets", [200, 3, 11])

@@ -152,3 +152,26 @@ def test_variables_aliases_history_and_validation_freq():
         with pytest.raises(InvalidInputError, match="validation_freq"):
             model.fit(x, labels, epochs=1, verbose=0, validation_split=0.25,
                       validation_freq=bad)
+
+
+def test_a_frozen_model_freezes_the_layers_added_later_and_flags_are_checked():
+    model = models.Sequential([layers.Dense(3, input_shape=(4,))], trainable=False)
+    model.add(layers.Dense(2))
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) == 4
+    for bad in (lambda: models.Sequential(trainable="no"), lambda: model.pop(rebuild="no"),
+                lambda: models.Sequential.from_config({"layers": [], "trainable": "no"}),
+                lambda: models.Sequential.from_config({"layers": [],
+                                                       "build_input_shape": [3, 4]})):
+        with pytest.raises(InvalidInputError):
+            bad()
+
+
+def test_a_clone_keeps_the_originals_optimizer_kind_under_float16():
+    """compile(auto_scale_loss=False) under mixed_float16: the clone has no LossScaleOptimizer
+    either (and the one that had it keeps it)."""
+    for auto in (False, True):
+        model = models.Sequential([layers.Dense(4, input_shape=(3,), dtype="mixed_float16"),
+                                   layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse", auto_scale_loss=auto)
+        clone = models.clone_model(model)
+        assert type(clone.optimizer) is type(model.optimizer)

@@ -61,6 +61,16 @@ class CupyMetrics:
                          flag(weights is not None), flag(label_weights is not None),
                          flag(from_logits), counts.reshape(-1), size=threads)
 
+    def accumulate_class_counts(self, y_pred, y_true, threshold, counts, weights=None):
+        n, k = y_pred.shape
+        threads = metric_threads(n)
+        w = self._metric_weights(weights, y_pred)
+        with self._device:
+            self._launch("add_class_counts", y_pred.reshape(-1), y_true.reshape(-1), w,
+                         0.0 if threshold is None else float(threshold), k, n, threads,
+                         flag(weights is not None), flag(threshold is None),
+                         counts.reshape(-1), size=threads)
+
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
         n, k = y_pred.shape

@@ -82,6 +82,15 @@ class MetricOps:
         cell at every threshold."""
 
     @abstractmethod
+    def accumulate_class_counts(self, y_pred, y_true, threshold, counts, weights=None):
+        """Keras's ``FBetaScore`` counts of each class (column) j: ``counts`` (4, k) float64
+        += ``TP_j = sum_i w_i d_ij y_ij``, ``FP_j = sum_i w_i d_ij (1 - y_ij)``, ``FN_j =
+        sum_i w_i (1 - d_ij) y_ij`` and the support ``S_j = sum_i w_i y_ij`` (labels as
+        numbers, ``1 - y`` in T), where the decision ``d_ij`` is ``p_ij > threshold`` (a host
+        float cast to T), or with ``threshold`` None ``p_ij >= max_l p_il and |p_ij| > 1e-9``
+        (every tied column counts, an all-zero or NaN-holding row none)."""
+
+    @abstractmethod
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
         """Keras's bucketed confusion counts for N evenly spaced thresholds ``[-eps, 1/(N-1),

@@ -88,6 +88,19 @@ class NativeMetrics:
            threads, flag(weights is not None), flag(label_weights is not None),
            flag(from_logits), po)
 
+    def accumulate_class_counts(self, y_pred, y_true, threshold, counts, weights=None):
+        dtype = getattr(y_pred, "dtype", None)
+        site = None
+        if dtype in _FLOATS:
+            site = self._metric_site("add_class_counts", y_pred, y_true, weights, counts, ())
+        if site is None:
+            return super().accumulate_class_counts(y_pred, y_true, threshold, counts, weights)
+        fn, pp, py, pw, po = site[:5]
+        n, k = y_pred.shape
+        threads = metric_threads(n)
+        fn(threads, pp, py, pw, 0.0 if threshold is None else float(threshold), k, n, threads,
+           flag(weights is not None), flag(threshold is None), po)
+
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
         dtype = getattr(y_pred, "dtype", None)

@@ -93,6 +93,24 @@ class NumpyMetrics:
             counts[2, t] += cell[~label & ~positive].sum()
             counts[3, t] += cell[label & ~positive].sum()
 
+    def accumulate_class_counts(self, y_pred, y_true, threshold, counts, weights=None):
+        w = _row_weights(weights, y_pred)
+        dtype = y_pred.dtype.type
+        if threshold is None:
+            with np.errstate(invalid="ignore"):
+                top = np.max(y_pred, axis=1, keepdims=True)  # NaN when the row holds one
+                decided = (y_pred >= top) & (np.abs(y_pred) > dtype(1e-9))
+        else:
+            decided = y_pred > dtype(threshold)
+        d = decided.astype(np.float64)
+        positive = y_true.astype(np.float64)
+        negative = (dtype(1) - y_true).astype(np.float64)
+        rows = np.ones((y_pred.shape[0], 1)) if w is None else w[:, None]
+        counts[0] += (rows * (d * positive)).sum(axis=0)
+        counts[1] += (rows * (d * negative)).sum(axis=0)
+        counts[2] += (rows * ((1.0 - d) * positive)).sum(axis=0)
+        counts[3] += (rows * positive).sum(axis=0)
+
     def accumulate_buckets(self, y_pred, y_true, counts, weights=None, multi_label=False,
                            label_weights=None, from_logits=False):
         w = _row_weights(weights, y_pred)

@@ -4,7 +4,9 @@
 (``on_epoch_begin``, ``on_epoch_end``, ``on_train_begin``, ``on_train_end``,
 ``on_train_batch_begin``, ``on_train_batch_end``, and by keyword any other hook of
 ``Callback``, e.g. ``on_batch_end`` or ``on_test_end``) replaces the hook of that name; the
-others do nothing. A function given for a batch's end gets the running logs every batch.
+others do nothing. A function given for a batch's end gets the running logs every batch. As
+in Keras any ``on_...`` hook is taken; those of evaluate's and predict's batches
+(``on_test_batch_*``, ``on_predict_*``) are never called here: those loops take no callbacks.
 """
 
 from ..errors import InvalidInputError
@@ -21,10 +23,10 @@ class LambdaCallback(Callback):
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
                  **kwargs):
         super().__init__()
-        unknown = sorted(set(kwargs) - set(HOOKS))
+        unknown = sorted(name for name in kwargs if not name.startswith("on_"))
         if unknown:
-            raise InvalidInputError(f"LambdaCallback takes the hooks {list(HOOKS)}, not "
-                                    f"{unknown}")
+            raise InvalidInputError(f"LambdaCallback takes hooks (on_epoch_end=..., "
+                                    f"{', '.join(HOOKS[2:5])}...), not {unknown}")
         given = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
                      on_train_batch_begin=on_train_batch_begin,

@@ -1,17 +1,19 @@
 """Keras 3's ``FBetaScore`` and ``F1Score``: the F-score of each class (each output column).
 
-Each column is one class: its label is positive when ``y_true != 0``; its prediction positive
-when ``y_pred > threshold``, or, with ``threshold=None``, when it is the row's highest score
-(Keras: ``y_pred >= max(y_pred)``; on an exact tie gpudnn takes the lower column only). The
-state counts each class's true and false positives and false negatives (weighted by
-``sample_weight``); then, with Keras's epsilon ``1e-7``::
+As Keras's ``update_state``: the decision ``d`` of each output is ``y_pred > threshold``, or,
+with ``threshold=None``, ``y_pred >= the row's highest score and |y_pred| > 1e-9`` (every
+tied column counts; an all-zero row decides nothing). The state sums, per class, ``TP = sum
+w d y``, ``FP = sum w d (1 - y)``, ``FN = sum w (1 - d) y`` and the support ``sum w y``, with
+the label ``y`` as a number (a soft label counts by its value) and ``w`` the sample weight
+(backend op ``accumulate_class_counts``, one pass over the batch). Then, with Keras's epsilon
+``1e-7``::
 
     precision = TP / (TP + FP + 1e-7),  recall = TP / (TP + FN + 1e-7)
     F = (1 + beta^2) precision recall / (beta^2 precision + recall + 1e-7)
 
 ``average``: None gives one score per class (an array), ``"macro"`` their mean,
-``"weighted"`` their mean weighted by each class's support (TP + FN), ``"micro"`` the score of
-the counts summed over the classes.
+``"weighted"`` their sum weighted by ``support / (sum(support) + 1e-7)``, ``"micro"`` the
+score of the counts summed over the classes.
 """
 
 import numpy as np
@@ -19,7 +21,6 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..utils.inputs import real_number
 from .base import Metric
-from .confusion import NEG_INF
 
 #: Keras's backend.epsilon(), in every denominator of the score
 EPSILON = 1e-7
@@ -36,7 +37,7 @@ class FBetaScore(Metric):
             raise InvalidInputError(f"Invalid `average` argument value. Expected one of: "
                                     f"{list(AVERAGES)}. Received: average={average!r}")
         beta_value = real_number(beta)
-        if beta_value is None or not beta_value > 0:
+        if beta_value is None or not 0 < beta_value < float("inf"):
             raise InvalidInputError(f"`beta` should be a float > 0. Received: beta={beta!r}")
         if threshold is not None:
             value = real_number(threshold)
@@ -48,14 +49,10 @@ class FBetaScore(Metric):
         super().__init__(name=name, dtype=dtype)
 
     def state_shape(self, outputs):
-        return (outputs, 4, 1)
+        return (4, outputs)
 
     def accumulate(self, backend, y_pred, y_true, state, weights=None):
-        # one class (column) at a time: the confusion counts of Precision(class_id=j)
-        top_k, threshold = (1, NEG_INF) if self.threshold is None else (None, self.threshold)
-        for j in range(state.shape[0]):
-            backend.accumulate_confusion(y_pred, y_true, (threshold,), state[j],
-                                         weights=weights, class_id=j, top_k=top_k)
+        backend.accumulate_class_counts(y_pred, y_true, self.threshold, state, weights=weights)
 
     def result(self):
         if self._state is None:  # Keras's zero counts
@@ -63,18 +60,15 @@ class FBetaScore(Metric):
         return super().result()
 
     def result_of(self, state, weight, outputs):
-        counts = np.asarray(state, np.float64)[:, :, 0]
-        tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 3]
+        tp, fp, fn, support = np.asarray(state, np.float64)
         if self.average == "micro":
             tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
         b2 = self.beta ** 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = tp / (tp + fp + EPSILON)
-            recall = tp / (tp + fn + EPSILON)
-            score = (1 + b2) * precision * recall / (b2 * precision + recall + EPSILON)
-            if self.average == "weighted":
-                support = tp + fn
-                return float(np.sum(score * support / np.sum(support)))
+        precision = tp / (tp + fp + EPSILON)
+        recall = tp / (tp + fn + EPSILON)
+        score = (1 + b2) * (precision * recall / (b2 * precision + recall + EPSILON))
+        if self.average == "weighted":
+            return float(np.sum(score * (support / (np.sum(support) + EPSILON))))
         if self.average is None:
             return score.astype(self.dtype)
         return float(np.mean(score))

@@ -48,7 +48,10 @@ class ModelConfig:
             dtype = dtype_policies.get(dtype).variable_dtype
         model = cls([layers.deserialize(item) for item in config["layers"]],
                     name=config.get("name"), device=device, dtype=dtype)
-        if not config.get("trainable", True):
+        trainable = config.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
+        if not trainable:
             model._trainable = False  # its layers' own flags came with them
         if shape is not None and not model.built:
             if model.layers:
@@ -85,10 +88,12 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     clone = type(model).from_config(model.get_config(), device=device or model.backend.name)
     compiled = model.get_compile_config()
     if compiled is not None:
+        # the optimizer as the original has it: a LossScaleOptimizer only if it had one
         clone.compile(optimizer=optimizers.deserialize(optimizers.serialize(compiled["optimizer"])),
                       loss=losses.deserialize(losses.serialize(compiled["loss"])),
                       metrics=[_fresh(m) for m in compiled["metrics"]],
-                      weighted_metrics=[_fresh(m) for m in compiled["weighted_metrics"]])
+                      weighted_metrics=[_fresh(m) for m in compiled["weighted_metrics"]],
+                      auto_scale_loss=False)
     return clone
 
 
@@ -101,7 +106,7 @@ def _sample_shape(shape):
     """``build_input_shape`` ``[None, *sample_shape]`` checked, as the sample shape (or None)."""
     if shape is None:
         return None
-    if not isinstance(shape, (list, tuple)) or len(shape) < 2:
+    if not isinstance(shape, (list, tuple)) or len(shape) < 2 or shape[0] is not None:
         raise InvalidInputError(f"build_input_shape is [None, *sample_shape], not {shape!r}")
     return tuple(inputs.positive_int(d, "each dimension of build_input_shape")
                  for d in shape[1:])

@@ -67,6 +67,8 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         self.rng = config.rng().spawn(1)[0]
         for layer in layers or []:
             self.add(layer)
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
         if not trainable:
             self.trainable = False
 

@@ -56,6 +56,8 @@ class ModelStructure(nesting.Nestable):
             raise InvalidInputError(
                 f"layer {layer.name!r} declares input_shape=({layer.input_dim},) but the previous "
                 f"layer outputs {previous} features; drop input_shape from it")
+        if not self.trainable:  # a frozen model trains nothing, layers added later included
+            layer.trainable = False
         self.layers.append(layer)
         if isinstance(layer, nesting.Nestable):
             layer._owner = self
@@ -71,6 +73,8 @@ class ModelStructure(nesting.Nestable):
         and optimizer, whose state (moments, step count) starts again for the new parameters;
         a new last layer is usually added and compiled next."""
         nesting.check_not_nested(self, "pop a layer")
+        if not isinstance(rebuild, (bool, np.bool_)):
+            raise InvalidInputError(f"rebuild is True or False, not {rebuild!r}")
         if not self.layers:
             raise InvalidInputError("There are no layers in the model to pop")
         shape = self.input_shape if self.built else self._declared_input_shape()
