@@ -13,7 +13,8 @@
 // large batch does not queue thousands of atomics on one address (the caller bounds `threads`).
 //
 // The NumPy reference (gpudnn/backend/numpy_metrics.py) does the same comparisons in T; its sums
-// run in another order, so weighted sums agree to rounding and counts agree exactly.
+// run in another order, so weighted sums agree to rounding and counts agree exactly (the F-score
+// counts of soft labels, sums of label values, to rounding).
 
 // numpy.argmax of the k values a[start], ..., a[start + k - 1]: the first maximum, and the
 // first NaN if there is one. The same helper as losses.cu's, kept in step with it: each family's
@@ -132,6 +133,9 @@ for (int t = 0; t < m; ++t) {
 // the decision d = p[r, j] > threshold, or with by_max p[r, j] >= the row's max and
 // |p[r, j]| > 1e-9 (Keras: every tied column counts, an all-zero row none; a NaN in the row
 // makes the max NaN, no decision). Thread i takes rows i, i + threads, ...
+// An add of 0 is skipped: with one-hot labels and argmax decisions most elements add 0 to all
+// four counts, and a warp's lanes (rows) would queue on the same k addresses.
+if (k <= 0) return;
 for (ptrdiff_t r = i; r < n; r += threads) {
   const ptrdiff_t row = r * k;
   T top = p[row];
@@ -146,10 +150,11 @@ for (ptrdiff_t r = i; r < n; r += threads) {
     const T label = y[row + j];
     const double d = decided ? 1.0 : 0.0;
     const double positive = (double)label, negative = (double)((T)1 - label);
-    atomicAdd(&counts[j], wr * (d * positive));
-    atomicAdd(&counts[k + j], wr * (d * negative));
-    atomicAdd(&counts[2 * k + j], wr * ((1.0 - d) * positive));
-    atomicAdd(&counts[3 * k + j], wr * positive);
+    const double add[4] = {wr * (d * positive), wr * (d * negative),
+                           wr * ((1.0 - d) * positive), wr * positive};
+    for (int c = 0; c < 4; ++c) {
+      if (add[c] != 0.0) atomicAdd(&counts[c * k + j], add[c]);  // NaN is added
+    }
   }
 }
 

@@ -128,7 +128,7 @@ def test_confusion(other, dtype, weighted, options, thresholds):
 def test_class_counts(other, dtype, weighted, threshold):
     """F-score counts: ties, a NaN row, soft targets (counted by value), exact thresholds."""
     counts = compare(other, lambda be, p, y, c, w: be.accumulate_class_counts(
-        p, y, threshold, c, weights=w), (4, 5), dtype, True)
+        p, y, threshold, c, weights=w), (4, 5), dtype, weighted)
     np.testing.assert_allclose(counts[0] + counts[2], counts[3], rtol=1e-12)  # TP + FN = S
 
 

@@ -25,8 +25,8 @@ class LambdaCallback(Callback):
         super().__init__()
         unknown = sorted(name for name in kwargs if not name.startswith("on_"))
         if unknown:
-            raise InvalidInputError(f"LambdaCallback takes hooks (on_epoch_end=..., "
-                                    f"{', '.join(HOOKS[2:5])}...), not {unknown}")
+            raise InvalidInputError(f"LambdaCallback takes hooks as functions, such as "
+                                    f"{', '.join(HOOKS)}; not {unknown}")
         given = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
                      on_train_batch_begin=on_train_batch_begin,

@@ -65,10 +65,10 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         self.history = None  # the History of the last fit
         #: the model's own host generator (batch shuffling), saved with the model
         self.rng = config.rng().spawn(1)[0]
-        for layer in layers or []:
-            self.add(layer)
         if not isinstance(trainable, (bool, np.bool_)):
             raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
+        for layer in layers or []:
+            self.add(layer)
         if not trainable:
             self.trainable = False
 
