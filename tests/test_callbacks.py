@@ -476,3 +476,56 @@ def test_set_random_seed_makes_a_program_repeat_as_keras_s():
     for bad in (1.5, -1, 2**32, True):
         with pytest.raises(InvalidInputError):
             gpudnn.utils.set_random_seed(bad)
+
+
+class Recorder(callbacks.Callback):
+    """Every test and predict hook, with what it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_test_begin(self, logs=None):
+        self.seen.append(("test_begin",))
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.seen.append(("test_batch_begin", batch))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.seen.append(("test_batch_end", batch, sorted(logs)))
+
+    def on_test_end(self, logs=None):
+        self.seen.append(("test_end", sorted(logs)))
+
+    def on_predict_begin(self, logs=None):
+        self.seen.append(("predict_begin",))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.seen.append(("predict_batch_end", batch, logs["outputs"].shape))
+
+    def on_predict_end(self, logs=None):
+        self.seen.append(("predict_end",))
+
+
+def test_evaluate_predict_and_validation_call_keras_test_and_predict_hooks():
+    x, y = data(n=100)
+    model = small_model()
+    hook = Recorder()
+    loss, accuracy = model.evaluate(x, y, batch_size=40, verbose=0, callbacks=[hook])
+    names = ["accuracy", "loss"]
+    assert hook.seen == [("test_begin",), ("test_batch_begin", 0), ("test_batch_end", 0, names),
+                         ("test_batch_begin", 1), ("test_batch_end", 1, names),
+                         ("test_batch_begin", 2), ("test_batch_end", 2, names),
+                         ("test_end", names)]
+    assert hook.params == {"epochs": 1, "steps": 3, "verbose": 0}
+    hook.seen.clear()
+    p = model.predict(x, batch_size=64, callbacks=[hook])
+    assert hook.seen == [("predict_begin",), ("predict_batch_end", 0, (64, 3)),
+                         ("predict_batch_end", 1, (36, 3)), ("predict_end",)]
+    assert p.shape == (100, 3)
+    hook.seen.clear()
+    model.fit(x, y, epochs=1, batch_size=50, verbose=0, validation_split=0.4, callbacks=[hook])
+    assert hook.seen[0] == ("test_begin",) and hook.seen[-1] == ("test_end", names)
+    assert ("test_batch_end", 0, names) in hook.seen
+    with pytest.raises(InvalidInputError, match="Callback"):
+        model.evaluate(x, y, verbose=0, callbacks=["not a callback"])

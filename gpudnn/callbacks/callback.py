@@ -5,6 +5,11 @@ Hooks ``fit`` calls: ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
 ``on_test_begin(logs)`` / ``on_test_end(logs)`` (around the validation pass at each epoch end),
 ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``. ``on_batch_begin``/``on_batch_end`` are
 Keras's older names, called by the default ``on_train_batch_begin``/``on_train_batch_end``.
+``evaluate(callbacks=...)`` (and fit's validation pass) call ``on_test_begin``,
+``on_test_batch_begin(batch, logs)``, ``on_test_batch_end(batch, logs)`` (the running logs when
+the class overrides it, else ``{}``) and ``on_test_end(logs)``; ``predict(callbacks=...)`` calls
+``on_predict_begin``, ``on_predict_batch_begin``, ``on_predict_batch_end(batch, {"outputs":
+the batch's predictions})`` and ``on_predict_end``, as Keras.
 ``self.model`` is the model being trained, ``self.params`` ``{"epochs", "steps", "verbose"}``;
 setting ``model.stop_training = True`` ends ``fit`` after the current batch.
 
@@ -70,3 +75,26 @@ class Callback:
 
     def on_test_end(self, logs=None):
         pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
+    def needs_test_batch_logs(self):
+        """Whether ``evaluate`` must read the running logs after every batch: when the class
+        overrides ``on_test_batch_end`` (a host sync each batch, as for training batches)."""
+        return type(self).on_test_batch_end is not Callback.on_test_batch_end

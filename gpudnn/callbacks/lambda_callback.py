@@ -5,8 +5,8 @@
 ``on_train_batch_begin``, ``on_train_batch_end``, and by keyword any other hook of
 ``Callback``, e.g. ``on_batch_end`` or ``on_test_end``) replaces the hook of that name; the
 others do nothing. A function given for a batch's end gets the running logs every batch. As
-in Keras any ``on_...`` hook is taken; those of evaluate's and predict's batches
-(``on_test_batch_*``, ``on_predict_*``) are never called here: those loops take no callbacks.
+in Keras any ``on_...`` hook is taken (``on_test_batch_end``, ``on_predict_batch_end``...:
+evaluate and predict take ``callbacks=`` too).
 """
 
 from ..errors import InvalidInputError
@@ -41,3 +41,6 @@ class LambdaCallback(Callback):
 
     def needs_batch_logs(self):
         return "on_train_batch_end" in vars(self) or "on_batch_end" in vars(self)
+
+    def needs_test_batch_logs(self):
+        return "on_test_batch_end" in vars(self)

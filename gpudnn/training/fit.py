@@ -267,15 +267,13 @@ def train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted, v
         return {}
     logs = dict(running.read())
     watch.check(logs, epoch, step)
-    if val is not None:
-        cbs.on_test_begin({})
-        val_logs = evaluate_source(model, val)
+    if val is not None:  # the callbacks' test hooks around it, as Keras's
+        val_logs = evaluate_source(model, val, cbs=cbs)
         if val_logs is None:  # an exhausted validation generator: no validation this epoch
             warnings.warn(f"gpudnn: the validation data yielded no batch in epoch {epoch + 1}; "
                           f"a generator is used up after one pass: pass validation_steps, a "
                           f"re-iterable or a PyDataset", UserWarning, stacklevel=5)
             val_logs = {}
-        cbs.on_test_end(dict(val_logs))
         logs.update({"val_" + key: value for key, value in val_logs.items()})
     bar.update(step + 1, lambda: logs, finalize=True)
     cbs.on_epoch_end(epoch, logs)

@@ -3,6 +3,7 @@
 
 import numpy as np
 
+from ..callbacks import CallbackList
 from ..errors import InvalidInputError
 from ..utils import inputs
 from . import fit as fit_loop
@@ -103,18 +104,19 @@ class Loops:
         return values if self.metric_names else values[0]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
-                 steps=None, return_dict=False):
+                 steps=None, callbacks=None, return_dict=False):
         """Mean loss (and metrics) over the data: ``loss`` or ``[loss, *metrics]`` like Keras,
         or with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``. Takes the data
         fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches to read from
-        a generator (None: until it ends)."""
+        a generator (None: until it ends); ``callbacks``: their test hooks run, as Keras's."""
         self._require_compiled("evaluate")
         return_dict = _flag(return_dict, "return_dict")
         verbose = _verbosity(verbose)
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
         try:
-            logs = evaluate_source(self, data, verbose=verbose)
+            cbs = _callbacks(self, callbacks, data, verbose)
+            logs = evaluate_source(self, data, verbose=verbose, cbs=cbs)
         finally:
             data.close()
         if logs is None:
@@ -122,14 +124,14 @@ class Loops:
                                     "that is already exhausted?)")
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose=0, steps=None):
+    def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
-        (a generator's batches may be x alone)."""
+        (a generator's batches may be x alone); ``callbacks``: their predict hooks run."""
         verbose = _verbosity(verbose)
         data = adapt(self, "predict", x, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
         try:
-            return predict_source(self, data, verbose)
+            return predict_source(self, data, verbose, _callbacks(self, callbacks, data, verbose))
         finally:
             data.close()
 
@@ -173,6 +175,14 @@ def _verbosity(verbose):
     if isinstance(verbose, bool) or verbose not in (0, 1, 2, "auto"):
         raise InvalidInputError(f"verbose must be 0, 1, 2 or 'auto', not {verbose!r}")
     return 1 if verbose == "auto" else verbose
+
+
+def _callbacks(model, callbacks, data, verbose):
+    """The CallbackList of an evaluate or predict call (no History), or None without any."""
+    if not callbacks:
+        return None
+    return CallbackList(callbacks, model, {"epochs": 1, "steps": data.steps,
+                                           "verbose": verbose}, add_history=False)
 
 
 def _flag(value, what):
