@@ -7,7 +7,8 @@ from .history import History
 
 class CallbackList:
     """The user's callbacks, then a fresh ``History`` (last, as in Keras; none for evaluate and
-    predict, ``add_history=False``)."""
+    predict, ``add_history=False``). Each hook of Callback (``on_epoch_end(epoch, logs)``, ...)
+    is a method that sends it to every callback, in order."""
 
     def __init__(self, callbacks, model, params, add_history=True):
         callbacks = list(callbacks or [])
@@ -28,13 +29,16 @@ class CallbackList:
     def any(self, cls):
         return any(isinstance(cb, cls) for cb in self.callbacks)
 
-    def __getattr__(self, hook):
-        """``cbs.on_epoch_end(epoch, logs)`` and every other hook: sent to each callback, in
-        order."""
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
 
-        def call(*args):
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
-        return call
+def _send(hook):
+    def send(self, *args):
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+    send.__name__ = hook
+    send.__doc__ = f"``{hook}`` of each callback, in order."
+    return send
+
+
+# one method per hook of Callback (on_epoch_end, on_test_batch_begin, ...), made once here
+for _hook in [name for name in vars(Callback) if name.startswith("on_")]:
+    setattr(CallbackList, _hook, _send(_hook))

@@ -32,8 +32,9 @@ class Loops:
         fraction of the samples (before shuffling), as Keras does. ``initial_epoch``: the epoch
         to start at (resuming a run). ``steps_per_epoch``: batches per epoch from a generator
         (needed when it is unbounded). ``validation_freq``: validate after every n-th epoch, or
-        after the listed epochs (``[1, 5, 10]``, from 1). The History is also ``model.history``. Batches are shuffled with ``model.rng``. Ctrl-C stops
-        after the current step and re-raises KeyboardInterrupt (see gpudnn.training).
+        after the listed epochs (``[1, 5, 10]``, from 1). The History is also
+        ``model.history``. Batches are shuffled with ``model.rng``. Ctrl-C stops after the
+        current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
         initial_epoch = inputs.non_negative_int(initial_epoch, "initial_epoch")
@@ -178,9 +179,7 @@ def _verbosity(verbose):
 
 
 def _callbacks(model, callbacks, data, verbose):
-    """The CallbackList of an evaluate or predict call (no History), or None without any."""
-    if not callbacks:
-        return None
+    """The CallbackList of an evaluate or predict call (no History)."""
     return CallbackList(callbacks, model, {"epochs": 1, "steps": data.steps,
                                            "verbose": verbose}, add_history=False)
 
