@@ -41,7 +41,7 @@ def _is_model(layer):
 def serialize(layer):
     """``{"class_name": ..., "config": ...}`` of a gpudnn layer."""
     if _is_model(layer):
-        config = {"name": layer.name, "layers": [serialize(l) for l in layer.layers]}
+        config = {"name": layer.name, "layers": [serialize(l) for l in layer._layers]}
         if not layer.trainable:
             config["trainable"] = False
         return {"class_name": type(layer).__name__, "config": config}

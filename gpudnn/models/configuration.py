@@ -54,7 +54,7 @@ class ModelConfig:
         if not trainable:
             model._trainable = False  # its layers' own flags came with them
         if shape is not None and not model.built:
-            if model.layers:
+            if model._layers:
                 model.build(shape)
             else:  # no layer yet: the shape waits as the model's Input, as Keras keeps it
                 model.add(InputLayer(shape))

@@ -25,7 +25,7 @@ class Nestable(Trainable):
     @Trainable.trainable.setter
     def trainable(self, value):
         Trainable.trainable.fset(self, value)
-        for layer in self.layers:
+        for layer in self._layers:
             layer.trainable = value
 
 
@@ -37,7 +37,7 @@ def leaves(layers):
     """The leaf layers of ``layers``, nested models expanded in place, recursively."""
     out = []
     for layer in layers:
-        out.extend(leaves(layer.layers) if _is_model(layer) else [layer])
+        out.extend(leaves(layer._layers) if _is_model(layer) else [layer])
     return out
 
 
@@ -48,20 +48,20 @@ def _nested(layers, first=0):
         count = len(leaves([layer]))
         if _is_model(layer):
             found.append((layer, first, first + count))
-            found.extend(_nested(layer.layers, first))
+            found.extend(_nested(layer._layers, first))
         first += count
     return found
 
 
 def check_nestable(outer, inner):
     """Refuse, with the reason, a model that cannot become a layer of ``outer``."""
-    if inner is outer or any(model is outer for model, _, _ in _nested(inner.layers)):
+    if inner is outer or any(model is outer for model, _, _ in _nested(inner._layers)):
         raise InvalidInputError(f"model {outer.name!r} cannot contain itself")
     if inner._owner is not None and inner._owner is not outer:
         raise InvalidInputError(
             f"model {inner.name!r} is already part of model {inner._owner.name!r}; a model is "
             f"nested in one model at a time (its weights live in that model's buffer)")
-    if not inner.layers:
+    if not inner._layers:
         raise InvalidInputError(f"model {inner.name!r} has no layers to nest")
     if inner.backend is not outer.backend or inner.dtype != outer.dtype:
         raise InvalidInputError(
@@ -80,7 +80,7 @@ def check_not_nested(model, what):
 def adopt_nested(outer, starts):
     """After ``outer`` built: give every nested model views of its range of outer's buffers.
     ``starts[j]`` is where leaf j's parameters begin (``starts[-1]`` the total)."""
-    for model, first, stop in _nested(outer.layers):
+    for model, first, stop in _nested(outer._layers):
         lo, hi = starts[first], starts[stop]
         model.params = outer.params[lo:hi]
         model.grads = outer.grads[lo:hi]

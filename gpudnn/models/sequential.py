@@ -51,7 +51,7 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         self.name = name or auto_name("Sequential")  # sequential, sequential_1... as Keras
         self.backend = current_backend(device)
         self.dtype = config.resolve_dtype(dtype)
-        self.layers = []
+        self._layers = []  # the stack (``layers`` gives a copy)
         self.built = False
         self.input_shape = self.input_dim = self.output_dim = None
         self._input = None  # the InputLayer given first, if any

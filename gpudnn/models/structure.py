@@ -30,13 +30,18 @@ class ModelStructure(nesting.Nestable):
     _regularizer_attributes = ()  # set with the leaves (_set_leaves)
 
     # ------------------------------------------------------------------ building
+    @property
+    def layers(self):
+        """The model's layers in order (a new list: change the model with ``add`` / ``pop``)."""
+        return list(self._layers)
+
     def add(self, layer):
         """Append a layer, another (nested) Sequential, or first an ``Input(shape)``. The model
         builds as soon as its input shape is known (``Input``, or ``input_shape`` on the first
         layer), else at the first fit/predict."""
         nesting.check_not_nested(self, "add layers to it")
         if isinstance(layer, InputLayer):
-            if self.layers or self._input is not None:
+            if self._layers or self._input is not None:
                 raise InvalidInputError(
                     "Input(...) must be the first element of a Sequential model, and come once")
             if layer.dtype is not None and np.dtype(layer.dtype) != self.dtype:
@@ -49,8 +54,8 @@ class ModelStructure(nesting.Nestable):
             nesting.check_nestable(self, layer)
         elif not isinstance(layer, Layer):
             raise InvalidInputError(f"Sequential.add takes a gpudnn layer, not {layer!r}")
-        previous = self.layers[-1].units if self.layers else None
-        if self._input is not None and not self.layers:
+        previous = self._layers[-1].units if self._layers else None
+        if self._input is not None and not self._layers:
             previous = int(np.prod(self._input.sample_shape))
         if previous is not None and layer.input_dim is not None and layer.input_dim != previous:
             raise InvalidInputError(
@@ -58,7 +63,7 @@ class ModelStructure(nesting.Nestable):
                 f"layer outputs {previous} features; drop input_shape from it")
         if not self.trainable:  # a frozen model trains nothing, layers added later included
             layer.trainable = False
-        self.layers.append(layer)
+        self._layers.append(layer)
         if isinstance(layer, nesting.Nestable):
             layer._owner = self
         self.built = False
@@ -75,16 +80,16 @@ class ModelStructure(nesting.Nestable):
         nesting.check_not_nested(self, "pop a layer")
         if not isinstance(rebuild, (bool, np.bool_)):
             raise InvalidInputError(f"rebuild is True or False, not {rebuild!r}")
-        if not self.layers:
+        if not self._layers:
             raise InvalidInputError("There are no layers in the model to pop")
         shape = self.input_shape if self.built else self._declared_input_shape()
-        layer = self.layers.pop()
+        layer = self._layers.pop()
         if isinstance(layer, nesting.Nestable):
             layer._owner = None
         self.built = False
         if shape is not None and self._input is None:
             self._input = InputLayer(shape)  # the first layer's input_shape may have gone
-        if self.layers and shape is not None and rebuild:
+        if self._layers and shape is not None and rebuild:
             self.build(shape)
         return layer
 
@@ -92,9 +97,9 @@ class ModelStructure(nesting.Nestable):
         """The sample shape given by ``Input`` or the first layer's ``input_shape``, or None."""
         if self._input is not None:
             return self._input.sample_shape
-        if not self.layers:
+        if not self._layers:
             return None
-        first = self.layers[0]
+        first = self._layers[0]
         if isinstance(first, nesting.Nestable):
             return first.input_shape if first.built else first._declared_input_shape()
         return first.input_shape
@@ -103,7 +108,7 @@ class ModelStructure(nesting.Nestable):
         """Size every layer for samples of ``input_shape`` (a tuple, or an int for flat
         features), allocate the flat parameter and gradient buffers, draw initial weights."""
         nesting.check_not_nested(self, "build it again")
-        leaves = nesting.leaves(self.layers)
+        leaves = nesting.leaves(self._layers)
         if not leaves:
             raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
         shape = (int(input_shape),) if np.ndim(input_shape) == 0 else tuple(map(int, input_shape))
@@ -226,7 +231,7 @@ class ModelStructure(nesting.Nestable):
 
     def _leaves(self):
         """The leaf layers the step runs (also before the model is built)."""
-        return self._leaf_layers if self.built else nesting.leaves(self.layers)
+        return self._leaf_layers if self.built else nesting.leaves(self._layers)
 
     def param_segments(self):
         """``[(start, stop)]`` of every parameter (kernel, bias...) in the flat buffers."""
@@ -266,7 +271,7 @@ class ModelStructure(nesting.Nestable):
         """The output width, so that a model can be a layer of another."""
         if self.built:
             return self.output_dim
-        leaves = nesting.leaves(self.layers)
+        leaves = nesting.leaves(self._layers)
         return leaves[-1].units if leaves else None
 
     def state_arrays(self):

@@ -49,7 +49,7 @@ def save_model(model, path, extra_state=None):
                         "entry": entry})
     entries["model.json"] = _json({
         "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
-        "input_shape": list(model.input_shape), "layers": [layers.serialize(l) for l in model.layers],
+        "input_shape": list(model.input_shape), "layers": [layers.serialize(l) for l in model._layers],
         "weights": weights})
     state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
              "extra": extra_state or {}}
