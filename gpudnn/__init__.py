@@ -13,12 +13,14 @@ from .backend.device import device, get_device, set_device
 from .callbacks.gradient_norms import GradientNormRecorder
 from .variables import Variable
 from .layers import Input
+from .layers.symbolic import KerasTensor
+from .models import Model, Sequential
 from .utils.version import __version__
 from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
                      KernelCompileError, NotCompiledError, UnknownNameError)
 
 __all__ = ["__version__", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
            "mixed_precision", "DTypePolicy", "models",
-           "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "set_flush_denormal", "floatx",
+           "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "KerasTensor", "Model", "Sequential", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "set_flush_denormal", "floatx",
            "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
            "NotCompiledError", "DeviceUnavailableError", "KernelCompileError", "FileFormatError"]

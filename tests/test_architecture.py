@@ -38,7 +38,8 @@ def test_nested_models_round_trip_through_the_registry():
     outer = models.Sequential([inner, layers.Dense(2)])
     config = layers.serialize(outer.layers[0])
     assert config == {"class_name": "Sequential",
-                      "config": {"name": "inner", "layers": [layers.serialize(inner.layers[0])]}}
+                      "config": {"name": "inner", "layers": [layers.serialize(inner.layers[0])],
+                                 "dtype": "float32"}}
     again = layers.deserialize(config)
     assert isinstance(again, models.Sequential) and again.name == "inner"
     assert [type(layer) for layer in again.layers] == [layers.Dense]

@@ -110,7 +110,8 @@ def test_configs_round_trip_through_the_constructors():
     assert flatten.get_config() == {"name": "flat", "dtype": "float32",
                                     "data_format": "channels_last", "input_shape": [28, 28]}
     assert layers.Flatten(**flatten.get_config()).get_config() == flatten.get_config()
-    inp = Input((28, 28), name="pixels")
+    inp = layers.InputLayer((28, 28), name="pixels")
+    assert Input((28, 28), name="pixels2")._layer.get_config()["name"] == "pixels2"
     assert inp.get_config() == {"batch_shape": [None, 28, 28], "dtype": None, "name": "pixels"}
     assert layers.InputLayer(**inp.get_config()).shape == (None, 28, 28)
     with pytest.raises(InvalidInputError, match="channels-first"):

@@ -12,6 +12,7 @@ from ..errors import InvalidInputError
 from ..utils.inputs import weight_arrays
 from ..utils.naming import auto_name
 from ..utils.watched import Watched
+from . import symbolic
 
 
 
@@ -112,6 +113,16 @@ class Layer(Trainable, Watched):
         policy, else the variable itself."""
         view = self._compute_views.get(name)
         return getattr(self, name) if view is None else view
+
+    #: True for Flatten: the one layer that takes samples of any rank and makes them flat
+    flattens_input = False
+
+    def __call__(self, inputs, training=None):
+        """Keras's functional API: the layer called on a KerasTensor (``gpudnn.Input(...)`` or
+        another layer's output) gives the KerasTensor of its output (layers/symbolic.py);
+        ``training=False`` keeps it in inference mode in the model built from that tensor."""
+        return symbolic.call(self, inputs, training,
+                             lambda shape: symbolic.dense_output_shape(self, shape))
 
     def identity_in(self, training):
         """True when the layer passes its input through unchanged (training or inference): the

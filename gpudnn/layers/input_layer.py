@@ -1,16 +1,22 @@
 """``Input(shape)``: declares the shape of a model's samples, Keras 3 style.
 
-``Sequential([Input((784,)), Dense(10)])`` or ``model.add(Input(shape=(28, 28)))`` as the first
-element. It is not a layer of the model: ``model.layers`` and ``summary()`` leave it out, as Keras
-does. The model adopts its per-sample shape (and checks its dtype, if given, against the model's).
+``Input`` returns a KerasTensor (layers/symbolic.py), the start of a functional model
+(``gpudnn.Model(inputs, outputs)``); its ``InputLayer`` is then the first of ``model.layers``
+and of the summary, as in Keras 3. As the first element of a Sequential
+(``Sequential([Input((784,)), Dense(10)])``, ``model.add(Input(shape=(28, 28)))``) it is not a
+layer of the model: ``model.layers`` and ``summary()`` leave it out, as Keras does. The model
+adopts its per-sample shape (and checks its dtype, if given, against the model's).
 """
 
 import numbers
+
+import numpy as np
 
 from .. import config
 from ..errors import InvalidInputError
 from ..utils.naming import auto_name
 from .base import _input_shape
+from .symbolic import KerasTensor
 
 
 class InputLayer:
@@ -44,6 +50,26 @@ class InputLayer:
                                     f"not {batch_size!r}")
         self.batch_size = None if batch_size is None else int(batch_size)
         self.dtype = None if dtype is None else config.resolve_dtype(dtype).name
+        #: the KerasTensor of this input (what ``Input(...)`` returns)
+        self.output = KerasTensor(self.shape, self.dtype, self)
+
+    # what a layer of ``model.layers`` offers, for a functional model's first entry: no weights
+    trainable = True
+    built = True
+
+    @property
+    def units(self):
+        return int(np.prod(self.sample_shape))
+
+    def count_params(self):
+        return 0
+
+    def get_weights(self):
+        return []
+
+    def set_weights(self, weights):
+        if list(weights):
+            raise InvalidInputError(f"input layer {self.name!r} has no weights to set")
 
     @property
     def shape(self):
@@ -58,6 +84,7 @@ class InputLayer:
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):  # noqa: N802
-    """The input of a model, to put first in a ``Sequential``: ``Input(shape=(28, 28))``."""
+    """The input of a model, a KerasTensor of shape ``(batch_size, *shape)``: the start of a
+    functional model (``x = Dense(64)(inputs)``...), or the first element of a Sequential."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape,
-                      name=name)
+                      name=name).output

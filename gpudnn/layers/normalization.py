@@ -100,8 +100,17 @@ class BatchNormalization(Layer):
         if not self.center:
             self.beta = be.zeros((k,), dtype)
         self._mean, self._inv_std = be.zeros((k,), dtype), be.zeros((k,), dtype)
+        # a row of ones, and gamma 1 / beta 0 stand-ins: the inference kernel run on them
+        # writes 1 / sqrt(moving_var + eps) (see _moving_inv_std)
+        self._unit_row = be.from_host(_filled(k, 1.0, dtype).reshape(1, k))
+        self._ones, self._zeros = be.from_host(_filled(k, 1.0, dtype)), be.zeros((k,), dtype)
+        self._inv_std_row = self._inv_std.reshape(1, k)  # one view, kept (kernel sites by id)
 
-    def forward(self, backend, x, out, training=False):
+    def forward(self, backend, x, out, training=False, trains_in_inference=False):
+        """``training``: normalize by the batch and move the statistics; else by the moving
+        statistics, and with ``trains_in_inference`` (a trainable layer called with
+        ``training=False`` in a training step) keep ``1 / sqrt(moving_var + eps)`` for
+        backward."""
         if training:
             backend.batchnorm_forward(x, self.gamma, self.beta, self.moving_mean,
                                       self.moving_variance, self.momentum, self.epsilon, out,
@@ -109,10 +118,29 @@ class BatchNormalization(Layer):
         else:
             backend.batchnorm_inference(x, self.gamma, self.beta, self.moving_mean,
                                         self.moving_variance, self.epsilon, out)
+            if trains_in_inference:
+                self._moving_inv_std(backend)
 
-    def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
-        """``param_grads`` False: the layer is frozen, so its forward ran in inference mode."""
-        if not param_grads:
+    def _moving_inv_std(self, backend):
+        """``_inv_std = 1 / sqrt(moving_var + eps)``, by the inference kernel on a row of ones
+        with gamma 1, beta 0 and moving mean 0 (the same rounding as its own scale)."""
+        backend.batchnorm_inference(self._unit_row, self._ones, self._zeros, self._zeros,
+                                    self.moving_variance, self.epsilon, self._inv_std_row)
+
+    def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True,
+                 inference=False):
+        """``param_grads`` False: the layer is frozen, so its forward ran in inference mode.
+
+        ``inference``: a layer called with ``training=False`` in a functional model trains in
+        inference mode (Keras's fine-tuning with BatchNormalization kept in inference): with
+        ``s = 1 / sqrt(moving_var + eps)`` (kept by forward), ``dgamma = sum_i dy (x - moving_mean) s``, ``dbeta = sum_i
+        dy`` (the training kernel's column sums, on the moving statistics) and ``dx = dy
+        gamma s``."""
+        if not param_grads or inference:
+            if param_grads and (self.scale or self.center):
+                backend.batchnorm_backward(x, dy, self.gamma, self.moving_mean, self._inv_std,
+                                           self.gamma_grad if self.scale else None,
+                                           self.beta_grad if self.center else None, None)
             if dx is not None:
                 backend.batchnorm_inference_backward(dy, self.gamma, self.moving_variance,
                                                      self.epsilon, dx)

@@ -28,6 +28,8 @@ class Flatten(Layer):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.data_format = "channels_last"
 
+    flattens_input = True
+
     def identity_in(self, training):
         return True  # never run: the model passes its input on as a view, and dy back
 

@@ -2,8 +2,9 @@
 
 ``deserialize`` looks the class name up among ``gpudnn.layers``' exports, so every layer exported
 there round-trips without a registry of layers; nothing else is ever instantiated. A model nested
-in another is ``{"class_name": "Sequential", "config": {"name": ..., "layers": [...]}}``, its
-layers serialized the same way (its weights are the outer model's).
+in another is ``{"class_name": "Sequential", "config": {"name": ..., "layers": [...]}}`` (a
+``Functional`` adds its input layer), its layers serialized the same way (its weights are the
+outer model's).
 
 Layers never import the model: the model package registers its class here
 (``register_model_class``, called by gpudnn.models), and both directions of a nested model's
@@ -20,8 +21,9 @@ _MODEL_CLASSES = {}
 
 
 def register_model_class(cls):
-    """Let ``serialize``/``deserialize`` handle models of ``cls`` (a Sequential-like class with
-    ``name`` and ``layers``, built from ``cls(layers, name=...)``) by its class name."""
+    """Let ``serialize``/``deserialize`` handle models of ``cls`` by its class name: a model
+    gives its config (``model._serialized_config()``, its layers serialized here) and is made
+    again from it (``cls._from_serialized_config(config)``)."""
     _MODEL_CLASSES[cls.__name__] = cls
     return cls
 
@@ -41,10 +43,7 @@ def _is_model(layer):
 def serialize(layer):
     """``{"class_name": ..., "config": ...}`` of a gpudnn layer."""
     if _is_model(layer):
-        config = {"name": layer.name, "layers": [serialize(l) for l in layer._layers]}
-        if not layer.trainable:
-            config["trainable"] = False
-        return {"class_name": type(layer).__name__, "config": config}
+        return {"class_name": type(layer).__name__, "config": layer._serialized_config()}
     if not isinstance(layer, Layer):
         raise InvalidInputError(f"serialize takes a gpudnn layer, not {layer!r}")
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -59,7 +58,7 @@ def deserialize(config):
             f"a serialized layer is {{'class_name': ..., 'config': {{...}}}}, not {config!r}")
     name = config["class_name"]
     if isinstance(name, str) and name in _MODEL_CLASSES:
-        return _nested_model(_MODEL_CLASSES[name], config["config"])
+        return _MODEL_CLASSES[name]._from_serialized_config(config["config"])
     cls = getattr(package, name, None) if isinstance(name, str) and name[:1] != "_" else None
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         known = sorted(n for n, v in vars(package).items()
@@ -75,14 +74,3 @@ def deserialize(config):
     layer.trainable = trainable
     return layer
 
-
-def _nested_model(cls, config):
-    """An unbuilt model of the serialized layers (a model nested in another)."""
-    if set(config) - {"trainable"} != {"name", "layers"} or not isinstance(config["layers"], list) \
-            or not isinstance(config["name"], str):
-        raise InvalidInputError(
-            f"a serialized nested {cls.__name__} is {{'name': ..., 'layers': [...]}}, not {config!r}")
-    model = cls([deserialize(layer) for layer in config["layers"]], name=config["name"])
-    if not config.get("trainable", True):
-        model._trainable = False  # its layers' own flags came with them
-    return model

@@ -23,6 +23,28 @@ _KEYS = {"name", "trainable", "dtype", "layers", "build_input_shape"}
 class ModelConfig:
     """Mixin of ``Sequential``: ``get_config``, ``from_config``, ``to_json``."""
 
+    def _serialized_config(self):
+        """``{"name", "layers", "dtype"}`` (and ``"trainable": False`` when frozen): the model as
+        a layer of another (gpudnn.layers.serialize); its layers serialized in order."""
+        config = {"name": self.name, "layers": [layers.serialize(layer) for layer in self._layers],
+                  "dtype": self.dtype.name}
+        if not self.trainable:
+            config["trainable"] = False
+        return config
+
+    @classmethod
+    def _from_serialized_config(cls, config, device=None, dtype=None):
+        """An unbuilt model of what ``_serialized_config`` gave (a model nested in another)."""
+        if not isinstance(config, dict) or set(config) - {"trainable", "dtype"} != {"name", "layers"} \
+                or not isinstance(config["layers"], list) or not isinstance(config["name"], str):
+            raise InvalidInputError(f"a serialized nested {cls.__name__} is {{'name': ..., "
+                                    f"'layers': [...]}}, not {config!r}")
+        model = cls([layers.deserialize(layer) for layer in config["layers"]],
+                    name=config["name"], device=device, dtype=dtype or config.get("dtype"))
+        if not config.get("trainable", True):
+            model._trainable = False  # its layers' own flags came with them
+        return model
+
     def get_config(self):
         """The architecture (see the module docstring), JSON-able."""
         config = dict(layers.serialize(self)["config"])

@@ -22,6 +22,10 @@ class Nestable(Trainable):
     ``trainable`` sets every layer's, at any depth, as Keras does (``base.trainable = False``
     freezes a nested base model)."""
 
+    #: positions in ``_layers`` called with ``training=False`` (a Functional's; see
+    #: inference_leaves)
+    _inference_calls = frozenset()
+
     @Trainable.trainable.setter
     def trainable(self, value):
         Trainable.trainable.fset(self, value)
@@ -39,6 +43,21 @@ def leaves(layers):
     for layer in layers:
         out.extend(leaves(layer._layers) if _is_model(layer) else [layer])
     return out
+
+
+def inference_leaves(model):
+    """The leaf indices of ``model`` that stay in inference mode while it trains: every leaf of
+    a layer or model it called with ``training=False`` (a Functional's ``_inference_calls``),
+    and those of its nested models, recursively."""
+    found, first = set(), 0
+    for position, layer in enumerate(model._layers):
+        count = len(leaves([layer]))
+        if position in model._inference_calls:
+            found.update(range(first, first + count))
+        elif _is_model(layer):
+            found.update(first + j for j in inference_leaves(layer))
+        first += count
+    return frozenset(found)
 
 
 def _nested(layers, first=0):
@@ -95,3 +114,25 @@ def adopt_nested(outer, starts):
         model.built = True
         if model.optimizer is not None:
             model._build_optimizer(model.optimizer)
+
+
+def check_weights_here(model, what):
+    """Refuse ``what`` (training) when a layer's weights have moved to another model's
+    buffer: a layer built into a second model (two functional models of the same tensors,
+    a layer reused) keeps its weights there, and this model's optimizer would update
+    memory that no layer reads. Its predictions still follow the layer's weights."""
+    mine, outer = set(), model
+    while outer is not None:  # this model and the models it is nested in
+        mine.add(id(outer))
+        outer = outer._owner
+    for layer in model._leaf_layers:
+        ref = getattr(layer, "_weights_model", None)
+        owner = ref() if ref is not None else None
+        if layer.param_specs() and id(owner) not in mine:
+            where = f"model {owner.name!r}" if owner is not None else "another model"
+            raise InvalidInputError(
+                f"{what}(): layer {layer.name!r} keeps its weights in {where}, built after "
+                f"{model.name!r} with the same layer (a layer's weights live in one model's "
+                f"buffer); train that model (this one's predictions follow its weights), "
+                f"or build this one again to take the weights back: "
+                f"model.build({model.input_shape})")

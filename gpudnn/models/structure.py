@@ -8,12 +8,15 @@ contain another (``Sequential([model, Softmax()])``): the outer model's flat buf
 inner model's parameters, and the inner model's buffers become views of them (see nesting.py).
 """
 
+import weakref
+
 import numpy as np
 
 from .. import config
 from ..errors import InvalidInputError
 from ..initializers import draw
 from ..layers.base import Layer
+from ..layers import symbolic
 from ..layers.input_layer import InputLayer
 from ..layers.reshaping import Flatten
 from ..training.recorded_steps import RecordedSteps
@@ -28,6 +31,7 @@ class ModelStructure(nesting.Nestable):
     it reads and writes are set up by ``Sequential.__init__``."""
 
     _regularizer_attributes = ()  # set with the leaves (_set_leaves)
+    _inference_leaves = frozenset()  # likewise (nesting.inference_leaves)
 
     # ------------------------------------------------------------------ building
     @property
@@ -40,6 +44,13 @@ class ModelStructure(nesting.Nestable):
         builds as soon as its input shape is known (``Input``, or ``input_shape`` on the first
         layer), else at the first fit/predict."""
         nesting.check_not_nested(self, "add layers to it")
+        if isinstance(layer, symbolic.KerasTensor):
+            if not isinstance(layer._layer, InputLayer):
+                raise InvalidInputError(
+                    f"Sequential takes layers (and first an Input), not {layer!r}, the output "
+                    f"of a layer call; build a functional model from such outputs: "
+                    f"gpudnn.Model(inputs, outputs)")
+            layer = layer._layer
         if isinstance(layer, InputLayer):
             if self._layers or self._input is not None:
                 raise InvalidInputError(
@@ -92,6 +103,20 @@ class ModelStructure(nesting.Nestable):
         if self._layers and shape is not None and rebuild:
             self.build(shape)
         return layer
+
+    def _call_symbolic(self, inputs, training):
+        """The model called on a KerasTensor (a nested model in a functional one, Keras's
+        ``base(inputs, training=False)``): the KerasTensor of its output. The model builds
+        for the tensor's sample shape, or checks that it was built for it."""
+        def output_shape(sample_shape):
+            if not self.built:
+                self.build(sample_shape)
+            elif self.input_shape != tuple(sample_shape):
+                raise InvalidInputError(
+                    f"model {self.name!r} takes samples of shape {self.input_shape} but was "
+                    f"called on {tuple(sample_shape)}")
+            return (self.output_dim,)
+        return symbolic.call(self, inputs, training, output_shape)
 
     def _declared_input_shape(self):
         """The sample shape given by ``Input`` or the first layer's ``input_shape``, or None."""
@@ -150,6 +175,8 @@ class ModelStructure(nesting.Nestable):
             layer._backend = be
             layer.bind(param_views, grad_views)
         be.copy_into(self.params, host)
+        for layer in leaves:  # whose buffer holds the layer's weights now (_check_weights_here)
+            layer._weights_model = weakref.ref(self)
         self._bind_half_weights(leaves, starts)
         self._set_leaves(leaves)
         self._steps = RecordedSteps()
@@ -217,8 +244,9 @@ class ModelStructure(nesting.Nestable):
         self._regularizer_attributes = tuple(
             (layer, tuple(f"{name}_regularizer" for name, *_ in layer.param_specs()))
             for layer in leaves)
+        self._inference_leaves = nesting.inference_leaves(self)
         self._freeze_layout()
-        computing = [i for i, layer in enumerate(leaves) if not layer.identity_in(True)]
+        computing = [i for i in range(len(leaves)) if not self._identity(i, True)]
         self._output_index = computing[-1] if computing else len(leaves) - 1
         self._has_dropout = any(layer.stochastic for layer in leaves)
         self._workspaces = {}
@@ -228,6 +256,16 @@ class ModelStructure(nesting.Nestable):
         return {id(layer): [self.backend.to_host(v) for v in layer.parameter_views()]
                 for layer in leaves
                 if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
+
+    def _check_weights_here(self, what):
+        """Refuse ``what`` (training) when a layer's weights live in another model's buffer
+        (nesting.check_weights_here)."""
+        nesting.check_weights_here(self, what)
+
+    def _identity(self, i, training):
+        """Whether leaf i passes its input through unchanged (``training``: in a training
+        step); a leaf called with ``training=False`` is in inference mode in every step."""
+        return self._leaf_layers[i].identity_in(training and i not in self._inference_leaves)
 
     def _leaves(self):
         """The leaf layers the step runs (also before the model is built)."""

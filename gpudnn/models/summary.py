@@ -53,7 +53,8 @@ def summary_text(model):
     for i, layer in enumerate(model.layers):
         if i:
             lines.append(_rule("├", "─", "┼", "┤"))
-        lines.append(_row([_layer_cell(layer), f"(None, {layer.units})",
+        shape = getattr(layer, "shape", (None, layer.units))  # an InputLayer has its own
+        lines.append(_row([_layer_cell(layer), str(shape),
                            f"{layer.count_params():,}"], "│"))
     lines.append(_rule("└", "─", "┴", "┘"))
     total = model.count_params()

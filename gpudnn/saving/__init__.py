@@ -5,7 +5,8 @@ not compressed) that any zip tool and NumPy can read without gpudnn (docs/file-f
 
     format.json     {"format": "gpudnn.model", "version": 1, "gpudnn_version": ...}
     model.json      architecture: class, name, dtype, input_shape, layers (gpudnn.layers.serialize),
-                    and the weights list [{"layer", "name", "shape", "entry"}] in get_weights order
+                    and the weights list [{"layer", "name", "shape", "entry"}] in get_weights order;
+                    a Functional also its "input_layer" and "inference_calls"
     compile.json    null, or {"loss", "metrics", "weighted_metrics", "optimizer"} (the optimizer's
                     serialized config; metric names, or metric objects serialized; files
                     without "weighted_metrics" have none)

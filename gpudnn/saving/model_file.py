@@ -115,12 +115,22 @@ class ModelFile:
         compile configuration and state."""
         config = self.model
         with self._checking():
-            if config["class_name"] != "Sequential":
-                self._fail(f"model class {config['class_name']!r} is not Sequential")
-            model = model_class("Sequential")(name=config["name"], dtype=config["dtype"])
-            for layer_config in config["layers"]:
-                model.add(layers.deserialize(_saved_policy(layer_config, config["dtype"])))
-            model.build(_input_shape(config["input_shape"]))
+            if config["class_name"] not in _MODEL_CLASS_NAMES:
+                self._fail(f"model class {config['class_name']!r} is not one of "
+                           f"{', '.join(_MODEL_CLASS_NAMES)}")
+            saved = [_saved_policy(c, config["dtype"]) for c in config["layers"]]
+            if config["class_name"] == "Functional":
+                model = model_class("Functional")._from_serialized_config(
+                    {"name": config["name"], "input_layer": config.get("input_layer"),
+                     "layers": saved, "inference_calls": config.get("inference_calls")},
+                    dtype=config["dtype"])
+            else:
+                model = model_class("Sequential")(name=config["name"], dtype=config["dtype"])
+                for layer_config in saved:
+                    model.add(layers.deserialize(layer_config))
+            shape = _input_shape(config["input_shape"])
+            if not model.built or model.input_shape != shape:
+                model.build(shape)
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),
                               loss=losses.get(self.compile["loss"]),  # serialized, or a Keras name
@@ -140,7 +150,7 @@ class ModelFile:
             seeds = [] if weights_only else self._seed_copies(model)
         be = model.backend
         for target, array in copies:
-            be.copy_into(target, np.ascontiguousarray(array, dtype=target.dtype))
+            be.copy_into(target, np.require(array, dtype=target.dtype, requirements="C"))
         if not weights_only:
             for layer, seed in seeds:  # the dropout masks of the saved run, not fresh draws
                 layer.seed = seed
@@ -216,6 +226,10 @@ class ModelFile:
         return copies
 
 
+#: the model classes a file may hold (also nested, as layers)
+_MODEL_CLASS_NAMES = ("Sequential", "Functional")
+
+
 def _saved_policy(config, dtype):
     """``config`` with the dtype policy it was saved with: a layer of a file written before
     layers had policies (no ``"dtype"``) computed in the model's dtype, whatever the global
@@ -224,10 +238,10 @@ def _saved_policy(config, dtype):
     inner = config.get("config") if isinstance(config, dict) else None
     if not isinstance(inner, dict):
         return config
-    if config.get("class_name") == "Sequential" and isinstance(inner.get("layers"), list):
+    if config.get("class_name") in _MODEL_CLASS_NAMES and isinstance(inner.get("layers"), list):
         return {**config, "config": {**inner, "layers": [_saved_policy(c, dtype)
                                                           for c in inner["layers"]]}}
-    if config.get("class_name") != "Sequential" and "dtype" not in inner:
+    if config.get("class_name") not in _MODEL_CLASS_NAMES and "dtype" not in inner:
         return {**config, "config": {**inner, "dtype": dtype}}
     return config
 
@@ -236,7 +250,7 @@ def _leaf_configs(layer_configs):
     """The serialized leaf layers in order, nested Sequentials expanded."""
     leaves = []
     for config in layer_configs:
-        if isinstance(config, dict) and config.get("class_name") == "Sequential":
+        if isinstance(config, dict) and config.get("class_name") in _MODEL_CLASS_NAMES:
             leaves.extend(_leaf_configs(config.get("config", {}).get("layers", [])))
         else:
             leaves.append(config)

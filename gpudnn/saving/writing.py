@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 
-from .. import layers, losses, metrics, optimizers
+from .. import losses, metrics, optimizers
 from ..utils import archive
 from ..utils.version import __version__
 from ..errors import InvalidInputError
@@ -47,10 +47,11 @@ def save_model(model, path, extra_state=None):
         entries[entry] = archive.npy_bytes(be.to_host(view))
         weights.append({"layer": layer.name, "name": name, "shape": list(view.shape),
                         "entry": entry})
+    architecture = model._serialized_config()  # a Functional's adds its input layer
     entries["model.json"] = _json({
+        **{key: value for key, value in architecture.items() if key != "trainable"},
         "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
-        "input_shape": list(model.input_shape), "layers": [layers.serialize(l) for l in model._layers],
-        "weights": weights})
+        "input_shape": list(model.input_shape), "weights": weights})
     state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
              "extra": extra_state or {}}
     for name, array in model.state_arrays().items():

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..callbacks import CallbackList
 from ..errors import InvalidInputError
+from ..layers.symbolic import KerasTensor
 from ..utils import inputs
 from . import fit as fit_loop
 from .data_adapters import adapt, checked_arrays
@@ -136,15 +137,18 @@ class Loops:
         finally:
             data.close()
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         """The model's outputs for x in one batch: a host NumPy array, or an array on the
         model's device when x is one (as Keras returns a tensor of its backend).
 
         ``training=True`` applies Dropout with the model's current step (the mask the next
         training step will draw) and normalizes by the batch; as Keras's training-mode call,
-        it moves BatchNormalization's moving statistics and changes no other weight. False
-        (default) or None is inference.
+        it moves BatchNormalization's moving statistics and changes no other weight. None
+        (default) or False is inference. Called on a KerasTensor (the functional API), the
+        model becomes a layer of the model built from the result.
         """
+        if isinstance(x, KerasTensor):  # the functional API: gpudnn.Model(inputs, outputs)
+            return self._call_symbolic(x, training)
         if training not in (True, False, None):
             raise InvalidInputError(f"training must be True, False or None, not {training!r}")
         be = self.backend

@@ -69,6 +69,7 @@ class MixedPrecision:
     def _refresh_half_weights(self):
         """The 16-bit copy of the weights from the float32 master weights (one rounding pass)."""
         if self._half_params is not None:
+            self._check_weights_here("a 16-bit forward pass")  # it reads the flat buffer
             self.backend.copy_into(self._half_params, self.params)
 
     def _buffer_dtype(self, i):
@@ -84,7 +85,7 @@ class MixedPrecision:
     def _float32_output_from(self):
         leaves = self._leaf_layers
         first = len(leaves) - 1
-        while first > 0 and (leaves[first].identity_in(True) or leaves[first].identity_in(False)):
+        while first > 0 and (self._identity(first, True) or self._identity(first, False)):
             first -= 1
         return first
 

@@ -27,7 +27,7 @@ class TrainingStep:
         once per training step, once per inference call)."""
         be, acts = self.backend, ws.acts
         for i, layer in enumerate(self._leaf_layers):
-            if not layer.identity_in(training):
+            if not self._identity(i, training):
                 out = ws.outputs[i]
                 wide = ws.wide_inputs[i]
                 if wide is not None and x.dtype != wide.dtype:  # a float32 layer, 16-bit input
@@ -36,8 +36,12 @@ class TrainingStep:
                 ws.inputs[i] = x
                 if layer.stochastic:
                     layer.forward(be, x, out, self._dropout_step)
-                elif layer.mode_dependent:  # BatchNormalization; frozen, it stays in inference
-                    layer.forward(be, x, out, training=training and i not in self._frozen)
+                elif layer.mode_dependent:  # BatchNormalization; frozen, or called with
+                    # training=False in a functional model, it stays in inference
+                    inference = i in self._frozen or i in self._inference_leaves
+                    layer.forward(be, x, out, training=training and not inference,
+                                  trains_in_inference=training and i not in self._frozen
+                                  and i in self._inference_leaves)
                 else:
                     layer.forward(be, x, out)
                 x = out
@@ -89,7 +93,7 @@ class TrainingStep:
             self.optimizer.scale_gradient(be, delta)
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
-            if layer.identity_in(True):
+            if self._identity(i, True):
                 continue  # its gradient buffer is the previous layer's
             layer_input = ws.inputs[i]
             dx = ws.grads[i - 1] if i > self._first_trainable else None
@@ -102,6 +106,8 @@ class TrainingStep:
             elif i in self._frozen:  # its dx only: no gradient work for frozen weights
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last, param_grads=False)
+            elif layer.mode_dependent and i in self._inference_leaves:  # trains in inference
+                layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx, inference=True)
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)

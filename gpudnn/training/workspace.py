@@ -55,8 +55,8 @@ class Workspaces:
 
     def _identity_layout(self):
         """``((in training, in inference), ...)``: whether each leaf layer is the identity."""
-        return tuple((layer.identity_in(True), layer.identity_in(False))
-                     for layer in self._leaf_layers)
+        return tuple((self._identity(i, True), self._identity(i, False))
+                     for i in range(len(self._leaf_layers)))
 
     def _workspace(self, n, with_grads):
         """The Workspace of batch size n, kept for reuse; the least recently made go first once
