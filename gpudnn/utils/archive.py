@@ -92,7 +92,7 @@ def parse_npy(data, where, error=FileFormatError):
 def npy_bytes(array):
     """``array`` as ``.npy`` bytes."""
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.asarray(array), allow_pickle=False)  # any layout; 0-d stays 0-d
     return buffer.getvalue()
 
 

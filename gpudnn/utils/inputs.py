@@ -212,7 +212,7 @@ def weight_arrays(labeled_views, weights, hint=""):
         if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or \
                 np.issubdtype(w.dtype, np.complexfloating):
             raise InvalidInputError(f"weight {label} must hold real numbers, not dtype {w.dtype}")
-        arrays.append(np.ascontiguousarray(w, dtype=view.dtype))
+        arrays.append(np.require(w, dtype=view.dtype, requirements="C"))  # 0-d stays 0-d
     return arrays
 
 
