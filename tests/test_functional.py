@@ -331,3 +331,21 @@ def test_batchnorm_trained_in_inference_mode_is_the_same_on_every_backend():
     for got in results[1:]:
         for g, ref in zip(got, results[0]):
             np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_an_encoder_predicts_with_the_autoencoder_weights_under_a_mixed_policy():
+    gpudnn.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        x = data()[0]
+        inputs = gpudnn.Input((12,))
+        code = layers.Dense(4)(inputs)
+        encoder = gpudnn.Model(inputs, code)
+        auto = gpudnn.Model(inputs, layers.Dense(12)(code))
+        auto.compile(optimizer="adam", loss="mse")
+        auto.fit(x, x, epochs=1, verbose=0)
+        with pytest.raises(InvalidInputError, match="use that model, or build this one again"):
+            encoder.predict(x, verbose=0)  # its 16-bit copy would be stale
+        encoder.build((12,))
+        assert encoder.predict(x, verbose=0).shape == (len(x), 4)
+    finally:
+        gpudnn.utils.clear_session()

@@ -198,7 +198,7 @@ def test_refusals():
         layers.Normalization().adapt(np.array([[1.0, np.nan]]))
     with pytest.raises(InvalidInputError, match="adapt\\(\\) is for"):
         layers.Normalization(mean=0.0, variance=1.0).adapt(np.ones((3, 1)))
-    with pytest.raises(InvalidInputError, match="input_shape=\\(2,\\).*outputs 3"):
+    with pytest.raises(InvalidInputError, match="adapted to data of 2 features.*outputs 3"):
         models.Sequential([gpudnn.Input((3,)), _adapted(np.ones((4, 2)))])
     with pytest.raises(InvalidInputError, match="2 means for 3 features"):
         models.Sequential([gpudnn.Input((3,)), layers.Normalization(mean=[0, 1],
@@ -215,3 +215,44 @@ def test_configs_round_trip():
         config = layer.get_config()
         again = type(layer)(**config)
         assert again.get_config() == config
+
+
+def test_tiny_variances_follow_keras_floor_and_weights_set_later_are_used():
+    """sqrt(max(variance, 1e-14)) is Keras's max(sqrt(variance), 1e-7) for every variance; an
+    adapted layer floors its variance weight at each pass, so set_weights takes effect."""
+    rng = np.random.default_rng(6)
+    for std in (1e-9, 1e-7, 1e-6, 1e-3):
+        x = rng.normal(0.0, std, (200, 1))
+        layer = _adapted(x)
+        want = keras_normalization(x, x.mean(axis=0), x.var(axis=0))
+        np.testing.assert_allclose(predict(layer, x, dtype="float64"), want, rtol=1e-12,
+                                   atol=1e-12)
+    layer = _adapted(np.ones((4, 2)))
+    model = models.Sequential([layer])
+    model.set_weights([np.zeros(2), np.full(2, 4.0), np.zeros(())])
+    np.testing.assert_array_equal(model.predict(np.full((1, 2), 2.0, np.float32), verbose=0),
+                                  [[1.0, 1.0]])
+
+
+def test_sharing_and_nested_lists():
+    rng = np.random.default_rng(7)
+    x = rng.normal(5.0, 2.0, (64, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    norm = _adapted(x)
+    first = models.Sequential([norm, layers.Dense(1)])
+    second = models.Sequential([norm, layers.Dense(8), layers.Dense(1)])
+    for model in (first, second):  # a shared, never-trainable layer: both train
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, epochs=1, verbose=0)
+    scale = layers.Rescaling(0.5)
+    narrow = models.Sequential([gpudnn.Input((3,)), scale])
+    wide = models.Sequential([gpudnn.Input((3,)), scale], dtype="float64")
+    assert narrow.predict(x, verbose=0).dtype == np.float32
+    np.testing.assert_array_equal(narrow.predict(x, verbose=0), x * np.float32(0.5))
+    np.testing.assert_array_equal(wide.predict(x.astype(np.float64), verbose=0), x * 0.5)
+    listed = _adapted([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])  # one array, not three batches
+    np.testing.assert_allclose(listed._adapted[0], [3.0, 5.0])
+    with pytest.raises(InvalidInputError, match="complex"):
+        layers.Normalization().adapt(np.ones((2, 2), complex))
+    with pytest.raises(InvalidInputError, match="overflows float32"):
+        models.Sequential([gpudnn.Input((2,)), layers.Rescaling(1e300)])

@@ -74,3 +74,9 @@ class BatchNormOps:
         """Backward of the inference forward (a frozen layer): ``dx = dy gamma /
         sqrt(moving_var + eps)``; ``dx`` may be ``dy``."""
         np.multiply(dy, gamma / np.sqrt(moving_var + dy.dtype.type(epsilon)), out=dx)
+
+    def floor_into(self, values, floor, out):
+        """``out = max(values, floor)`` element by element (Normalization's variance floor,
+        Keras's ``max(sqrt(variance), 1e-7)`` as ``sqrt(max(variance, 1e-14))``); a NumPy
+        ufunc, which a CuPy array runs as its own kernel (``__array_ufunc__``)."""
+        np.maximum(values, values.dtype.type(floor), out=out)

@@ -124,6 +124,11 @@ class Layer(Trainable, Watched):
         return symbolic.call(self, inputs, training,
                              lambda shape: symbolic.dense_output_shape(self, shape))
 
+    def declared_width(self):
+        """How the layer's input width was fixed, and the fix when it does not fit (for
+        errors): its ``input_shape`` by default."""
+        return (f"declares input_shape=({self.input_dim},)", "drop input_shape from it")
+
     def identity_in(self, training):
         """True when the layer passes its input through unchanged (training or inference): the
         model then gives it no buffer and makes no call, its output is its input."""

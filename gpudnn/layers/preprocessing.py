@@ -10,12 +10,12 @@
 Neither trains. Both run the BatchNormalization inference kernel (``kernels/normalization.cu``,
 ``y = gamma (x - m) / sqrt(v + eps) + beta`` per feature) on buffers that make it their
 formula: for Rescaling gamma = scale, beta = offset, m = 0, v = 1, eps = 0, so ``x * scale +
-offset`` exactly; for Normalization gamma = 1, beta = 0, m = mean, v = variance and eps = 1e-14,
-which is Keras's ``max(sqrt(variance), 1e-7)``: the same for a constant feature (variance 0);
-in float32 the same wherever variance >= 1e-6 (adding 1e-14 does not change it), in float64
-within a relative 5e-15 / variance; the multiplication by ``1 / sqrt(...)`` may differ from
-Keras's division by one rounding. Backward (a layer above the first trainable one) is ``dx = dy gamma / sqrt(v +
-eps)``.
+offset`` exactly; for Normalization gamma = 1, beta = 0, m = mean, eps = 0 and v =
+``max(variance, 1e-14)`` (a given variance floored once on the host, an adapted one by
+``floor_into`` before each forward pass, as its weight may have been set or loaded since), so
+``sqrt(v)`` is Keras's ``max(sqrt(variance), 1e-7)``; the multiplication by ``1 / sqrt(v)`` may
+differ from Keras's division by one rounding. Backward (a layer above the first trainable one)
+is ``dx = dy gamma / sqrt(v + eps)``.
 """
 
 import itertools
@@ -27,8 +27,8 @@ from ..errors import InvalidInputError
 from ..utils.py_dataset import PyDataset
 from .base import Layer
 
-#: eps under the square root giving Keras's floor: sqrt(0 + 1e-14) = 1e-7 = backend.epsilon()
-_FLOOR_EPSILON = 1e-14
+#: the variance's floor: sqrt(1e-14) = 1e-7, Keras's backend.epsilon() under its square root
+VARIANCE_FLOOR = 1e-14
 
 
 class _Affine(Layer):
@@ -38,7 +38,8 @@ class _Affine(Layer):
     epsilon = 0.0
 
     def forward(self, backend, x, out):
-        gamma, beta, m, v = self._operands()
+        gamma, beta, m, v = self._operands(x.dtype)
+        self._prepare(backend)
         if gamma.shape[0] != x.shape[1]:  # one value for every element: x as one column
             x, out = x.reshape(-1, 1), out.reshape(-1, 1)
         backend.batchnorm_inference(x, gamma, beta, m, v, self.epsilon, out)
@@ -46,7 +47,7 @@ class _Affine(Layer):
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
         if dx is None:
             return
-        gamma, _, _, v = self._operands()
+        gamma, _, _, v = self._operands(dy.dtype)
         if gamma.shape[0] != dy.shape[1]:
             dy, dx = dy.reshape(-1, 1), dx.reshape(-1, 1)
         backend.batchnorm_inference_backward(dy, gamma, v, self.epsilon, dx)
@@ -56,13 +57,30 @@ class _Affine(Layer):
 
     def bind_compute(self, views):
         """Called by the model once the layer's dtype policy follows the model's: make the
-        kernel's constant operands in that dtype (``_make_operands``)."""
+        kernel's operands in that dtype (``_make_operands``), kept by dtype (a layer without
+        weights may serve a float32 and a float64 model)."""
         super().bind_compute(views)
-        self._make_operands(np.dtype(self.variable_dtype))
+        dtype = np.dtype(self.variable_dtype)
+        if not hasattr(self, "_by_dtype"):
+            self._by_dtype = {}
+        self._by_dtype[dtype] = self._make_operands(dtype)
+
+    def _operands(self, dtype):
+        """``(gamma, beta, m, v)`` of the kernel for inputs of ``dtype``."""
+        return self._by_dtype[np.dtype(dtype)]
+
+    def _prepare(self, backend):
+        """Before each forward pass (Normalization's variance floor)."""
 
     def _constant(self, values, dtype):
-        """A device copy of host ``values`` (a (k,) or (1,) array of ``dtype``)."""
-        return self._backend.from_host(np.ascontiguousarray(values, dtype=dtype))
+        """A device copy of host ``values`` (a (k,) or (1,) array), in ``dtype`` and finite
+        there."""
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            cast = values.astype(dtype)
+        if not np.isfinite(cast).all():
+            raise InvalidInputError(f"{self.name!r}: {values.tolist()} overflows {dtype}")
+        return self._backend.from_host(np.ascontiguousarray(cast))
 
 
 class Normalization(_Affine):
@@ -75,8 +93,6 @@ class Normalization(_Affine):
             Given, they are constants of the layer (no weights), as in Keras.
         invert: False (True, the inverse map, is refused).
     """
-
-    epsilon = _FLOOR_EPSILON
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, name=None,
                  input_shape=None, dtype=None):
@@ -135,16 +151,18 @@ class Normalization(_Affine):
 
     def _make_operands(self, dtype):
         width = self.input_dim if self.axis == -1 else 1
-        if self.mean is not None:
-            self._m, self._v = self.mean.reshape(width), self.variance.reshape(width)
-        else:
-            self._m = self._constant(np.broadcast_to(self.input_mean, (width,)), dtype)
-            self._v = self._constant(np.broadcast_to(self.input_variance, (width,)), dtype)
-        self._ones = self._constant(np.ones(width), dtype)
-        self._zeros = self._constant(np.zeros(width), dtype)
+        ones, zeros = self._constant(np.ones(width), dtype), self._constant(np.zeros(width), dtype)
+        if self.mean is not None:  # the weights; the floored variance is refreshed (_prepare)
+            self._variance_row = self.variance.reshape(width)
+            self._floored = self._backend.empty((width,), dtype)
+            return ones, zeros, self.mean.reshape(width), self._floored
+        return (ones, zeros, self._constant(np.broadcast_to(self.input_mean, (width,)), dtype),
+                self._constant(np.maximum(np.broadcast_to(self.input_variance, (width,)),
+                                          VARIANCE_FLOOR), dtype))
 
-    def _operands(self):
-        return self._ones, self._zeros, self._m, self._v
+    def _prepare(self, backend):
+        if self.mean is not None:
+            backend.floor_into(self._variance_row, VARIANCE_FLOOR, self._floored)
 
     def adapt(self, data):
         """Learn the mean and the (biased) variance of ``data``: an array of samples, or an
@@ -165,6 +183,12 @@ class Normalization(_Affine):
             self._backend.copy_into(self.mean, mean.astype(self.mean.dtype).reshape(self.mean.shape))
             self._backend.copy_into(self.variance,
                                     variance.astype(self.variance.dtype).reshape(self.variance.shape))
+
+    def declared_width(self):
+        if self._adapted is not None and self.axis == -1:
+            return (f"was adapted to data of {self.input_dim} features",
+                    "adapt it to data of the model's features")
+        return super().declared_width()
 
     def get_config(self):
         def listed(values):
@@ -190,13 +214,9 @@ class Rescaling(_Affine):
 
     def _make_operands(self, dtype):
         width = 1 if self.scale.size == self.offset.size == 1 else self.input_dim
-        self._gamma = self._constant(np.broadcast_to(self.scale, (width,)), dtype)
-        self._beta = self._constant(np.broadcast_to(self.offset, (width,)), dtype)
-        self._m = self._constant(np.zeros(width), dtype)
-        self._v = self._constant(np.ones(width), dtype)
-
-    def _operands(self):
-        return self._gamma, self._beta, self._m, self._v
+        return (self._constant(np.broadcast_to(self.scale, (width,)), dtype),
+                self._constant(np.broadcast_to(self.offset, (width,)), dtype),
+                self._constant(np.zeros(width), dtype), self._constant(np.ones(width), dtype))
 
     def get_config(self):
         def plain(values):
@@ -227,8 +247,8 @@ def _moments(data, axis):
         batches = (data[i] for i in range(len(data)))
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__") or \
             hasattr(data, "__dlpack__") or isinstance(data, numbers.Number) or \
-            not hasattr(data, "__iter__"):
-        batches = iter([data])
+            not hasattr(data, "__iter__") or _nested_numbers(data):
+        batches = iter([data])  # one array (a nested list of numbers is one too)
     else:
         batches = iter(data)
     first = next(batches, None)
@@ -256,11 +276,20 @@ def _moments(data, axis):
     return mean, variance
 
 
+def _nested_numbers(data):
+    """True for a list or tuple of numbers or of lists of numbers: one array of samples, not
+    a list of batches (Keras would refuse it)."""
+    return isinstance(data, (list, tuple)) and bool(data) and \
+        all(isinstance(item, (numbers.Number, list, tuple)) for item in data)
+
+
 def _batch_array(batch, axis):
     """One batch as a finite float64 (samples, features) array; ``(x, y)`` gives x; with
     ``axis`` None, every element is a sample of one feature."""
     if isinstance(batch, tuple):
         batch = batch[0]
+    if np.iscomplexobj(batch):
+        raise InvalidInputError("adapt() data holds complex numbers; pass real features")
     try:
         x = np.asarray(batch, dtype=np.float64)
     except (TypeError, ValueError) as exc:

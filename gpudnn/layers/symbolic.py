@@ -96,7 +96,7 @@ def dense_output_shape(layer, sample_shape):
             f"{sample_shape}; call layers.Flatten() on them first")
     if layer.input_dim is not None and layer.input_dim != width:
         raise InvalidInputError(
-            f"{layer.name!r} takes {layer.input_dim} features (its input_shape, or a model it "
-            f"was built in) but was called on {width}")
+            f"{layer.name!r} takes {layer.input_dim} features (it {layer.declared_width()[0]}, "
+            f"or a model it was built in did) but was called on {width}")
     layer.build(width)
     return (layer.units,)

@@ -116,11 +116,12 @@ def adopt_nested(outer, starts):
             model._build_optimizer(model.optimizer)
 
 
-def check_weights_here(model, what):
-    """Refuse ``what`` (training) when a layer's weights have moved to another model's
-    buffer: a layer built into a second model (two functional models of the same tensors,
-    a layer reused) keeps its weights there, and this model's optimizer would update
-    memory that no layer reads. Its predictions still follow the layer's weights."""
+def check_weights_here(model, what, half=False):
+    """Refuse ``what`` when a layer's weights have moved to another model's buffer: a layer
+    built into a second model (two functional models of the same tensors, a layer reused)
+    keeps its weights there. Training: the layers this model trains (its optimizer would
+    update memory no layer reads; frozen or never-trainable shared layers are fine). ``half``:
+    the layers that compute on the 16-bit copy of this model's buffer (it would be stale)."""
     mine, outer = set(), model
     while outer is not None:  # this model and the models it is nested in
         mine.add(id(outer))
@@ -128,11 +129,17 @@ def check_weights_here(model, what):
     for layer in model._leaf_layers:
         ref = getattr(layer, "_weights_model", None)
         owner = ref() if ref is not None else None
-        if layer.param_specs() and id(owner) not in mine:
+        if half:
+            concerned = layer.param_specs() and layer.half_dtype() is not None
+        else:
+            concerned = layer.trainable and any(layer.weight_trainable(name)
+                                                for name, *_ in layer.param_specs())
+        if concerned and id(owner) not in mine:
             where = f"model {owner.name!r}" if owner is not None else "another model"
+            use = "use that model" if half else \
+                "train that model (this one's predictions follow its weights)"
             raise InvalidInputError(
-                f"{what}(): layer {layer.name!r} keeps its weights in {where}, built after "
+                f"{what}: layer {layer.name!r} keeps its weights in {where}, built after "
                 f"{model.name!r} with the same layer (a layer's weights live in one model's "
-                f"buffer); train that model (this one's predictions follow its weights), "
-                f"or build this one again to take the weights back: "
+                f"buffer); {use}, or build this one again to take the weights back: "
                 f"model.build({model.input_shape})")

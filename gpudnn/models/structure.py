@@ -70,8 +70,8 @@ class ModelStructure(nesting.Nestable):
             previous = int(np.prod(self._input.sample_shape))
         if previous is not None and layer.input_dim is not None and layer.input_dim != previous:
             raise InvalidInputError(
-                f"layer {layer.name!r} declares input_shape=({layer.input_dim},) but the previous "
-                f"layer outputs {previous} features; drop input_shape from it")
+                f"layer {layer.name!r} {layer.declared_width()[0]} but the previous layer "
+                f"outputs {previous} features; {layer.declared_width()[1]}")
         if not self.trainable:  # a frozen model trains nothing, layers added later included
             layer.trainable = False
         self._layers.append(layer)
@@ -257,10 +257,10 @@ class ModelStructure(nesting.Nestable):
                 for layer in leaves
                 if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
 
-    def _check_weights_here(self, what):
-        """Refuse ``what`` (training) when a layer's weights live in another model's buffer
+    def _check_weights_here(self, what, half=False):
+        """Refuse ``what`` when a layer's weights live in another model's buffer
         (nesting.check_weights_here)."""
-        nesting.check_weights_here(self, what)
+        nesting.check_weights_here(self, what, half)
 
     def _identity(self, i, training):
         """Whether leaf i passes its input through unchanged (``training``: in a training

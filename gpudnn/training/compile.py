@@ -92,7 +92,7 @@ class Compiled:
                 f"{what}() was called before compile(); call model.compile(optimizer=..., "
                 f"loss=..., metrics=[...]) first")
         if what in ("fit", "train_on_batch", "gradients"):
-            self._check_weights_here(what)
+            self._check_weights_here(f"{what}()")
 
 
 def _metric_list(metrics):
