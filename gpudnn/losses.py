@@ -188,8 +188,7 @@ class _Crossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=REDUCTION,
                  name=None):
         super().__init__(reduction, name)
-        if not isinstance(from_logits, (bool, np.bool_)):
-            raise InvalidInputError(f"from_logits must be True or False, not {from_logits!r}")
+        inputs.flag(from_logits, "from_logits")
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
                 or not 0 <= label_smoothing <= 1:
             raise InvalidInputError(

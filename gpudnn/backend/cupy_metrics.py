@@ -18,10 +18,14 @@ class CupyMetrics:
             return y_pred.reshape(-1)
         return check_weights(weights, y_pred).reshape(-1)
 
-    def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
+    def _metric_launch_args(self, y_pred, weights):
+        """``(n, k, threads, w)`` of a metric kernel over y_pred (n, k): its rows, columns,
+        thread count and flat weights (``_metric_weights``)."""
         n, k = y_pred.shape
-        threads = metric_threads(n)
-        w = self._metric_weights(weights, y_pred)
+        return n, k, metric_threads(n), self._metric_weights(weights, y_pred)
+
+    def accumulate_matches(self, y_pred, y_true, total, threshold=None, weights=None):
+        n, k, threads, w = self._metric_launch_args(y_pred, weights)
         with self._device:
             self._launch("add_matches", y_pred.reshape(-1), y_true.reshape(-1), w,
                          0.5 if threshold is None else float(threshold), k, n, threads,
@@ -29,18 +33,14 @@ class CupyMetrics:
                          total.reshape(1), size=threads)
 
     def accumulate_top_k(self, y_pred, y_true, k, total, weights=None):
-        n, cols = y_pred.shape
-        threads = metric_threads(n)
-        w = self._metric_weights(weights, y_pred)
+        n, cols, threads, w = self._metric_launch_args(y_pred, weights)
         with self._device:
             self._launch("add_top_k_hits", y_pred.reshape(-1), y_true.reshape(-1), w, cols,
                          int(k), n, threads, flag(weights is not None), total.reshape(1),
                          size=threads)
 
     def accumulate_errors(self, y_pred, y_true, squared, total, weights=None):
-        n, k = y_pred.shape
-        threads = metric_threads(n)
-        w = self._metric_weights(weights, y_pred)
+        n, k, threads, w = self._metric_launch_args(y_pred, weights)
         with self._device:
             self._launch("add_error_sums", y_pred.reshape(-1), y_true.reshape(-1), w, k, n,
                          threads, flag(squared), flag(weights is not None), total.reshape(1),
@@ -48,9 +48,7 @@ class CupyMetrics:
 
     def accumulate_confusion(self, y_pred, y_true, thresholds, counts, weights=None,
                              class_id=None, top_k=None, label_weights=None, from_logits=False):
-        n, k = y_pred.shape
-        threads = metric_threads(n)
-        w = self._metric_weights(weights, y_pred)
+        n, k, threads, w = self._metric_launch_args(y_pred, weights)
         first, width = (0, k) if class_id is None else (int(class_id), 1)
         with self._device:
             thr = self._metric_constants(thresholds, y_pred.dtype)
@@ -62,9 +60,7 @@ class CupyMetrics:
                          flag(from_logits), counts.reshape(-1), size=threads)
 
     def accumulate_class_counts(self, y_pred, y_true, threshold, counts, weights=None):
-        n, k = y_pred.shape
-        threads = metric_threads(n)
-        w = self._metric_weights(weights, y_pred)
+        n, k, threads, w = self._metric_launch_args(y_pred, weights)
         with self._device:
             self._launch("add_class_counts", y_pred.reshape(-1), y_true.reshape(-1), w,
                          0.0 if threshold is None else float(threshold), k, n, threads,

@@ -1,5 +1,8 @@
 """The CuPy backend's batch normalization: ``kernels/normalization.cu``, one launch per forward
-or backward pass (see normalization.py for the math and the NumPy reference)."""
+or backward pass (see normalization.py for the math and the NumPy reference); the two small
+per-feature ops as CuPy's ufuncs."""
+
+import cupy
 
 
 class CupyBatchNorm:
@@ -26,6 +29,14 @@ class CupyBatchNorm:
                          int(dx is not None), unused if dgamma is None else dgamma,
                          unused if dbeta is None else dbeta,
                          unused if dx is None else dx.reshape(-1), size=k)
+
+    def floor_into(self, values, floor, out, xp=None):
+        with self._device:
+            super().floor_into(values, floor, out, xp=cupy.get_array_module(values))
+
+    def inverse_sqrt_into(self, values, epsilon, out, xp=None):
+        with self._device:
+            super().inverse_sqrt_into(values, epsilon, out, xp=cupy.get_array_module(values))
 
     def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
         with self._device:

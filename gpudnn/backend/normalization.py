@@ -75,8 +75,16 @@ class BatchNormOps:
         sqrt(moving_var + eps)``; ``dx`` may be ``dy``."""
         np.multiply(dy, gamma / np.sqrt(moving_var + dy.dtype.type(epsilon)), out=dx)
 
-    def floor_into(self, values, floor, out):
+    # Two small per-feature ops, as ufuncs writing into ``out`` (no temporaries, so a CUDA graph
+    # can capture them): ``xp`` is NumPy here, CuPy for CuPy arrays (cupy_normalization.py).
+    def floor_into(self, values, floor, out, xp=np):
         """``out = max(values, floor)`` element by element (Normalization's variance floor,
-        Keras's ``max(sqrt(variance), 1e-7)`` as ``sqrt(max(variance, 1e-14))``); a NumPy
-        ufunc, which a CuPy array runs as its own kernel (``__array_ufunc__``)."""
-        np.maximum(values, values.dtype.type(floor), out=out)
+        Keras's ``max(sqrt(variance), 1e-7)`` as ``sqrt(max(variance, 1e-14))``)."""
+        xp.maximum(values, values.dtype.type(floor), out=out)
+
+    def inverse_sqrt_into(self, values, epsilon, out, xp=np):
+        """``out = 1 / sqrt(values + epsilon)`` element by element, rounded as the inference
+        kernel's scale (BatchNormalization's ``s`` for training in inference mode)."""
+        xp.add(values, values.dtype.type(epsilon), out=out)
+        xp.sqrt(out, out=out)
+        xp.divide(1, out, out=out)

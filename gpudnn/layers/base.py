@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import config, dtype_policies
 from ..errors import InvalidInputError
-from ..utils.inputs import weight_arrays
+from ..utils.inputs import flag, weight_arrays
 from ..utils.naming import auto_name
 from ..utils.watched import Watched
 from . import symbolic
@@ -27,10 +27,7 @@ class Trainable:
 
     @trainable.setter
     def trainable(self, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise InvalidInputError(f"{self.name!r}: trainable must be True or False, not "
-                                    f"{value!r}")
-        self._trainable = bool(value)
+        self._trainable = flag(value, f"{self.name!r}: trainable")
 
 
 class Layer(Trainable, Watched):

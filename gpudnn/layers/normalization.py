@@ -100,11 +100,6 @@ class BatchNormalization(Layer):
         if not self.center:
             self.beta = be.zeros((k,), dtype)
         self._mean, self._inv_std = be.zeros((k,), dtype), be.zeros((k,), dtype)
-        # a row of ones, and gamma 1 / beta 0 stand-ins: the inference kernel run on them
-        # writes 1 / sqrt(moving_var + eps) (see _moving_inv_std)
-        self._unit_row = be.from_host(_filled(k, 1.0, dtype).reshape(1, k))
-        self._ones, self._zeros = be.from_host(_filled(k, 1.0, dtype)), be.zeros((k,), dtype)
-        self._inv_std_row = self._inv_std.reshape(1, k)  # one view, kept (kernel sites by id)
 
     def forward(self, backend, x, out, training=False, trains_in_inference=False):
         """``training``: normalize by the batch and move the statistics; else by the moving
@@ -119,13 +114,7 @@ class BatchNormalization(Layer):
             backend.batchnorm_inference(x, self.gamma, self.beta, self.moving_mean,
                                         self.moving_variance, self.epsilon, out)
             if trains_in_inference:
-                self._moving_inv_std(backend)
-
-    def _moving_inv_std(self, backend):
-        """``_inv_std = 1 / sqrt(moving_var + eps)``, by the inference kernel on a row of ones
-        with gamma 1, beta 0 and moving mean 0 (the same rounding as its own scale)."""
-        backend.batchnorm_inference(self._unit_row, self._ones, self._zeros, self._zeros,
-                                    self.moving_variance, self.epsilon, self._inv_std_row)
+                backend.inverse_sqrt_into(self.moving_variance, self.epsilon, self._inv_std)
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True,
                  inference=False):

@@ -34,16 +34,17 @@ class ModelConfig:
 
     @classmethod
     def _from_serialized_config(cls, config, device=None, dtype=None):
-        """An unbuilt model of what ``_serialized_config`` gave (a model nested in another)."""
+        """An unbuilt model of what ``_serialized_config`` gave (a model nested in another, or
+        ``from_config``'s: ``name`` may be None there, an automatic name)."""
         if not isinstance(config, dict) or set(config) - {"trainable", "dtype"} != {"name", "layers"} \
-                or not isinstance(config["layers"], list) or not isinstance(config["name"], str):
+                or not isinstance(config["layers"], list) \
+                or not isinstance(config["name"], (str, type(None))):
             raise InvalidInputError(f"a serialized nested {cls.__name__} is {{'name': ..., "
                                     f"'layers': [...]}}, not {config!r}")
+        _check_trainable(config)
         model = cls([layers.deserialize(layer) for layer in config["layers"]],
                     name=config["name"], device=device, dtype=dtype or config.get("dtype"))
-        if not config.get("trainable", True):
-            model._trainable = False  # its layers' own flags came with them
-        return model
+        return _frozen_as_saved(model, config)
 
     def get_config(self):
         """The architecture (see the module docstring), JSON-able."""
@@ -68,13 +69,9 @@ class ModelConfig:
         dtype = config.get("dtype")
         if isinstance(dtype, dict):  # Keras 3's serialized policy
             dtype = dtype_policies.get(dtype).variable_dtype
-        model = cls([layers.deserialize(item) for item in config["layers"]],
-                    name=config.get("name"), device=device, dtype=dtype)
-        trainable = config.get("trainable", True)
-        if not isinstance(trainable, bool):
-            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
-        if not trainable:
-            model._trainable = False  # its layers' own flags came with them
+        model = cls._from_serialized_config(
+            {"name": config.get("name"), "layers": config["layers"],
+             "trainable": config.get("trainable", True)}, device=device, dtype=dtype)
         if shape is not None and not model.built:
             if model._layers:
                 model.build(shape)
@@ -122,6 +119,20 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
 def _fresh(metric):
     """A metric as given to compile: a name as it is, an object as a new one of its config."""
     return metric if isinstance(metric, str) else metrics.deserialize(metrics.serialize(metric))
+
+
+def _check_trainable(config):
+    """A config's ``"trainable"`` (True when absent) checked to be True or False."""
+    if not isinstance(config.get("trainable", True), bool):
+        raise InvalidInputError(f"trainable is True or False, not {config['trainable']!r}")
+
+
+def _frozen_as_saved(model, config):
+    """``model``, marked frozen when its config says ``"trainable": False``; its layers' own
+    flags came with their configs, so nothing else changes."""
+    if not config.get("trainable", True):
+        model._trainable = False
+    return model
 
 
 def _sample_shape(shape):

@@ -23,7 +23,6 @@ reason; a subclassed ``Model`` (a ``call`` method of your own) cannot be differe
 is refused too.
 """
 
-import numpy as np
 
 from ..errors import InvalidInputError
 from ..layers import deserialize, serialize
@@ -32,6 +31,7 @@ from ..layers.serialization import register_model_class
 from ..layers.symbolic import KerasTensor
 from ..utils.naming import auto_name
 from . import nesting
+from .configuration import _check_trainable, _frozen_as_saved
 from .sequential import Sequential
 
 
@@ -89,15 +89,15 @@ class Functional(Sequential):
         if source._parent is not None or not isinstance(source._layer, InputLayer):
             raise InvalidInputError(f"inputs must be the tensor of gpudnn.Input(...), not "
                                     f"{source!r}, the output of {source._layer.name!r}")
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
         calls = _chain(source, target)
         if not calls:
             raise InvalidInputError("the outputs are the inputs: a model needs at least one "
                                     "layer called between them")
         if dtype is None:  # Input(dtype="float64") makes a float64 model
             dtype = source._layer.dtype
-        super().__init__(name=name or auto_name("Functional"), device=device, dtype=dtype)
+        # frozen (trainable=False), the model freezes each layer as it is added
+        super().__init__(name=name or auto_name("Functional"), device=device, dtype=dtype,
+                         trainable=trainable)
         self.inputs, self.outputs = [source], [target]
         #: positions of ``_layers`` called with training=False: in inference mode while this
         #: model trains (nesting.inference_leaves), as Keras's graph keeps the call's argument
@@ -113,8 +113,6 @@ class Functional(Sequential):
                     layer._owner = None
             raise
         self._sealed = True
-        if not trainable:
-            self.trainable = False
 
     input = property(lambda self: self.inputs[0])
     output = property(lambda self: self.outputs[0])
@@ -139,23 +137,13 @@ class Functional(Sequential):
 
     # ------------------------------------------------------------------ as data
     def get_config(self):
-        """``_serialized_config()`` with ``trainable`` and ``dtype`` (the weights' dtype)."""
-        return {**self._serialized_config(), "trainable": self.trainable,
-                "dtype": self.dtype.name}
+        """``_serialized_config()`` with ``trainable``."""
+        return {**self._serialized_config(), "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config, device=None):
         """A new model (fresh weights) of the architecture ``get_config`` gave."""
-        if not isinstance(config, dict):
-            raise InvalidInputError(f"a Functional config is a dict (model.get_config()), not "
-                                    f"{type(config).__name__}")
-        config = dict(config)
-        trainable, dtype = config.pop("trainable", True), config.pop("dtype", None)
-        if not isinstance(trainable, bool):
-            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
-        if not trainable:
-            config["trainable"] = False
-        return cls._from_serialized_config(config, device=device, dtype=dtype)
+        return cls._from_serialized_config(config, device=device)
 
     def _serialized_config(self):
         """``{"name", "input_layer", "layers", "inference_calls", "dtype"}``: the InputLayer's
@@ -180,6 +168,7 @@ class Functional(Sequential):
             raise InvalidInputError(
                 f"a serialized Functional model is {{'name', 'input_layer', 'layers', "
                 f"'inference_calls'}}, not {config!r}")
+        _check_trainable(config)
         try:
             tensor = x = InputLayer(**config["input_layer"]).output
         except TypeError as exc:
@@ -189,9 +178,7 @@ class Functional(Sequential):
             x = deserialize(item)(x, training=False if i in config["inference_calls"] else None)
         model = cls(tensor, x, name=config["name"], device=device,
                     dtype=dtype or config.get("dtype"))
-        if not config.get("trainable", True):
-            model._trainable = False  # its layers' own flags came with them
-        return model
+        return _frozen_as_saved(model, config)
 
 
 def _one(tensors, what):

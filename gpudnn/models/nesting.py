@@ -45,30 +45,34 @@ def leaves(layers):
     return out
 
 
+def _spans(layers, first=0):
+    """``(layer, first_leaf, stop_leaf)`` of each of ``layers``: the leaves it runs."""
+    for layer in layers:
+        stop = first + len(leaves([layer]))
+        yield layer, first, stop
+        first = stop
+
+
 def inference_leaves(model):
     """The leaf indices of ``model`` that stay in inference mode while it trains: every leaf of
     a layer or model it called with ``training=False`` (a Functional's ``_inference_calls``),
     and those of its nested models, recursively."""
-    found, first = set(), 0
-    for position, layer in enumerate(model._layers):
-        count = len(leaves([layer]))
+    found = set()
+    for position, (layer, first, stop) in enumerate(_spans(model._layers)):
         if position in model._inference_calls:
-            found.update(range(first, first + count))
+            found.update(range(first, stop))
         elif _is_model(layer):
             found.update(first + j for j in inference_leaves(layer))
-        first += count
     return frozenset(found)
 
 
 def _nested(layers, first=0):
     """``(model, first_leaf, stop_leaf)`` for every model nested in ``layers`` (any depth)."""
     found = []
-    for layer in layers:
-        count = len(leaves([layer]))
+    for layer, start, stop in _spans(layers, first):
         if _is_model(layer):
-            found.append((layer, first, first + count))
-            found.extend(_nested(layer._layers, first))
-        first += count
+            found.append((layer, start, stop))
+            found.extend(_nested(layer._layers, start))
     return found
 
 
@@ -116,12 +120,14 @@ def adopt_nested(outer, starts):
             model._build_optimizer(model.optimizer)
 
 
-def check_weights_here(model, what, half=False):
+def check_weights_here(model, what, training):
     """Refuse ``what`` when a layer's weights have moved to another model's buffer: a layer
     built into a second model (two functional models of the same tensors, a layer reused)
-    keeps its weights there. Training: the layers this model trains (its optimizer would
-    update memory no layer reads; frozen or never-trainable shared layers are fine). ``half``:
-    the layers that compute on the 16-bit copy of this model's buffer (it would be stale)."""
+    keeps its weights there. ``training``: the layers this model trains (its optimizer would
+    update memory no layer reads; frozen or never-trainable shared layers are fine). Under a
+    mixed policy, in any call: the layers that compute on the 16-bit copy of this model's
+    buffer (it would be stale)."""
+    half = model._half_params is not None
     mine, outer = set(), model
     while outer is not None:  # this model and the models it is nested in
         mine.add(id(outer))
@@ -129,15 +135,13 @@ def check_weights_here(model, what, half=False):
     for layer in model._leaf_layers:
         ref = getattr(layer, "_weights_model", None)
         owner = ref() if ref is not None else None
-        if half:
-            concerned = layer.param_specs() and layer.half_dtype() is not None
-        else:
-            concerned = layer.trainable and any(layer.weight_trainable(name)
-                                                for name, *_ in layer.param_specs())
-        if concerned and id(owner) not in mine:
+        trains = training and layer.trainable and any(layer.weight_trainable(name)
+                                                      for name, *_ in layer.param_specs())
+        computes_in_half = half and layer.param_specs() and layer.half_dtype() is not None
+        if (trains or computes_in_half) and id(owner) not in mine:
             where = f"model {owner.name!r}" if owner is not None else "another model"
-            use = "use that model" if half else \
-                "train that model (this one's predictions follow its weights)"
+            use = "train that model (this one's predictions follow its weights)" if trains \
+                else "use that model"
             raise InvalidInputError(
                 f"{what}: layer {layer.name!r} keeps its weights in {where}, built after "
                 f"{model.name!r} with the same layer (a layer's weights live in one model's "

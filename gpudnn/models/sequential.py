@@ -26,6 +26,7 @@ from ..training.mixed_precision import MixedPrecision
 from ..training.model_inputs import ModelInputs
 from ..training.step import TrainingStep
 from ..training.workspace import Workspaces
+from ..utils import inputs
 from ..utils.naming import auto_name
 from .configuration import ModelConfig
 from .structure import ModelStructure
@@ -65,8 +66,7 @@ class Sequential(ModelStructure, ModelConfig, Compiled, ModelInputs, MixedPrecis
         self.history = None  # the History of the last fit
         #: the model's own host generator (batch shuffling), saved with the model
         self.rng = config.rng().spawn(1)[0]
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise InvalidInputError(f"trainable is True or False, not {trainable!r}")
+        trainable = inputs.flag(trainable, "trainable")
         for layer in layers or []:
             self.add(layer)
         if not trainable:

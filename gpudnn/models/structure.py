@@ -32,6 +32,7 @@ class ModelStructure(nesting.Nestable):
 
     _regularizer_attributes = ()  # set with the leaves (_set_leaves)
     _inference_leaves = frozenset()  # likewise (nesting.inference_leaves)
+    _trains_in_inference = frozenset()  # set with the layout (_freeze_layout)
 
     # ------------------------------------------------------------------ building
     @property
@@ -89,8 +90,7 @@ class ModelStructure(nesting.Nestable):
         and optimizer, whose state (moments, step count) starts again for the new parameters;
         a new last layer is usually added and compiled next."""
         nesting.check_not_nested(self, "pop a layer")
-        if not isinstance(rebuild, (bool, np.bool_)):
-            raise InvalidInputError(f"rebuild is True or False, not {rebuild!r}")
+        rebuild = inputs.flag(rebuild, "rebuild")
         if not self._layers:
             raise InvalidInputError("There are no layers in the model to pop")
         shape = self.input_shape if self.built else self._declared_input_shape()
@@ -235,6 +235,9 @@ class ModelStructure(nesting.Nestable):
         learning = [i for i, layer in enumerate(leaves) if layer.trainable and any(
             layer.weight_trainable(name) for name, *_ in layer.param_specs())]
         self._first_trainable = learning[0] if learning else len(leaves)
+        #: BatchNormalization leaves that train in inference mode (called with training=False)
+        self._trains_in_inference = frozenset(
+            i for i in self._inference_leaves if leaves[i].mode_dependent and i not in self._frozen)
 
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
@@ -257,10 +260,10 @@ class ModelStructure(nesting.Nestable):
                 for layer in leaves
                 if layer.param_specs() and all(v is not None for v in layer.parameter_views())}
 
-    def _check_weights_here(self, what, half=False):
-        """Refuse ``what`` when a layer's weights live in another model's buffer
-        (nesting.check_weights_here)."""
-        nesting.check_weights_here(self, what, half)
+    def _check_weights_here(self, what, training):
+        """Refuse ``what`` (a call, once) when a layer's weights live in another model's
+        buffer (nesting.check_weights_here)."""
+        nesting.check_weights_here(self, what, training)
 
     def _identity(self, i, training):
         """Whether leaf i passes its input through unchanged (``training``: in a training

@@ -91,8 +91,8 @@ class Compiled:
             raise NotCompiledError(
                 f"{what}() was called before compile(); call model.compile(optimizer=..., "
                 f"loss=..., metrics=[...]) first")
-        if what in ("fit", "train_on_batch", "gradients"):
-            self._check_weights_here(f"{what}()")
+        self._check_weights_here(f"{what}()",
+                                 training=what in ("fit", "train_on_batch", "gradients"))
 
 
 def _metric_list(metrics):

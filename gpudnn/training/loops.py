@@ -1,7 +1,6 @@
 """The public loops of a model: ``fit``, ``evaluate``, ``predict``, ``train_on_batch``,
 ``gradients`` and ``model(x)``; the epochs themselves are in fit.py and inference.py."""
 
-import numpy as np
 
 from ..callbacks import CallbackList
 from ..errors import InvalidInputError
@@ -52,7 +51,7 @@ class Loops:
         """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics),
         or with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``, as Keras."""
         self._require_compiled("train_on_batch")
-        return_dict = _flag(return_dict, "return_dict")
+        return_dict = inputs.flag(return_dict, "return_dict")
         ws, weighted = self._batch_workspace("train_on_batch", x, y, sample_weight, class_weight)
         totals = self._new_totals()
         self._sample_weighted = weighted
@@ -66,7 +65,7 @@ class Loops:
         """The loss (and metrics) of (x, y) as a single batch, as ``train_on_batch`` returns
         them; no weight changes."""
         self._require_compiled("test_on_batch")
-        return_dict = _flag(return_dict, "return_dict")
+        return_dict = inputs.flag(return_dict, "return_dict")
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_whole_batch(x))
         try:
             return self._result(evaluate_source(self, data), return_dict)
@@ -112,7 +111,7 @@ class Loops:
         fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches to read from
         a generator (None: until it ends); ``callbacks``: their test hooks run, as Keras's."""
         self._require_compiled("evaluate")
-        return_dict = _flag(return_dict, "return_dict")
+        return_dict = inputs.flag(return_dict, "return_dict")
         verbose = _verbosity(verbose)
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
@@ -130,6 +129,7 @@ class Loops:
         """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
         (a generator's batches may be x alone); ``callbacks``: their predict hooks run."""
         verbose = _verbosity(verbose)
+        self._check_weights_here("predict()", training=False)
         data = adapt(self, "predict", x, batch_size=_batch_size(batch_size),
                      steps=_steps(steps, "steps"))
         try:
@@ -151,6 +151,7 @@ class Loops:
             return self._call_symbolic(x, training)
         if training not in (True, False, None):
             raise InvalidInputError(f"training must be True, False or None, not {training!r}")
+        self._check_weights_here("model(x)", training=False)
         be = self.backend
         x_in = be.foreign_input(x, "x")
         on_device = be.is_device_array(x_in)
@@ -186,12 +187,6 @@ def _callbacks(model, callbacks, data, verbose):
     """The CallbackList of an evaluate or predict call (no History)."""
     return CallbackList(callbacks, model, {"epochs": 1, "steps": data.steps,
                                            "verbose": verbose}, add_history=False)
-
-
-def _flag(value, what):
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidInputError(f"{what} must be True or False, not {value!r}")
-    return bool(value)
 
 
 def _batch_size(batch_size):

@@ -69,7 +69,6 @@ class MixedPrecision:
     def _refresh_half_weights(self):
         """The 16-bit copy of the weights from the float32 master weights (one rounding pass)."""
         if self._half_params is not None:
-            self._check_weights_here(f"model {self.name!r} under a mixed policy", half=True)
             self.backend.copy_into(self._half_params, self.params)
 
     def _buffer_dtype(self, i):

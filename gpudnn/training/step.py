@@ -38,10 +38,9 @@ class TrainingStep:
                     layer.forward(be, x, out, self._dropout_step)
                 elif layer.mode_dependent:  # BatchNormalization; frozen, or called with
                     # training=False in a functional model, it stays in inference
-                    inference = i in self._frozen or i in self._inference_leaves
-                    layer.forward(be, x, out, training=training and not inference,
-                                  trains_in_inference=training and i not in self._frozen
-                                  and i in self._inference_leaves)
+                    layer.forward(be, x, out, training=training and i not in self._frozen
+                                  and i not in self._inference_leaves,
+                                  trains_in_inference=training and i in self._trains_in_inference)
                 else:
                     layer.forward(be, x, out)
                 x = out
@@ -106,7 +105,7 @@ class TrainingStep:
             elif i in self._frozen:  # its dx only: no gradient work for frozen weights
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last, param_grads=False)
-            elif layer.mode_dependent and i in self._inference_leaves:  # trains in inference
+            elif i in self._trains_in_inference:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx, inference=True)
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,

@@ -154,6 +154,13 @@ def same_length(x, y):
             f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must pair up one to one")
 
 
+def flag(value, what):
+    """``value`` as a bool when it is True or False (NumPy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be True or False, not {value!r}")
+    return bool(value)
+
+
 def positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise InvalidInputError(f"{what} must be a positive integer, not {value!r}")
