@@ -3,12 +3,15 @@ share of a ``fit`` epoch.
 
     python -m bench.step_profile [--device cuda|cpu] [--hidden 512] [--batch 128]
                                  [--round-s 0.02] [--host-epochs 2]
+                                 [--model course|plain|batchnorm|frozen_first]
 
 - **Per call**: the step of 784 -> Dense(H, relu) -> Dense(10, softmax) (categorical
   cross-entropy, accuracy, Adam) is recorded once (``gpudnn.backend.capture``), then each of its
   backend calls is replayed alone, k times between two device synchronizations (k calibrated to
   ``--round-s``): microseconds per call, eager (each call's host launch cost included, so on a
-  GPU this is the larger of launch and kernel time). Replaying a call alone repeats its writes
+  GPU this is the larger of launch and kernel time). ``--model`` other than ``course`` profiles
+  bench.layer_costs' models instead (784 -> 512 -> 512 -> 10, Adam; ``batchnorm`` with
+  BatchNormalization after each hidden Dense). Replaying a call alone repeats its writes
   (an update runs k times): fine for timing, not for values. The whole recorded step and, on
   CUDA, the graph replay are timed the same way beside them.
 - **Host share of fit** (``--host-epochs`` > 0): cProfile over ``fit`` on random data shaped
@@ -28,6 +31,7 @@ import time
 import numpy as np
 
 from bench.gpu_results import per_call_seconds
+from bench import layer_costs
 from bench.test_train_step import batch_in_workspace, course_model
 from gpudnn.backend.capture import record_calls
 
@@ -44,8 +48,8 @@ def describe(call):
     return f"{call.func.__name__}({', '.join(shapes[:4])})"
 
 
-def per_call(device, hidden, batch, round_s):
-    model = course_model(device, hidden)
+def per_call(device, hidden, batch, round_s, kind="course"):
+    model = course_model(device, hidden) if kind == "course" else layer_costs.build(kind, device)
     be = model.backend
     rng = np.random.default_rng(0)
     ws, totals = batch_in_workspace(model, rng.random((batch, 784), dtype=np.float32),
@@ -93,9 +97,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--round-s", type=float, default=0.02)
     parser.add_argument("--host-epochs", type=int, default=2)
+    parser.add_argument("--model", default="course",
+                        choices=["course", "plain", "batchnorm", "frozen_first"])
     args = parser.parse_args(argv)
-    rows, whole = per_call(args.device, args.hidden, args.batch, args.round_s)
-    print(f"### Step of 784 -> {args.hidden} -> 10, batch {args.batch}, on {args.device}: "
+    rows, whole = per_call(args.device, args.hidden, args.batch, args.round_s, args.model)
+    shape = f"784 -> {args.hidden} -> 10" if args.model == "course" else f"the {args.model} model"
+    print(f"### Step of {shape}, batch {args.batch}, on {args.device}: "
           f"each call alone\n")
     print("| call | us |\n|---|---:|")
     for name, seconds in rows:
