@@ -4,29 +4,34 @@ per-feature ops as CuPy's ufuncs."""
 
 import cupy
 
+from .normalization import FUSED_ACTIVATIONS
+
 
 class CupyBatchNorm:
     """Mixin of CupyBackend (before BatchNormOps in its bases)."""
 
     def batchnorm_forward(self, x, gamma, beta, moving_mean, moving_var, momentum, epsilon, out,
-                          mean, inv_std):
+                          mean, inv_std, activation="linear", alpha=0.0):
         n, k = x.shape
         with self._device:
             self._launch("batchnorm_forward", x.reshape(-1), gamma, beta, momentum, epsilon, n,
-                         k, k, out.reshape(-1), mean, inv_std, moving_mean, moving_var, size=k)
+                         k, k, _act(activation), alpha, out.reshape(-1), mean, inv_std,
+                         moving_mean, moving_var, size=k)
 
     def batchnorm_inference(self, x, gamma, beta, moving_mean, moving_var, epsilon, out):
         with self._device:
             self._launch("batchnorm_inference", x, gamma, beta, moving_mean, moving_var,
                          epsilon, x.shape[1], out)
 
-    def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx):
+    def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx, fy=None,
+                           activation="linear", alpha=0.0):
         n, k = x.shape
         with self._device:
             unused = self._scratch((1,), x.dtype, slot="batchnorm-unused")
-            self._launch("batchnorm_backward", x.reshape(-1), dy.reshape(-1), gamma, mean,
-                         inv_std, n, k, k, int(dgamma is not None), int(dbeta is not None),
-                         int(dx is not None), unused if dgamma is None else dgamma,
+            self._launch("batchnorm_backward", x.reshape(-1), dy.reshape(-1),
+                         (dy if fy is None else fy).reshape(-1), gamma, mean, inv_std, n, k, k,
+                         int(dgamma is not None), int(dbeta is not None), int(dx is not None),
+                         _act(activation), alpha, unused if dgamma is None else dgamma,
                          unused if dbeta is None else dbeta,
                          unused if dx is None else dx.reshape(-1), size=k)
 
@@ -42,3 +47,8 @@ class CupyBatchNorm:
         with self._device:
             self._launch("batchnorm_inference_backward", dy, gamma, moving_var, epsilon,
                          dy.shape[1], dx)
+
+
+def _act(activation):
+    """The kernels' code of a fused activation (its index in FUSED_ACTIVATIONS)."""
+    return FUSED_ACTIVATIONS.index(activation)

@@ -7,9 +7,10 @@ penalty's gradient and every optimizer update call the very CUDA bodies of ``ker
 is one pass over memory instead of NumPy's several passes through temporaries. Matmul, reductions
 and gathers stay NumPy (OpenBLAS); the weighted loss ops (per-sample weights) are
 :mod:`~gpudnn.backend.native_weighted`'s. The math of every op is NumPy's, operation for
-operation: the updates and the piecewise-linear ops agree with NumPy to the bit; tanh, sigmoid,
-elu and softmax call the C library's ``tanh``/``exp``/``expm1`` where NumPy has its own, so they
-agree to a few ulp.
+operation: the updates and the piecewise-linear ops agree with NumPy to the bit. The activations
+that need ``tanh``/``exp``/``expm1`` on every element are NumPy's (native_routing.py: its SIMD
+loops beat the C library's per-element calls many times over); softmax and the loss kernels
+call the C library on few elements and agree with NumPy to a few ulp.
 
 An op whose arrays the kernels cannot take (not C-contiguous, mixed or non-float dtypes, sizes
 that disagree, partly overlapping buffers) is done by NumPy instead, so the result is always
@@ -27,7 +28,7 @@ import numpy as np
 
 from ..dtype_policies import is_half
 from ..errors import KernelCompileError
-from . import host_kernels
+from . import host_kernels, native_routing
 from .mixed_precision import is_half_cast
 from .base import dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
@@ -160,6 +161,8 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
                 getattr(out, "shape", None) != z.shape:
             return None
         n, k = z.shape
+        if kind in native_routing.LIBM_FORWARD and not is_half(z.dtype):
+            return None  # NumPy's SIMD tanh / exp beat the C library's per-element calls
         if is_half(z.dtype):  # the 16-bit form: z and out 16-bit, a float32 bias
             if kind == "softmax" or bias is None or getattr(bias, "shape", None) != (k,):
                 return None
@@ -194,6 +197,8 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
         if kind == "linear" or getattr(y, "ndim", 0) != 2 or \
                 getattr(dy, "shape", None) != y.shape or getattr(out, "shape", None) != y.shape:
             return None  # linear is a copy (or nothing): NumPy's
+        if kind in native_routing.LIBM_BACKWARD and not is_half(y.dtype):
+            return None  # as LIBM_FORWARD
         if is_half(y.dtype):  # the 16-bit form: every array 16-bit
             site = None if kind == "softmax" else \
                 self._site(f"{kind}_bwd_h", (y, dy, out), 1, (y.dtype,) * 3)

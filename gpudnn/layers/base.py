@@ -44,6 +44,9 @@ class Layer(Trainable, Watched):
     #: True for a layer whose forward pass differs in training and inference
     #: (BatchNormalization): the model passes ``training=`` to forward.
     mode_dependent = False
+    #: its training passes can also compute an Activation layer that follows it
+    #: (BatchNormalization: the step then runs the two layers as one)
+    fuses_following_activation = False
     #: True for a layer that computes in 16 bits under a mixed policy (Dense, the activations);
     #: any other layer computes in float32 whatever its policy (BatchNormalization's statistics,
     #: as Keras's does internally; Dropout and the noise layers, whose 16-bit kernel forms are

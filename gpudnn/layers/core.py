@@ -13,6 +13,7 @@ Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-b
 import numpy as np
 
 from .. import activations, initializers, regularizers
+from ..backend.normalization import FUSED_ACTIVATIONS
 from ..errors import InvalidInputError
 from .base import Layer
 
@@ -82,8 +83,8 @@ class Dense(Layer):
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
         """``param_grads`` False (a frozen layer): ``dx`` only, no kernel or bias gradient."""
-        if not skip_activation:
-            spec = self.activation_spec
+        spec = self.activation_spec
+        if not skip_activation and spec.kind != "linear":  # linear's, in place, is nothing
             backend.activation_backward(spec.kind, y, dy, out=dy, alpha=spec.alpha)
         if param_grads:
             backend.matmul(x.T, dy, out=self.kernel_grad)
@@ -109,6 +110,12 @@ class Activation(Layer):
     def forward(self, backend, x, out):
         spec = self.activation_spec
         backend.activation_forward(spec.kind, x, None, out=out, alpha=spec.alpha)
+
+    def fusable_spec(self):
+        """Its activation ``Spec`` when a layer before it can compute it in its own passes
+        (an element-wise one, see ``Layer.fuses_following_activation``), else None."""
+        spec = self.activation_spec
+        return spec if spec.kind in FUSED_ACTIVATIONS else None
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False):
         if dx is None:

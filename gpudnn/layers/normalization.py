@@ -101,15 +101,21 @@ class BatchNormalization(Layer):
             self.beta = be.zeros((k,), dtype)
         self._mean, self._inv_std = be.zeros((k,), dtype), be.zeros((k,), dtype)
 
-    def forward(self, backend, x, out, training=False, trains_in_inference=False):
+    #: its training passes can compute the activation of an Activation layer right after it
+    fuses_following_activation = True
+
+    def forward(self, backend, x, out, training=False, trains_in_inference=False,
+                activation=None):
         """``training``: normalize by the batch and move the statistics; else by the moving
         statistics, and with ``trains_in_inference`` (a trainable layer called with
         ``training=False`` in a training step) keep ``1 / sqrt(moving_var + eps)`` for
-        backward."""
+        backward. ``activation`` (training only): the activation ``Spec`` of the Activation
+        layer that follows, computed in the same pass (``out`` is then that layer's output)."""
         if training:
+            kind, alpha = ("linear", 0.0) if activation is None else activation
             backend.batchnorm_forward(x, self.gamma, self.beta, self.moving_mean,
                                       self.moving_variance, self.momentum, self.epsilon, out,
-                                      self._mean, self._inv_std)
+                                      self._mean, self._inv_std, kind, alpha)
         else:
             backend.batchnorm_inference(x, self.gamma, self.beta, self.moving_mean,
                                         self.moving_variance, self.epsilon, out)
@@ -117,8 +123,10 @@ class BatchNormalization(Layer):
                 backend.inverse_sqrt_into(self.moving_variance, self.epsilon, self._inv_std)
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True,
-                 inference=False):
+                 inference=False, activation=None):
         """``param_grads`` False: the layer is frozen, so its forward ran in inference mode.
+        ``activation``: the forward fused the following Activation layer's (training); ``y``
+        and ``dy`` are then that layer's output and its gradient.
 
         ``inference``: a layer called with ``training=False`` in a functional model trains in
         inference mode (Keras's fine-tuning with BatchNormalization kept in inference): with
@@ -134,9 +142,10 @@ class BatchNormalization(Layer):
                 backend.batchnorm_inference_backward(dy, self.gamma, self.moving_variance,
                                                      self.epsilon, dx)
             return
+        kind, alpha = ("linear", 0.0) if activation is None else activation
         backend.batchnorm_backward(x, dy, self.gamma, self._mean, self._inv_std,
                                    self.gamma_grad if self.scale else None,
-                                   self.beta_grad if self.center else None, dx)
+                                   self.beta_grad if self.center else None, dx, y, kind, alpha)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,

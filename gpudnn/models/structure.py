@@ -33,6 +33,7 @@ class ModelStructure(nesting.Nestable):
     _regularizer_attributes = ()  # set with the leaves (_set_leaves)
     _inference_leaves = frozenset()  # likewise (nesting.inference_leaves)
     _trains_in_inference = frozenset()  # set with the layout (_freeze_layout)
+    _bn_fusions = frozenset()
 
     # ------------------------------------------------------------------ building
     @property
@@ -238,6 +239,15 @@ class ModelStructure(nesting.Nestable):
         #: BatchNormalization leaves that train in inference mode (called with training=False)
         self._trains_in_inference = frozenset(
             i for i in self._inference_leaves if leaves[i].mode_dependent and i not in self._frozen)
+        #: BatchNormalization leaves that compute the Activation leaf after them in their
+        #: training passes (training/step.py, ``_fused_activation``): trained in training
+        #: mode, the Activation element-wise and not the model's output (whose gradient the
+        #: loss may have taken through it already)
+        self._bn_fusions = frozenset(
+            i for i, layer in enumerate(leaves[:-1]) if layer.fuses_following_activation
+            and i not in self._frozen and i not in self._inference_leaves
+            and i + 1 != self._output_index
+            and getattr(leaves[i + 1], "fusable_spec", lambda: None)() is not None)
 
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
@@ -248,9 +258,9 @@ class ModelStructure(nesting.Nestable):
             (layer, tuple(f"{name}_regularizer" for name, *_ in layer.param_specs()))
             for layer in leaves)
         self._inference_leaves = nesting.inference_leaves(self)
-        self._freeze_layout()
         computing = [i for i in range(len(leaves)) if not self._identity(i, True)]
         self._output_index = computing[-1] if computing else len(leaves) - 1
+        self._freeze_layout()
         self._has_dropout = any(layer.stochastic for layer in leaves)
         self._workspaces = {}
 

@@ -24,10 +24,14 @@ class TrainingStep:
         """Run the layers on the batch x; returns the output. ``training`` switches Dropout on
         (with the current step); identity layers pass their input on without a call. Under a
         mixed policy the caller refreshes the 16-bit weights first (``_refresh_half_weights``:
-        once per training step, once per inference call)."""
+        once per training step, once per inference call). In training a BatchNormalization
+        computes the Activation layer after it in the same passes (``_fused_activation``)."""
         be, acts = self.backend, ws.acts
+        fused = None  # the leaf whose output the last layer's pass already wrote
         for i, layer in enumerate(self._leaf_layers):
-            if not self._identity(i, training):
+            if i == fused:
+                ws.inputs[i] = ws.outputs[i - 1]  # not written: the pair's output is this one's
+            elif not self._identity(i, training):
                 out = ws.outputs[i]
                 wide = ws.wide_inputs[i]
                 if wide is not None and x.dtype != wide.dtype:  # a float32 layer, 16-bit input
@@ -38,14 +42,28 @@ class TrainingStep:
                     layer.forward(be, x, out, self._dropout_step)
                 elif layer.mode_dependent:  # BatchNormalization; frozen, or called with
                     # training=False in a functional model, it stays in inference
+                    spec = self._fused_activation(i, ws) if training else None
+                    if spec is not None:
+                        out, fused = ws.outputs[i + 1], i + 1
                     layer.forward(be, x, out, training=training and i not in self._frozen
                                   and i not in self._inference_leaves,
-                                  trains_in_inference=training and i in self._trains_in_inference)
+                                  trains_in_inference=training and i in self._trains_in_inference,
+                                  activation=spec)
                 else:
                     layer.forward(be, x, out)
                 x = out
             acts[i] = x
         return x
+
+    def _fused_activation(self, i, ws):
+        """The activation ``Spec`` of leaf i + 1 when BatchNormalization leaf i computes it in
+        its training passes (``_bn_fusions``: see ``_freeze_layout``) and both write the same
+        buffer dtype, else None. Each pass then reads and writes the batch once where the
+        two layers took two."""
+        if i not in self._bn_fusions or ws.wide_inputs[i + 1] is not None \
+                or ws.outputs[i + 1].dtype != ws.outputs[i].dtype:
+            return None
+        return self._leaf_layers[i + 1].fusable_spec()
 
     def _fused(self):
         return self._output_activation() == self.loss.fused_activation
@@ -90,10 +108,12 @@ class TrainingStep:
         scaled = self._loss_scaled()
         if scaled:  # float16: dL/dy times the loss scale (LossScaleOptimizer)
             self.optimizer.scale_gradient(be, delta)
+        fusions = {i: spec for i in self._bn_fusions
+                   if (spec := self._fused_activation(i, ws)) is not None}
         for i in range(last, self._first_trainable - 1, -1):
             layer = layers[i]
-            if self._identity(i, True):
-                continue  # its gradient buffer is the previous layer's
+            if self._identity(i, True) or i - 1 in fusions:
+                continue  # its gradient buffer is the previous layer's; or the pair's below
             layer_input = ws.inputs[i]
             dx = ws.grads[i - 1] if i > self._first_trainable else None
             narrow_dx = None
@@ -107,6 +127,9 @@ class TrainingStep:
                                skip_activation=fused and i == last, param_grads=False)
             elif i in self._trains_in_inference:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx, inference=True)
+            elif i in fusions:  # BatchNormalization and the Activation after it
+                layer.backward(be, layer_input, ws.acts[i + 1], ws.grads[i + 1], dx,
+                               activation=fusions[i])
             else:
                 layer.backward(be, layer_input, ws.acts[i], ws.grads[i], dx,
                                skip_activation=fused and i == last)
