@@ -71,8 +71,10 @@ def main(argv=None):
         fwd, bwd = kernel_calls(be, kind, z, bias, out, y, dy, dx)
         cells = []
         for kernel, numpy_pass in (
-                (fwd, lambda: ref.activation_forward(kind, z, bias, out, alpha)),
-                (bwd, lambda: ref.activation_backward(kind, y, dy, dx, alpha))):
+                (fwd, lambda kind=kind, alpha=alpha: ref.activation_forward(kind, z, bias, out,
+                                                                             alpha)),
+                (bwd, lambda kind=kind, alpha=alpha: ref.activation_backward(kind, y, dy, dx,
+                                                                              alpha))):
             for fn in (kernel, numpy_pass):
                 t = per_call_us(fn, args.rounds)
                 cells.append(f"{statistics.median(t):.1f} ({min(t):.1f}-{max(t):.1f})")
