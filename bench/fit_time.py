@@ -1,10 +1,10 @@
 """Seconds per ``fit`` epoch of the course model in a given checkout, for before/after
 comparisons across commits (each call its own process; alternate the checkouts):
 
-    python bench/fit_time.py PATH [EPOCHS]
+    python bench/fit_time.py PATH [EPOCHS] [ACTIVATION]
 
-PATH is a checkout's root (its ``gpudnn`` is imported). The model: Dense(512, relu, input 784)
--> Dense(10, softmax), Adam, categorical cross-entropy, accuracy, batch 128, on the 4,000
+PATH is a checkout's root (its ``gpudnn`` is imported). The model: Dense(512, ACTIVATION (default
+relu; the course's sigmoid and tanh too), input 784) -> Dense(10, softmax), Adam, categorical cross-entropy, accuracy, batch 128, on the 4,000
 embedded training digits, on the CPU (the recorded step as fit runs it). Prints every epoch's
 seconds (the first holds the recording) and the median of epochs 2..EPOCHS with its min and max.
 """
@@ -17,6 +17,7 @@ import time
 def main():
     root = sys.argv[1]
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    activation = sys.argv[3] if len(sys.argv) > 3 else "relu"
     sys.path.insert(0, root)
     import gpudnn
     from gpudnn import callbacks, layers, models, optimizers
@@ -27,7 +28,7 @@ def main():
     x = x.reshape(len(x), 784).astype("float32") / 255
     y = to_categorical(y)
     gpudnn.set_seed(0)
-    model = models.Sequential([layers.Dense(512, activation="relu", input_shape=(784,)),
+    model = models.Sequential([layers.Dense(512, activation=activation, input_shape=(784,)),
                                layers.Dense(10, activation="softmax")], device="cpu")
     model.compile(optimizer=optimizers.Adam(), loss="categorical_crossentropy",
                   metrics=["accuracy"])

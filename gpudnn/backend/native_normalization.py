@@ -22,8 +22,8 @@ class NativeBatchNorm:
     """Mixin of CompiledCpuBackend: batchnorm_forward and batchnorm_backward, compiled."""
 
     def _bn_sums(self, k):
-        """The 2k doubles of column sums the row kernels work in."""
-        return self._scratch((2 * k,), _F64, slot="batchnorm-sums")
+        """The 5k doubles the row kernels work in: column sums, then per-column factors."""
+        return self._scratch((5 * k,), _F64, slot="batchnorm-sums")
 
     def batchnorm_forward(self, x, gamma, beta, moving_mean, moving_var, momentum, epsilon, out,
                           mean, inv_std, activation="linear", alpha=0.0):
