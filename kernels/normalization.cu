@@ -13,10 +13,11 @@
 // the index in normalization.FUSED_ACTIVATIONS: 0 linear, 1 relu, 2 sigmoid, 3 tanh,
 // 4 leaky_relu, 5 elu, 6 selu, 7 softplus. bn_activate is activations.cu's *_fwd formula and
 // bn_through_activation its *_bwd kernel's, operation for operation, so a fused pass gives the
-// two layers' separate passes to the bit (tests/test_batchnorm.py checks every kind).
+// two layers' separate passes to the bit (tests/test_batchnorm_fusion.py checks every kind).
 
 template <typename T>
-__device__ __forceinline__ T bn_activate(const int act, const T x, const T alpha) {
+__device__ __forceinline__ T bn_activate(const int act, const T value, const T alpha) {
+  const T x = value + (T)0;  // as the activation kernels' zero bias: -0.0 becomes +0.0
   switch (act) {
     case 1: return x < (T)0 ? (T)0 : x;
     case 2: return (T)0.5 * (T)tanh((T)0.5 * x) + (T)0.5;
@@ -27,7 +28,7 @@ __device__ __forceinline__ T bn_activate(const int act, const T x, const T alpha
                                                                  (T)expm1(x)))
                             : (T)((T)1.0507009873554805 * x);
     case 7: return (x > (T)0 ? x : (T)0) + (T)log1p((T)exp(-(T)fabs(x)));
-    default: return x;
+    default: return value;
   }
 }
 

@@ -10,7 +10,8 @@ and gathers stay NumPy (OpenBLAS); the weighted loss ops (per-sample weights) ar
 operation: the updates and the piecewise-linear ops agree with NumPy to the bit. The activations
 that need ``tanh``/``exp``/``expm1`` on every element are NumPy's (native_routing.py: its SIMD
 loops beat the C library's per-element calls many times over); softmax and the loss kernels
-call the C library on few elements and agree with NumPy to a few ulp.
+call the C library per element too, on a model's output (few columns), and agree with NumPy to
+a few ulp.
 
 An op whose arrays the kernels cannot take (not C-contiguous, mixed or non-float dtypes, sizes
 that disagree, partly overlapping buffers) is done by NumPy instead, so the result is always

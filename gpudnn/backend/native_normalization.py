@@ -7,7 +7,8 @@ take (see ``CompiledCpuBackend._site``) is done by the NumPy reference.
 The GPU's column kernels (a thread per feature walking its column) are the wrong loop order
 for a CPU: 0.95 against NumPy's 0.15 ms forward at (128, 512). These walk the batch row by row
 with the features innermost, the column sums in double as the reference's. A fused activation
-that needs the C library's tanh or exp (``LIBM_FORWARD``) is applied after the pass by NumPy.
+that needs the C library's tanh or exp (``LIBM_FORWARD``) is applied after the pass by NumPy,
+and softplus's gradient (``LIBM_BACKWARD``) before the backward pass, into a scratch buffer.
 """
 
 import numpy as np
@@ -45,6 +46,11 @@ class NativeBatchNorm:
     def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx, fy=None,
                            activation="linear", alpha=0.0):
         n, k = x.shape
+        if activation in LIBM_BACKWARD and getattr(dy, "shape", None) == (n, k):
+            # NumPy's pass through the activation (see LIBM_FORWARD), then the row kernel on it
+            g = self._scratch((n, k), dy.dtype, slot="batchnorm-through-activation")
+            self.activation_backward(activation, fy, dy, g, alpha)
+            dy, fy, activation = g, None, "linear"
         sums = self._bn_sums(k)
         wanted = (dgamma is not None, dbeta is not None, dx is not None)
         # what is not wanted is never written: each a 1-element stand-in of its own
@@ -53,7 +59,7 @@ class NativeBatchNorm:
         arrays = (x, dy, dy if fy is None else fy, gamma, mean, inv_std, *outs, sums)
         site = self._cached(("bn-bwd",) + tuple(map(id, arrays)), arrays, self._bind_rows,
                             "batchnorm_backward_rows", arrays, 4)
-        if site is None or activation not in FUSED_ACTIVATIONS or activation in LIBM_BACKWARD:
+        if site is None or activation not in FUSED_ACTIVATIONS:
             return super().batchnorm_backward(x, dy, gamma, mean, inv_std, dgamma, dbeta, dx,
                                               fy, activation, alpha)
         fn, _, px, pdy, pfy, pg, pm, ps, pdg, pdb, pdx, psums = site[:12]
@@ -61,8 +67,8 @@ class NativeBatchNorm:
            FUSED_ACTIVATIONS.index(activation), alpha, pdg, pdb, pdx, psums)
 
     def _bind_rows(self, kernel, arrays, outputs):
-        """The site of a row kernel: every array but the float64 sums of x's dtype; x (and dy)
-        (n, k) C-contiguous, the per-feature arrays (k,)."""
+        """The site of a row kernel: every array but the float64 work space of x's dtype; x
+        (and dy, fy) (n, k) C-contiguous, the per-feature arrays (k,)."""
         x = arrays[0]
         if getattr(x, "ndim", 0) != 2 or x.dtype not in (np.float32, np.float64):
             return None

@@ -25,7 +25,8 @@ Column sums are accumulated in float64 and rounded once, here and in the kernels
 
 import numpy as np
 
-#: The activations a training pass can fuse, in the kernels' order (``act`` is the index).
+#: The activations a training pass can fuse, in the kernels' order (``act`` is the index;
+#: linear, 0, is the pass without one).
 FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus")
 
 

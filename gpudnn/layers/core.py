@@ -113,9 +113,13 @@ class Activation(Layer):
 
     def fusable_spec(self):
         """Its activation ``Spec`` when a layer before it can compute it in its own passes
-        (an element-wise one, see ``Layer.fuses_following_activation``), else None."""
+        (see ``Layer.fuses_following_activation``), else None: an element-wise activation
+        other than linear (a copy, nothing to fuse), computed by Activation's own forward and
+        backward (not a subclass's)."""
         spec = self.activation_spec
-        return spec if spec.kind in FUSED_ACTIVATIONS else None
+        own = type(self).forward is Activation.forward and \
+            type(self).backward is Activation.backward
+        return spec if own and spec.kind in FUSED_ACTIVATIONS[1:] else None
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False):
         if dx is None:

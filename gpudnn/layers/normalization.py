@@ -145,7 +145,8 @@ class BatchNormalization(Layer):
         kind, alpha = ("linear", 0.0) if activation is None else activation
         backend.batchnorm_backward(x, dy, self.gamma, self._mean, self._inv_std,
                                    self.gamma_grad if self.scale else None,
-                                   self.beta_grad if self.center else None, dx, y, kind, alpha)
+                                   self.beta_grad if self.center else None, dx,
+                                   None if activation is None else y, kind, alpha)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
