@@ -141,7 +141,8 @@ class Layer(Trainable, Watched):
         self.built = True
 
     def param_specs(self):
-        """``[(name, shape, initializer, fan_in, fan_out)]`` of the layer's weights, in order."""
+        """``[(name, shape, initializer)]`` of the layer's weights, in order (the initializer
+        as ``gpudnn.initializers.check`` keeps it)."""
         return []
 
     def weight_trainable(self, name):

@@ -26,7 +26,9 @@ class Dense(Layer):
         activation: a name (``"relu"``...), None for linear, or an activation layer object
             such as ``LeakyReLU(alpha=0.1)``; it is fused into the layer's forward kernel.
         use_bias: add the bias vector b.
-        kernel_initializer, bias_initializer: initializer names (see gpudnn.initializers).
+        kernel_initializer, bias_initializer: an initializer: a name (``"he_normal"``), an
+            object (``initializers.HeNormal(seed=1)``), a Keras config dict or a callable
+            (see gpudnn.initializers).
         kernel_regularizer, bias_regularizer: None, or a weight penalty such as
             ``regularizers.l2(0.01)`` (see gpudnn.regularizers), added to the loss.
         input_shape: ``(features,)`` or a bare int, for the first layer of a model.
@@ -58,16 +60,16 @@ class Dense(Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation_spec),
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": _serialized(self.kernel_regularizer),
                 "bias_regularizer": _serialized(self.bias_regularizer)}
 
     def param_specs(self):
-        specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer,
-                  self.input_dim, self.units)]
+        specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer)]
         if self.use_bias:
-            specs.append(("bias", (self.units,), self.bias_initializer, self.input_dim, self.units))
+            specs.append(("bias", (self.units,), self.bias_initializer))
         return specs
 
     def bind(self, params, grads):

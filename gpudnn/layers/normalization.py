@@ -33,7 +33,8 @@ class BatchNormalization(Layer):
         epsilon: added to the variance, > 0 (default 1e-3).
         center, scale: learn ``beta`` / ``gamma`` (True), or use 0 / 1.
         beta_initializer, gamma_initializer, moving_mean_initializer,
-        moving_variance_initializer: Keras's names (defaults zeros, ones, zeros, ones).
+        moving_variance_initializer: initializers as Dense's (defaults zeros, ones, zeros,
+            ones).
         beta_regularizer, gamma_regularizer: None or a weight penalty (gpudnn.regularizers).
     """
 
@@ -78,11 +79,11 @@ class BatchNormalization(Layer):
         k = self.input_dim
         specs = []
         if self.scale:
-            specs.append(("gamma", (k,), self.gamma_initializer, k, k))
+            specs.append(("gamma", (k,), self.gamma_initializer))
         if self.center:
-            specs.append(("beta", (k,), self.beta_initializer, k, k))
-        specs.append(("moving_mean", (k,), self.moving_mean_initializer, k, k))
-        specs.append(("moving_variance", (k,), self.moving_variance_initializer, k, k))
+            specs.append(("beta", (k,), self.beta_initializer))
+        specs.append(("moving_mean", (k,), self.moving_mean_initializer))
+        specs.append(("moving_variance", (k,), self.moving_variance_initializer))
         return specs
 
     def weight_trainable(self, name):
@@ -151,10 +152,11 @@ class BatchNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": self.beta_initializer,
-                "gamma_initializer": self.gamma_initializer,
-                "moving_mean_initializer": self.moving_mean_initializer,
-                "moving_variance_initializer": self.moving_variance_initializer,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer":
+                    initializers.serialize(self.moving_variance_initializer),
                 "beta_regularizer": _serialized(self.beta_regularizer),
                 "gamma_regularizer": _serialized(self.gamma_regularizer)}
 

@@ -141,8 +141,7 @@ class Normalization(_Affine):
         adapted = self._adapted
         mean = "zeros" if adapted is None else (lambda s: adapted[0].reshape(s))
         variance = "ones" if adapted is None else (lambda s: adapted[1].reshape(s))
-        return [("mean", shape, mean, 1, 1), ("variance", shape, variance, 1, 1),
-                ("count", (), "zeros", 1, 1)]
+        return [("mean", shape, mean), ("variance", shape, variance), ("count", (), "zeros")]
 
     def bind(self, params, grads):
         if params:

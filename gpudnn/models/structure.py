@@ -163,13 +163,12 @@ class ModelStructure(nesting.Nestable):
             starts.append(offset)
             param_views, grad_views = [], []
             old = kept.get(id(layer), [])
-            for j, (_, shape, initializer, fan_in, fan_out) in enumerate(layer_specs):
+            for j, (_, shape, initializer) in enumerate(layer_specs):
                 size = int(np.prod(shape))
                 if j < len(old) and old[j].shape == tuple(shape):   # built before: keep it
                     host[offset:offset + size] = old[j].ravel()
                 else:
-                    host[offset:offset + size] = draw(initializer, config.rng(), shape, fan_in,
-                                                      fan_out).ravel()
+                    host[offset:offset + size] = draw(initializer, config.rng(), shape).ravel()
                 param_views.append(self.params[offset:offset + size].reshape(shape))
                 grad_views.append(self.grads[offset:offset + size].reshape(shape))
                 offset += size
