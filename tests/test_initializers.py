@@ -106,7 +106,8 @@ def test_a_layer_draws_from_the_object_and_saving_keeps_it(tmp_path):
     np.testing.assert_array_equal(w, kernel((4, 6)))
     np.testing.assert_array_equal(b, np.full(6, 0.1, np.float32))
     config = model.layers[0].get_config()
-    assert config["kernel_initializer"] == {"class_name": "HeNormal", "config": {"seed": 11}}
+    assert config["kernel_initializer"] == {"class_name": "HeNormal", "config": {
+        "seed": 11, "input_axes": None, "output_axes": None}}
     assert config["bias_initializer"] == {"class_name": "Constant", "config": {"value": 0.1}}
     model.save(tmp_path / "m")
     loaded = models.load_model(tmp_path / "m")
@@ -121,6 +122,36 @@ def test_a_keras_config_dict_is_taken():
                   "config": {"mean": 0.0, "stddev": 0.01, "seed": 3}, "registered_name": None}
     layer = layers.Dense(3, kernel_initializer=keras_form)
     assert layer.kernel_initializer == initializers.RandomNormal(0.0, 0.01, seed=3)
+    # Keras 3's newest configs carry the fans' axes
+    newest = {"class_name": "GlorotUniform",
+              "config": {"seed": None, "input_axes": None, "output_axes": None}}
+    assert layers.Dense(3, kernel_initializer=newest).kernel_initializer == \
+        initializers.GlorotUniform()
+    axes = initializers.VarianceScaling(1.0, "fan_in", "uniform", input_axes=[0, 1],
+                                        output_axes=[2])
+    assert initializers.compute_fans((3, 4, 5), [0, 1], [2]) == (12, 5)
+    assert np.abs(axes((3, 4, 5), dtype="float64")).max() <= np.sqrt(3 / 12)
+
+
+def test_classes_arrays_and_users_own_initializers():
+    """As Keras's get: a class gives an instance with its defaults, an array its values; a
+    subclass written as Keras's (its own __call__) draws through it, and is code, not saved."""
+    assert type(layers.Dense(3, kernel_initializer=initializers.HeNormal).kernel_initializer) \
+        is initializers.HeNormal
+    values = np.arange(6.0).reshape(2, 3)
+    model = models.Sequential([layers.Dense(3, input_shape=(2,), kernel_initializer=values)])
+    model.compile(optimizer="sgd", loss="mse")
+    np.testing.assert_array_equal(model.get_weights()[0], values)
+
+    class Halves(initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            return np.full(shape, 0.5)
+
+    mine = models.Sequential([layers.Dense(3, input_shape=(2,), kernel_initializer=Halves())])
+    mine.compile(optimizer="sgd", loss="mse")
+    np.testing.assert_array_equal(mine.get_weights()[0], np.full((2, 3), 0.5))
+    with pytest.raises(InvalidInputError, match="not JSON-serializable"):
+        mine.to_json()
 
 
 @pytest.mark.parametrize("factory,match", [
@@ -135,6 +166,14 @@ def test_a_keras_config_dict_is_taken():
     (lambda: layers.Dense(3, kernel_initializer={"class_name": "HeNormal",
                                                  "config": {"stdev": 1}}), "bad config"),
     (lambda: layers.Dense(3, kernel_initializer=3.5), "an initializer is a name"),
+    (lambda: layers.Dense(3, kernel_initializer={"class_name": "HeNormal", "config": "x"}),
+     "is a dict of arguments"),
+    (lambda: initializers.Zeros()(("a",)), "non-negative integer sizes"),
+    (lambda: initializers.Zeros()((2.5,)), "non-negative integer sizes"),
+    (lambda: initializers.HeNormal(input_axes="0"), "list of axes"),
+    (lambda: models.Sequential([layers.Dense(3, input_shape=(2,),
+                                             kernel_initializer=np.ones((3, 3)))
+                                ]).compile(optimizer="sgd", loss="mse"), "cannot fill"),
     (lambda: models.Sequential([layers.Dense(3, input_shape=(2,), bias_initializer="orthogonal")
                                 ]).compile(optimizer="sgd", loss="mse"), "2 or more dimensions"),
 ])

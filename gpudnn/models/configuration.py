@@ -82,8 +82,14 @@ class ModelConfig:
     def to_json(self, **kwargs):
         """``{"class_name": "Sequential", "config": get_config()}`` as a JSON string;
         ``kwargs`` go to ``json.dumps`` (e.g. ``indent=2``)."""
-        return json.dumps({"class_name": type(self).__name__, "config": self.get_config()},
-                          **kwargs)
+        try:
+            return json.dumps({"class_name": type(self).__name__, "config": self.get_config()},
+                              **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"to_json: the configuration is not JSON-serializable "
+                                    f"({exc}); a function or a class of your own (an "
+                                    f"initializer, say) is code, not data: give it by name or "
+                                    f"with one of gpudnn's classes") from None
 
 
 def clone_model(model, input_tensors=None, clone_function=None, call_function=None,

@@ -1,35 +1,11 @@
-"""Weight initializers with Keras 3's names, arguments, defaults and formulas.
-
-A layer takes an initializer as a name (``"he_normal"``), an object (``HeNormal(seed=1)``,
-``RandomNormal(stddev=0.01)``, ``Constant(0.1)``), a config dict as Keras writes it
-(``{"class_name": "HeNormal", "config": {"seed": null}}``), or a callable ``(shape) -> array``.
-Each draws a float64 host array, then cast to the weights' dtype:
-
-- ``VarianceScaling(scale=1.0, mode="fan_in", distribution="truncated_normal")``: with ``n`` the
-  fan (``fan_in``, ``fan_out`` or their mean; for a (in, out) kernel ``fan_in = in``,
-  ``fan_out = out``, for a vector both its length) and ``s = scale / max(1, n)``: ``uniform`` is
-  U(-l, l), ``l = sqrt(3 s)``; ``truncated_normal`` a normal of stddev ``sqrt(s) /
-  0.87962566103423978`` cut at two stddevs (redrawn beyond), whose stddev is then ``sqrt(s)``;
-  ``untruncated_normal`` N(0, s).
-- Its named forms: ``GlorotUniform`` / ``GlorotNormal`` (scale 1, fan_avg; Keras's default
-  kernel initializer is glorot_uniform), ``HeUniform`` / ``HeNormal`` (scale 2, fan_in),
-  ``LecunUniform`` / ``LecunNormal`` (scale 1, fan_in); the normal ones truncated, as Keras 3.
-- ``RandomNormal(mean=0.0, stddev=0.05)``, ``RandomUniform(minval=-0.05, maxval=0.05)``,
-  ``TruncatedNormal(mean=0.0, stddev=0.05)`` (cut at two stddevs), ``Zeros``, ``Ones``,
-  ``Constant(value=0.0)``, ``Identity(gain=1.0)`` (2-D), ``Orthogonal(gain=1.0)`` (the Q of a
-  normal matrix's QR, signs fixed by R's diagonal, as Keras).
-
-``seed=None`` draws from gpudnn's generator (``gpudnn.set_seed``); an integer seed gives the
-same values at every call, as a seeded Keras 3 initializer does. The values are not Keras's
-bits (another generator), the distributions are.
-"""
+"""Keras 3's initializer classes (the formulas: see the package docstring)."""
 
 import numbers
 
 import numpy as np
 
-from . import config
-from .errors import InvalidInputError, unknown_name
+from .. import config
+from ..errors import InvalidInputError
 
 
 class Initializer:
@@ -52,6 +28,8 @@ class Initializer:
         return cls(**config)
 
     def __eq__(self, other):
+        if not isinstance(other, Initializer):
+            return NotImplemented
         return type(other) is type(self) and other.get_config() == self.get_config()
 
     def __hash__(self):
@@ -164,8 +142,10 @@ class VarianceScaling(_Seeded):
     _MODES = ("fan_in", "fan_out", "fan_avg")
     _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                 input_axes=None, output_axes=None):
         super().__init__(seed)
+        self.input_axes, self.output_axes = _axes(input_axes), _axes(output_axes)
         self.scale = _real(scale, "VarianceScaling scale", positive=True)
         if mode not in self._MODES:
             raise InvalidInputError(f"VarianceScaling mode must be one of {self._MODES}, not "
@@ -178,7 +158,7 @@ class VarianceScaling(_Seeded):
         self.mode, self.distribution = mode, distribution
 
     def draw(self, rng, shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = max(1.0, {"fan_in": fan_in, "fan_out": fan_out,
                       "fan_avg": (fan_in + fan_out) / 2.0}[self.mode])
         gen = self._generator(rng)
@@ -192,17 +172,20 @@ class VarianceScaling(_Seeded):
 
     def get_config(self):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                **super().get_config()}
+                **super().get_config(), "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 def _named(name, scale, mode, distribution):
-    """A VarianceScaling with fixed arguments, whose config is its seed only (as Keras's)."""
+    """A VarianceScaling with fixed arguments, whose config is its seed and axes (as
+    Keras's)."""
 
-    def __init__(self, seed=None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
                                            "__doc__": f"VarianceScaling({scale}, {mode!r}, "
@@ -242,96 +225,17 @@ class Orthogonal(_Seeded):
         return {"gain": self.gain, **super().get_config()}
 
 
-_CLASSES = (Constant, Zeros, Ones, Identity, RandomNormal, RandomUniform, TruncatedNormal,
-            VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
-            LecunNormal, Orthogonal)
-
-
-def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower()
-                   for i, c in enumerate(name))
-
-
-#: Every name Keras 3's ``initializers.get`` takes: the class names, their snake_case forms
-#: and its aliases.
-_BY_NAME = {**{cls.__name__: cls for cls in _CLASSES},
-            **{_snake(cls.__name__): cls for cls in _CLASSES},
-            "normal": RandomNormal, "uniform": RandomUniform, "zero": Zeros, "one": Ones,
-            "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal}
-
-
-def get(identifier):
-    """An initializer from a name, a Keras config dict ``{"class_name", "config"}``, an
-    Initializer (itself) or a callable (itself); None gives None."""
-    if identifier is None or isinstance(identifier, Initializer) or callable(identifier):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise unknown_name("initializer", identifier, sorted(
-                name for name in _BY_NAME if name.islower()))
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise InvalidInputError(f"an initializer is a name, an initializer object, a config dict or "
-                            f"a callable, not {identifier!r}")
-
-
-def check(identifier):
-    """What a layer keeps: a name (checked, lower-cased as given), an Initializer, or a
-    callable ``(shape) -> array``; a config dict becomes its Initializer."""
-    if isinstance(identifier, str):
-        get(identifier)
-        return identifier if identifier in _BY_NAME else identifier.lower()
-    found = get(identifier)
-    if found is None:
-        raise InvalidInputError("an initializer is required here, not None")
-    return found
-
-
-def serialize(identifier):
-    """A layer's initializer in its config: a name as it is; an Initializer as Keras writes it,
-    ``{"class_name": ..., "config": {...}}``; a callable as it is (saving then refuses it: code
-    is not data)."""
-    if isinstance(identifier, Initializer):
-        return {"class_name": type(identifier).__name__, "config": identifier.get_config()}
-    return identifier
-
-
-def deserialize(config):
-    """The Initializer of a config dict ``{"class_name": name, "config": {...}}`` (Keras's
-    ``module`` and ``registered_name`` keys are allowed); only gpudnn's own classes."""
-    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
-        raise InvalidInputError(f"an initializer config is a dict with a 'class_name', not "
-                                f"{config!r}")
-    cls = _BY_NAME.get(config["class_name"])
-    if cls is None:
-        raise unknown_name("initializer", config["class_name"], sorted(
-            cls.__name__ for cls in _CLASSES))
-    arguments = config.get("config") or {}
-    try:
-        return cls.from_config(dict(arguments))
-    except TypeError as exc:
-        raise InvalidInputError(f"initializer {config['class_name']}: bad config {arguments!r} "
-                                f"({exc})") from None
-
-
-def draw(identifier, rng, shape):
-    """A float64 host array of ``shape`` from the initializer ``identifier`` (as ``check``
-    keeps it); ``rng``: the generator of an unseeded draw."""
-    shape = tuple(shape)
-    if isinstance(identifier, str) or isinstance(identifier, Initializer):
-        return np.asarray(get(identifier).draw(rng, shape), dtype=np.float64)
-    values = np.asarray(identifier(shape), dtype=np.float64)
-    if values.shape != shape:
-        raise InvalidInputError(
-            f"initializer {identifier!r} returned shape {values.shape}, expected {shape}")
-    return values
-
-
-def compute_fans(shape):
-    """``(fan_in, fan_out)`` of a weight shape, as Keras: a vector's length for both, a
-    matrix's (rows, columns), a larger kernel's last two dimensions times the others."""
+def compute_fans(shape, input_axes=None, output_axes=None):
+    """``(fan_in, fan_out)`` of a weight shape, as Keras: with both axes lists, the products of
+    those dimensions; else a vector's length for both, a matrix's (rows, columns), a larger
+    kernel's last two dimensions times the others."""
+    if input_axes is not None and output_axes is not None:
+        try:
+            return (int(np.prod([shape[a] for a in input_axes])),
+                    int(np.prod([shape[a] for a in output_axes])))
+        except IndexError:
+            raise InvalidInputError(f"input_axes {input_axes} / output_axes {output_axes} do not "
+                                    f"fit a weight of shape {shape}") from None
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -353,14 +257,24 @@ def _truncated_standard(gen, shape):
 def _shape(shape):
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
-    try:
-        shape = tuple(int(d) for d in shape)
-    except TypeError:
-        raise InvalidInputError(f"an initializer's shape is a tuple of sizes, not {shape!r}") \
-            from None
-    if any(d < 0 for d in shape):
-        raise InvalidInputError(f"an initializer's shape has no negative size: {shape}")
-    return shape
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
+            for d in shape):
+        raise InvalidInputError(f"an initializer's shape is a tuple of non-negative integer "
+                                f"sizes, not {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _axes(axes):
+    if axes is None:
+        return None
+    if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
+        axes = [axes]
+    if not isinstance(axes, (list, tuple)) or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+        raise InvalidInputError(f"input_axes / output_axes are None or a list of axes, not "
+                                f"{axes!r}")
+    return [int(a) for a in axes]
 
 
 def _real(value, what, positive=False):
