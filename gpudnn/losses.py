@@ -5,6 +5,10 @@ For predictions p (or raw scores x, ``from_logits=True``) and targets y of shape
 - ``MeanSquaredError``: ``mean((p - y)^2)`` over all n*k entries.
 - ``MeanAbsoluteError``: ``mean(|p - y|)`` over all n*k entries (gradient ``sign(p - y)``, 0 at
   p == y, as Keras).
+- ``Huber(delta=1.0)``: ``mean(0.5 d^2 if |d| <= delta else delta |d| - 0.5 delta^2)``,
+  ``d = p - y``, over all n*k entries (gradient ``clip(d, -delta, delta)``).
+- ``LogCosh``: ``mean(log(cosh(p - y)))`` over all n*k entries, as ``d + softplus(-2 d) - log
+  2`` (gradient ``tanh(d)``).
 - ``BinaryCrossentropy``: ``mean(-(t log p + (1 - t) log(1 - p)))`` over all n*k entries; from
   logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))``, the same function of ``p = sigmoid(x)``
   without overflow. Label smoothing s: ``t = y (1 - s) + s / 2``.
@@ -21,8 +25,8 @@ chain of the loss's and the activation's derivatives: after a softmax (categoric
 ``(sigmoid(x) - t) / (n k)``.
 
 Per-sample weights (Keras 3's ``sample_weight``): with L_i the loss of sample i alone (the mean
-over its outputs for MSE, MAE and binary cross-entropy, the sum over its classes for the
-categorical ones) and w_i its weight, the weighted loss is ``sum_i w_i L_i / n``: Keras's
+over its outputs for MSE, MAE, Huber, LogCosh and binary cross-entropy, the sum over its
+classes for the categorical ones) and w_i its weight, the weighted loss is ``sum_i w_i L_i / n``: Keras's
 ``sum_over_batch_size`` divides by the number of samples, not by the sum of the weights.
 
 Every loss is callable on host arrays, ``loss(y_true, y_pred, sample_weight=None)`` -> a Python
@@ -51,7 +55,8 @@ _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here,
 class Loss(Configurable, Watched):
     """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
 
-    #: backend loss kind: ``mse``, ``mae``, ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``
+    #: backend loss kind: ``mse``, ``mae``, ``huber``, ``log_cosh``, ``bce``, ``cce``,
+    #: ``bce_logits`` or ``cce_logits``
     kind = None
     #: the output activation whose derivative is fused into this loss's gradient (None: none)
     fused_activation = None
@@ -75,16 +80,22 @@ class Loss(Configurable, Watched):
         self.reduction = reduction
         self.name = name or self.default_name
 
+    @property
+    def parameter(self):
+        """The backend loss kind's parameter: the cross-entropies' label smoothing, Huber's
+        delta (the backend's ``smoothing`` argument)."""
+        return self.label_smoothing
+
     # ---------------------------------------------------------------- on the device
     def value(self, backend, y_pred, y_true):
         """The batch's mean loss as a 0-d device array."""
-        return backend.loss_value(self.kind, y_pred, y_true, self.label_smoothing)
+        return backend.loss_value(self.kind, y_pred, y_true, self.parameter)
 
     def accumulate(self, backend, y_pred, y_true, total, weights=None):
         """``total += value * n = sum_i L_i`` in place on the device (``total`` 0-d float64);
         with ``weights`` w, a device array (n, 1) of y_pred's dtype, ``total += sum_i w_i L_i``
         (see the module docstring)."""
-        backend.accumulate_loss(self.kind, y_pred, y_true, total, self.label_smoothing,
+        backend.accumulate_loss(self.kind, y_pred, y_true, total, self.parameter,
                                 weights=weights)
 
     def gradient(self, backend, y_pred, y_true, out, fused, weights=None):
@@ -92,10 +103,10 @@ class Loss(Configurable, Watched):
         ``fused_activation``) ``dL/dz`` with respect to that activation's input; with
         ``weights`` w (n, 1) the gradient of ``sum_i w_i L_i / n``: row i times w_i."""
         if fused:
-            backend.logit_grad(self.kind, y_pred, y_true, out, self.label_smoothing,
+            backend.logit_grad(self.kind, y_pred, y_true, out, self.parameter,
                                weights=weights)
         else:
-            backend.loss_grad(self.kind, y_pred, y_true, out, self.label_smoothing,
+            backend.loss_grad(self.kind, y_pred, y_true, out, self.parameter,
                               weights=weights)
 
     # ---------------------------------------------------------------- on the host
@@ -179,6 +190,38 @@ class MeanAbsoluteError(Loss):
     default_name = "mean_absolute_error"
 
 
+class Huber(Loss):
+    """Keras's Huber loss: ``mean(0.5 d^2 if |d| <= delta else delta |d| - 0.5 delta^2)`` over
+    the outputs, ``d = y_pred - y_true``: quadratic near the target, linear (robust to outliers)
+    beyond ``delta``. Its gradient is ``clip(d, -delta, delta) / (n k)``."""
+
+    kind = "huber"
+    default_name = "huber_loss"
+
+    def __init__(self, delta=1.0, reduction=REDUCTION, name=None):
+        super().__init__(reduction, name)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) \
+                or not np.isfinite(delta) or not delta > 0:
+            raise InvalidInputError(f"Huber delta must be a positive number, not {delta!r}")
+        self.delta = float(delta)
+
+    @property
+    def parameter(self):
+        return self.delta
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class LogCosh(Loss):
+    """Keras's log-cosh loss: ``mean(log(cosh(y_pred - y_true)))`` over the outputs, computed as
+    ``d + softplus(-2 d) - log 2`` (no overflow); about ``d^2 / 2`` near the target and ``|d| -
+    log 2`` far from it. Its gradient is ``tanh(d) / (n k)``."""
+
+    kind = "log_cosh"
+    default_name = "log_cosh"
+
+
 class _Crossentropy(Loss):
     """A cross-entropy over probabilities, or with ``from_logits=True`` over raw scores."""
 
@@ -252,13 +295,16 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return {**config, "ignore_class": None}
 
 
-_CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy,
-                                          CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+_CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, LogCosh,
+                                          BinaryCrossentropy, CategoricalCrossentropy,
+                                          SparseCategoricalCrossentropy)}
 _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError,
     "mean_absolute_error": MeanAbsoluteError,
+    "huber": Huber,
+    "log_cosh": LogCosh,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,

@@ -61,6 +61,16 @@ g = (p - (y * keep + shift)) * scale;
 const T d = p - y;
 g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * scale;
 
+// kernel: huber_grad | in: T p, T y, T delta, T scale | out: T g | scalars: delta, scale | weighted: yes
+// g = clip(p - y, -delta, delta) scale, scale = 1 / (n k): the derivative of Huber's 0.5 d^2
+// (|d| <= delta) and delta |d| - 0.5 delta^2 (beyond); NaN stays NaN
+const T d = p - y;
+g = (d > delta ? delta : (d < -delta ? -delta : d)) * scale;
+
+// kernel: log_cosh_grad | in: T p, T y, T scale | out: T g | scalars: scale | weighted: yes
+// g = tanh(p - y) scale, scale = 1 / (n k): the derivative of log(cosh(p - y))
+g = (T)tanh(p - y) * scale;
+
 // kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale | weighted: yes
 // g = t / c * scale [c == p], c = clip(p, lo, hi), t = y keep + shift, scale = -1 / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
@@ -108,6 +118,21 @@ l = d * d;
 // l = |p - y|; loss = sum(l) / (n k)
 const T d = p - y;
 l = d < (T)0 ? -d : d;
+
+// kernel: huber_terms | in: T p, T y, T delta | out: T l | scalars: delta | weighted: yes
+// l = 0.5 d^2 for |d| <= delta, delta |d| - 0.5 delta^2 beyond, d = p - y (Keras's huber);
+// loss = sum(l) / (n k)
+const T d = p - y;
+const T a = d < (T)0 ? -d : d;
+l = a <= delta ? (T)0.5 * (d * d) : delta * a - (T)0.5 * (delta * delta);
+
+// kernel: log_cosh_terms | in: T p, T y | out: T l | weighted: yes
+// l = log(cosh(d)) = d + softplus(-2 d) - log 2, d = p - y, softplus(z) = max(z, 0) +
+// log1p(exp(-|z|)): no overflow for large |d| (Keras's log_cosh); loss = sum(l) / (n k)
+const T d = p - y;
+const T z = (T)-2 * d;
+const T softplus = (z > (T)0 ? z : (T)0) + (T)log1p((T)exp(-(z < (T)0 ? -z : z)));
+l = (d + softplus) - (T)0.6931471805599453;
 
 // kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi | weighted: yes
 // l = t log c, c = clip(p, lo, hi), t = y keep + shift; loss = -sum(l) / n

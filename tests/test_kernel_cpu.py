@@ -17,6 +17,7 @@ from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
 from gpudnn.backend.kernel_half import find_kernel, load_ema_kernels, load_gated_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
+from kernel_harness.loss_cases import REGRESSION, loss_cases
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES, with_ema
 
@@ -114,9 +115,8 @@ def predictions(rng, dtype, kind):
     return probabilities(rng, dtype)
 
 
-#: (kind, label smoothing): every loss kind, and the cross-entropies with smoothing too.
-LOSS_CASES = [(kind, 0.0) for kind in LOSS_KINDS] + \
-    [(kind, 0.2) for kind in LOSS_KINDS if kind not in ("mse", "mae")]
+#: (kind, parameter): every loss kind, and the cross-entropies and Huber with a second value.
+LOSS_CASES = loss_cases()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -125,7 +125,7 @@ def test_loss_grad(gpu, cpu, kind, smoothing, dtype):
     rng = np.random.default_rng(3)
     p = predictions(rng, dtype, kind)
     y = targets(rng, dtype, p, kind)
-    if kind in ("mse", "mae"):
+    if kind in REGRESSION:
         y[0, :3] = p[0, :3]  # p == y: mae's gradient is sign(0) = 0 there
     expected = np.empty_like(p)
     cpu.loss_grad(kind, p, y, expected, smoothing)
@@ -443,8 +443,7 @@ def test_clip_kernels_match_numpy_bit_for_bit(gpu, cpu, norm2, dtype, size, offs
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind,smoothing", [(kind, 0.0) for kind in LOSS_KINDS] +
-                         [(kind, 0.1) for kind in LOSS_KINDS if kind not in ("mse", "mae")])
+@pytest.mark.parametrize("kind,smoothing", loss_cases(second=0.1))
 def test_accumulate_loss_in_one_launch_matches_numpy(gpu, cpu, kind, dtype, smoothing):
     """The loss of a batch added to a float64 total by add_chunk_sums (double sums, atomics)
     equals NumPy's reduction to float rounding, for every loss kind; totals accumulate."""

@@ -19,9 +19,10 @@ import gpudnn
 import gpudnn.backend as backend_module
 import kernel_harness
 from gpudnn import layers, models, optimizers
-from gpudnn.backend import (ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend, backend_for, host_kernels,
+from gpudnn.backend import (ACTIVATION_KINDS, NumpyBackend, backend_for, host_kernels,
                             native_routing)
 from gpudnn.backend.native_backend import CompiledCpuBackend
+from kernel_harness.loss_cases import loss_cases
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES, with_ema
 
@@ -116,9 +117,8 @@ def probabilities(rng, dtype, shape):
     return p
 
 
-#: (kind, label smoothing): every loss kind, and the cross-entropies with smoothing too.
-LOSS_CASES = [(kind, 0.0) for kind in LOSS_KINDS] + \
-    [(kind, 0.2) for kind in LOSS_KINDS if kind not in ("mse", "mae")]
+#: (kind, parameter): every loss kind, and the cross-entropies and Huber with a second value.
+LOSS_CASES = loss_cases()
 
 
 @pytest.mark.parametrize("size", sorted(SHAPES))

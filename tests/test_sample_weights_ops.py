@@ -23,6 +23,7 @@ from gpudnn.backend import LOSS_KINDS, NumpyBackend
 from gpudnn.backend.native_backend import CompiledCpuBackend
 from gpudnn.errors import InvalidInputError
 from kernel_harness import host
+from kernel_harness.loss_cases import REGRESSION, loss_cases
 from kernel_harness.ulp import assert_ulp
 
 pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
@@ -31,8 +32,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
 DTYPES = (np.float32, np.float64)
 EPS = 1e-7
 #: (kind, label smoothing): every loss kind, the cross-entropies smoothed too.
-LOSS_CASES = [(kind, 0.0) for kind in LOSS_KINDS] + \
-    [(kind, 0.2) for kind in LOSS_KINDS if kind not in ("mse", "mae")]
+LOSS_CASES = loss_cases()
 #: (n, k): serial loops; 520 x 257 = 133,640 elements take the compiled backend's OpenMP branch
 #: (chunks that start and end inside rows: the row counter of w[i / k] at every boundary).
 SHAPES = {"small": (9, 13), "large": (520, 257)}
@@ -94,6 +94,12 @@ def keras_per_sample(kind, p, y, s=0.0):
         return np.mean((p - y) ** 2, axis=1)
     if kind == "mae":
         return np.mean(np.abs(p - y), axis=1)
+    if kind == "huber":  # s: delta
+        d = p - y
+        return np.mean(np.where(np.abs(d) <= s, 0.5 * d ** 2, s * np.abs(d) - 0.5 * s ** 2),
+                       axis=1)
+    if kind == "log_cosh":
+        return np.mean(np.log(np.cosh(p - y)), axis=1)
     if kind == "bce":
         return -np.mean(t * np.log(c) + (1 - t) * np.log(1 - c), axis=1)
     if kind == "cce":
@@ -125,6 +131,10 @@ def keras_grad(kind, p, y, w, s=0.0, fused=False):
         g = 2 * (p - y) / (n * k)
     elif kind == "mae":
         g = np.sign(p - y) / (n * k)
+    elif kind == "huber":
+        g = np.clip(p - y, -s, s) / (n * k)
+    elif kind == "log_cosh":
+        g = np.tanh(p - y) / (n * k)
     elif kind == "bce":
         g = (c - t) / (c * (1 - c)) / (n * k) * inside
     elif kind == "cce":
@@ -153,7 +163,7 @@ def batch(rng, kind, dtype, shape):
     n, k = shape
     if kind.endswith("_logits"):
         p = rng.standard_normal(shape) * 3
-    elif kind in ("mse", "mae"):
+    elif kind in REGRESSION:
         p = rng.standard_normal(shape)
     else:
         p = rng.uniform(0.02, 0.98, shape)
@@ -435,6 +445,9 @@ def test_loss_accumulate_and_gradient_pass_the_weights_on():
 CALLED = [
     (losses.MeanSquaredError(), "mse", 0.0, False),
     (losses.MeanAbsoluteError(), "mae", 0.0, False),
+    (losses.Huber(), "huber", 1.0, False),
+    (losses.Huber(delta=0.3), "huber", 0.3, False),
+    (losses.LogCosh(), "log_cosh", 0.0, False),
     (losses.BinaryCrossentropy(), "bce", 0.0, False),
     (losses.BinaryCrossentropy(label_smoothing=0.2), "bce", 0.2, False),
     (losses.BinaryCrossentropy(from_logits=True), "bce_logits", 0.0, False),

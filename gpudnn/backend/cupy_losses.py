@@ -38,8 +38,11 @@ class CupyLosses:
         clip = (EPSILON, 1 - EPSILON)
         terms = self._scratch(y_pred.shape, y_pred.dtype)
         suffix, w_, k_ = ("_terms", (), ()) if w is None else ("_terms_w", (w,), (k,))
-        if kind in ("mse", "mae"):
+        if kind in ("mse", "mae", "log_cosh"):
             self._launch(kind + suffix, y_pred, y_true, *w_, *k_, terms)
+            return terms, 1.0 / y_pred.size
+        if kind == "huber":  # smoothing is its delta
+            self._launch("huber" + suffix, y_pred, y_true, *w_, float(smoothing), *k_, terms)
             return terms, 1.0 / y_pred.size
         if kind == "cce":
             self._launch("cce" + suffix, y_pred, y_true, *w_, keep, shift, *clip, *k_, terms)
@@ -107,9 +110,12 @@ class CupyLosses:
             if kind == "mse":
                 self._launch("scaled_diff" + suffix, y_pred, y_true, *w_, 2.0 / y_pred.size,
                              *k_, out)
-            elif kind == "mae":
-                self._launch("mae_grad" + suffix, y_pred, y_true, *w_, 1.0 / y_pred.size, *k_,
-                             out)
+            elif kind in ("mae", "log_cosh"):
+                self._launch(kind + "_grad" + suffix, y_pred, y_true, *w_, 1.0 / y_pred.size,
+                             *k_, out)
+            elif kind == "huber":
+                self._launch("huber_grad" + suffix, y_pred, y_true, *w_, float(smoothing),
+                             1.0 / y_pred.size, *k_, out)
             elif kind == "cce":
                 self._launch("cce_grad" + suffix, y_pred, y_true, *w_, keep, shift, *clip,
                              -1.0 / n, *k_, out)

@@ -44,7 +44,8 @@ _ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu"
 _WITH_ALPHA = ("leaky_relu", "elu")
 #: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
 _GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
-                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad"}
+                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad",
+                 "huber": "huber_grad", "log_cosh": "log_cosh_grad"}
 def _owner(array):
     """The array that owns ``array``'s memory (itself, or the base of a view, recursively)."""
     while isinstance(array.base, np.ndarray):

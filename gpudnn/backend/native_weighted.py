@@ -15,20 +15,24 @@ from .base import EPSILON, check_weights, smoothing_terms
 #: The weighted gradient kernel of each loss kind (cce_logits_grad_w is a row kernel).
 WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cce_grad_w",
                          "bce": "bce_grad_w", "bce_logits": "bce_logits_grad_w",
-                         "cce_logits": "cce_logits_grad_w"}
+                         "cce_logits": "cce_logits_grad_w", "huber": "huber_grad_w",
+                         "log_cosh": "log_cosh_grad_w"}
 
 
 
 def grad_scalars(kind, smoothing, n, k):
     """The scalars of loss ``kind``'s gradient kernel (and its weighted twin) between y (or w)
-    and k: label smoothing's keep and shift, the probability clip, and the mean's scale, 1 / (n k)
-    (2 / (n k) for mse) or -1 / n and 1 / n for the categorical ones (a row's sum)."""
+    and k: label smoothing's keep and shift or huber's delta, the probability clip, and the
+    mean's scale, 1 / (n k) (2 / (n k) for mse) or -1 / n and 1 / n for the categorical ones (a
+    row's sum)."""
     keep, shift = smoothing_terms(kind, smoothing, k)
     size = n * k
     if kind == "mse":
         return (2.0 / size,)
-    if kind == "mae":
+    if kind in ("mae", "log_cosh"):
         return (1.0 / size,)
+    if kind == "huber":  # smoothing is its delta
+        return (float(smoothing), 1.0 / size)
     if kind == "cce":
         return (keep, shift, EPSILON, 1 - EPSILON, -1.0 / n)
     if kind == "bce":
@@ -90,8 +94,11 @@ class NativeWeightedLosses:
         fn, size, pp, py, pw, po = site[:6]
         n, k = y_pred.shape
         keep, shift = smoothing_terms(kind, smoothing, k)
-        if kind in ("mse", "mae"):
+        if kind in ("mse", "mae", "log_cosh"):
             fn(size, pp, py, pw, k, po)
+            scale = 1.0 / size
+        elif kind == "huber":
+            fn(size, pp, py, pw, float(smoothing), k, po)
             scale = 1.0 / size
         elif kind in ("cce", "bce"):
             fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, k, po)

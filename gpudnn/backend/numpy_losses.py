@@ -49,10 +49,10 @@ class NumpyLosses:
                 return np.vdot(d, d) / d.size
             np.abs(d, out=d)
             return np.sum(d) / d.size
-        if kind in ("bce_logits", "cce_logits"):  # the sum of the *_terms kernels' terms
+        if kind in ("bce_logits", "cce_logits", "huber", "log_cosh"):  # the *_terms' sum
             l = self._scratch(y_pred.shape, y_pred.dtype)
             self._loss_terms(kind, y_pred, y_true, smoothing, l)
-            return np.sum(l) / (l.size if kind == "bce_logits" else n)
+            return np.sum(l) / (n if kind == "cce_logits" else l.size)
         t = self._smoothed(kind, y_true, smoothing)
         p = self._clipped(y_pred)
         if kind == "cce":
@@ -86,6 +86,14 @@ class NumpyLosses:
                 out *= 1.0 / y_pred.size
             else:
                 out *= 2.0 / y_pred.size
+            return
+        if kind in ("huber", "log_cosh"):  # clip(d, -delta, delta), tanh(d); over n k
+            np.subtract(y_pred, y_true, out=out)
+            if kind == "huber":
+                np.clip(out, -smoothing, smoothing, out=out)
+            else:
+                np.tanh(out, out=out)
+            out *= 1.0 / y_pred.size
             return
         t = self._smoothed(kind, y_true, smoothing)
         if kind == "bce_logits":  # sigmoid(x) - t, sigmoid as 0.5 tanh(x / 2) + 0.5
@@ -153,6 +161,10 @@ class NumpyLosses:
             else:
                 np.abs(out, out=out)
             return 1.0 / p.size
+        if kind == "huber":  # 0.5 d^2 where |d| <= delta, else delta |d| - 0.5 delta^2
+            return self._huber_terms(p, y, p.dtype.type(smoothing), out)
+        if kind == "log_cosh":  # d + softplus(-2 d) - log 2
+            return self._log_cosh_terms(p, y, out)
         if kind not in ("cce", "bce", "bce_logits", "cce_logits"):
             raise ValueError(f"unknown loss kind {kind!r}")
         t = self._smoothed(kind, y, smoothing)
@@ -192,6 +204,35 @@ class NumpyLosses:
         np.multiply(t, c, out=out)
         out += u
         return -1.0 / p.size
+
+    def _huber_terms(self, p, y, delta, out):
+        d = self._scratch(p.shape, p.dtype, slot=3)
+        np.subtract(p, y, out=d)
+        a = self._scratch(p.shape, p.dtype, slot=4)
+        np.abs(d, out=a)
+        beyond = self._scratch(p.shape, np.bool_, slot="huber-beyond")
+        np.greater(a, delta, out=beyond)  # NaN stays NaN either way
+        np.multiply(d, d, out=out)
+        out *= p.dtype.type(0.5)
+        a *= delta
+        a -= p.dtype.type(0.5) * (delta * delta)
+        np.copyto(out, a, where=beyond)
+        return 1.0 / p.size
+
+    def _log_cosh_terms(self, p, y, out):
+        np.subtract(p, y, out=out)
+        z = self._scratch(p.shape, p.dtype, slot=3)
+        np.multiply(out, p.dtype.type(-2), out=z)
+        u = self._scratch(p.shape, p.dtype, slot=4)
+        np.abs(z, out=u)
+        np.negative(u, out=u)
+        np.exp(u, out=u)
+        np.log1p(u, out=u)
+        np.maximum(z, 0, out=z)
+        z += u  # softplus(-2 d)
+        out += z
+        out -= p.dtype.type(0.6931471805599453)
+        return 1.0 / p.size
 
     def accumulate_correct(self, y_pred, y_true, mode, total, weights=None):
         if weights is None:
