@@ -34,6 +34,8 @@ float (computed in float64), has ``get_config()``, and round-trips through ``ser
 ``deserialize``.
 """
 
+import numbers
+
 import numpy as np
 
 from .utils import inputs
@@ -200,10 +202,14 @@ class Huber(Loss):
 
     def __init__(self, delta=1.0, reduction=REDUCTION, name=None):
         super().__init__(reduction, name)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) \
-                or not np.isfinite(delta) or not delta > 0:
+        try:
+            number = None if isinstance(delta, bool) or not isinstance(delta, numbers.Real) \
+                else float(delta)
+        except OverflowError:
+            number = None
+        if number is None or not np.isfinite(number) or not number > 0:
             raise InvalidInputError(f"Huber delta must be a positive number, not {delta!r}")
-        self.delta = float(delta)
+        self.delta = number
 
     @property
     def parameter(self):
@@ -220,6 +226,8 @@ class LogCosh(Loss):
 
     kind = "log_cosh"
     default_name = "log_cosh"
+    # As Keras's formula, the float32 value cancels near the target (|d| ~ 1e-4 gives an error
+    # of ~1e-8); its gradient, tanh(d), does not.
 
 
 class _Crossentropy(Loss):
@@ -305,6 +313,7 @@ _BY_NAME = {
     "mean_absolute_error": MeanAbsoluteError,
     "huber": Huber,
     "log_cosh": LogCosh,
+    "logcosh": LogCosh,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import gpudnn
-from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
-from kernel_harness.ulp import assert_ulp
+from gpudnn.backend import ACTIVATION_KINDS, NumpyBackend
+from kernel_harness.loss_cases import loss_cases
+from kernel_harness.ulp import TRANSCENDENTAL_LOSS_GRADS, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES
 from conftest import require_cuda
 
@@ -144,8 +145,7 @@ def test_activations(gpu, cpu, kind, dtype):
                                atol=32 * np.finfo(dtype).eps)
 
 
-@pytest.mark.parametrize("kind", LOSS_KINDS)
-@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("kind,smoothing", loss_cases())
 def test_losses(gpu, cpu, kind, smoothing):
     rng = np.random.default_rng(3)
     if kind.endswith("_logits"):
@@ -161,6 +161,8 @@ def test_losses(gpu, cpu, kind, smoothing):
                          smoothing=smoothing)
     if kind.endswith("_logits"):  # exp / tanh of CUDA's libdevice against NumPy's
         np.testing.assert_allclose(got, want, rtol=0, atol=16 * np.finfo(F32).eps / 128)
+    elif kind in TRANSCENDENTAL_LOSS_GRADS:  # log_cosh: tanh, a few ulp
+        assert_loss_grad_matches(kind, got, want)
     else:
         assert_ulp(got, want, 1, f"{kind} gradient")
     if kind in ("bce", "cce"):

@@ -48,6 +48,9 @@ LOG = np.log
      0.32692801),
     (losses.MeanAbsoluteError(), [[1, 2], [3, 4]], [[1.5, 2], [2, 6]], 0.875),
     (losses.MeanSquaredError(), [[1, 2], [3, 4]], [[1.5, 2], [2, 6]], 1.3125),
+    # Keras's docstring examples: Huber 0.155, LogCosh 0.108
+    (losses.Huber(), [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.155),
+    (losses.LogCosh(), [[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], np.log(np.cosh(1)) / 4),
     # p = 0 is clipped to 1e-7 inside the log, like Keras
     (losses.CategoricalCrossentropy(), [[1, 0]], [[0.0, 1.0]], -LOG(1e-7)),
 ])
@@ -69,6 +72,11 @@ def reference(loss, y, p):
         return np.mean((p - y) ** 2)
     if isinstance(loss, losses.MeanAbsoluteError):
         return np.mean(np.abs(p - y))
+    if isinstance(loss, losses.Huber):
+        d = np.abs(p - y)
+        return np.mean(np.where(d <= loss.delta, d ** 2 / 2, loss.delta * (d - loss.delta / 2)))
+    if isinstance(loss, losses.LogCosh):
+        return np.mean(np.log(np.cosh(p - y)))
     if isinstance(loss, losses.BinaryCrossentropy):
         t = _smooth(y, s, 2)
         if loss.from_logits:
@@ -84,7 +92,8 @@ def reference(loss, y, p):
     return -np.sum(t * log_p) / len(y)
 
 
-ALL_LOSSES = [losses.MeanSquaredError(), losses.MeanAbsoluteError(),
+ALL_LOSSES = [losses.MeanSquaredError(), losses.MeanAbsoluteError(), losses.Huber(),
+              losses.Huber(delta=0.3), losses.LogCosh(),
               losses.BinaryCrossentropy(), losses.BinaryCrossentropy(label_smoothing=0.1),
               losses.BinaryCrossentropy(from_logits=True),
               losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.3),
@@ -172,6 +181,9 @@ def _model(output_units, output_activation, loss, hidden="tanh"):
     (losses.BinaryCrossentropy(from_logits=True), "tanh", "binary"),  # logits through tanh
     (losses.MeanAbsoluteError(), None, "real"),
     (losses.MeanAbsoluteError(), "sigmoid", "real"),
+    (losses.Huber(), None, "real"),
+    (losses.Huber(delta=0.3), "sigmoid", "real"),
+    (losses.LogCosh(), None, "real"),
 ])
 def test_gradients(loss, output, target, hidden):
     rng = np.random.default_rng(3)
@@ -304,6 +316,10 @@ def test_mae_regression_learns_the_mean_brightness(digits):
 # ------------------------------------------------------------------ names, configs, serialization
 def test_names_and_defaults_are_keras():
     assert isinstance(losses.get("mae"), losses.MeanAbsoluteError)
+    for name in ("huber", "Huber", "log_cosh", "logcosh", "LogCosh"):
+        assert type(losses.get(name)).__name__ in ("Huber", "LogCosh")
+    assert (losses.Huber().delta, losses.Huber().name, losses.LogCosh().name) == \
+        (1.0, "huber_loss", "log_cosh")
     assert isinstance(losses.get("mean_absolute_error"), losses.MeanAbsoluteError)
     cce = losses.CategoricalCrossentropy()
     assert (cce.from_logits, cce.label_smoothing, cce.axis, cce.reduction, cce.name) == \

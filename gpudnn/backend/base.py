@@ -223,7 +223,9 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
         cce ``sum(-t log p) / n``, p clipped to [EPSILON, 1 - EPSILON] inside every log;
         bce_logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))`` (bce of sigmoid(x));
         cce_logits ``sum_i sum_j t_ij (logsumexp(x_i) - x_ij) / n`` (cce of softmax(x)).
-        t is y with label ``smoothing`` (see :func:`smoothing_terms`); mse and mae ignore it.
+        t is y with label ``smoothing`` (see :func:`smoothing_terms`); huber reads ``smoothing``
+        as its delta (give it: 0 makes the loss and its gradient 0); mse, mae and log_cosh
+        ignore it.
         """
 
     @abstractmethod
