@@ -125,6 +125,11 @@ stage gpu-scaling 180 "$PY" -m bench.gpu_results --out "$OUT/gpu-results.json" "
 stage step-profile 60 "$PY" -m bench.step_profile --device "$DEVICE"
 stage step-profile-large 60 "$PY" -m bench.step_profile --device "$DEVICE" --batch 8192 \
   --host-epochs 0
+# issue 20: what two BatchNormalization layers (fused with their Activation) and a frozen first
+# layer cost in the step, against one element-wise pass a layer; ~15 s
+stage layer-costs 60 "$PY" -m bench.layer_costs --device "$DEVICE" --rounds 7
+stage step-profile-batchnorm 60 "$PY" -m bench.step_profile --device "$DEVICE" \
+  --model batchnorm --host-epochs 0
 
 stage suite-on-device 150 env GPUDNN_DEVICE=$DEVICE "$PY" -m pytest -q -rs -s -p no:cacheprovider \
   tests/test_gradients.py tests/test_training.py tests/test_course.py tests/test_gradient_norms.py \

@@ -54,6 +54,36 @@ def test_batchnorm_kernels_equal_the_reference(cupy, n, k):
         np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu"])
+def test_the_fused_batchnorm_activation_kernels_equal_the_reference(cupy, activation):
+    """The training passes with the Activation after the layer fused (forward f(bn(x)),
+    backward through f from its output), on the GPU against NumPy's."""
+    from gpudnn.backend import backend_for
+
+    gpu, cpu = backend_for("cuda:0"), NumpyBackend()
+    rng = np.random.default_rng(2)
+    n, k = 256, 300
+    x = (rng.standard_normal((n, k)) * 2 + 1).astype(np.float32)
+    gamma, beta = rng.uniform(0.5, 1.5, k).astype(np.float32), rng.standard_normal(k).astype(
+        np.float32)
+    dy = rng.standard_normal((n, k)).astype(np.float32)
+    results = []
+    for be, wrap in ((cpu, np.asarray), (gpu, cupy.asarray)):
+        out, mean, inv_std = wrap(np.empty_like(x)), wrap(np.zeros(k, np.float32)), \
+            wrap(np.zeros(k, np.float32))
+        mm, mv = wrap(np.zeros(k, np.float32)), wrap(np.ones(k, np.float32))
+        dgamma, dbeta, dx = wrap(np.empty(k, np.float32)), wrap(np.empty(k, np.float32)), \
+            wrap(np.empty_like(x))
+        be.batchnorm_forward(wrap(x), wrap(gamma), wrap(beta), mm, mv, 0.99, 1e-3, out, mean,
+                             inv_std, activation, 1.0)
+        be.batchnorm_backward(wrap(x), wrap(dy), wrap(gamma), mean, inv_std, dgamma, dbeta, dx,
+                              out, activation, 1.0)
+        results.append([cupy.asnumpy(a) if be is gpu else a
+                        for a in (out, mm, mv, dgamma, dbeta, dx)])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_a_batchnorm_model_trains_on_the_gpu_as_on_the_cpu(cupy):
     x, y = data()
     gpu = bn_model("cuda:0").fit(x, y, epochs=3, batch_size=64, verbose=0)
