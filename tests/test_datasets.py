@@ -360,3 +360,13 @@ def test_fashion_sha256_table_matches_debian_files_rebuilt_as_upstream():
                    + name[:-3].encode() + b"\0" + deb[10:])
         assert hashlib.md5(rebuilt).hexdigest() == md5
         assert hashlib.sha256(rebuilt).hexdigest() == fashion_mnist.SHA256[name]
+
+
+def test_the_data_sets_are_an_attribute_of_the_package_as_in_keras():
+    """``import gpudnn as keras; keras.datasets.mnist.load_data()`` as the course's first line
+    reads with Keras."""
+    import gpudnn as keras
+
+    assert keras.datasets.mnist.load_data is mnist.load_data
+    (x, y), _ = keras.datasets.sample.load_data()
+    assert x.shape[1:] == (28, 28) and len(x) == len(y)
