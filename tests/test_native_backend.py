@@ -372,3 +372,18 @@ def test_libgomp_loads_with_a_passive_wait_policy_and_the_environment_is_restore
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice is kept
     host_kernels._open("lib.so", openmp=True)
     assert seen[-1] == "active" and os.environ["OMP_WAIT_POLICY"] == "active"
+
+
+def test_a_call_site_dies_with_the_zero_bias_it_reads(compiled):
+    """An activation without a bias reads a cached zero vector: when the scratch cache evicts
+    and frees it, the call site that holds its address must go too (it read freed memory)."""
+    from gpudnn.backend.base import MAX_SCRATCH
+
+    z = np.random.default_rng(0).standard_normal((4, 512)).astype(np.float32)
+    out = np.empty_like(z)
+    compiled.activation_forward("relu", z, None, out)
+    for j in range(MAX_SCRATCH + 1):  # evicts the zero vector, the oldest
+        compiled._scratch((3,), np.float32, slot=("evict", j))
+    reuse = [np.full(512, 1e6, np.float32) for _ in range(64)]  # noqa: F841 (takes the memory)
+    compiled.activation_forward("relu", z, None, out)
+    np.testing.assert_array_equal(out, np.maximum(z, 0))

@@ -35,17 +35,13 @@ from .base import dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
 from .native_normalization import NativeBatchNorm
 from .native_noise import NativeNoise
-from .native_weighted import NativeWeightedLosses, grad_scalars
+from .native_weighted import GRAD_KERNELS, NativeWeightedLosses, grad_scalars
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
 _ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus")
 _WITH_ALPHA = ("leaky_relu", "elu")
-#: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
-_GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
-                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad",
-                 "huber": "huber_grad", "log_cosh": "log_cosh_grad"}
 def _owner(array):
     """The array that owns ``array``'s memory (itself, or the base of a view, recursively)."""
     while isinstance(array.base, np.ndarray):
@@ -146,8 +142,12 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
 
     # ----------------------------------------------------------------- activations
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
-        site = self._cached(("fwd", kind, id(z), id(bias), id(out), z.shape), (z, bias, out),
-                            self._bind_forward, kind, z, bias, out)
+        # no bias: the kernel reads a cached zero vector, among the site's arrays so that the
+        # site dies with it (a scratch array can be evicted and freed)
+        given = self._zero_bias(z.shape[1], z.dtype) if bias is None and kind != "linear" \
+            and getattr(z, "ndim", 0) == 2 and z.dtype in _FLOATS else bias
+        site = self._cached(("fwd", kind, id(z), id(given), id(out), z.shape), (z, given, out),
+                            self._bind_forward, kind, z, given, out)
         if site is None:
             return super().activation_forward(kind, z, bias, out, alpha)
         fn, n, pz, pb, k, po = site[:6]
@@ -170,8 +170,6 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
                 return None
             site = self._site(f"{kind}_fwd_h", (z, bias, out), 1, (z.dtype, _F32, z.dtype))
             return None if site is None else (site[0], site[1], site[2], site[3], k, site[4])
-        if bias is None:
-            bias = self._zero_bias(k, z.dtype)
         if getattr(bias, "shape", None) != (k,):
             return None
         site = self._site(f"{kind}_fwd", (z, bias, out), 1)
@@ -216,7 +214,7 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
     def loss_grad(self, kind, y_pred, y_true, out, smoothing=0.0, weights=None):
         if weights is not None:
             return self._weighted_loss_grad(kind, y_pred, y_true, out, smoothing, weights)
-        kernel = _GRAD_KERNELS.get(kind)
+        kernel = GRAD_KERNELS.get(kind)
         site = self._elementwise(kernel, (y_pred, y_true, out), 1) if kernel else None
         if site is None or y_pred.ndim != 2:
             return super().loss_grad(kind, y_pred, y_true, out, smoothing)

@@ -12,6 +12,10 @@ import numpy as np
 
 from .base import EPSILON, check_weights, smoothing_terms
 
+#: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
+GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
+                "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad",
+                "huber": "huber_grad", "log_cosh": "log_cosh_grad"}
 #: The weighted gradient kernel of each loss kind (cce_logits_grad_w is a row kernel).
 WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cce_grad_w",
                          "bce": "bce_grad_w", "bce_logits": "bce_logits_grad_w",
