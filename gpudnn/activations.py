@@ -13,9 +13,15 @@ of each lives in the backend (``activation_forward`` / ``activation_backward``):
   the activations of a deep stack near zero mean and unit variance; softplus ``log(1 + e^x)``,
   derivative ``sigmoid(x) = 1 - e^-y``. Each derivative is computed from the output y.
 - softmax over each row ``e^x_j / sum_k e^x_k``.
+
+Keras's activation functions are here too (``keras.activations.relu`` ...): each computes its
+activation on an array (NumPy, float64 for Python numbers), and a layer given one
+(``Dense(64, activation=activations.relu)``) runs that kind on the device with Keras's defaults.
 """
 
 from typing import NamedTuple
+
+import numpy as np
 
 from .errors import InvalidInputError, unknown_name
 
@@ -41,6 +47,84 @@ _BY_NAME = {
 NAMES = tuple(_BY_NAME)
 
 
+def _activation(kind):
+    """Marks a function as the activation ``kind`` (with Keras's defaults) for ``get``."""
+    def mark(fn):
+        fn.activation_spec = _BY_NAME[kind]
+        return fn
+    return mark
+
+
+def _array(x):
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+@_activation("linear")
+def linear(x):
+    """``x``."""
+    return _array(x)
+
+
+@_activation("relu")
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras's relu: ``x`` above ``threshold``, ``negative_slope (x - threshold)`` below, capped
+    at ``max_value``; the defaults give ``max(x, 0)`` (what a layer given this function runs)."""
+    x = _array(x)
+    y = np.where(x >= threshold, x, negative_slope * (x - threshold)).astype(x.dtype)
+    return y if max_value is None else np.minimum(y, x.dtype.type(max_value))
+
+
+@_activation("leaky_relu")
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` for x >= 0, ``negative_slope x`` below (a layer runs Keras's default, 0.2)."""
+    x = _array(x)
+    return np.where(x >= 0, x, x.dtype.type(negative_slope) * x)
+
+
+@_activation("elu")
+def elu(x, alpha=1.0):
+    """``x`` for x > 0, ``alpha (e^x - 1)`` below (a layer runs Keras's default, 1.0)."""
+    x = _array(x)
+    return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
+
+
+@_activation("selu")
+def selu(x):
+    """``scale * elu(x, alpha)`` with alpha 1.6732632423543772, scale 1.0507009873554805."""
+    x = _array(x)
+    return x.dtype.type(1.0507009873554805) * np.where(
+        x > 0, x, x.dtype.type(1.6732632423543772) * np.expm1(np.minimum(x, 0)))
+
+
+@_activation("softplus")
+def softplus(x):
+    """``log(1 + e^x)``, as ``max(x, 0) + log1p(e^-|x|)`` (no overflow)."""
+    x = _array(x)
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+@_activation("sigmoid")
+def sigmoid(x):
+    """``1 / (1 + e^-x)``, as ``0.5 tanh(x / 2) + 0.5`` (no overflow)."""
+    x = _array(x)
+    return x.dtype.type(0.5) * np.tanh(x * x.dtype.type(0.5)) + x.dtype.type(0.5)
+
+
+@_activation("tanh")
+def tanh(x):
+    """``tanh(x)``."""
+    return np.tanh(_array(x))
+
+
+@_activation("softmax")
+def softmax(x, axis=-1):
+    """``e^x_j / sum_k e^x_k`` along ``axis`` (the row's maximum subtracted first)."""
+    x = _array(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
 def serialize(spec):
     """A Spec as JSON: its name when it is that name's default (``"relu"``), else
     ``{"kind": ..., "alpha": ...}`` (e.g. a leaky_relu with its own slope)."""
@@ -50,8 +134,8 @@ def serialize(spec):
 
 
 def get(identifier):
-    """The Spec for a name, None (linear), a Spec, what ``serialize`` gives, or an activation
-    layer object."""
+    """The Spec for a name, None (linear), a Spec, what ``serialize`` gives, one of this
+    module's functions (``relu``...), or an activation layer object."""
     if identifier is None:
         return _BY_NAME["linear"]
     if isinstance(identifier, Spec):
@@ -75,5 +159,6 @@ def get(identifier):
     if isinstance(spec, Spec):
         return spec
     raise InvalidInputError(
-        f"activation must be a name ({', '.join(NAMES)}) or an activation layer such as "
-        f"LeakyReLU(alpha=0.1), not {identifier!r}")
+        f"activation must be a name ({', '.join(NAMES)}), one of gpudnn.activations' functions "
+        f"(activations.relu) or an activation layer such as LeakyReLU(alpha=0.1), not "
+        f"{identifier!r}; a function of your own is code the device cannot run")
