@@ -19,8 +19,10 @@ from .utils.version import __version__
 from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
                      KernelCompileError, NotCompiledError, UnknownNameError)
 
-__all__ = ["__version__", "activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
-           "mixed_precision", "DTypePolicy", "models",
-           "optimizers", "regularizers", "saving", "utils", "Variable", "Input", "KerasTensor", "Model", "Sequential", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed", "set_flush_denormal", "floatx",
-           "set_floatx", "GpudnnError", "InvalidInputError", "UnknownNameError",
-           "NotCompiledError", "DeviceUnavailableError", "KernelCompileError", "FileFormatError"]
+__all__ = ["__version__", "activations", "callbacks", "datasets", "initializers", "layers",
+           "losses", "metrics", "mixed_precision", "DTypePolicy", "models", "optimizers",
+           "regularizers", "saving", "utils", "Variable", "Input", "KerasTensor", "Model",
+           "Sequential", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed",
+           "set_flush_denormal", "floatx", "set_floatx", "GpudnnError", "InvalidInputError",
+           "UnknownNameError", "NotCompiledError", "DeviceUnavailableError", "KernelCompileError",
+           "FileFormatError"]

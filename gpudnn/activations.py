@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import config
 from .errors import InvalidInputError, unknown_name
 
 
@@ -47,17 +48,25 @@ _BY_NAME = {
 NAMES = tuple(_BY_NAME)
 
 
+#: This module's functions and the activation each is (with Keras's defaults), looked up by
+#: identity (a wrapper of one is a function of its own, not that activation)
+_FUNCTIONS = {}
+
+
 def _activation(kind):
-    """Marks a function as the activation ``kind`` (with Keras's defaults) for ``get``."""
-    def mark(fn):
-        fn.activation_spec = _BY_NAME[kind]
+    """Registers a function as the activation ``kind`` for ``get``."""
+    def register(fn):
+        _FUNCTIONS[fn] = _BY_NAME[kind]
         return fn
-    return mark
+    return register
 
 
 def _array(x):
-    x = np.asarray(x)
-    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+    """A floating array as given; anything else (lists, ints, Python numbers) in floatx, as
+    Keras converts it."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        return x
+    return np.asarray(x, dtype=config.floatx())
 
 
 @_activation("linear")
@@ -68,11 +77,18 @@ def linear(x):
 
 @_activation("relu")
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """Keras's relu: ``x`` above ``threshold``, ``negative_slope (x - threshold)`` below, capped
-    at ``max_value``; the defaults give ``max(x, 0)`` (what a layer given this function runs)."""
+    """Keras's relu: ``x`` above ``threshold`` else 0, clipped to ``[0, max_value]``, minus
+    ``negative_slope * max(threshold - x, 0)``; the defaults give ``max(x, 0)`` (what a layer
+    given this function runs)."""
     x = _array(x)
-    y = np.where(x >= threshold, x, negative_slope * (x - threshold)).astype(x.dtype)
-    return y if max_value is None else np.minimum(y, x.dtype.type(max_value))
+    if negative_slope and max_value is None and not threshold:
+        return leaky_relu(x, negative_slope)
+    y = x * (x > threshold).astype(x.dtype) if threshold else np.maximum(x, x.dtype.type(0))
+    if max_value is not None:
+        y = np.clip(y, 0, max_value).astype(x.dtype)
+    if negative_slope:
+        y = y - x.dtype.type(negative_slope) * np.maximum(x.dtype.type(threshold) - x, 0)
+    return y
 
 
 @_activation("leaky_relu")
@@ -154,6 +170,12 @@ def get(identifier):
         spec = _BY_NAME.get(identifier.lower())
         if spec is None:
             raise unknown_name("activation", identifier, _BY_NAME)
+        return spec
+    try:
+        spec = _FUNCTIONS.get(identifier)
+    except TypeError:  # unhashable
+        spec = None
+    if spec is not None:
         return spec
     spec = getattr(identifier, "activation_spec", None)
     if isinstance(spec, Spec):

@@ -35,6 +35,25 @@ def test_relu_takes_keras_arguments():
     np.testing.assert_allclose(activations.relu(X, negative_slope=0.1, max_value=1.0,
                                                 threshold=0.25),
                                [[-0.325, -0.075, -0.025, 0.5, 1.0]])
+    x = [-10.0, -5.0, 0.0, 5.0, 10.0]  # Keras's docstring examples
+    np.testing.assert_array_equal(activations.relu(x), [0, 0, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, negative_slope=0.5),
+                                  [-5, -2.5, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, max_value=5.0), [0, 0, 0, 5, 5])
+    np.testing.assert_array_equal(activations.relu(x, threshold=5.0), [0, 0, 0, 0, 10])
+    assert activations.relu([1, 2]).dtype == np.float32  # floatx, as Keras converts
+    assert activations.relu([-np.inf])[0] == 0
+
+
+def test_a_wrapper_of_a_function_is_not_that_activation():
+    import functools
+
+    @functools.wraps(activations.relu)
+    def capped(x):
+        return activations.relu(x, max_value=6.0)
+
+    with pytest.raises(InvalidInputError, match="a function of your own is code"):
+        layers.Dense(3, activation=capped)
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "elu", "leaky_relu", "softplus"])

@@ -387,3 +387,15 @@ def test_a_call_site_dies_with_the_zero_bias_it_reads(compiled):
     reuse = [np.full(512, 1e6, np.float32) for _ in range(64)]  # noqa: F841 (takes the memory)
     compiled.activation_forward("relu", z, None, out)
     np.testing.assert_array_equal(out, np.maximum(z, 0))
+
+
+def test_a_cast_of_a_transposed_square_matrix_is_not_the_matrix(compiled, kernels_only):
+    """W and W.T share their memory and shape; the cast site tells them apart by strides (W.T,
+    not C-contiguous, is NumPy's)."""
+    kernels_only.allowed.add(("cast",))
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    dst = np.empty((4, 4), np.float16)
+    compiled.copy_into(dst, w)
+    np.testing.assert_array_equal(dst, w.astype(np.float16))
+    compiled.copy_into(dst, w.T)
+    np.testing.assert_array_equal(dst, w.T.astype(np.float16))

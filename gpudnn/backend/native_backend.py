@@ -1,17 +1,15 @@
 """The compiled CPU backend: NumPy, with the elementwise ops run by the kernels of ``kernels/``.
 
 :class:`CompiledCpuBackend` is :class:`~gpudnn.backend.numpy_backend.NumpyBackend` whose
-activations (forward with the bias fused, and backward), loss and logit gradients, the weight
-penalty's gradient and every optimizer update call the very CUDA bodies of ``kernels/*.cu``, compiled for the host by
-:mod:`~gpudnn.backend.host_kernels` (g++ -O3, OpenMP over both cores for large arrays). Each op
-is one pass over memory instead of NumPy's several passes through temporaries. Matmul, reductions
-and gathers stay NumPy (OpenBLAS); the weighted loss ops (per-sample weights) are
-:mod:`~gpudnn.backend.native_weighted`'s. The math of every op is NumPy's, operation for
-operation: the updates and the piecewise-linear ops agree with NumPy to the bit. The activations
-that need ``tanh``/``exp``/``expm1`` on every element are NumPy's (native_routing.py: its SIMD
-loops beat the C library's per-element calls many times over); softmax and the loss kernels
-call the C library per element too, on a model's output (few columns), and agree with NumPy to
-a few ulp.
+activations (bias fused), loss and logit gradients, penalty gradient and optimizer updates call
+the CUDA bodies of ``kernels/*.cu`` compiled for the host by :mod:`~gpudnn.backend.host_kernels`
+(g++ -O3, OpenMP over both cores for large arrays): one pass over memory where NumPy makes
+several through temporaries. Matmul, reductions and gathers stay NumPy (OpenBLAS); the weighted
+loss ops are :mod:`~gpudnn.backend.native_weighted`'s. Every op does NumPy's operations in
+NumPy's order: the updates and the piecewise-linear ops agree with NumPy to the bit. The
+activations that need ``tanh``/``exp``/``expm1`` on every element are NumPy's (native_routing.py:
+its SIMD loops beat the C library's calls many times over); softmax and the loss kernels call the
+C library on a model's output (few columns) and agree with NumPy to a few ulp.
 
 An op whose arrays the kernels cannot take (not C-contiguous, mixed or non-float dtypes, sizes
 that disagree, partly overlapping buffers) is done by NumPy instead, so the result is always
@@ -42,6 +40,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
 _ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus")
 _WITH_ALPHA = ("leaky_relu", "elu")
+#: without a bias, NumPy's: linear (a copy) and the activations left to it (native_routing)
+_UNBIASED_NUMPY = ("linear",) + native_routing.LIBM_FORWARD
 def _owner(array):
     """The array that owns ``array``'s memory (itself, or the base of a view, recursively)."""
     while isinstance(array.base, np.ndarray):
@@ -144,8 +144,8 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
     def activation_forward(self, kind, z, bias, out, alpha=0.0):
         # no bias: the kernel reads a cached zero vector, among the site's arrays so that the
         # site dies with it (a scratch array can be evicted and freed)
-        given = self._zero_bias(z.shape[1], z.dtype) if bias is None and kind != "linear" \
-            and getattr(z, "ndim", 0) == 2 and z.dtype in _FLOATS else bias
+        given = self._zero_bias(z.shape[1], z.dtype) if bias is None and getattr(z, "ndim", 0) \
+            == 2 and z.dtype in _FLOATS and kind not in _UNBIASED_NUMPY else bias
         site = self._cached(("fwd", kind, id(z), id(given), id(out), z.shape), (z, given, out),
                             self._bind_forward, kind, z, given, out)
         if site is None:
@@ -264,7 +264,9 @@ class CompiledCpuBackend(NativeBatchNorm, NativeNoise, NativeWeightedLosses, Nat
             half = dst.dtype if is_half(dst.dtype) else src.dtype
             # keyed on the memory, kept while the arrays owning it live: a transposed operand
             # is a new view object at every call (x.T), the same cast site
-            key = ("cast", src.ctypes.data, dst.ctypes.data, src.shape, src.dtype, dst.dtype)
+            # (with the strides: a square W and W.T share their memory and shape)
+            key = ("cast", src.ctypes.data, dst.ctypes.data, src.shape, src.strides,
+                   dst.strides, src.dtype, dst.dtype)
             site = self._cached(key, (_owner(src), _owner(dst)), self._bind_cast, kernel, src,
                                 dst, half)
             if site is not None:

@@ -14,12 +14,9 @@ then moved into place with ``os.replace``: a failed or interrupted download leav
 """
 
 import hashlib
-import http.client
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
 from ..errors import DatasetError
 
@@ -108,6 +105,10 @@ def download(name, dest_dir, sha256, url_base=None, timeout=30):
 
 def _fetch(url, out, sha256, manual, timeout):
     """Stream ``url`` into the open file ``out``, checking length and SHA-256."""
+    import http.client  # here, not at import: urllib.request pulls in ssl, email (~20 ms)
+    import urllib.error
+    import urllib.request
+
     print(f"Downloading data from {url}", file=sys.stderr)
     digest, done = hashlib.sha256(), 0
     try:
