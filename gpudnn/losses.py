@@ -9,6 +9,10 @@ For predictions p (or raw scores x, ``from_logits=True``) and targets y of shape
   ``d = p - y``, over all n*k entries (gradient ``clip(d, -delta, delta)``).
 - ``LogCosh``: ``mean(log(cosh(p - y)))`` over all n*k entries, as ``d + softplus(-2 d) - log
   2`` (gradient ``tanh(d)``).
+- ``KLDivergence``: ``sum(t log(t / c)) / n``, t and c the targets and predictions clipped to
+  [1e-7, 1] (gradient ``-t / c``, 0 where the clip is active).
+- ``Poisson``: ``mean(p - y log(p + 1e-7))`` over all n*k entries (gradient ``1 - y / (p +
+  1e-7)``).
 - ``BinaryCrossentropy``: ``mean(-(t log p + (1 - t) log(1 - p)))`` over all n*k entries; from
   logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))``, the same function of ``p = sigmoid(x)``
   without overflow. Label smoothing s: ``t = y (1 - s) + s / 2``.
@@ -25,9 +29,10 @@ chain of the loss's and the activation's derivatives: after a softmax (categoric
 ``(sigmoid(x) - t) / (n k)``.
 
 Per-sample weights (Keras 3's ``sample_weight``): with L_i the loss of sample i alone (the mean
-over its outputs for MSE, MAE, Huber, LogCosh and binary cross-entropy, the sum over its
-classes for the categorical ones) and w_i its weight, the weighted loss is ``sum_i w_i L_i / n``: Keras's
-``sum_over_batch_size`` divides by the number of samples, not by the sum of the weights.
+over its outputs for MSE, MAE, Huber, LogCosh, Poisson and binary cross-entropy, the sum over its
+classes for the categorical ones and KLDivergence) and w_i its weight, the weighted loss is ``sum_i
+w_i L_i / n``: Keras's ``sum_over_batch_size`` divides by the number of samples, not by the sum of
+the weights.
 
 Every loss is callable on host arrays, ``loss(y_true, y_pred, sample_weight=None)`` -> a Python
 float (computed in float64), has ``get_config()``, and round-trips through ``serialize`` /
@@ -57,8 +62,8 @@ _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here,
 class Loss(Configurable, Watched):
     """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
 
-    #: backend loss kind: ``mse``, ``mae``, ``huber``, ``log_cosh``, ``bce``, ``cce``,
-    #: ``bce_logits`` or ``cce_logits``
+    #: backend loss kind: ``mse``, ``mae``, ``huber``, ``log_cosh``, ``kld``, ``poisson``,
+    #: ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``
     kind = None
     #: the output activation whose derivative is fused into this loss's gradient (None: none)
     fused_activation = None
@@ -230,6 +235,24 @@ class LogCosh(Loss):
     # of ~1e-8); its gradient, tanh(d), does not.
 
 
+class KLDivergence(Loss):
+    """Keras's Kullback-Leibler divergence: ``sum_j t_j log(t_j / c_j)`` per sample (its
+    classes summed), averaged over the batch, with t, c = y_true, y_pred clipped to [1e-7, 1].
+    Its gradient is ``-t / c / n`` where the clip is inactive, 0 where it is."""
+
+    kind = "kld"
+    default_name = "kl_divergence"
+
+
+class Poisson(Loss):
+    """Keras's Poisson loss: ``mean(p - y log(p + 1e-7))`` over the outputs, for counts
+    predicted as rates (a non-negative output: exponential or softplus). Its gradient is
+    ``(1 - y / (p + 1e-7)) / (n k)``."""
+
+    kind = "poisson"
+    default_name = "poisson"
+
+
 class _Crossentropy(Loss):
     """A cross-entropy over probabilities, or with ``from_logits=True`` over raw scores."""
 
@@ -304,8 +327,8 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 _CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, LogCosh,
-                                          BinaryCrossentropy, CategoricalCrossentropy,
-                                          SparseCategoricalCrossentropy)}
+                                          KLDivergence, Poisson, BinaryCrossentropy,
+                                          CategoricalCrossentropy, SparseCategoricalCrossentropy)}
 _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -314,6 +337,10 @@ _BY_NAME = {
     "huber": Huber,
     "log_cosh": LogCosh,
     "logcosh": LogCosh,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "kldivergence": KLDivergence,
+    "poisson": Poisson,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,

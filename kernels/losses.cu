@@ -71,6 +71,17 @@ g = (d > delta ? delta : (d < -delta ? -delta : d)) * scale;
 // g = tanh(p - y) scale, scale = 1 / (n k): the derivative of log(cosh(p - y))
 g = (T)tanh(p - y) * scale;
 
+// kernel: kld_grad | in: T p, T y, T lo, T scale | out: T g | scalars: lo, scale | weighted: yes
+// g = t / c * scale [c == p], c = clip(p, lo, 1), t = clip(y, lo, 1), scale = -1 / n: the
+// derivative of Keras's kl_divergence, sum_j t log(t / c)
+const T c = p < lo ? lo : (p > (T)1 ? (T)1 : p);
+const T t = y < lo ? lo : (y > (T)1 ? (T)1 : y);
+g = t / c * scale * (T)(c == p);
+
+// kernel: poisson_grad | in: T p, T y, T eps, T scale | out: T g | scalars: eps, scale | weighted: yes
+// g = (1 - y / (p + eps)) scale, scale = 1 / (n k): the derivative of p - y log(p + eps)
+g = ((T)1 - y / (p + eps)) * scale;
+
 // kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale | weighted: yes
 // g = t / c * scale [c == p], c = clip(p, lo, hi), t = y keep + shift, scale = -1 / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
@@ -133,6 +144,17 @@ const T d = p - y;
 const T z = (T)-2 * d;
 const T softplus = (z > (T)0 ? z : (T)0) + (T)log1p((T)exp(-(z < (T)0 ? -z : z)));
 l = (d + softplus) - (T)0.6931471805599453;
+
+// kernel: kld_terms | in: T p, T y, T lo | out: T l | scalars: lo | weighted: yes
+// l = t log(t / c), c = clip(p, lo, 1), t = clip(y, lo, 1) (Keras's kl_divergence); loss =
+// sum(l) / n
+const T c = p < lo ? lo : (p > (T)1 ? (T)1 : p);
+const T t = y < lo ? lo : (y > (T)1 ? (T)1 : y);
+l = t * log(t / c);
+
+// kernel: poisson_terms | in: T p, T y, T eps | out: T l | scalars: eps | weighted: yes
+// l = p - y log(p + eps) (Keras's poisson); loss = sum(l) / (n k)
+l = p - y * log(p + eps);
 
 // kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi | weighted: yes
 // l = t log c, c = clip(p, lo, hi), t = y keep + shift; loss = -sum(l) / n

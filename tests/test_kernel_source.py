@@ -18,7 +18,8 @@ def test_every_family_has_its_kernels():
     expected |= {"scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad",
                  "bce_logits_grad", "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms",
                  "bce_terms", "bce_logits_terms", "cce_logits_terms", "penalty_terms",
-                 "penalty_grad", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms"}
+                 "penalty_grad", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms",
+                 "kld_grad", "kld_terms", "poisson_grad", "poisson_terms"}
     expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"dropout_shared", "gaussian_noise", "gaussian_dropout"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
@@ -37,7 +38,8 @@ def test_every_family_has_its_kernels():
         "scaled_diff", "smoothed_diff", "mae_grad", "cce_grad", "bce_grad", "bce_logits_grad",
         "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms", "bce_terms",
         "bce_logits_terms", "cce_logits_terms", "add_argmax_hits", "add_threshold_hits",
-        "softmax_cce_step", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms")}
+        "softmax_cce_step", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms",
+        "kld_grad", "kld_terms", "poisson_grad", "poisson_terms")}
     # the 4-lane vector forms of the updates and the norm clips
     expected |= {f"{u}_update_x4" for u in UPDATES}
     expected |= {"clip_by_norm_x4", "clip_by_global_norm_x4"}

@@ -51,6 +51,9 @@ LOG = np.log
     # Keras's docstring examples: Huber 0.155, LogCosh 0.108
     (losses.Huber(), [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.155),
     (losses.LogCosh(), [[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], np.log(np.cosh(1)) / 4),
+    # Keras's docstring examples: KLDivergence 0.458, Poisson 0.5
+    (losses.KLDivergence(), [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.45814304),
+    (losses.Poisson(), [[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], 0.5),
     # p = 0 is clipped to 1e-7 inside the log, like Keras
     (losses.CategoricalCrossentropy(), [[1, 0]], [[0.0, 1.0]], -LOG(1e-7)),
 ])
@@ -77,6 +80,11 @@ def reference(loss, y, p):
         return np.mean(np.where(d <= loss.delta, d ** 2 / 2, loss.delta * (d - loss.delta / 2)))
     if isinstance(loss, losses.LogCosh):
         return np.mean(np.log(np.cosh(p - y)))
+    if isinstance(loss, losses.KLDivergence):
+        t, c = np.clip(y, 1e-7, 1), np.clip(p, 1e-7, 1)
+        return np.mean(np.sum(t * np.log(t / c), axis=1))
+    if isinstance(loss, losses.Poisson):
+        return np.mean(p - y * np.log(p + 1e-7))
     if isinstance(loss, losses.BinaryCrossentropy):
         t = _smooth(y, s, 2)
         if loss.from_logits:
@@ -93,7 +101,7 @@ def reference(loss, y, p):
 
 
 ALL_LOSSES = [losses.MeanSquaredError(), losses.MeanAbsoluteError(), losses.Huber(),
-              losses.Huber(delta=0.3), losses.LogCosh(),
+              losses.Huber(delta=0.3), losses.LogCosh(), losses.KLDivergence(), losses.Poisson(),
               losses.BinaryCrossentropy(), losses.BinaryCrossentropy(label_smoothing=0.1),
               losses.BinaryCrossentropy(from_logits=True),
               losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.3),
@@ -114,9 +122,12 @@ def test_value_against_numpy(loss):
     if isinstance(loss, losses.BinaryCrossentropy):
         y = rng.integers(0, 2, (n, k)).astype(float)
         p = x if loss.from_logits else 1 / (1 + np.exp(-x))
-    elif isinstance(loss, losses.CategoricalCrossentropy):
-        y = onehot
+    elif isinstance(loss, (losses.CategoricalCrossentropy, losses.KLDivergence)):
+        y = onehot if loss.sparse or not isinstance(loss, losses.KLDivergence) else \
+            onehot * 0.7 + 0.3 / k
         p = x if loss.from_logits else np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    elif isinstance(loss, losses.Poisson):  # counts and positive rates
+        y, p = rng.poisson(2.0, (n, k)).astype(float), np.exp(x / 4)
     else:
         y, p = rng.normal(0, 1, (n, k)), x
     given = labels if loss.sparse else y
@@ -184,6 +195,8 @@ def _model(output_units, output_activation, loss, hidden="tanh"):
     (losses.Huber(), None, "real"),
     (losses.Huber(delta=0.3), "sigmoid", "real"),
     (losses.LogCosh(), None, "real"),
+    (losses.KLDivergence(), "softmax", "soft"),
+    (losses.Poisson(), "softplus", "binary"),
 ])
 def test_gradients(loss, output, target, hidden):
     rng = np.random.default_rng(3)
@@ -318,6 +331,10 @@ def test_names_and_defaults_are_keras():
     assert isinstance(losses.get("mae"), losses.MeanAbsoluteError)
     for name in ("huber", "Huber", "log_cosh", "logcosh", "LogCosh"):
         assert type(losses.get(name)).__name__ in ("Huber", "LogCosh")
+    for name in ("kld", "KLD", "kl_divergence", "KLDivergence"):
+        assert isinstance(losses.get(name), losses.KLDivergence)
+    assert isinstance(losses.get("poisson"), losses.Poisson)
+    assert (losses.KLDivergence().name, losses.Poisson().name) == ("kl_divergence", "poisson")
     assert (losses.Huber().delta, losses.Huber().name, losses.LogCosh().name) == \
         (1.0, "huber_loss", "log_cosh")
     assert isinstance(losses.get("mean_absolute_error"), losses.MeanAbsoluteError)

@@ -87,6 +87,7 @@ def clipped(p):
 
 def keras_per_sample(kind, p, y, s=0.0):
     """L_i, the loss of each row alone, as Keras 3 computes it (float64)."""
+    dtype = np.asarray(p).dtype
     c = clipped(p)
     p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
     t = smoothed(kind, y, s)
@@ -100,6 +101,11 @@ def keras_per_sample(kind, p, y, s=0.0):
                        axis=1)
     if kind == "log_cosh":
         return np.mean(np.log(np.cosh(p - y)), axis=1)
+    if kind == "kld":
+        tc, pc = (np.clip(a, float(dtype.type(EPS)), 1) for a in (y, p))
+        return np.sum(tc * np.log(tc / pc), axis=1)
+    if kind == "poisson":
+        return np.mean(p - y * np.log(p + float(dtype.type(EPS))), axis=1)
     if kind == "bce":
         return -np.mean(t * np.log(c) + (1 - t) * np.log(1 - c), axis=1)
     if kind == "cce":
@@ -119,6 +125,7 @@ def keras_loss(kind, p, y, w, s=0.0):
 def keras_grad(kind, p, y, w, s=0.0, fused=False):
     """``d/dp [sum_i w_i L_i / n]`` (float64); ``fused``: with respect to the input of the
     softmax (cce) or sigmoid (bce) whose output is p."""
+    lo = float(np.asarray(p).dtype.type(EPS))  # the clip's bound in p's dtype
     c = clipped(p)
     p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
     w = np.asarray(w, np.float64).reshape(-1, 1)
@@ -135,6 +142,11 @@ def keras_grad(kind, p, y, w, s=0.0, fused=False):
         g = np.clip(p - y, -s, s) / (n * k)
     elif kind == "log_cosh":
         g = np.tanh(p - y) / (n * k)
+    elif kind == "kld":
+        tc, pc = np.clip(y, lo, 1), np.clip(p, lo, 1)
+        g = -tc / pc / n * (pc == p)
+    elif kind == "poisson":
+        g = (1 - y / (p + lo)) / (n * k)
     elif kind == "bce":
         g = (c - t) / (c * (1 - c)) / (n * k) * inside
     elif kind == "cce":
@@ -216,7 +228,7 @@ def test_the_hand_written_gradient_is_the_derivative_of_the_hand_written_loss(ki
     """Central differences of ``sum_i w_i L_i / n`` (float64, away from the clip and kinks)."""
     rng = np.random.default_rng(0)
     p, y = batch(rng, kind, np.float64, (5, 4))
-    if kind in ("bce", "cce"):
+    if kind in ("bce", "cce", "kld", "poisson"):  # the clip's edges: no central difference
         p[0] = rng.uniform(0.2, 0.8, 4)
     if kind == "mae":
         y[1] += 0.5
@@ -448,6 +460,8 @@ CALLED = [
     (losses.Huber(), "huber", 1.0, False),
     (losses.Huber(delta=0.3), "huber", 0.3, False),
     (losses.LogCosh(), "log_cosh", 0.0, False),
+    (losses.KLDivergence(), "kld", 0.0, False),
+    (losses.Poisson(), "poisson", 0.0, False),
     (losses.BinaryCrossentropy(), "bce", 0.0, False),
     (losses.BinaryCrossentropy(label_smoothing=0.2), "bce", 0.2, False),
     (losses.BinaryCrossentropy(from_logits=True), "bce_logits", 0.0, False),

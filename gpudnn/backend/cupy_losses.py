@@ -44,6 +44,9 @@ class CupyLosses:
         if kind == "huber":  # smoothing is its delta
             self._launch("huber" + suffix, y_pred, y_true, *w_, float(smoothing), *k_, terms)
             return terms, 1.0 / y_pred.size
+        if kind in ("kld", "poisson"):
+            self._launch(kind + suffix, y_pred, y_true, *w_, EPSILON, *k_, terms)
+            return terms, 1.0 / (n if kind == "kld" else y_pred.size)
         if kind == "cce":
             self._launch("cce" + suffix, y_pred, y_true, *w_, keep, shift, *clip, *k_, terms)
             return terms, -1.0 / n
@@ -116,6 +119,9 @@ class CupyLosses:
             elif kind == "huber":
                 self._launch("huber_grad" + suffix, y_pred, y_true, *w_, float(smoothing),
                              1.0 / y_pred.size, *k_, out)
+            elif kind in ("kld", "poisson"):
+                self._launch(kind + "_grad" + suffix, y_pred, y_true, *w_, EPSILON,
+                             -1.0 / n if kind == "kld" else 1.0 / y_pred.size, *k_, out)
             elif kind == "cce":
                 self._launch("cce_grad" + suffix, y_pred, y_true, *w_, keep, shift, *clip,
                              -1.0 / n, *k_, out)

@@ -15,12 +15,14 @@ from .base import EPSILON, check_weights, smoothing_terms
 #: The kernel of each loss kind's gradient (cce_logits is a row kernel over (n, k)).
 GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad",
-                "huber": "huber_grad", "log_cosh": "log_cosh_grad"}
+                "huber": "huber_grad", "log_cosh": "log_cosh_grad", "kld": "kld_grad",
+                "poisson": "poisson_grad"}
 #: The weighted gradient kernel of each loss kind (cce_logits_grad_w is a row kernel).
 WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cce_grad_w",
                          "bce": "bce_grad_w", "bce_logits": "bce_logits_grad_w",
                          "cce_logits": "cce_logits_grad_w", "huber": "huber_grad_w",
-                         "log_cosh": "log_cosh_grad_w"}
+                         "log_cosh": "log_cosh_grad_w", "kld": "kld_grad_w",
+                         "poisson": "poisson_grad_w"}
 
 
 
@@ -37,6 +39,8 @@ def grad_scalars(kind, smoothing, n, k):
         return (1.0 / size,)
     if kind == "huber":  # smoothing is its delta
         return (float(smoothing), 1.0 / size)
+    if kind in ("kld", "poisson"):
+        return (EPSILON, -1.0 / n if kind == "kld" else 1.0 / size)
     if kind == "cce":
         return (keep, shift, EPSILON, 1 - EPSILON, -1.0 / n)
     if kind == "bce":
@@ -104,6 +108,9 @@ class NativeWeightedLosses:
         elif kind == "huber":
             fn(size, pp, py, pw, float(smoothing), k, po)
             scale = 1.0 / size
+        elif kind in ("kld", "poisson"):
+            fn(size, pp, py, pw, EPSILON, k, po)
+            scale = 1.0 / (n if kind == "kld" else size)
         elif kind in ("cce", "bce"):
             fn(size, pp, py, pw, keep, shift, EPSILON, 1 - EPSILON, k, po)
             scale = -1.0 / (n if kind == "cce" else size)

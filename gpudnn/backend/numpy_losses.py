@@ -49,10 +49,10 @@ class NumpyLosses:
                 return np.vdot(d, d) / d.size
             np.abs(d, out=d)
             return np.sum(d) / d.size
-        if kind in ("bce_logits", "cce_logits", "huber", "log_cosh"):  # the *_terms' sum
-            l = self._scratch(y_pred.shape, y_pred.dtype)
+        if kind in ("bce_logits", "cce_logits", "huber", "log_cosh", "kld", "poisson"):
+            l = self._scratch(y_pred.shape, y_pred.dtype)  # the sum of the *_terms kernels'
             self._loss_terms(kind, y_pred, y_true, smoothing, l)
-            return np.sum(l) / (n if kind == "cce_logits" else l.size)
+            return np.sum(l) / (n if kind in ("cce_logits", "kld") else l.size)
         t = self._smoothed(kind, y_true, smoothing)
         p = self._clipped(y_pred)
         if kind == "cce":
@@ -86,6 +86,20 @@ class NumpyLosses:
                 out *= 1.0 / y_pred.size
             else:
                 out *= 2.0 / y_pred.size
+            return
+        if kind == "kld":  # t / c * (-1 / n) where the clip is inactive
+            c, t = self._kld_clipped(y_pred, y_true)
+            np.divide(t, c, out=out)
+            out *= -1.0 / n
+            inside = self._scratch(c.shape, np.bool_)
+            np.equal(c, y_pred, out=inside)
+            out *= inside
+            return
+        if kind == "poisson":  # (1 - y / (p + eps)) / (n k)
+            np.add(y_pred, y_pred.dtype.type(EPSILON), out=out)
+            np.divide(y_true, out, out=out)
+            np.subtract(1, out, out=out)
+            out *= 1.0 / y_pred.size
             return
         if kind in ("huber", "log_cosh"):  # clip(d, -delta, delta), tanh(d); over n k
             np.subtract(y_pred, y_true, out=out)
@@ -165,6 +179,19 @@ class NumpyLosses:
             return self._huber_terms(p, y, p.dtype.type(smoothing), out)
         if kind == "log_cosh":  # d + softplus(-2 d) - log 2
             return self._log_cosh_terms(p, y, out)
+        if kind == "kld":  # t log(t / c)
+            c, t = self._kld_clipped(p, y)
+            np.divide(t, c, out=out)
+            np.log(out, out=out)
+            out *= t
+            return 1.0 / n
+        if kind == "poisson":  # p - y log(p + eps)
+            u = self._scratch(p.shape, p.dtype, slot=3)
+            np.add(p, p.dtype.type(EPSILON), out=u)
+            np.log(u, out=u)
+            u *= y
+            np.subtract(p, u, out=out)
+            return 1.0 / p.size
         if kind not in ("cce", "bce", "bce_logits", "cce_logits"):
             raise ValueError(f"unknown loss kind {kind!r}")
         t = self._smoothed(kind, y, smoothing)
@@ -204,6 +231,15 @@ class NumpyLosses:
         np.multiply(t, c, out=out)
         out += u
         return -1.0 / p.size
+
+    def _kld_clipped(self, p, y):
+        """``(clip(p, lo, 1), clip(y, lo, 1))``, lo = EPSILON in p's dtype, as Keras clips."""
+        lo = p.dtype.type(EPSILON)
+        c = self._scratch(p.shape, p.dtype, slot="kld-c")
+        np.clip(p, lo, p.dtype.type(1), out=c)
+        t = self._scratch(p.shape, p.dtype, slot="kld-t")
+        np.clip(y, lo, p.dtype.type(1), out=t)
+        return c, t
 
     def _huber_terms(self, p, y, delta, out):
         d = self._scratch(p.shape, p.dtype, slot=3)

@@ -5,7 +5,7 @@ value too (label smoothing of the cross-entropies, a small Huber delta)."""
 from gpudnn.backend import LOSS_KINDS
 
 #: kinds without a parameter (the backends ignore theirs)
-WITHOUT_PARAMETER = ("mse", "mae", "log_cosh")
+WITHOUT_PARAMETER = ("mse", "mae", "log_cosh", "kld", "poisson")
 #: the parameter a kind is used with by default
 USUAL = {"huber": 1.0}
 #: regression kinds: real targets and predictions, not probabilities
