@@ -246,11 +246,18 @@ class KLDivergence(Loss):
 
 class Poisson(Loss):
     """Keras's Poisson loss: ``mean(p - y log(p + 1e-7))`` over the outputs, for counts
-    predicted as rates (a non-negative output: exponential or softplus). Its gradient is
-    ``(1 - y / (p + 1e-7)) / (n k)``."""
+    predicted as rates (a non-negative output, e.g. softplus). Its gradient is ``(1 - y / (p +
+    1e-7)) / (n k)``."""
 
     kind = "poisson"
     default_name = "poisson"
+
+    def _check_predictions(self, p):
+        super()._check_predictions(p)
+        if p.min() < 0:
+            raise InvalidInputError("y_pred holds negative values, but Poisson takes rates "
+                                    "(p >= 0); give the model a non-negative output such as "
+                                    "activation='softplus'")
 
 
 class _Crossentropy(Loss):

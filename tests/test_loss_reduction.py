@@ -23,11 +23,14 @@ def per_sample(kind):
         return -(Y * np.log(c)).sum(axis=1)
     if kind == "mse":
         return ((P - Y) ** 2).mean(axis=1)
+    if kind == "kld":  # summed over the classes, targets and predictions clipped to [1e-7, 1]
+        t, q = np.clip(Y, 1e-7, 1), np.clip(P, 1e-7, 1)
+        return (t * np.log(t / q)).sum(axis=1)
     return -(Y * np.log(c) + (1 - Y) * np.log(1 - c)).mean(axis=1)
 
 
 MAKERS = {"cce": losses.CategoricalCrossentropy, "mse": losses.MeanSquaredError,
-          "bce": losses.BinaryCrossentropy}
+          "bce": losses.BinaryCrossentropy, "kld": losses.KLDivergence}
 
 
 @pytest.mark.parametrize("kind", list(MAKERS))

@@ -51,7 +51,7 @@ LOG = np.log
     # Keras's docstring examples: Huber 0.155, LogCosh 0.108
     (losses.Huber(), [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.155),
     (losses.LogCosh(), [[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], np.log(np.cosh(1)) / 4),
-    # Keras's docstring examples: KLDivergence 0.458, Poisson 0.5
+    # tf.keras's docstring examples: KLDivergence 0.458, Poisson 0.5
     (losses.KLDivergence(), [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.45814304),
     (losses.Poisson(), [[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], 0.5),
     # p = 0 is clipped to 1e-7 inside the log, like Keras
@@ -122,10 +122,11 @@ def test_value_against_numpy(loss):
     if isinstance(loss, losses.BinaryCrossentropy):
         y = rng.integers(0, 2, (n, k)).astype(float)
         p = x if loss.from_logits else 1 / (1 + np.exp(-x))
-    elif isinstance(loss, (losses.CategoricalCrossentropy, losses.KLDivergence)):
-        y = onehot if loss.sparse or not isinstance(loss, losses.KLDivergence) else \
-            onehot * 0.7 + 0.3 / k
+    elif isinstance(loss, losses.CategoricalCrossentropy):
+        y = onehot
         p = x if loss.from_logits else np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    elif isinstance(loss, losses.KLDivergence):  # smoothed targets, softmax predictions
+        y, p = onehot * 0.7 + 0.3 / k, np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
     elif isinstance(loss, losses.Poisson):  # counts and positive rates
         y, p = rng.poisson(2.0, (n, k)).astype(float), np.exp(x / 4)
     else:
@@ -327,6 +328,11 @@ def test_mae_regression_learns_the_mean_brightness(digits):
 
 
 # ------------------------------------------------------------------ names, configs, serialization
+def test_poisson_refuses_negative_rates():
+    with pytest.raises(InvalidInputError, match="Poisson takes rates"):
+        losses.Poisson()([[1.0]], [[-0.5]])
+
+
 def test_names_and_defaults_are_keras():
     assert isinstance(losses.get("mae"), losses.MeanAbsoluteError)
     for name in ("huber", "Huber", "log_cosh", "logcosh", "LogCosh"):

@@ -228,7 +228,8 @@ def test_the_hand_written_gradient_is_the_derivative_of_the_hand_written_loss(ki
     """Central differences of ``sum_i w_i L_i / n`` (float64, away from the clip and kinks)."""
     rng = np.random.default_rng(0)
     p, y = batch(rng, kind, np.float64, (5, 4))
-    if kind in ("bce", "cce", "kld", "poisson"):  # the clip's edges: no central difference
+    if kind in ("bce", "cce", "kld", "poisson"):  # away from the clip's edges (and from p = 0,
+        # where poisson's p - h is the log of a negative number)
         p[0] = rng.uniform(0.2, 0.8, 4)
     if kind == "mae":
         y[1] += 0.5

@@ -22,8 +22,8 @@ NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
 
 Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
 ``leaky_relu`` and ``elu``). Loss kinds: ``mse mae bce cce bce_logits cce_logits huber
-log_cosh kld poisson`` (the ``_logits`` kinds take raw scores x where the others take
-probabilities p). The loss ops' ``smoothing`` argument is the kind's one parameter: the label
+log_cosh kld poisson`` (the ``_logits`` kinds take raw scores x; the others predictions p:
+probabilities for bce, cce and kld, rates for poisson, real numbers for the regression kinds). The loss ops' ``smoothing`` argument is the kind's one parameter: the label
 smoothing of the cross-entropies, huber's delta; the others ignore it.
 
 Per-sample weights (Keras's ``sample_weight``): the loss and metric ops take ``weights=None``
@@ -228,8 +228,8 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
         bce_logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))`` (bce of sigmoid(x));
         cce_logits ``sum_i sum_j t_ij (logsumexp(x_i) - x_ij) / n`` (cce of softmax(x)).
         t is y with label ``smoothing`` (see :func:`smoothing_terms`); huber reads ``smoothing``
-        as its delta (give it: 0 makes the loss and its gradient 0); mse, mae and log_cosh
-        ignore it.
+        as its delta (give it: 0 makes the loss and its gradient 0); the other kinds ignore
+        it.
         """
 
     @abstractmethod
