@@ -192,3 +192,23 @@ def test_not_across_a_dtype_change_under_a_mixed_policy():
     assert m._bn_fusions == {1} and m._fused_activation(1, ws) is None
     calls = calls_of_a_step(m)
     assert calls[calls.index("batchnorm_forward") + 1] == "activation_forward"
+
+
+def test_a_subclass_with_passes_of_its_own_is_not_fused():
+    """A BatchNormalization subclass that overrides forward (with the signature it had before
+    the fusion) runs its own pass and the Activation its own."""
+    calls = []
+
+    class Logged(layers.BatchNormalization):
+        def forward(self, backend, x, out, training=False, trains_in_inference=False):
+            calls.append(training)
+            super().forward(backend, x, out, training, trains_in_inference)
+
+    gpudnn.set_seed(0)
+    m = models.Sequential([layers.Dense(12, input_shape=(6,)), Logged(), layers.Activation("relu"),
+                           layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="categorical_crossentropy")
+    assert m._bn_fusions == frozenset()
+    x, y = data()
+    m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert calls and all(calls)

@@ -147,9 +147,15 @@ def test_classes_arrays_and_users_own_initializers():
         def __call__(self, shape, dtype=None):
             return np.full(shape, 0.5)
 
-    mine = models.Sequential([layers.Dense(3, input_shape=(2,), kernel_initializer=Halves())])
+    class OnesHe(initializers.HeNormal):  # a subclass of a built-in one, its own __call__
+        def __call__(self, shape, dtype=None):
+            return np.ones(shape)
+
+    mine = models.Sequential([layers.Dense(3, input_shape=(2,), kernel_initializer=Halves()),
+                              layers.Dense(2, kernel_initializer=OnesHe())])
     mine.compile(optimizer="sgd", loss="mse")
     np.testing.assert_array_equal(mine.get_weights()[0], np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(mine.get_weights()[2], np.ones((3, 2)))
     with pytest.raises(InvalidInputError, match="not JSON-serializable"):
         mine.to_json()
 

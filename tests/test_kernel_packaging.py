@@ -22,6 +22,8 @@ def test_wheel_ships_and_loads_the_kernels(tmp_path):
         assert f"gpudnn/kernels/{family}.cu" in names
     assert "gpudnn/kernels/__init__.py" in names
     assert "gpudnn/backend/cuda_shim.h" in names  # the compiled CPU backend includes it
+    for init in sorted((ROOT / "gpudnn").rglob("__init__.py")):
+        assert init.relative_to(ROOT).as_posix() in names
 
     site = tmp_path / "site"
     install = subprocess.run(
@@ -39,6 +41,18 @@ def test_wheel_ships_and_loads_the_kernels(tmp_path):
     module, folder, count = run.stdout.split("\n")[:3]
     assert module.startswith(str(site)) and folder.startswith(str(site))
     assert int(count) == len(_checkout_kernels())
+
+
+def test_pyproject_lists_every_package_of_the_checkout():
+    """pyproject names the packages one by one: a new one left out is missing from a wheel
+    built on a clean clone (a checkout's own egg-info can hide it from the test above)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {init.parent.relative_to(ROOT).as_posix().replace("/", ".")
+             for init in (ROOT / "gpudnn").rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"
 
 
 def _checkout_kernels():

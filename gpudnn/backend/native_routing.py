@@ -7,9 +7,10 @@ call costs more than NumPy's extra passes.
 
 #: Activations whose float32 / float64 kernels call the C library's tanh, exp or expm1 on each
 #: element (forward; softplus's backward too): glibc's scalar calls are 6 to 30 times slower
-#: than NumPy's SIMD loops, so the compiled CPU backend leaves these to NumPy. Measured at
-#: (128, 512) float32, compiled against NumPy, us: sigmoid 1233 / 70, tanh 1250 / 42, elu
-#: 738 / 111, selu 716 / 123, softplus 1138 / 133, softplus backward 790 / 53 (their other
-#: backward passes are arithmetic on y and stay compiled: 10-15 us).
+#: than NumPy's SIMD loops, so the compiled CPU backend leaves these to NumPy. Measured by
+#: ``python -m bench.cpu_activations`` at (128, 512) float32, compiled against NumPy, us, in
+#: one run (docs/performance.md has another): sigmoid 1233 / 70, tanh 1250 / 42, elu 738 / 111,
+#: selu 716 / 123, softplus 1138 / 133, softplus backward 790 / 53 (their other backward passes
+#: are arithmetic on y and stay compiled: 10-15 us).
 LIBM_FORWARD = ("sigmoid", "tanh", "elu", "selu", "softplus")
 LIBM_BACKWARD = ("softplus",)

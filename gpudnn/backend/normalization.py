@@ -75,7 +75,7 @@ class BatchNormOps:
         With a fused ``activation``, ``dy`` is the gradient of its output ``fy`` (n, k)."""
         n = x.shape[0]
         if activation != "linear":
-            g = np.empty_like(dy)
+            g = self._scratch(dy.shape, dy.dtype, slot="batchnorm-through-activation")
             self.activation_backward(activation, fy, dy, g, alpha)
             dy = g
         xhat = (x - mean) * inv_std

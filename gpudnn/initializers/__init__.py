@@ -126,7 +126,7 @@ def draw(identifier, rng, shape):
     keeps it); ``rng``: the generator of an unseeded draw."""
     shape = tuple(shape)
     if isinstance(identifier, str) or (isinstance(identifier, Initializer)
-                                       and type(identifier).draw is not Initializer.draw):
+                                       and type(identifier).__call__ is Initializer.__call__):
         return np.asarray(get(identifier).draw(rng, shape), dtype=np.float64)
     # a callable, or a subclass written as Keras's (its own __call__(shape, dtype))
     values = np.asarray(identifier(shape), dtype=np.float64)
@@ -148,14 +148,3 @@ def _from_array(values):
                                     f"a weight of shape {tuple(shape)}")
         return values.copy()
     return from_array
-
-
-
-
-
-
-
-
-
-
-

@@ -102,8 +102,12 @@ class BatchNormalization(Layer):
             self.beta = be.zeros((k,), dtype)
         self._mean, self._inv_std = be.zeros((k,), dtype), be.zeros((k,), dtype)
 
-    #: its training passes can compute the activation of an Activation layer right after it
-    fuses_following_activation = True
+    @property
+    def fuses_following_activation(self):
+        """Its training passes can compute the activation of an Activation layer right after
+        it: this class's own passes (a subclass's may not know of it)."""
+        return type(self).forward is BatchNormalization.forward and \
+            type(self).backward is BatchNormalization.backward
 
     def forward(self, backend, x, out, training=False, trains_in_inference=False,
                 activation=None):

@@ -43,12 +43,13 @@ class TrainingStep:
                 elif layer.mode_dependent:  # BatchNormalization; frozen, or called with
                     # training=False in a functional model, it stays in inference
                     spec = self._fused_activation(i, ws) if training else None
+                    pair = {}
                     if spec is not None:
-                        out, fused = ws.outputs[i + 1], i + 1
+                        out, fused, pair = ws.outputs[i + 1], i + 1, {"activation": spec}
                     layer.forward(be, x, out, training=training and i not in self._frozen
                                   and i not in self._inference_leaves,
                                   trains_in_inference=training and i in self._trains_in_inference,
-                                  activation=spec)
+                                  **pair)
                 else:
                     layer.forward(be, x, out)
                 x = out
