@@ -8,7 +8,6 @@ call sites are what is counted, and its results are checked against the NumPy ba
 """
 
 import contextlib
-import importlib.util
 
 import numpy as np
 import pytest
@@ -26,8 +25,6 @@ OLD_CALLS = {"accumulate_loss", "accumulate_correct", "logit_grad"}
 
 @pytest.fixture(scope="module")
 def harness_backend_class():
-    kernel_harness.require("CuPy", importlib.util.find_spec("cupy") is not None)
-    kernel_harness.require("g++", kernel_harness.have_gxx())
     from kernel_harness.backend import host_routed_backend
 
     class HostStepBackend(type(host_routed_backend())):

@@ -9,13 +9,18 @@ path, ``_reduce_sum`` (the loss total), is replaced by NumPy's sum.
 """
 
 import contextlib
+import importlib.util
 
 import numpy as np
 
-from . import HostArray
+from . import HostArray, have_gxx, require
 
 
 def host_routed_backend():
+    """A new HostRoutedBackend; skips the test without CuPy or g++ (fails instead under
+    GPUDNN_REQUIRE_KERNEL_CHECKS, see kernel_harness.require)."""
+    require("CuPy", importlib.util.find_spec("cupy") is not None)
+    require("g++", have_gxx())
     from gpudnn.backend.cupy_backend import CupyBackend
 
     class HostRoutedBackend(CupyBackend):
