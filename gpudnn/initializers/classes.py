@@ -6,9 +6,10 @@ import numpy as np
 
 from .. import config
 from ..errors import InvalidInputError
+from ..utils.identifiers import Configurable
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``initializer(shape, dtype=None)`` gives an array of ``shape``;
     ``get_config`` / ``from_config`` as Keras."""
 
@@ -19,21 +20,6 @@ class Initializer:
     def draw(self, rng, shape):
         """A float64 array of ``shape``; ``rng``: the generator of an unseeded draw."""
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        if not isinstance(other, Initializer):
-            return NotImplemented
-        return type(other) is type(self) and other.get_config() == self.get_config()
-
-    def __hash__(self):
-        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

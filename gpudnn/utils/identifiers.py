@@ -42,8 +42,8 @@ class Configurable:
     def __eq__(self, other):
         return type(self) is type(other) and self.get_config() == other.get_config()
 
-    def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+    def __hash__(self):  # repr: a config may hold lists (an initializer's axes)
+        return hash((type(self).__name__, repr(sorted(self.get_config().items()))))
 
 
 def serialized(kind, obj, base):
