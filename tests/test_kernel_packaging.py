@@ -22,8 +22,6 @@ def test_wheel_ships_and_loads_the_kernels(tmp_path):
         assert f"gpudnn/kernels/{family}.cu" in names
     assert "gpudnn/kernels/__init__.py" in names
     assert "gpudnn/backend/cuda_shim.h" in names  # the compiled CPU backend includes it
-    for init in sorted((ROOT / "gpudnn").rglob("__init__.py")):
-        assert init.relative_to(ROOT).as_posix() in names
 
     site = tmp_path / "site"
     install = subprocess.run(
@@ -45,7 +43,8 @@ def test_wheel_ships_and_loads_the_kernels(tmp_path):
 
 def test_pyproject_lists_every_package_of_the_checkout():
     """pyproject names the packages one by one: a new one left out is missing from a wheel
-    built on a clean clone (a checkout's own egg-info can hide it from the test above)."""
+    built on a clean clone. (A wheel built here would not show it: the checkout's egg-info
+    lists every file, so the test above cannot catch it.)"""
     import tomllib
 
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]

@@ -46,11 +46,9 @@ class NativeBatchNorm:
     def batchnorm_backward(self, x, dy, gamma, mean, inv_std, dgamma, dbeta, dx, fy=None,
                            activation="linear", alpha=0.0):
         n, k = x.shape
-        if activation in LIBM_BACKWARD and getattr(dy, "shape", None) == (n, k):
-            # NumPy's pass through the activation (see LIBM_FORWARD), then the row kernel on it
-            g = self._scratch((n, k), dy.dtype, slot="batchnorm-through-activation")
-            self.activation_backward(activation, fy, dy, g, alpha)
-            dy, fy, activation = g, None, "linear"
+        if activation in LIBM_BACKWARD:  # NumPy's gradient through it, the row kernel on that
+            dy, fy, activation = self._through_activation(dy, fy, activation, alpha), None, \
+                "linear"
         sums = self._bn_sums(k)
         wanted = (dgamma is not None, dbeta is not None, dx is not None)
         # what is not wanted is never written: each a 1-element stand-in of its own

@@ -74,10 +74,7 @@ class BatchNormOps:
         layer without that weight) and ``dx`` (n, k) (None: not wanted); ``dy`` is read only.
         With a fused ``activation``, ``dy`` is the gradient of its output ``fy`` (n, k)."""
         n = x.shape[0]
-        if activation != "linear":
-            g = self._scratch(dy.shape, dy.dtype, slot="batchnorm-through-activation")
-            self.activation_backward(activation, fy, dy, g, alpha)
-            dy = g
+        dy = self._through_activation(dy, fy, activation, alpha)
         xhat = (x - mean) * inv_std
         sum_dy = np.sum(dy, axis=0, dtype=np.float64)
         sum_dy_xhat = np.sum(dy * xhat, axis=0, dtype=np.float64)
@@ -91,6 +88,15 @@ class BatchNormOps:
             np.subtract(dy, a, out=dx)
             dx -= xhat * b
             dx *= gamma * inv_std
+
+    def _through_activation(self, dy, fy, activation, alpha):
+        """The gradient through a fused ``activation`` from its output ``fy``, ``dy f'``, in a
+        work array (``dy`` itself for linear)."""
+        if activation == "linear":
+            return dy
+        g = self._scratch(dy.shape, dy.dtype, slot="batchnorm-through-activation")
+        self.activation_backward(activation, fy, dy, g, alpha)
+        return g
 
     def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
         """Backward of the inference forward (a frozen layer): ``dx = dy gamma /
