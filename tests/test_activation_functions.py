@@ -31,6 +31,13 @@ def test_each_function_computes_its_formula(name):
     assert fn(X.astype(np.float32)).dtype == np.float32
 
 
+def test_softmax_along_another_axis_and_any_shape():
+    x = np.arange(24.0).reshape(2, 3, 4) / 7
+    np.testing.assert_allclose(activations.softmax(x, axis=1),
+                               np.exp(x) / np.exp(x).sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(activations.tanh(x), np.tanh(x), rtol=1e-15)
+
+
 def test_relu_takes_keras_arguments():
     np.testing.assert_allclose(activations.relu(X, negative_slope=0.1, max_value=1.0,
                                                 threshold=0.25),
