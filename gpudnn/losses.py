@@ -39,7 +39,6 @@ float (computed in float64), has ``get_config()``, and round-trips through ``ser
 ``deserialize``.
 """
 
-import numbers
 
 import numpy as np
 
@@ -207,14 +206,7 @@ class Huber(Loss):
 
     def __init__(self, delta=1.0, reduction=REDUCTION, name=None):
         super().__init__(reduction, name)
-        try:
-            number = None if isinstance(delta, bool) or not isinstance(delta, numbers.Real) \
-                else float(delta)
-        except OverflowError:
-            number = None
-        if number is None or not np.isfinite(number) or not number > 0:
-            raise InvalidInputError(f"Huber delta must be a positive number, not {delta!r}")
-        self.delta = number
+        self.delta = float(inputs.positive_number(delta, "Huber delta"))
 
     @property
     def parameter(self):

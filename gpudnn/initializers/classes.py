@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import config
 from ..errors import InvalidInputError
+from ..utils import inputs
 from ..utils.identifiers import Configurable
 
 
@@ -264,8 +265,4 @@ def _axes(axes):
 
 
 def _real(value, what, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
-            or (positive and not value > 0):
-        raise InvalidInputError(f"{what} must be a finite{' positive' if positive else ''} "
-                                f"number, not {value!r}")
-    return float(value)
+    return float((inputs.positive_number if positive else inputs.finite_number)(value, what))

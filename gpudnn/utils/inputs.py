@@ -181,10 +181,18 @@ def real_number(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _finite(number):
+    """math.isfinite, False for an int too large for a float (10**400)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def finite_number(value, what):
     """``value`` as a Python int or float (its type kept) when it is a finite real number."""
     number = real_number(value)
-    if number is None or not math.isfinite(number):
+    if number is None or not _finite(number):
         raise InvalidInputError(f"{what} must be a finite number, not {value!r}")
     return number
 
@@ -192,7 +200,7 @@ def finite_number(value, what):
 def positive_number(value, what):
     """``value`` as a Python int or float when it is a finite real number > 0."""
     number = real_number(value)
-    if number is None or not math.isfinite(number) or not number > 0:
+    if number is None or not _finite(number) or not number > 0:
         raise InvalidInputError(f"{what} must be a positive finite number, not {value!r}")
     return number
 
@@ -201,7 +209,7 @@ def nonnegative_number(value, what, rule="a finite number >= 0"):
     """``value`` as a Python int or float when it is a finite real number >= 0 (``rule``: how
     the error names what is accepted)."""
     number = real_number(value)
-    if number is None or not math.isfinite(number) or number < 0:
+    if number is None or not _finite(number) or number < 0:
         raise InvalidInputError(f"{what} must be {rule}, not {value!r}")
     return number
 
