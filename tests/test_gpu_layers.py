@@ -1,4 +1,4 @@
-"""BatchNormalization and freezing on a real GPU (skipped without one; bench/gpu_check.sh runs
+"""BatchNormalization, LayerNormalization and freezing on a real GPU (skipped without one; bench/gpu_check.sh runs
 it): the CUDA kernels against the NumPy reference, a captured training step against the CPU's,
 and frozen weights bit-identical under CUDA graphs."""
 
@@ -103,3 +103,38 @@ def test_frozen_weights_stay_bit_identical_under_cuda_graphs(cupy):
     for a, b in zip(frozen, model.layers[0].get_weights() + model.layers[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     assert model._steps.graphs >= 1
+
+
+@pytest.mark.parametrize("centered", [True, False])
+def test_row_normalization_on_cupy_equals_the_reference(cupy, centered):
+    from gpudnn.backend import backend_for
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((256, 96)) * 3 + 1).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    gamma = rng.uniform(0.5, 1.5, 96).astype(np.float32)
+    beta = rng.standard_normal(96).astype(np.float32)
+    results = []
+    for be, wrap in ((NumpyBackend(), np.asarray), (backend_for("cuda:0"), cupy.asarray)):
+        out, dx = wrap(np.empty_like(x)), wrap(np.empty_like(x))
+        dgamma, dbeta = wrap(np.empty(96, np.float32)), wrap(np.empty(96, np.float32))
+        be.row_norm_forward(wrap(x), wrap(gamma), wrap(beta), 1e-3, centered, out)
+        be.row_norm_backward(wrap(x), wrap(dy), wrap(gamma), 1e-3, centered, dgamma, dbeta, dx)
+        results.append([cupy.asnumpy(a) if wrap is cupy.asarray else a
+                        for a in (out, dgamma, dbeta, dx)])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_normalization_model_trains_under_cuda_graphs_as_on_the_cpu(cupy):
+    x, y = data()
+    histories = []
+    for device in ("cuda:0", "cpu"):
+        gpudnn.set_seed(0)
+        model = models.Sequential([layers.Dense(64, input_shape=(20,)),
+                                   layers.LayerNormalization(), layers.Activation("relu"),
+                                   layers.Dense(4, activation="softmax")], device=device)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        histories.append(model.fit(x, y, epochs=3, batch_size=64, verbose=0).history["loss"])
+        if device != "cpu":
+            assert model._steps.graphs >= 1
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-3)

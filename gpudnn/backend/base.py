@@ -45,6 +45,7 @@ from .metrics_ops import MetricOps
 from .mixed_precision import LossScaleOps
 from .noise import NoiseOps
 from .normalization import BatchNormOps
+from .row_normalization import RowNormOps
 from .staging import BatchStaging
 from .totals import DeviceTotals
 from .update_ops import UpdateOps
@@ -97,7 +98,7 @@ def smoothing_terms(kind, smoothing, k):
 
 
 class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
-              UpdateOps, ABC):
+              RowNormOps, UpdateOps, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.

@@ -1,6 +1,7 @@
 """The CuPy backend's batch normalization: ``kernels/normalization.cu``, one launch per forward
 or backward pass (see normalization.py for the math and the NumPy reference); the two small
-per-feature ops as CuPy's ufuncs."""
+per-feature ops as CuPy's ufuncs; LayerNormalization's row ops (row_normalization.py) as CuPy
+array operations."""
 
 import cupy
 
@@ -42,6 +43,15 @@ class CupyBatchNorm:
     def inverse_sqrt_into(self, values, epsilon, out, xp=None):
         with self._device:
             super().inverse_sqrt_into(values, epsilon, out, xp=cupy.get_array_module(values))
+
+    def row_norm_forward(self, x, gamma, beta, epsilon, centered, out, xp=None):
+        with self._device:
+            super().row_norm_forward(x, gamma, beta, epsilon, centered, out, xp=cupy)
+
+    def row_norm_backward(self, x, dy, gamma, epsilon, centered, dgamma, dbeta, dx, xp=None):
+        with self._device:
+            super().row_norm_backward(x, dy, gamma, epsilon, centered, dgamma, dbeta, dx,
+                                      xp=cupy)
 
     def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
         with self._device:
