@@ -82,6 +82,36 @@ g = t / c * scale * (T)(c == p);
 // g = (1 - y / (p + eps)) scale, scale = 1 / (n k): the derivative of p - y log(p + eps)
 g = ((T)1 - y / (p + eps)) * scale;
 
+// kernel: mape_grad | in: T p, T y, T eps, T scale | out: T g | scalars: eps, scale | weighted: yes
+// g = sign(p - y) (100 / m) scale, m = max(|y|, eps), scale = 1 / (n k): the derivative of
+// Keras's mean_absolute_percentage_error, 100 |(y - p) / m|; 0 where p == y, NaN stays NaN
+const T d = p - y;
+const T a = y < (T)0 ? -y : y;
+const T m = a < eps ? eps : a;
+g = (d > (T)0 ? (T)1 : (d < (T)0 ? (T)-1 : d)) * ((T)100 / m) * scale;
+
+// kernel: msle_grad | in: T p, T y, T eps, T scale | out: T g | scalars: eps, scale | weighted: yes
+// g = 2 (log(c + 1) - log(u + 1)) / (c + 1) scale [c == p], c = max(p, eps), u = max(y, eps),
+// scale = 1 / (n k): the derivative of Keras's mean_squared_logarithmic_error
+const T c = p < eps ? eps : p;
+const T u = y < eps ? eps : y;
+const T d = (T)log(c + (T)1) - (T)log(u + (T)1);
+g = (T)2 * d / (c + (T)1) * scale * (T)(c == p);
+
+// kernel: hinge_grad | in: T p, T y, T scale | out: T g | scalars: scale | weighted: yes
+// g = -t scale where m = 1 - t p > 0, else 0 (0 m: NaN stays NaN), t = -1 where y == 0, else
+// y (Keras's {0, 1} labels as -1 and 1), scale = 1 / (n k): the derivative of max(m, 0)
+const T t = y == (T)0 ? (T)-1 : y;
+const T m = (T)1 - t * p;
+g = (m > (T)0 ? -t : (T)0 * m) * scale;
+
+// kernel: squared_hinge_grad | in: T p, T y, T scale | out: T g | scalars: scale | weighted: yes
+// g = -2 t h scale, h = max(1 - t p, 0), t as in hinge_grad: the derivative of h^2
+const T t = y == (T)0 ? (T)-1 : y;
+const T m = (T)1 - t * p;
+const T h = m < (T)0 ? (T)0 : m;
+g = (T)-2 * t * h * scale;
+
 // kernel: cce_grad | in: T p, T y, T keep, T shift, T lo, T hi, T scale | out: T g | scalars: keep, shift, lo, hi, scale | weighted: yes
 // g = t / c * scale [c == p], c = clip(p, lo, hi), t = y keep + shift, scale = -1 / n
 const T c = p < lo ? lo : (p > hi ? hi : p);
@@ -155,6 +185,36 @@ l = t * log(t / c);
 // kernel: poisson_terms | in: T p, T y, T eps | out: T l | scalars: eps | weighted: yes
 // l = p - y log(p + eps) (Keras's poisson); loss = sum(l) / (n k)
 l = p - y * log(p + eps);
+
+// kernel: mape_terms | in: T p, T y, T eps | out: T l | scalars: eps | weighted: yes
+// l = 100 |(y - p) / m|, m = max(|y|, eps) (Keras's mean_absolute_percentage_error); loss =
+// sum(l) / (n k)
+const T a = y < (T)0 ? -y : y;
+const T m = a < eps ? eps : a;
+const T q = (y - p) / m;
+l = (q < (T)0 ? -q : q) * (T)100;
+
+// kernel: msle_terms | in: T p, T y, T eps | out: T l | scalars: eps | weighted: yes
+// l = (log(max(p, eps) + 1) - log(max(y, eps) + 1))^2 (Keras's
+// mean_squared_logarithmic_error); loss = sum(l) / (n k)
+const T c = p < eps ? eps : p;
+const T u = y < eps ? eps : y;
+const T d = (T)log(c + (T)1) - (T)log(u + (T)1);
+l = d * d;
+
+// kernel: hinge_terms | in: T p, T y | out: T l | weighted: yes
+// l = max(1 - t p, 0), t = -1 where y == 0, else y (Keras's hinge, its {0, 1} labels as -1 and
+// 1); loss = sum(l) / (n k)
+const T t = y == (T)0 ? (T)-1 : y;
+const T m = (T)1 - t * p;
+l = m < (T)0 ? (T)0 : m;
+
+// kernel: squared_hinge_terms | in: T p, T y | out: T l | weighted: yes
+// l = max(1 - t p, 0)^2, t as in hinge_terms (Keras's squared_hinge); loss = sum(l) / (n k)
+const T t = y == (T)0 ? (T)-1 : y;
+const T m = (T)1 - t * p;
+const T h = m < (T)0 ? (T)0 : m;
+l = h * h;
 
 // kernel: cce_terms | in: T p, T y, T keep, T shift, T lo, T hi | out: T l | scalars: keep, shift, lo, hi | weighted: yes
 // l = t log c, c = clip(p, lo, hi), t = y keep + shift; loss = -sum(l) / n

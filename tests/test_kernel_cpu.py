@@ -16,7 +16,7 @@ from gpudnn.backend import ACTIVATION_KINDS, LOSS_KINDS, NumpyBackend
 from gpudnn.backend.kernel_half import find_kernel, load_ema_kernels, load_gated_kernels
 from gpudnn.backend.kernel_source import load_kernels
 from kernel_harness import host
-from kernel_harness.loss_cases import REGRESSION, loss_cases
+from kernel_harness.loss_cases import HINGE, REGRESSION, loss_cases
 from kernel_harness.ulp import assert_backward_matches, assert_loss_grad_matches, assert_ulp
 from kernel_harness.updates import UPDATES, with_ema
 
@@ -102,6 +102,8 @@ def targets(rng, dtype, p, kind):
         return np.eye(p.shape[1], dtype=dtype)[rng.integers(0, p.shape[1], p.shape[0])]
     if kind.startswith("bce"):
         return rng.integers(0, 2, p.shape).astype(dtype)
+    if kind in HINGE:  # 0 (read as -1), -1 and 1
+        return rng.integers(-1, 2, p.shape).astype(dtype)
     return rng.standard_normal(p.shape).astype(dtype)
 
 

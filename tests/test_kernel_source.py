@@ -19,7 +19,9 @@ def test_every_family_has_its_kernels():
                  "bce_logits_grad", "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms",
                  "bce_terms", "bce_logits_terms", "cce_logits_terms", "penalty_terms",
                  "penalty_grad", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms",
-                 "kld_grad", "kld_terms", "poisson_grad", "poisson_terms"}
+                 "kld_grad", "kld_terms", "poisson_grad", "poisson_terms", "mape_grad",
+                 "mape_terms", "msle_grad", "msle_terms", "hinge_grad", "hinge_terms",
+                 "squared_hinge_grad", "squared_hinge_terms"}
     expected |= {"dropout", "increment_counter", "take_rows_at"}
     expected |= {"dropout_shared", "gaussian_noise", "gaussian_dropout"}
     expected |= {"add_chunk_sums", "add_argmax_hits", "add_threshold_hits", "softmax_cce_step"}
@@ -39,7 +41,9 @@ def test_every_family_has_its_kernels():
         "cce_logits_grad", "mse_terms", "mae_terms", "cce_terms", "bce_terms",
         "bce_logits_terms", "cce_logits_terms", "add_argmax_hits", "add_threshold_hits",
         "softmax_cce_step", "huber_grad", "huber_terms", "log_cosh_grad", "log_cosh_terms",
-        "kld_grad", "kld_terms", "poisson_grad", "poisson_terms")}
+        "kld_grad", "kld_terms", "poisson_grad", "poisson_terms", "mape_grad", "mape_terms",
+        "msle_grad", "msle_terms", "hinge_grad", "hinge_terms", "squared_hinge_grad",
+        "squared_hinge_terms")}
     # the 4-lane vector forms of the updates and the norm clips
     expected |= {f"{u}_update_x4" for u in UPDATES}
     expected |= {"clip_by_norm_x4", "clip_by_global_norm_x4"}

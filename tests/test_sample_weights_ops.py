@@ -103,6 +103,17 @@ def keras_per_sample(kind, p, y, s=0.0):
         return np.sum(tc * np.log(tc / pc), axis=1)
     if kind == "poisson":
         return np.mean(p - y * np.log(p + float(dtype.type(EPS))), axis=1)
+    if kind == "mape":
+        return 100 * np.mean(np.abs((y - p) / np.maximum(np.abs(y), float(dtype.type(EPS)))),
+                             axis=1)
+    if kind == "msle":
+        lo = float(dtype.type(EPS))
+        return np.mean((np.log(np.maximum(p, lo) + 1) - np.log(np.maximum(y, lo) + 1)) ** 2,
+                       axis=1)
+    if kind in ("hinge", "squared_hinge"):  # Keras: a {0, 1} batch as -1 / 1
+        t = 2 * y - 1 if np.all((y == 0) | (y == 1)) else y
+        h = np.maximum(1 - t * p, 0)
+        return np.mean(h if kind == "hinge" else h * h, axis=1)
     if kind == "bce":
         return -np.mean(t * np.log(c) + (1 - t) * np.log(1 - c), axis=1)
     if kind == "cce":
@@ -144,6 +155,15 @@ def keras_grad(kind, p, y, w, s=0.0, fused=False):
         g = -tc / pc / n * (pc == p)
     elif kind == "poisson":
         g = (1 - y / (p + lo)) / (n * k)
+    elif kind == "mape":
+        g = 100 * np.sign(p - y) / np.maximum(np.abs(y), lo) / (n * k)
+    elif kind == "msle":
+        c = np.maximum(p, lo)
+        g = 2 * (np.log(c + 1) - np.log(np.maximum(y, lo) + 1)) / (c + 1) / (n * k) * (c == p)
+    elif kind in ("hinge", "squared_hinge"):
+        t = 2 * y - 1 if np.all((y == 0) | (y == 1)) else y
+        h = np.maximum(1 - t * p, 0)
+        g = -t * ((h > 0) if kind == "hinge" else 2 * h) / (n * k)
     elif kind == "bce":
         g = (c - t) / (c * (1 - c)) / (n * k) * inside
     elif kind == "cce":
@@ -184,7 +204,7 @@ def batch(rng, kind, dtype, shape):
             p[0, :3] = [0.0, 1.0, 1e-9]
     if kind.startswith("cce"):
         y = np.eye(k)[rng.integers(0, k, n)]
-    elif kind.startswith("bce"):
+    elif kind.startswith("bce") or kind in ("hinge", "squared_hinge"):
         y = rng.integers(0, 2, shape).astype(np.float64)
     else:
         y = rng.standard_normal(shape)
@@ -225,7 +245,7 @@ def test_the_hand_written_gradient_is_the_derivative_of_the_hand_written_loss(ki
     """Central differences of ``sum_i w_i L_i / n`` (float64, away from the clip and kinks)."""
     rng = np.random.default_rng(0)
     p, y = batch(rng, kind, np.float64, (5, 4))
-    if kind in ("bce", "cce", "kld", "poisson"):  # away from the clip's edges (and from p = 0,
+    if kind in ("bce", "cce", "kld", "poisson", "msle"):  # away from the clip's edges (and from p = 0,
         # where poisson's p - h is the log of a negative number)
         p[0] = rng.uniform(0.2, 0.8, 4)
     if kind == "mae":
@@ -460,6 +480,10 @@ CALLED = [
     (losses.LogCosh(), "log_cosh", 0.0, False),
     (losses.KLDivergence(), "kld", 0.0, False),
     (losses.Poisson(), "poisson", 0.0, False),
+    (losses.MeanAbsolutePercentageError(), "mape", 0.0, False),
+    (losses.MeanSquaredLogarithmicError(), "msle", 0.0, False),
+    (losses.Hinge(), "hinge", 0.0, False),
+    (losses.SquaredHinge(), "squared_hinge", 0.0, False),
     (losses.BinaryCrossentropy(), "bce", 0.0, False),
     (losses.BinaryCrossentropy(label_smoothing=0.2), "bce", 0.2, False),
     (losses.BinaryCrossentropy(from_logits=True), "bce_logits", 0.0, False),

@@ -22,14 +22,14 @@ NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
 
 Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
 ``leaky_relu`` and ``elu``). Loss kinds: ``mse mae bce cce bce_logits cce_logits huber
-log_cosh kld poisson`` (the ``_logits`` kinds take raw scores x; the others predictions p:
+log_cosh kld poisson mape msle hinge squared_hinge`` (the ``_logits`` kinds take raw scores x; the others predictions p:
 probabilities for bce, cce and kld, rates for poisson, real numbers for the regression kinds). The loss ops' ``smoothing`` argument is the kind's one parameter: the label
 smoothing of the cross-entropies, huber's delta; the others ignore it.
 
 Per-sample weights (Keras's ``sample_weight``): the loss and metric ops take ``weights=None``
 or a device array w of shape (n, 1), y_pred's dtype, one weight per row. The per-sample loss
 L_i is the loss of row i alone (the mean over its k outputs for mse, mae, huber, log_cosh,
-poisson, bce, bce_logits, the sum over its classes for cce, cce_logits, kld); the weighted loss
+poisson, mape, msle, hinge, squared_hinge, bce, bce_logits, the sum over its classes for cce, cce_logits, kld); the weighted loss
 is Keras's ``sum_over_batch_size``, ``sum_i w_i L_i / n``. ``weights=None`` runs the unweighted
 code, unchanged.
 """
@@ -55,7 +55,7 @@ ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "s
 #: Keras's selu constants (kernels/activations.cu writes them as literals)
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits", "huber", "log_cosh", "kld",
-              "poisson")
+              "poisson", "mape", "msle", "hinge", "squared_hinge")
 #: The kinds whose ``smoothing`` argument is label smoothing (huber's is its delta).
 CROSS_ENTROPY_KINDS = ("bce", "cce", "bce_logits", "cce_logits")
 
@@ -223,7 +223,8 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
         mse ``mean((p - y)^2)``; mae ``mean(|p - y|)``; huber ``mean(0.5 d^2 if |d| <= delta
         else delta |d| - 0.5 delta^2)``, ``d = p - y``; log_cosh ``mean(log cosh(p - y))``;
         kld ``sum(t log(t / c)) / n`` with t, c = y, p clipped to [EPSILON, 1]; poisson
-        ``mean(p - y log(p + EPSILON))``;
+        ``mean(p - y log(p + EPSILON))``; mape, msle, hinge, squared_hinge: see
+        numpy_percent_log_hinge.py;
         bce ``mean(-(t log p + (1-t) log(1-p)))``;
         cce ``sum(-t log p) / n``, p clipped to [EPSILON, 1 - EPSILON] inside every log;
         bce_logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))`` (bce of sigmoid(x));
@@ -239,7 +240,8 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
 
         mse ``2 (p - y) / (n k)``; mae ``sign(p - y) / (n k)`` (0 where p == y); huber
         ``clip(p - y, -delta, delta) / (n k)``; log_cosh ``tanh(p - y) / (n k)``; kld
-        ``-t / c / n [c == p]``; poisson ``(1 - y / (p + EPSILON)) / (n k)``; bce
+        ``-t / c / n [c == p]``; poisson ``(1 - y / (p + EPSILON)) / (n k)``; mape, msle, hinge,
+        squared_hinge: see numpy_percent_log_hinge.py; bce
         ``(p - t) / (p (1 - p)) / (n k)`` and cce ``-t / p / n`` with p clipped as in
         ``loss_value`` (zero gradient where the clip is active); bce_logits
         ``(sigmoid(x) - t) / (n k)``; cce_logits ``(softmax(x) S - t) / n`` row by row, with

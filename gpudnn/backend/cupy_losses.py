@@ -44,9 +44,12 @@ class CupyLosses:
         if kind == "huber":  # smoothing is its delta
             self._launch("huber" + suffix, y_pred, y_true, *w_, float(smoothing), *k_, terms)
             return terms, 1.0 / y_pred.size
-        if kind in ("kld", "poisson"):
+        if kind in ("kld", "poisson", "mape", "msle"):
             self._launch(kind + suffix, y_pred, y_true, *w_, EPSILON, *k_, terms)
             return terms, 1.0 / (n if kind == "kld" else y_pred.size)
+        if kind in ("hinge", "squared_hinge"):
+            self._launch(kind + suffix, y_pred, y_true, *w_, *k_, terms)
+            return terms, 1.0 / y_pred.size
         if kind == "cce":
             self._launch("cce" + suffix, y_pred, y_true, *w_, keep, shift, *clip, *k_, terms)
             return terms, -1.0 / n
@@ -113,13 +116,13 @@ class CupyLosses:
             if kind == "mse":
                 self._launch("scaled_diff" + suffix, y_pred, y_true, *w_, 2.0 / y_pred.size,
                              *k_, out)
-            elif kind in ("mae", "log_cosh"):
+            elif kind in ("mae", "log_cosh", "hinge", "squared_hinge"):
                 self._launch(kind + "_grad" + suffix, y_pred, y_true, *w_, 1.0 / y_pred.size,
                              *k_, out)
             elif kind == "huber":
                 self._launch("huber_grad" + suffix, y_pred, y_true, *w_, float(smoothing),
                              1.0 / y_pred.size, *k_, out)
-            elif kind in ("kld", "poisson"):
+            elif kind in ("kld", "poisson", "mape", "msle"):
                 self._launch(kind + "_grad" + suffix, y_pred, y_true, *w_, EPSILON,
                              -1.0 / n if kind == "kld" else 1.0 / y_pred.size, *k_, out)
             elif kind == "cce":

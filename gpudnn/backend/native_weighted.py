@@ -16,13 +16,16 @@ from .base import EPSILON, check_weights, smoothing_terms
 GRAD_KERNELS = {"mse": "scaled_diff", "mae": "mae_grad", "cce": "cce_grad", "bce": "bce_grad",
                 "bce_logits": "bce_logits_grad", "cce_logits": "cce_logits_grad",
                 "huber": "huber_grad", "log_cosh": "log_cosh_grad", "kld": "kld_grad",
-                "poisson": "poisson_grad"}
+                "poisson": "poisson_grad", "mape": "mape_grad", "msle": "msle_grad",
+                "hinge": "hinge_grad", "squared_hinge": "squared_hinge_grad"}
 #: The weighted gradient kernel of each loss kind (cce_logits_grad_w is a row kernel).
 WEIGHTED_GRAD_KERNELS = {"mse": "scaled_diff_w", "mae": "mae_grad_w", "cce": "cce_grad_w",
                          "bce": "bce_grad_w", "bce_logits": "bce_logits_grad_w",
                          "cce_logits": "cce_logits_grad_w", "huber": "huber_grad_w",
                          "log_cosh": "log_cosh_grad_w", "kld": "kld_grad_w",
-                         "poisson": "poisson_grad_w"}
+                         "poisson": "poisson_grad_w", "mape": "mape_grad_w",
+                         "msle": "msle_grad_w", "hinge": "hinge_grad_w",
+                         "squared_hinge": "squared_hinge_grad_w"}
 
 
 
@@ -35,11 +38,11 @@ def grad_scalars(kind, smoothing, n, k):
     size = n * k
     if kind == "mse":
         return (2.0 / size,)
-    if kind in ("mae", "log_cosh"):
+    if kind in ("mae", "log_cosh", "hinge", "squared_hinge"):
         return (1.0 / size,)
     if kind == "huber":  # smoothing is its delta
         return (float(smoothing), 1.0 / size)
-    if kind in ("kld", "poisson"):
+    if kind in ("kld", "poisson", "mape", "msle"):
         return (EPSILON, -1.0 / n if kind == "kld" else 1.0 / size)
     if kind == "cce":
         return (keep, shift, EPSILON, 1 - EPSILON, -1.0 / n)
@@ -102,13 +105,13 @@ class NativeWeightedLosses:
         fn, size, pp, py, pw, po = site[:6]
         n, k = y_pred.shape
         keep, shift = smoothing_terms(kind, smoothing, k)
-        if kind in ("mse", "mae", "log_cosh"):
+        if kind in ("mse", "mae", "log_cosh", "hinge", "squared_hinge"):
             fn(size, pp, py, pw, k, po)
             scale = 1.0 / size
         elif kind == "huber":
             fn(size, pp, py, pw, float(smoothing), k, po)
             scale = 1.0 / size
-        elif kind in ("kld", "poisson"):
+        elif kind in ("kld", "poisson", "mape", "msle"):
             fn(size, pp, py, pw, EPSILON, k, po)
             scale = 1.0 / (n if kind == "kld" else size)
         elif kind in ("cce", "bce"):

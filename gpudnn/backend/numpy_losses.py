@@ -9,9 +9,10 @@ loss terms of the ``*_terms`` kernels, times w, summed in float64 and scaled."""
 import numpy as np
 
 from .base import EPSILON, check_weights, smoothing_terms
+from .numpy_percent_log_hinge import PERCENT_LOG_HINGE_KINDS, PercentLogHingeLosses
 
 
-class NumpyLosses:
+class NumpyLosses(PercentLogHingeLosses):
     """Mixin of NumpyBackend: the loss and metric ops."""
 
     # ----------------------------------------------------------------- losses and metrics
@@ -49,7 +50,8 @@ class NumpyLosses:
                 return np.vdot(d, d) / d.size
             np.abs(d, out=d)
             return np.sum(d) / d.size
-        if kind in ("bce_logits", "cce_logits", "huber", "log_cosh", "kld", "poisson"):
+        if kind in ("bce_logits", "cce_logits", "huber", "log_cosh", "kld", "poisson",
+                    *PERCENT_LOG_HINGE_KINDS):
             l = self._scratch(y_pred.shape, y_pred.dtype)  # the sum of the *_terms kernels'
             self._loss_terms(kind, y_pred, y_true, smoothing, l)
             return np.sum(l) / (n if kind in ("cce_logits", "kld") else l.size)
@@ -101,6 +103,8 @@ class NumpyLosses:
             np.subtract(1, out, out=out)
             out *= 1.0 / y_pred.size
             return
+        if kind in PERCENT_LOG_HINGE_KINDS:
+            return self._percent_log_hinge_grad(kind, y_pred, y_true, out)
         if kind in ("huber", "log_cosh"):  # clip(d, -delta, delta), tanh(d); over n k
             np.subtract(y_pred, y_true, out=out)
             if kind == "huber":
@@ -192,6 +196,8 @@ class NumpyLosses:
             u *= y
             np.subtract(p, u, out=out)
             return 1.0 / p.size
+        if kind in PERCENT_LOG_HINGE_KINDS:
+            return self._percent_log_hinge_terms(kind, p, y, out)
         if kind not in ("cce", "bce", "bce_logits", "cce_logits"):
             raise ValueError(f"unknown loss kind {kind!r}")
         t = self._smoothed(kind, y, smoothing)

@@ -13,6 +13,10 @@ For predictions p (or raw scores x, ``from_logits=True``) and targets y of shape
   [1e-7, 1] (gradient ``-t / c``, 0 where the clip is active).
 - ``Poisson``: ``mean(p - y log(p + 1e-7))`` over all n*k entries (gradient ``1 - y / (p +
   1e-7)``).
+- ``MeanAbsolutePercentageError``: ``mean(100 |(y - p) / max(|y|, 1e-7)|)``;
+  ``MeanSquaredLogarithmicError``: ``mean((log(max(p, 1e-7) + 1) - log(max(y, 1e-7) + 1))^2)``.
+- ``Hinge`` and ``SquaredHinge``: ``mean(max(1 - t p, 0))`` and its square, t the labels as
+  -1 / 1 (0 read as -1), see hinge.py.
 - ``BinaryCrossentropy``: ``mean(-(t log p + (1 - t) log(1 - p)))`` over all n*k entries; from
   logits ``mean(max(x, 0) - x t + log1p(exp(-|x|)))``, the same function of ``p = sigmoid(x)``
   without overflow. Label smoothing s: ``t = y (1 - s) + s / 2``.
@@ -43,16 +47,21 @@ from ..utils.identifiers import from_serialized, instance, serialized
 from .base import REDUCTION, REDUCTIONS, TRAINABLE_REDUCTIONS, Loss
 from .probabilistic import (BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson,
                             SparseCategoricalCrossentropy)
-from .regression import Huber, LogCosh, MeanAbsoluteError, MeanSquaredError
+from .hinge import Hinge, SquaredHinge
+from .regression import (Huber, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
+                         MeanSquaredError, MeanSquaredLogarithmicError)
 
 __all__ = ["Loss", "REDUCTION", "REDUCTIONS", "TRAINABLE_REDUCTIONS", "MeanSquaredError",
-           "MeanAbsoluteError", "Huber", "LogCosh", "KLDivergence", "Poisson",
+           "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
+           "Huber", "LogCosh", "KLDivergence", "Poisson", "Hinge", "SquaredHinge",
            "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
            "get", "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, LogCosh,
                                           KLDivergence, Poisson, BinaryCrossentropy,
-                                          CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+                                          CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                          MeanAbsolutePercentageError,
+                                          MeanSquaredLogarithmicError, Hinge, SquaredHinge)}
 _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -65,6 +74,12 @@ _BY_NAME = {
     "kld": KLDivergence,
     "kldivergence": KLDivergence,
     "poisson": Poisson,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,

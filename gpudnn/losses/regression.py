@@ -48,3 +48,21 @@ class LogCosh(Loss):
     default_name = "log_cosh"
     # As Keras's formula, the float32 value cancels near the target (|d| ~ 1e-4 gives an error
     # of ~1e-8); its gradient, tanh(d), does not.
+
+
+class MeanAbsolutePercentageError(Loss):
+    """Keras's ``mean(100 |(y_true - y_pred) / max(|y_true|, 1e-7)|)`` over the outputs: the
+    error as a percentage of the target. Its gradient is ``100 sign(y_pred - y_true) /
+    max(|y_true|, 1e-7) / (n k)`` (0 where they are equal)."""
+
+    kind = "mape"
+    default_name = "mean_absolute_percentage_error"
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """Keras's ``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2)`` over the
+    outputs: relative errors of positive targets. Its gradient is ``2 (log(c + 1) - log(u + 1))
+    / (c + 1) / (n k)``, c and u the floored prediction and target, 0 where the floor acts."""
+
+    kind = "msle"
+    default_name = "mean_squared_logarithmic_error"

@@ -56,7 +56,7 @@ def assert_backward_matches(kind, actual, expected, y, dy):
 
 #: Loss kinds whose gradient kernels call exp or tanh (the C library's, where NumPy has its own)
 #: and, for cce_logits, sum a row in another order; the others are NumPy's arithmetic.
-TRANSCENDENTAL_LOSS_GRADS = ("bce_logits", "cce_logits", "log_cosh")
+TRANSCENDENTAL_LOSS_GRADS = ("bce_logits", "cce_logits", "log_cosh", "msle")
 
 
 def assert_loss_grad_matches(kind, actual, expected, what=""):
