@@ -27,6 +27,10 @@ from .base import Mean, Metric
 from .confusion import (AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
                         TruePositives)
 from .f_score import F1Score, FBetaScore
+from .loss_metrics import (BinaryCrossentropy, CategoricalCrossentropy, Hinge, KLDivergence,
+                           LogCoshError, MeanAbsolutePercentageError,
+                           MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy,
+                           SquaredHinge)
 from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 
 __all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -34,18 +38,26 @@ __all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy"
            "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC", "TruePositives",
            "FalsePositives", "TrueNegatives", "FalseNegatives", "F1Score", "FBetaScore",
            "MeanSquaredError",
-           "RootMeanSquaredError", "MeanAbsoluteError", "get", "serialize", "deserialize"]
+           "RootMeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+           "MeanSquaredLogarithmicError", "LogCoshError", "Hinge", "SquaredHinge", "Poisson",
+           "KLDivergence", "BinaryCrossentropy", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "get", "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC,
     TruePositives, FalsePositives, TrueNegatives, FalseNegatives, F1Score, FBetaScore,
     MeanSquaredError,
-    RootMeanSquaredError, MeanAbsoluteError)}
+    RootMeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError, LogCoshError, Hinge, SquaredHinge, Poisson, KLDivergence,
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)}
 #: Keras's names: the class name, its snake_case (each class's default name) and aliases
 _BY_NAME = {**_CLASSES, **{cls.default_name: cls for cls in _CLASSES.values()},
             "mse": MeanSquaredError, "MSE": MeanSquaredError,
-            "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError}
+            "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+            "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+            "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+            "kld": KLDivergence, "KLD": KLDivergence, "log_cosh": LogCoshError}
 #: Every name ``get`` knows, with its class (compile lists them in its errors).
 NAMES = dict(_BY_NAME)
 
