@@ -20,7 +20,7 @@ def test_flatten_takes_samples_of_any_rank(shape):
     x, labels = images(shape=shape)
     model = models.Sequential([layers.Flatten(input_shape=shape),
                                layers.Dense(10, activation="softmax")])
-    assert model.input_shape == shape and model.input_dim == 784
+    assert model.input_shape == (None, *shape) and model.input_dim == 784
     assert model.layers[0].units == 784 and model.layers[0].count_params() == 0
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, labels, epochs=1, batch_size=16, verbose=0)
@@ -36,7 +36,7 @@ def test_flatten_first_model_builds_from_the_data():
     assert not model.built
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.fit(x, labels % 4, epochs=1, verbose=0)
-    assert model.built and model.input_shape == (5, 6) and model.get_weights()[0].shape == (30, 4)
+    assert model.built and model.input_shape == (None, 5, 6) and model.get_weights()[0].shape == (30, 4)
 
 
 def test_the_data_is_flattened_as_a_view_not_copied():
@@ -74,12 +74,12 @@ def test_dense_first_with_image_input_asks_for_flatten():
 
 def test_input_first_in_a_sequential_and_not_a_layer():
     a = models.Sequential([Input((784,)), layers.Dense(10, activation="softmax")])
-    assert a.built and a.input_shape == (784,) and len(a.layers) == 1
+    assert a.built and a.input_shape == (None, 784) and len(a.layers) == 1
     b = models.Sequential()
     b.add(layers.Input(shape=(28, 28)))
     b.add(layers.Flatten())
     b.add(layers.Dense(10, activation="softmax"))
-    assert b.built and b.input_shape == (28, 28)
+    assert b.built and b.input_shape == (None, 28, 28)
     assert [type(layer).__name__ for layer in b.layers] == ["Flatten", "Dense"]
     lines = []
     b.summary(print_fn=lines.append)

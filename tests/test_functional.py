@@ -203,7 +203,7 @@ def test_graphs_that_are_not_chains_and_misuse_are_refused():
 def test_sequential_takes_the_input_tensor_or_its_layer():
     for first in (gpudnn.Input((6,)), layers.InputLayer(shape=(6,))):
         model = models.Sequential([first, layers.Dense(2)])
-        assert model.built and model.input_shape == (6,) and len(model.layers) == 1
+        assert model.built and model.input_shape == (None, 6) and len(model.layers) == 1
 
 
 def test_a_model_called_without_training_trains_in_training_mode():

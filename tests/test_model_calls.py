@@ -1,6 +1,8 @@
 """Calling and composing models: model(x), get_layer, layer weights, trainable_weights, and a
 Sequential nested in another with its weights shared both ways."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -139,7 +141,7 @@ def test_unbuilt_nested_model_is_built_by_the_outer_one():
     assert not outer.built
     outer.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     outer.fit(x, labels, epochs=1, verbose=0)
-    assert inner.built and inner.input_shape == (6,)
+    assert inner.built and inner.input_shape == (None, 6)
     np.testing.assert_array_equal(np.argmax(inner(x), 1), np.argmax(outer(x), 1))
 
 
@@ -168,3 +170,34 @@ def test_a_slope_set_on_an_activation_layer_is_the_one_it_uses():
     inner = linear_model()
     inner.trainable = False  # a model's flag sets every layer's, as in Keras
     assert not inner.trainable and not any(layer.trainable for layer in inner.layers)
+
+
+def test_input_and_output_shape_and_summary_options_as_keras():
+    model = models.Sequential([layers.Dense(4, input_shape=(3,), name="hidden"),
+                               layers.Dropout(0.1, name="drop"), layers.Dense(2, name="out")])
+    assert (model.input_shape, model.output_shape) == ((None, 3), (None, 2))
+    assert models.Sequential([layers.Dense(2)]).output_shape is None  # not built yet
+    lines = []
+    model.layers[0].trainable = False
+    model.summary(line_length=100, show_trainable=True, print_fn=lines.append,
+                  layer_range=("drop", "out"))
+    text = lines[0]
+    rows = text.splitlines()
+    assert all(len(row) == 100 for row in rows[1:4])
+    assert "Trainable" in rows[2] and "hidden" not in text and "drop (Dropout)" in text
+    assert re.search(r"drop \(Dropout\).*│\s+-\s+│", text)  # it has no weights
+    assert re.search(r"out \(Dense\).*│\s+Y\s+│", text)
+    outer = models.Sequential([model, layers.Dense(1, name="head")])
+    lines.clear()
+    outer.summary(expand_nested=True, print_fn=lines.append)
+    assert "└ hidden (Dense)" in lines[0] and "head (Dense)" in lines[0]
+    with pytest.raises(InvalidInputError, match="layer_range"):
+        model.summary(layer_range=("out", "hidden"))
+
+
+def test_metrics_names_follow_evaluate():
+    x, y = np.ones((8, 3), np.float32), np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    model = models.Sequential([layers.Dense(2, activation="softmax", input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy", "mae"])
+    assert model.metrics_names == ["loss", "accuracy", "mae"]
+    assert len(model.evaluate(x, y, verbose=0)) == 3

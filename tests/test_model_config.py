@@ -123,7 +123,7 @@ def test_pop_removes_the_last_layer_and_keeps_the_others_weights():
     with pytest.raises(InvalidInputError, match="no layers"):
         model.pop()
     model.add(layers.Dense(4))  # the input shape stayed, as Keras's InputLayer does
-    assert model.built and model.input_shape == (6,)
+    assert model.built and model.input_shape == (None, 6)
     again = models.clone_model(models.Sequential([gpudnn.Input((5,))]))
     assert again.layers == [] and again.get_config()["build_input_shape"] == [None, 5]
     lazy = models.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(2)])

@@ -51,7 +51,7 @@ class ModelConfig:
         config = dict(layers.serialize(self)["config"])
         config["trainable"] = self.trainable
         config["dtype"] = self.dtype.name
-        shape = self.input_shape if self.built else self._declared_input_shape()
+        shape = self.sample_shape if self.built else self._declared_input_shape()
         config["build_input_shape"] = None if shape is None else [None, *shape]
         return config
 

@@ -109,10 +109,10 @@ def adopt_nested(outer, starts):
         model.grads = outer.grads[lo:hi]
         model._half_params = None if outer._half_params is None else outer._half_params[lo:hi]
         if first == 0:
-            model.input_shape = outer.input_shape
+            model.sample_shape = outer.sample_shape
         else:
-            model.input_shape = (outer._leaf_layers[first].input_dim,)
-        model.input_dim = int(np.prod(model.input_shape))
+            model.sample_shape = (outer._leaf_layers[first].input_dim,)
+        model.input_dim = int(np.prod(model.sample_shape))
         model._set_leaves(outer._leaf_layers[first:stop])
         model.output_dim = model._leaf_layers[-1].units
         model.built = True
@@ -146,4 +146,4 @@ def check_weights_here(model, what, training):
                 f"{what}: layer {layer.name!r} keeps its weights in {where}, built after "
                 f"{model.name!r} with the same layer (a layer's weights live in one model's "
                 f"buffer); {use}, or build this one again to take the weights back: "
-                f"model.build({model.input_shape})")
+                f"model.build({model.sample_shape})")

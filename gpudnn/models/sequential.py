@@ -56,7 +56,7 @@ class Sequential(ModelStructure, ModelWeights, ModelConfig, Compiled, ModelInput
         self.dtype = config.resolve_dtype(dtype)
         self._layers = []  # the stack (``layers`` gives a copy)
         self.built = False
-        self.input_shape = self.input_dim = self.output_dim = None
+        self.sample_shape = self.input_dim = self.output_dim = None
         self._input = None  # the InputLayer given first, if any
         self._owner = None  # the model this one is nested in, if any
         self._leaf_layers = []

@@ -93,7 +93,7 @@ class ModelStructure(nesting.Nestable):
         rebuild = inputs.flag(rebuild, "rebuild")
         if not self._layers:
             raise InvalidInputError("There are no layers in the model to pop")
-        shape = self.input_shape if self.built else self._declared_input_shape()
+        shape = self.sample_shape if self.built else self._declared_input_shape()
         layer = self._layers.pop()
         if isinstance(layer, nesting.Nestable):
             layer._owner = None
@@ -111,9 +111,9 @@ class ModelStructure(nesting.Nestable):
         def output_shape(sample_shape):
             if not self.built:
                 self.build(sample_shape)
-            elif self.input_shape != tuple(sample_shape):
+            elif self.sample_shape != tuple(sample_shape):
                 raise InvalidInputError(
-                    f"model {self.name!r} takes samples of shape {self.input_shape} but was "
+                    f"model {self.name!r} takes samples of shape {self.sample_shape} but was "
                     f"called on {tuple(sample_shape)}")
             return (self.output_dim,)
         return symbolic.call(self, inputs, training, output_shape)
@@ -126,8 +126,18 @@ class ModelStructure(nesting.Nestable):
             return None
         first = self._layers[0]
         if isinstance(first, nesting.Nestable):
-            return first.input_shape if first.built else first._declared_input_shape()
+            return first.sample_shape if first.built else first._declared_input_shape()
         return first.input_shape
+
+    @property
+    def input_shape(self):
+        """Keras's ``(None, *sample_shape)`` once built (None before)."""
+        return None if self.sample_shape is None else (None, *self.sample_shape)
+
+    @property
+    def output_shape(self):
+        """Keras's ``(None, outputs)`` once built (None before)."""
+        return None if self.output_dim is None else (None, self.output_dim)
 
     def build(self, input_shape):
         """Size every layer for samples of ``input_shape`` (a tuple, or an int for flat
@@ -143,7 +153,7 @@ class ModelStructure(nesting.Nestable):
                 f"takes flat feature vectors; add layers.Flatten() first, or pass x reshaped to "
                 f"(samples, {int(np.prod(shape))})")
         kept = self._current_weights(leaves)
-        self.input_shape = shape
+        self.sample_shape = shape
         width = self.input_dim = int(np.prod(shape))
         for layer in leaves:
             layer.build(width)
@@ -313,8 +323,11 @@ class ModelStructure(nesting.Nestable):
                 f"{what}() needs a built model: give the first layer input_shape=(features,), or "
                 f"call fit() first")
 
-    def summary(self, print_fn=None):
-        """Print Keras's summary table (layer, output shape, parameter count, totals)."""
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print Keras's summary table (layer, output shape, parameter count, totals), with
+        Keras's options (models/summary.py); ``positions`` is accepted and the columns keep
+        their proportions. ``print_fn`` gets the whole text once, as Keras 3 gives it."""
         self._require_built("summary")
-        text = summary_text(self)
+        text = summary_text(self, line_length, show_trainable, layer_range, expand_nested)
         (print_fn or print)(text)

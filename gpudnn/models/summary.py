@@ -1,20 +1,44 @@
-"""The text of ``model.summary()``, laid out like Keras 3's table."""
+"""The text of ``model.summary()``, laid out like Keras 3's table, with Keras's options:
+``line_length`` (the table's width), ``show_trainable`` (a "Trainable" column: Y, N, or - for
+a layer without weights), ``layer_range`` (the rows from the first layer named
+``layer_range[0]`` to the last named ``layer_range[1]``) and ``expand_nested`` (a nested model's
+layers under it, each marked "└ ")."""
+
+from ..errors import InvalidInputError
 
 COLUMNS = (("Layer (type)", 31, "<"), ("Output Shape", 22, "<"), ("Param #", 13, ">"))
+#: the default table's width, its columns with their padding and borders
+DEFAULT_LINE_LENGTH = sum(width + 3 for _, width, _ in COLUMNS) + 1
+TRAINABLE = ("Trainable", 9, "^")
 
 
-def _rule(left, fill, middle, right):
-    return left + middle.join(fill * (width + 2) for _, width, _ in COLUMNS) + right
+def columns(line_length=None, show_trainable=False):
+    """The table's ``(title, width, align)`` columns for a table ``line_length`` wide."""
+    cols = COLUMNS + ((TRAINABLE,) if show_trainable else ())
+    if line_length is None:
+        return cols
+    if isinstance(line_length, bool) or not isinstance(line_length, int) or line_length < 40:
+        raise InvalidInputError(f"summary line_length must be an int >= 40, not {line_length!r}")
+    natural = sum(width + 3 for _, width, _ in cols) + 1
+    scale = line_length / natural
+    widths = [max(len(title) if i else 8, int(width * scale)) for i, (title, width, _)
+              in enumerate(cols)]
+    widths[0] += line_length - (sum(w + 3 for w in widths) + 1)  # the rest to the first
+    return tuple((title, width, align) for (title, _, align), width in zip(cols, widths))
 
 
-def _row(cells, edge):
+def _rule(cols, left, fill, middle, right):
+    return left + middle.join(fill * (width + 2) for _, width, _ in cols) + right
+
+
+def _row(cols, cells, edge):
     """One table row; a cell wider than its column wraps at a space, as Keras's table does
     ("batch_normalization" over "(BatchNormalization)")."""
-    wrapped = [_wrap(cell, width) for cell, (_, width, _) in zip(cells, COLUMNS)]
+    wrapped = [_wrap(cell, width) for cell, (_, width, _) in zip(cells, cols)]
     lines = []
     for k in range(max(map(len, wrapped))):
         parts = [f" {(cell[k] if k < len(cell) else ''):{align}{width}} "
-                 for cell, (_, width, align) in zip(wrapped, COLUMNS)]
+                 for cell, (_, width, align) in zip(wrapped, cols)]
         lines.append(edge + edge.join(parts) + edge)
     return "\n".join(lines)
 
@@ -22,11 +46,16 @@ def _row(cells, edge):
 def _wrap(text, width):
     words, lines = text.split(" "), [""]
     for word in words:
+        while len(word) > width:  # a word longer than the column is cut, as rich folds it
+            if lines[-1]:
+                lines.append("")
+            lines[-1], word = word[:width], word[width:]
+            lines.append("")
         if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
             lines.append(word)
         else:
             lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
-    return lines
+    return [line for line in lines if line] or [""]
 
 
 def _bytes(count):
@@ -45,18 +74,54 @@ def _layer_cell(layer):
     return f"{layer.name} ({type(layer).__name__}{shown})"
 
 
-def summary_text(model):
+def _rows(layers, expand_nested, depth=0):
+    """``(layer, indent)`` of each row: the layers, and with ``expand_nested`` each nested
+    model's layers after it, one level deeper."""
+    for layer in layers:
+        yield layer, depth
+        inner = getattr(layer, "layers", None)
+        if expand_nested and inner:
+            yield from _rows(inner, expand_nested, depth + 1)
+
+
+def _in_range(layers, layer_range):
+    """The layers from the first named ``layer_range[0]`` to the last named
+    ``layer_range[1]`` (Keras's ``layer_range``)."""
+    if layer_range is None:
+        return list(layers)
+    if not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2 or \
+            not all(isinstance(name, str) for name in layer_range):
+        raise InvalidInputError(f"summary layer_range must be two layer names, not "
+                                f"{layer_range!r}")
+    names = [layer.name for layer in layers]
+    first, last = layer_range
+    if first not in names or last not in names:
+        raise InvalidInputError(f"summary layer_range {list(layer_range)}: the model's layers "
+                                f"are {names}")
+    start, stop = names.index(first), len(names) - names[::-1].index(last)
+    if start >= stop:
+        raise InvalidInputError(f"summary layer_range {list(layer_range)}: {first!r} comes "
+                                f"after {last!r}")
+    return list(layers)[start:stop]
+
+
+def summary_text(model, line_length=None, show_trainable=False, layer_range=None,
+                 expand_nested=False):
+    cols = columns(line_length, show_trainable)
     lines = [f'Model: "{model.name}"',
-             _rule("┏", "━", "┳", "┓"),
-             _row([title for title, _, _ in COLUMNS], "┃"),
-             _rule("┡", "━", "╇", "┩")]
-    for i, layer in enumerate(model.layers):
+             _rule(cols, "┏", "━", "┳", "┓"),
+             _row(cols, [title for title, _, _ in cols], "┃"),
+             _rule(cols, "┡", "━", "╇", "┩")]
+    rows = list(_rows(_in_range(model.layers, layer_range), expand_nested))
+    for i, (layer, depth) in enumerate(rows):
         if i:
-            lines.append(_rule("├", "─", "┼", "┤"))
+            lines.append(_rule(cols, "├", "─", "┼", "┤"))
         shape = getattr(layer, "shape", (None, layer.units))  # an InputLayer has its own
-        lines.append(_row([_layer_cell(layer), str(shape),
-                           f"{layer.count_params():,}"], "│"))
-    lines.append(_rule("└", "─", "┴", "┘"))
+        cells = ["└ " * depth + _layer_cell(layer), str(shape), f"{layer.count_params():,}"]
+        if show_trainable:
+            cells.append(("Y" if layer.trainable else "N") if layer.count_params() else "-")
+        lines.append(_row(cols, cells, "│"))
+    lines.append(_rule(cols, "└", "─", "┴", "┘"))
     total = model.count_params()
     trainable = sum(view.size for (_, _, view), on in zip(model._views(), model._view_trainable())
                     if on)

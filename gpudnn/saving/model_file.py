@@ -129,7 +129,7 @@ class ModelFile:
                 for layer_config in saved:
                     model.add(layers.deserialize(layer_config))
             shape = _input_shape(config["input_shape"])
-            if not model.built or model.input_shape != shape:
+            if not model.built or model.sample_shape != shape:
                 model.build(shape)
             if self.compile is not None:
                 model.compile(optimizer=optimizers.deserialize(self.compile["optimizer"]),

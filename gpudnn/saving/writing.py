@@ -51,7 +51,7 @@ def save_model(model, path, extra_state=None):
     entries["model.json"] = _json({
         **{key: value for key, value in architecture.items() if key != "trainable"},
         "class_name": type(model).__name__, "name": model.name, "dtype": model.dtype.name,
-        "input_shape": list(model.input_shape), "weights": weights})
+        "input_shape": list(model.sample_shape), "weights": weights})
     state = {"rng": model.rng.bit_generator.state, "state_arrays": {}, "optimizer": None,
              "extra": extra_state or {}}
     for name, array in model.state_arrays().items():

@@ -50,6 +50,12 @@ class Compiled:
             self._steps = RecordedSteps()
             self._build_optimizer(self.optimizer)
 
+    @property
+    def metrics_names(self):
+        """``["loss", *metric names]``: the names of what ``evaluate`` returns, in its order
+        (``dict(zip(model.metrics_names, model.evaluate(x, y)))``)."""
+        return ["loss", *self.metric_names]
+
     def _metric_mode(self, name):
         """"categorical" or "binary" for an accuracy the step counts with accumulate_correct
         (a Metric object's accuracy_mode: "categorical" or None)."""

@@ -25,7 +25,7 @@ class ModelInputs:
 
     def _prepare_features(self, x, what=""):
         """x checked and converted on the host to (samples, input_dim); builds the model."""
-        x_host = inputs.features(x, self.input_shape if self.built else None, self.dtype,
+        x_host = inputs.features(x, self.sample_shape if self.built else None, self.dtype,
                                  "x" + what, any_rank=self._flattens())
         if not self.built:
             self.build(x_host.shape[1:])
@@ -44,7 +44,7 @@ class ModelInputs:
         dtype: no copy when it is C-contiguous in that dtype, else one conversion on the
         device. Builds the model."""
         name = "x" + what
-        inputs.check_feature_shape(tuple(x_dev.shape), self.input_shape if self.built else None,
+        inputs.check_feature_shape(tuple(x_dev.shape), self.sample_shape if self.built else None,
                                    name, any_rank=self._flattens())
         if not self.built:
             self.build(tuple(x_dev.shape[1:]))
