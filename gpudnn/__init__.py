@@ -5,8 +5,8 @@
     from gpudnn import models, layers, optimizers
 """
 
-from . import (activations, callbacks, datasets, initializers, layers, losses, metrics,
-               mixed_precision, models, optimizers, regularizers, saving, utils)
+from . import (activations, callbacks, constraints, datasets, initializers, layers, losses,
+               metrics, mixed_precision, models, optimizers, regularizers, saving, utils)
 from .dtype_policies import DTypePolicy
 from .config import floatx, set_floatx, set_flush_denormal, set_seed
 from .backend.device import device, get_device, set_device
@@ -19,7 +19,7 @@ from .utils.version import __version__
 from .errors import (DeviceUnavailableError, FileFormatError, GpudnnError, InvalidInputError,
                      KernelCompileError, NotCompiledError, UnknownNameError)
 
-__all__ = ["__version__", "activations", "callbacks", "datasets", "initializers", "layers",
+__all__ = ["__version__", "activations", "callbacks", "constraints", "datasets", "initializers", "layers",
            "losses", "metrics", "mixed_precision", "DTypePolicy", "models", "optimizers",
            "regularizers", "saving", "utils", "Variable", "Input", "KerasTensor", "Model",
            "Sequential", "GradientNormRecorder", "set_device", "get_device", "device", "set_seed",

@@ -138,3 +138,24 @@ def test_a_layer_normalization_model_trains_under_cuda_graphs_as_on_the_cpu(cupy
         if device != "cpu":
             assert model._steps.graphs >= 1
     np.testing.assert_allclose(histories[0], histories[1], rtol=1e-3)
+
+
+def test_constrained_weights_train_under_cuda_graphs_as_on_the_cpu(cupy):
+    from gpudnn import constraints
+    x, y = data()
+    results = []
+    for device in ("cuda:0", "cpu"):
+        gpudnn.set_seed(0)
+        model = models.Sequential([
+            layers.Dense(64, activation="relu", input_shape=(20,),
+                         kernel_constraint=constraints.MaxNorm(1.0)),
+            layers.Dense(4, activation="softmax", kernel_constraint=constraints.UnitNorm())],
+            device=device)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        results.append(model.get_weights())
+        if device != "cpu":
+            assert model._steps.graphs >= 1
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    assert np.linalg.norm(results[0][0], axis=0).max() <= 1 + 1e-5

@@ -40,6 +40,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ..errors import InvalidInputError
+from .constraints import ConstraintOps
 from .foreign import ForeignArrays
 from .metrics_ops import MetricOps
 from .mixed_precision import LossScaleOps
@@ -98,7 +99,7 @@ def smoothing_terms(kind, smoothing, k):
 
 
 class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps, MetricOps, BatchNormOps,
-              RowNormOps, UpdateOps, ABC):
+              RowNormOps, ConstraintOps, UpdateOps, ABC):
     """One device's implementation of the array operations. See the module docstring."""
 
     #: ``"cpu"`` or ``"cuda:N"``.

@@ -1,7 +1,7 @@
 """The CuPy backend's batch normalization: ``kernels/normalization.cu``, one launch per forward
 or backward pass (see normalization.py for the math and the NumPy reference); the two small
-per-feature ops as CuPy's ufuncs; LayerNormalization's row ops (row_normalization.py) as CuPy
-array operations."""
+per-feature ops as CuPy's ufuncs; LayerNormalization's row ops (row_normalization.py) and the weight
+constraints (constraints.py) as CuPy array operations."""
 
 import cupy
 
@@ -52,6 +52,10 @@ class CupyBatchNorm:
         with self._device:
             super().row_norm_backward(x, dy, gamma, epsilon, centered, dgamma, dbeta, dx,
                                       xp=cupy)
+
+    def constrain(self, kind, w, axis, min_value, max_value, rate, xp=None):
+        with self._device:
+            super().constrain(kind, w, axis, min_value, max_value, rate, xp=cupy)
 
     def batchnorm_inference_backward(self, dy, gamma, moving_var, epsilon, dx):
         with self._device:

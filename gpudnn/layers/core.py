@@ -12,7 +12,7 @@ Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-b
 
 import numpy as np
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from ..backend.normalization import FUSED_ACTIVATIONS
 from ..errors import InvalidInputError
 from .base import Layer
@@ -31,12 +31,15 @@ class Dense(Layer):
             (see gpudnn.initializers).
         kernel_regularizer, bias_regularizer: None, or a weight penalty such as
             ``regularizers.l2(0.01)`` (see gpudnn.regularizers), added to the loss.
+        kernel_constraint, bias_constraint: None, or a projection applied after each update
+            such as ``constraints.MaxNorm(3)`` (see gpudnn.constraints).
         input_shape: ``(features,)`` or a bare int, for the first layer of a model.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 input_shape=None, input_dim=None, name=None, dtype=None):
+                 kernel_constraint=None, bias_constraint=None, input_shape=None, input_dim=None,
+                 name=None, dtype=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
         units = int(units)
@@ -49,6 +52,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.check(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
 
     computes_in_half = True
@@ -64,7 +69,9 @@ class Dense(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": _serialized(self.kernel_regularizer),
-                "bias_regularizer": _serialized(self.bias_regularizer)}
+                "bias_regularizer": _serialized(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
     def param_specs(self):
         specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer)]

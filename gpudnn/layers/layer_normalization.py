@@ -13,7 +13,7 @@ gradient are in gpudnn/backend/row_normalization.py.
 
 import numbers
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..errors import InvalidInputError
 from .base import Layer
 
@@ -76,13 +76,15 @@ class LayerNormalization(_RowNormalization):
         center, scale: learn ``beta`` / ``gamma`` (True), or leave them out.
         beta_initializer, gamma_initializer: initializers (defaults zeros, ones).
         beta_regularizer, gamma_regularizer: None or a weight penalty (gpudnn.regularizers).
+        beta_constraint, gamma_constraint: None or a projection after each update
+            (gpudnn.constraints).
         rms_scaling: Keras's deprecated flag; True is refused (use RMSNormalization).
     """
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, rms_scaling=False, name=None, input_shape=None,
-                 dtype=None):
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 rms_scaling=False, name=None, input_shape=None, dtype=None):
         if rms_scaling:
             raise InvalidInputError(
                 "LayerNormalization(rms_scaling=True) is deprecated in Keras 3 (it scales by the "
@@ -95,6 +97,8 @@ class LayerNormalization(_RowNormalization):
         self.gamma_initializer = initializers.check(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = self.gamma_grad = self.beta_grad = None
 
     def param_specs(self):
@@ -118,7 +122,9 @@ class LayerNormalization(_RowNormalization):
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": _serialized(self.beta_regularizer),
-                "gamma_regularizer": _serialized(self.gamma_regularizer)}
+                "gamma_regularizer": _serialized(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class RMSNormalization(_RowNormalization):

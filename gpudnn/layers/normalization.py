@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..errors import InvalidInputError
 from .base import Layer
 
@@ -36,6 +36,8 @@ class BatchNormalization(Layer):
         moving_variance_initializer: initializers as Dense's (defaults zeros, ones, zeros,
             ones).
         beta_regularizer, gamma_regularizer: None or a weight penalty (gpudnn.regularizers).
+        beta_constraint, gamma_constraint: None or a projection after each update
+            (gpudnn.constraints).
     """
 
     #: the forward pass differs in training and inference: the model passes ``training``
@@ -44,8 +46,8 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, name=None, input_shape=None,
-                 dtype=None):
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, name=None, input_shape=None, dtype=None):
         if axis not in (-1, 1) or isinstance(axis, bool):
             raise InvalidInputError(
                 f"BatchNormalization axis={axis!r}: dense batches are (samples, features), "
@@ -67,6 +69,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.check(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self.gamma_grad = self.beta_grad = None
         self._mean = self._inv_std = None  # the batch's statistics, kept for backward
@@ -162,7 +166,9 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer":
                     initializers.serialize(self.moving_variance_initializer),
                 "beta_regularizer": _serialized(self.beta_regularizer),
-                "gamma_regularizer": _serialized(self.gamma_regularizer)}
+                "gamma_regularizer": _serialized(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 def _filled(k, value, dtype):

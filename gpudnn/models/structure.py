@@ -29,7 +29,7 @@ class ModelStructure(nesting.Nestable):
     """Mixin of ``Sequential``: the layer stack, build, weights and their views. The attributes
     it reads and writes are set up by ``Sequential.__init__``."""
 
-    _regularizer_attributes = ()  # set with the leaves (_set_leaves)
+    _weight_setting_attributes = ()  # set with the leaves (_set_leaves)
     _inference_leaves = frozenset()  # likewise (nesting.inference_leaves)
     _trains_in_inference = frozenset()  # set with the layout (_freeze_layout)
     _bn_fusions = frozenset()
@@ -260,10 +260,11 @@ class ModelStructure(nesting.Nestable):
     def _set_leaves(self, leaves):
         """Record the leaf layers the step runs, and the indices the step needs."""
         self._leaf_layers = leaves
-        #: each leaf with the attributes that may hold its weights' regularizers (read by every
-        #: replayed step: built here once, not at each step)
-        self._regularizer_attributes = tuple(
-            (layer, tuple(f"{name}_regularizer" for name, *_ in layer.param_specs()))
+        #: each leaf with the attributes that may hold its weights' regularizers and
+        #: constraints (read by every replayed step: built here once, not at each step)
+        self._weight_setting_attributes = tuple(
+            (layer, tuple(f"{name}_{kind}" for name, *_ in layer.param_specs()
+                          for kind in ("regularizer", "constraint")))
             for layer in leaves)
         self._inference_leaves = nesting.inference_leaves(self)
         computing = [i for i in range(len(leaves)) if not self._identity(i, True)]

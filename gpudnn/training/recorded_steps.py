@@ -6,7 +6,8 @@ accumulators, the optimizer with its per-step array and slots, the parameters --
 settings its calls were bound with: hyperparameters other than the learning rate (betas,
 epsilon, momentum, clipping norms, dropout rates, penalties, activation slopes) are baked into
 the recorded calls, as they would be into a CUDA graph, so any assignment to a setting of the
-step's layers, loss, optimizer or regularizers (counted per object by :mod:`gpudnn.watched`)
+step's layers, loss, optimizer, regularizers or constraints (counted per object by
+:mod:`gpudnn.watched`)
 makes the step record again. The learning rate and everything derived from the step count are
 read from the optimizer's device array at every replay. Rebuilding or recompiling the model
 drops its recordings.
@@ -109,16 +110,17 @@ class RecordedSteps:
         """What a recording is made of besides the batch's workspace: the data it gathers
         (``feed``'s arrays) and these objects must not change, nor the values its calls were
         bound with (hyperparameters, rates, slopes, penalties: any
-        assignment to a setting of the step's layers, loss, optimizer or regularizers, counted
+        assignment to a setting of the step's layers, loss, optimizer, regularizers or
+        constraints, counted
         by gpudnn.watched, makes the step record again), nor the backend's capture settings."""
         opt, loss = model.optimizer, model.loss
         versions = [watched.version(opt), watched.version(loss)]
-        for layer, attributes in model._regularizer_attributes:
+        for layer, attributes in model._weight_setting_attributes:
             versions.append(watched.version(layer))
-            for attribute in attributes:  # kernel_, bias_, gamma_, beta_regularizer
-                regularizer = layer.__dict__.get(attribute)
-                if regularizer is not None:
-                    versions.append(watched.version(regularizer))
+            for attribute in attributes:  # kernel_regularizer, bias_constraint, ...
+                setting = layer.__dict__.get(attribute)
+                if setting is not None:
+                    versions.append(watched.version(setting))
         metrics = [m for name in model.metric_names
                    if (m := model._metric_object(name)) is not None]
         versions.extend(watched.version(m) for m in metrics)  # thresholds, k, ... are baked in

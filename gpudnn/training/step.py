@@ -92,6 +92,21 @@ class TrainingStep:
                 if (reg := getattr(layer, f"{name}_regularizer", None)) is not None
                 and (reg.l1 or reg.l2)]
 
+    def _constrained(self):
+        """``(parameter view, constraint)`` of each constrained weight (a layer's
+        ``<name>_constraint``) of the layers the step trains, each checked against its
+        weight's shape."""
+        found = []
+        for i, layer in enumerate(self._leaf_layers):
+            if i in self._frozen:
+                continue
+            for (name, shape, *_), param in zip(layer.param_specs(), layer.parameter_views()):
+                constraint = getattr(layer, f"{name}_constraint", None)
+                if constraint is not None and layer.weight_trainable(name):
+                    constraint.check_shape(shape, f"{layer.name}/{name}")
+                    found.append((param, constraint))
+        return found
+
     def _step_weights(self, ws):
         """The batch's (n, 1) sample weights when this step weighs samples, else None."""
         return ws.w if self._sample_weighted else None
@@ -232,11 +247,14 @@ class TrainingStep:
         if feed is not None:
             feed.gather(self.backend, ws)
         self._refresh_half_weights()  # the last step's update changed the float32 weights
+        constrained = self._constrained()  # checked before any weight moves
         one_call = self._loss_in_one_call()
         self._accumulate(self._forward(ws.x, ws, training=True), ws.y, totals,
                          grad=ws.grads[-1] if one_call else None, weights=self._step_weights(ws))
         self._backward(ws, loss_gradient_done=one_call)
         self.optimizer.update(self.backend, self.params, self.grads, self._train_ranges)
+        for param, constraint in constrained:  # Keras's order: after the update
+            constraint.apply(self.backend, param)
         self._advance_step()
 
     def _advance_step(self):
