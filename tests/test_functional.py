@@ -345,3 +345,36 @@ def test_an_encoder_predicts_with_the_autoencoder_weights_under_a_mixed_policy()
         assert encoder.predict(x, verbose=0).shape == (len(x), 4)
     finally:
         gpudnn.utils.clear_session()
+
+
+def test_layer_outputs_make_a_feature_extractor_as_in_keras():
+    """``Model(model.input, model.get_layer(...).output)`` after training: the extractor
+    computes the trained layers' outputs (it takes their weights over, as shared layers)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
+    for functional in (True, False):
+        if functional:
+            inputs = gpudnn.Input((6,))
+            hidden = layers.Dense(5, activation="relu", name="hidden")(inputs)
+            model = gpudnn.Model(inputs, layers.Dense(3, activation="softmax")(hidden))
+        else:
+            model = models.Sequential([layers.Dense(5, activation="relu", input_shape=(6,),
+                                                    name="hidden"),
+                                       layers.Dense(3, activation="softmax")])
+            assert model.input.shape == (None, 6) and model.output.shape == (None, 3)
+            assert model.layers[1].input is model.layers[0].output
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=2, verbose=0)
+        kernel, bias = model.get_layer("hidden").get_weights()
+        extractor = gpudnn.Model(inputs=model.inputs, outputs=model.get_layer("hidden").output)
+        np.testing.assert_allclose(extractor.predict(x, verbose=0),
+                                   np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_never_called_symbolically_has_no_output():
+    layer = layers.Dense(3)
+    with pytest.raises(InvalidInputError, match="never called on a symbolic tensor"):
+        layer.output  # noqa: B018
+    with pytest.raises(InvalidInputError, match="no input tensor yet"):
+        models.Sequential([layers.Dense(2)]).input  # noqa: B018

@@ -124,6 +124,18 @@ class Layer(Trainable, Watched):
         return symbolic.call(self, inputs, training,
                              lambda shape: symbolic.dense_output_shape(self, shape))
 
+    @property
+    def input(self):
+        """The KerasTensor the layer was last called on (Keras's ``layer.input``)."""
+        return symbolic.last_call(self, "input")
+
+    @property
+    def output(self):
+        """The KerasTensor of the layer's last call (Keras's ``layer.output``): with
+        ``model.input``, a model of the layers up to here,
+        ``Model(model.input, model.layers[-2].output)``."""
+        return symbolic.last_call(self, "output")
+
     def declared_width(self):
         """How the layer's input width was fixed, and the fix when it does not fit (for
         errors): its ``input_shape`` by default."""

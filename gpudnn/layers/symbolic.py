@@ -82,8 +82,21 @@ def call(layer, inputs, training, output_shape):
             f"{layer.name!r} was called with training={training!r}: a layer's call takes "
             f"training=None (fit trains, evaluate and predict infer) or training=False (always "
             f"inference, e.g. a frozen base model's BatchNormalization)")
-    return KerasTensor((inputs.shape[0], *output_shape(inputs.sample_shape)), inputs.dtype,
-                       layer, inputs, training)
+    output = KerasTensor((inputs.shape[0], *output_shape(inputs.sample_shape)), inputs.dtype,
+                         layer, inputs, training)
+    layer._symbolic_call = (inputs, output)  # Keras's layer.input and layer.output
+    return output
+
+
+def last_call(layer, which):
+    """The ``"input"`` or ``"output"`` KerasTensor of ``layer``'s last symbolic call."""
+    call = layer.__dict__.get("_symbolic_call")
+    if call is None:
+        raise InvalidInputError(
+            f"layer {layer.name!r} has no {which} tensor yet: it was never called on a "
+            f"symbolic tensor. Build its model first: a functional model (gpudnn.Input, then "
+            f"layer calls), or a Sequential with an Input or input_shape (built)")
+    return call[0] if which == "input" else call[1]
 
 
 def dense_output_shape(layer, sample_shape):

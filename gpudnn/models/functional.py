@@ -98,7 +98,7 @@ class Functional(Sequential):
         # frozen (trainable=False), the model freezes each layer as it is added
         super().__init__(name=name or auto_name("Functional"), device=device, dtype=dtype,
                          trainable=trainable)
-        self.inputs, self.outputs = [source], [target]
+        self._tensors = (source, target)
         #: positions of ``_layers`` called with training=False: in inference mode while this
         #: model trains (nesting.inference_leaves), as Keras's graph keeps the call's argument
         self._inference_calls = frozenset(i for i, (_, training) in enumerate(calls)
@@ -114,8 +114,10 @@ class Functional(Sequential):
             raise
         self._sealed = True
 
-    input = property(lambda self: self.inputs[0])
-    output = property(lambda self: self.outputs[0])
+    input = property(lambda self: self._tensors[0])
+    output = property(lambda self: self._tensors[1])
+    inputs = property(lambda self: [self._tensors[0]])
+    outputs = property(lambda self: [self._tensors[1]])
 
     @property
     def layers(self):

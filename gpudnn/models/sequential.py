@@ -4,6 +4,7 @@ The class is put together from one mixin per job, each in its own module:
 
     ModelStructure  (models/structure.py)       layers, build, flat buffers, summary
     ModelWeights    (models/weights.py)         weights as arrays and Variables, get_layer
+    SymbolicGraph   (models/graph.py)           input / output KerasTensors, layer.output
     ModelConfig     (models/configuration.py)   get_config / from_config, to_json
     Compiled        (training/compile.py)       compile: loss, optimizer, metrics
     ModelInputs     (training/model_inputs.py)  data checks and conversion
@@ -30,12 +31,13 @@ from ..training.workspace import Workspaces
 from ..utils import inputs
 from ..utils.naming import auto_name
 from .configuration import ModelConfig
+from .graph import SymbolicGraph
 from .structure import ModelStructure
 from .weights import ModelWeights
 
 
 @register_model_class
-class Sequential(ModelStructure, ModelWeights, ModelConfig, Compiled, ModelInputs, MixedPrecision, Workspaces,
+class Sequential(ModelStructure, ModelWeights, SymbolicGraph, ModelConfig, Compiled, ModelInputs, MixedPrecision, Workspaces,
                  TrainingStep, Loops):
     """A linear stack of layers.
 
