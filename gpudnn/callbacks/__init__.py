@@ -12,8 +12,9 @@ from .lambda_callback import LambdaCallback
 from .learning_rate_scheduler import LearningRateScheduler
 from .model_checkpoint import ModelCheckpoint
 from .reduce_lr_on_plateau import ReduceLROnPlateau
+from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
            "TerminateOnNaN", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
-           "BackupAndRestore", "LambdaCallback"]
+           "BackupAndRestore", "LambdaCallback", "TensorBoard"]
