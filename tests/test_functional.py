@@ -378,3 +378,24 @@ def test_a_layer_never_called_symbolically_has_no_output():
         layer.output  # noqa: B018
     with pytest.raises(InvalidInputError, match="no input tensor yet"):
         models.Sequential([layers.Dense(2)]).input  # noqa: B018
+
+
+def test_data_as_dicts_keyed_by_the_input_and_output_names():
+    """Keras's ``fit({"features": x}, {"out": y})`` for a model with named Input and output."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    inputs = gpudnn.Input((4,), name="features")
+    model = gpudnn.Model(inputs, layers.Dense(1, activation="sigmoid", name="out")(inputs))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    gpudnn.set_seed(0)
+    history = model.fit({"features": x}, {"out": y}, epochs=2, verbose=0,
+                        validation_data=({"features": x}, y)).history
+    assert sorted(history) == ["loss", "val_loss"]
+    np.testing.assert_array_equal(model.predict({"features": x}, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(model({"features": x[:3]}), model(x[:3]))
+    assert model.train_on_batch({"features": x}, {"out": y}) > 0
+    with pytest.raises(InvalidInputError, match="'features'"):
+        model.fit({"feat": x}, y, verbose=0)
+    with pytest.raises(InvalidInputError, match="'out'"):
+        model.evaluate(x, {"outputs": y}, verbose=0)

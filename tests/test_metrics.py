@@ -55,6 +55,9 @@ def test_mean_metrics_equal_keras_formulas(weighted):
         (metrics.Accuracy(), (acc_y, acc_p), np.mean(acc_y == acc_p, axis=1)),
         (metrics.BinaryAccuracy(), (y, p), np.mean(y == (p > F32(0.5)), axis=1)),
         (metrics.BinaryAccuracy(threshold=0.3), (y, p), np.mean(y == (p > F32(0.3)), axis=1)),
+        # Keras takes any threshold: 0.0 for logits
+        (metrics.BinaryAccuracy(threshold=0.0), (y, p - F32(0.5)),
+         np.mean(y == (p - F32(0.5) > 0), axis=1)),
         (metrics.CategoricalAccuracy(), (onehot, p), np.argmax(p, 1) == labels),
         (metrics.SparseCategoricalAccuracy(), (labels, p), np.argmax(p, 1) == labels),
         (metrics.MeanSquaredError(), (y, p), np.mean((p.astype(np.float64) - y) ** 2, axis=1)),
@@ -446,7 +449,7 @@ def test_bad_arguments_are_refused_with_the_reason():
     with pytest.raises(UnknownNameError, match="auc"):
         metrics.get("roc_auc")
     with pytest.raises(InvalidInputError, match="threshold"):
-        metrics.BinaryAccuracy(threshold=1.5)
+        metrics.BinaryAccuracy(threshold=float("nan"))
     with pytest.raises(InvalidInputError, match=r"\[0, 1\]"):
         metrics.Precision(thresholds=[0.5, 2])
     with pytest.raises(InvalidInputError, match="num_thresholds"):

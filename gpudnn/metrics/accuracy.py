@@ -15,6 +15,9 @@ ones see the targets the model trains on: with ``sparse_categorical_crossentropy
 one-hot rows, whose argmax is the class index.
 """
 
+import math
+import numbers
+
 from ..errors import InvalidInputError
 from ..utils import inputs
 from .base import MeanOfSamples
@@ -40,10 +43,10 @@ class BinaryAccuracy(MeanOfSamples):
     per_output = True
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-                or not 0 < threshold < 1:
-            raise InvalidInputError(f"BinaryAccuracy threshold must be a number in (0, 1), not "
-                                    f"{threshold!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
+                or not math.isfinite(threshold):
+            raise InvalidInputError(f"BinaryAccuracy threshold must be a finite number (0.5 for "
+                                    f"probabilities, 0.0 for logits), not {threshold!r}")
         super().__init__(name=name, dtype=dtype)
         self.threshold = float(threshold)
 

@@ -7,7 +7,7 @@ from ..errors import InvalidInputError
 from ..layers.symbolic import KerasTensor
 from ..utils import inputs
 from . import fit as fit_loop
-from .data_adapters import adapt, checked_arrays
+from .data_adapters import adapt, checked_arrays, unwrap_named
 from .inference import evaluate_source, predict_source
 
 
@@ -153,7 +153,7 @@ class Loops:
             raise InvalidInputError(f"training must be True, False or None, not {training!r}")
         self._check_weights_here("model(x)", training=False)
         be = self.backend
-        x_in = be.foreign_input(x, "x")
+        x_in = be.foreign_input(unwrap_named(self, x, "x"), "x")
         on_device = be.is_device_array(x_in)
         x_dev = self._prepare_device("predict", x_in) if on_device \
             else be.adopt(self._prepare_features(x_in))

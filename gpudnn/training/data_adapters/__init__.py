@@ -22,7 +22,7 @@ from .python_batches import DatasetAdapter, IteratorAdapter, warn_ran_out
 from .sources import mapped_file
 from .streams import MappedArrayAdapter
 
-__all__ = ["adapt", "checked_arrays", "warn_ran_out", "is_python_source"]
+__all__ = ["adapt", "checked_arrays", "warn_ran_out", "is_python_source", "unwrap_named"]
 
 
 def is_dataset(x):
@@ -52,6 +52,7 @@ def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch
     generator ends), continuing across epochs as Keras's epoch iterator does; ``what``: a
     suffix for the names in errors ("_val": x_val, y_val). ``class_weight`` is checked by the
     adapter once the model is built (its number of outputs)."""
+    x, y = unwrap_named(model, x, "x"), unwrap_named(model, y, "y")
     if is_python_source(x):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
@@ -66,6 +67,26 @@ def adapt(model, caller, x, y=None, sample_weight=None, class_weight=None, batch
                                   steps)
     return array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what,
                          steps)
+
+
+def unwrap_named(model, data, which):
+    """Keras's dict form of a one-input, one-output model's data: ``{input name: x}`` and
+    ``{output layer name: y}`` give x and y; any other dict is refused with the names."""
+    if not isinstance(data, dict):
+        return data
+    if which == "x":
+        source = getattr(model, "_input", None)
+        name = source.name if source is not None else None
+    else:
+        leaves = model._leaf_layers
+        name = leaves[model._output_index].name if leaves else None
+    if len(data) == 1 and (name is None or next(iter(data)) == name):
+        return next(iter(data.values()))
+    expected = f"{{{name!r}: ...}}" if name else "one entry"
+    raise InvalidInputError(
+        f"{which} is a dict with keys {sorted(map(str, data))}; the model has one "
+        f"{'input' if which == 'x' else 'output'}, so a dict {which} is {expected} "
+        f"(or pass the array itself)")
 
 
 def array_adapter(model, caller, x, y, sample_weight, class_weight, batch_size, what="",
@@ -87,6 +108,7 @@ def checked_arrays(model, caller, x, y=None, sample_weight=None, class_weight=No
     (small: given on a GPU they are checked after one copy back). y and w are None for
     "predict"."""
     be = model.backend
+    x, y = unwrap_named(model, x, "x"), unwrap_named(model, y, "y")
     x_in = be.foreign_input(x, "x" + what)
     if be.is_device_array(x_in):
         x_dev = model._prepare_device(caller, x_in, what)
