@@ -54,10 +54,11 @@ class Variable:
 
     @classmethod
     def view_of(cls, backend, array, name, owner, start, stop):
-        """A Variable sharing ``array`` (a view of ``owner``'s flat parameters [start, stop))."""
+        """A Variable sharing ``array`` (a view of ``owner``'s flat parameters [start, stop);
+        ``owner`` None: a layer's weight, whatever model holds it)."""
         var = cls.__new__(cls)
         var.backend, var.value, var.name, var.trainable = backend, array, name, True
-        var._owner = (owner, start, stop)
+        var._owner = None if owner is None else (owner, start, stop)
         return var
 
     @property

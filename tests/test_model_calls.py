@@ -201,3 +201,43 @@ def test_metrics_names_follow_evaluate():
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy", "mae"])
     assert model.metrics_names == ["loss", "accuracy", "mae"]
     assert len(model.evaluate(x, y, verbose=0)) == 3
+
+
+def test_train_and_test_on_batch_give_running_means_until_reset_as_keras_3():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 32)]
+    model = models.Sequential([layers.Dense(2, activation="softmax", input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    first = model.test_on_batch(x[:8], y[:8], return_dict=True)
+    second_alone = model.evaluate(x[8:24], y[8:24], verbose=0, return_dict=True)  # resets
+    model.reset_metrics()
+    model.test_on_batch(x[:8], y[:8])
+    both = model.test_on_batch(x[8:24], y[8:24], return_dict=True)
+    assert both["loss"] == pytest.approx((8 * first["loss"] + 16 * second_alone["loss"]) / 24,
+                                         rel=1e-6)
+    model.reset_metrics()
+    assert model.test_on_batch(x[:8], y[:8], return_dict=True) == pytest.approx(first)
+    loss = model.train_on_batch(x[:8], y[:8])[0]  # goes on from the test batch above
+    assert loss == pytest.approx(first["loss"], rel=1e-6)
+    model.reset_metrics()
+    after = model.evaluate(x[:8], y[:8], verbose=0)[0]
+    assert model.train_on_batch(x[:8], y[:8])[0] == pytest.approx(after, rel=1e-6)
+
+
+def test_layer_weights_as_variables_and_from_config():
+    model = models.Sequential([layers.Dense(3, input_shape=(2,), name="d"),
+                               layers.BatchNormalization(name="bn")])
+    bn = model.layers[1]
+    assert [v.name for v in bn.trainable_variables] == ["bn/gamma", "bn/beta"]
+    assert [v.name for v in bn.non_trainable_weights] == ["bn/moving_mean", "bn/moving_variance"]
+    dense = model.layers[0]
+    dense.weights[1].assign([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(dense.get_weights()[1], [1, 2, 3])
+    dense.trainable = False
+    assert dense.trainable_weights == [] and len(dense.non_trainable_variables) == 2
+    assert layers.Dense(2).weights == []
+    again = layers.Dense.from_config(dense.get_config())
+    assert again.get_config() == dense.get_config() and not again.trainable
+    with pytest.raises(InvalidInputError, match="cannot make a Dense"):
+        layers.Dense.from_config({"unitz": 3})

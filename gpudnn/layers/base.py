@@ -12,6 +12,7 @@ from ..errors import InvalidInputError
 from ..utils.inputs import flag, weight_arrays
 from ..utils.naming import auto_name
 from ..utils.watched import Watched
+from ..variables import Variable
 from . import symbolic
 
 
@@ -193,8 +194,39 @@ class Layer(Trainable, Watched):
         config = {"name": self.name, "dtype": self._dtype_policy.name}
         return config if self.trainable else {**config, "trainable": False}
 
+    @classmethod
+    def from_config(cls, config):
+        """A new, unbuilt layer from ``get_config()``'s dict (Keras's ``Layer.from_config``)."""
+        if not isinstance(config, dict):
+            raise InvalidInputError(f"{cls.__name__}.from_config takes a dict, not {config!r}")
+        arguments = dict(config)
+        trainable = arguments.pop("trainable", True)
+        try:
+            layer = cls(**arguments)
+        except TypeError as exc:
+            raise InvalidInputError(f"cannot make a {cls.__name__} from config {config!r}: "
+                                    f"{exc}") from None
+        layer.trainable = trainable
+        return layer
+
     def count_params(self):
         return sum(_size(shape) for _, shape, *_ in self.param_specs())
+
+    def _layer_variables(self, which):
+        """The layer's weights as Variables sharing its memory, param_specs order: all
+        (``which`` None), or those that train now (True) or not (False); ``[]`` unbuilt."""
+        views = self.parameter_views()
+        if self._backend is None or any(v is None for v in views):
+            return []
+        return [Variable.view_of(self._backend, view, f"{self.name}/{name}", None, 0, 0)
+                for (name, *_), view in zip(self.param_specs(), views)
+                if which is None or (self.trainable and self.weight_trainable(name)) == which]
+
+    #: Keras's layer.weights / trainable_weights / non_trainable_weights (and *_variables)
+    weights = variables = property(lambda self: self._layer_variables(None))
+    trainable_weights = trainable_variables = property(lambda self: self._layer_variables(True))
+    non_trainable_weights = non_trainable_variables = property(
+        lambda self: self._layer_variables(False))
 
     def get_weights(self):
         """Host copies of the layer's parameters in param_specs order (``[kernel, bias]`` for

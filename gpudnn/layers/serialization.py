@@ -64,13 +64,5 @@ def deserialize(config):
         known = sorted(n for n, v in vars(package).items()
                        if isinstance(v, type) and issubclass(v, Layer) and n[:1] != "_")
         raise InvalidInputError(f"unknown layer class {name!r}; gpudnn.layers has {', '.join(known)}")
-    arguments = dict(config["config"])
-    trainable = arguments.pop("trainable", True)
-    try:
-        layer = cls(**arguments)
-    except TypeError as exc:
-        raise InvalidInputError(f"cannot make a {name} from config {config['config']!r}: {exc}") \
-            from None
-    layer.trainable = trainable
-    return layer
+    return cls.from_config(config["config"])
 

@@ -46,6 +46,7 @@ class Compiled:
         flags = [False] * len(plain) + [True] * len(weighted)
         self._metric_info = {log: (ident, flag, obj) for log, (_, ident, obj), flag
                              in zip(self.metric_names, plain + weighted, flags)}
+        self.__dict__.pop("_running", None)  # train_on_batch's running metrics start over
         if self.built:
             self._steps = RecordedSteps()
             self._build_optimizer(self.optimizer)

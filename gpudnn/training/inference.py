@@ -12,16 +12,16 @@ def _no_callbacks(model):
     return CallbackList([], model, {}, add_history=False)
 
 
-def evaluate_source(model, data, prefix="", verbose=0, cbs=None):
+def evaluate_source(model, data, prefix="", verbose=0, cbs=None, running=None):
     """Mean loss and metrics of the adapter's batches as Keras logs (one host sync at the end,
     and one per drawn progress line); a batch's sample weights weigh its losses. None when the
     source gave no batch (an exhausted generator). ``cbs`` (a CallbackList): its test hooks
     around the pass and each batch (the running logs read each batch only when a callback
-    wants them)."""
+    wants them). ``running``: ``[totals, samples]`` to add into and go on from (test_on_batch's
+    running metrics), updated in place."""
     cbs = _no_callbacks(model) if cbs is None else cbs
-    totals = model._new_totals()
+    totals, seen = running if running is not None else (model._new_totals(), 0)
     model._refresh_half_weights()  # the weights do not change during the pass: once
-    seen = 0
     bar = ProgressBar(data.steps, verbose)
     step = 0
     cbs.on_test_begin({})
@@ -34,6 +34,8 @@ def evaluate_source(model, data, prefix="", verbose=0, cbs=None):
         cbs.on_test_batch_end(step - 1, model._logs(totals, seen, prefix)
                               if cbs.wants_test_batch_logs else {})
     logs = model._logs(totals, seen, prefix) if seen else None
+    if running is not None:
+        running[1] = seen
     cbs.on_test_end(dict(logs or {}))
     if logs is not None:
         bar.update(step, lambda: logs, finalize=True)

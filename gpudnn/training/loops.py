@@ -37,6 +37,7 @@ class Loops:
         current step and re-raises KeyboardInterrupt (see gpudnn.training).
         """
         self._require_compiled("fit")
+        self.reset_metrics()
         initial_epoch = inputs.non_negative_int(initial_epoch, "initial_epoch")
         return fit_loop.fit(self, x, y, _batch_size(batch_size),
                             inputs.positive_int(epochs, "epochs"), _verbosity(verbose), callbacks,
@@ -48,27 +49,43 @@ class Loops:
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
-        """One gradient step on (x, y) as a single batch; returns the batch's loss (and metrics),
-        or with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``, as Keras."""
+        """One gradient step on (x, y) as a single batch; returns the loss (and metrics), or
+        with ``return_dict`` the dict ``{"loss": ..., <metric name>: ...}``. As Keras 3's, the
+        values are running means over every batch given to ``train_on_batch`` and
+        ``test_on_batch`` since the last ``reset_metrics()`` (or compile, fit, evaluate)."""
         self._require_compiled("train_on_batch")
         return_dict = inputs.flag(return_dict, "return_dict")
         ws, weighted = self._batch_workspace("train_on_batch", x, y, sample_weight, class_weight)
-        totals = self._new_totals()
+        running = self._running_metrics()
         self._sample_weighted = weighted
         try:
-            self._train_batch(ws, totals)
+            self._train_batch(ws, running[0])
         finally:
             self._sample_weighted = False
-        return self._result(self._logs(totals, ws.n), return_dict)
+        running[1] += ws.n
+        return self._result(self._logs(*running), return_dict)
+
+    def reset_metrics(self):
+        """Start the running loss and metrics of ``train_on_batch`` / ``test_on_batch`` over
+        (Keras's ``model.reset_metrics()``)."""
+        self.__dict__.pop("_running", None)
+
+    def _running_metrics(self):
+        """``[totals, samples]`` of the batch calls since the last reset (made as needed)."""
+        running = self.__dict__.get("_running")
+        if running is None or [t.shape for t in running[0]] != self._totals_shapes():
+            running = self._running = [self._new_totals(), 0]
+        return running
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) of (x, y) as a single batch, as ``train_on_batch`` returns
-        them; no weight changes."""
+        them (running means since the last reset, as Keras 3's); no weight changes."""
         self._require_compiled("test_on_batch")
         return_dict = inputs.flag(return_dict, "return_dict")
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_whole_batch(x))
         try:
-            return self._result(evaluate_source(self, data), return_dict)
+            return self._result(evaluate_source(self, data, running=self._running_metrics()),
+                                return_dict)
         finally:
             data.close()
 
@@ -111,6 +128,7 @@ class Loops:
         fit takes; ``sample_weight`` weighs each sample's loss; ``steps``: batches to read from
         a generator (None: until it ends); ``callbacks``: their test hooks run, as Keras's."""
         self._require_compiled("evaluate")
+        self.reset_metrics()
         return_dict = inputs.flag(return_dict, "return_dict")
         verbose = _verbosity(verbose)
         data = adapt(self, "evaluate", x, y, sample_weight, batch_size=_batch_size(batch_size),
