@@ -241,3 +241,28 @@ def test_layer_weights_as_variables_and_from_config():
     assert again.get_config() == dense.get_config() and not again.trainable
     with pytest.raises(InvalidInputError, match="cannot make a Dense"):
         layers.Dense.from_config({"unitz": 3})
+
+
+def test_build_takes_keras_batch_first_shape_and_layer_outputs_exist_at_once():
+    model = models.Sequential([layers.Dense(3), layers.Dense(2, name="last")])
+    model.build((None, 7))
+    assert model.input_shape == (None, 7)
+    assert model.get_layer("last").output.shape == (None, 2)  # before model.input is asked
+    with pytest.raises(InvalidInputError, match="sample shape"):
+        models.Sequential([layers.Dense(2)]).build((None,))
+
+
+def test_one_feature_models_take_1d_x_as_keras():
+    """TensorFlow's regression tutorial: Normalization(input_shape=[1], axis=None) fit on a
+    1-D column."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(64) * 10 + 100).astype(np.float32)
+    y = (0.1 * x + rng.standard_normal(64)).astype(np.float32)
+    norm = layers.Normalization(input_shape=[1], axis=None)
+    norm.adapt(x)
+    model = models.Sequential([norm, layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mean_absolute_error")
+    history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.2).history
+    assert sorted(history) == ["loss", "val_loss"]
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  model.predict(x.reshape(-1, 1), verbose=0))

@@ -13,7 +13,7 @@ from ..utils.inputs import flag, weight_arrays
 from ..utils.naming import auto_name
 from ..utils.watched import Watched
 from ..variables import Variable
-from . import symbolic
+from . import eager, symbolic
 
 
 
@@ -121,7 +121,10 @@ class Layer(Trainable, Watched):
     def __call__(self, inputs, training=None):
         """Keras's functional API: the layer called on a KerasTensor (``gpudnn.Input(...)`` or
         another layer's output) gives the KerasTensor of its output (layers/symbolic.py);
-        ``training=False`` keeps it in inference mode in the model built from that tensor."""
+        ``training=False`` keeps it in inference mode in the model built from that tensor.
+        Called on an array of samples, it computes its output (layers/eager.py)."""
+        if not symbolic.is_symbolic(inputs):
+            return eager.call(self, inputs, training)
         return symbolic.call(self, inputs, training,
                              lambda shape: symbolic.dense_output_shape(self, shape))
 

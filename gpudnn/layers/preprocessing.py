@@ -122,7 +122,8 @@ class Normalization(_Affine):
                 raise InvalidInputError("Normalization variance must be >= 0")
         #: the statistics adapt() learned before the layer had weights (float64, host)
         self._adapted = None
-        self.mean = self.variance = self.count = None
+        #: the weights (views of the model's buffer) once bound
+        self._mean_view = self._variance_view = self.count = None
 
     def build(self, input_dim):
         if self.input_mean is not None and self.axis == -1 and \
@@ -143,31 +144,54 @@ class Normalization(_Affine):
         variance = "ones" if adapted is None else (lambda s: adapted[1].reshape(s))
         return [("mean", shape, mean), ("variance", shape, variance), ("count", (), "zeros")]
 
+    def parameter_views(self):
+        return [self._mean_view, self._variance_view, self.count] if self.param_specs() else []
+
+    @property
+    def mean(self):
+        """The mean the layer normalizes by: its weight once bound, the adapted one before
+        (Keras's ``layer.mean`` after ``adapt``), or the one given; None before adapt."""
+        return self._statistic(self._mean_view, 0, self.input_mean)
+
+    @property
+    def variance(self):
+        """The variance, as ``mean``."""
+        return self._statistic(self._variance_view, 1, self.input_variance)
+
+    def _statistic(self, view, index, given):
+        if view is not None:
+            return view
+        if self._adapted is not None:
+            shape = (self.input_dim,) if self.axis == -1 else ()
+            return self._adapted[index].astype(self.variable_dtype).reshape(shape)
+        return given
+
     def bind(self, params, grads):
         if params:
-            self.mean, self.variance, self.count = params
+            self._mean_view, self._variance_view, self.count = params
             self.mean_grad, self.variance_grad, self.count_grad = grads
 
     def _make_operands(self, dtype):
         width = self.input_dim if self.axis == -1 else 1
         ones, zeros = self._constant(np.ones(width), dtype), self._constant(np.zeros(width), dtype)
-        if self.mean is not None:  # the weights; the floored variance is refreshed (_prepare)
-            self._variance_row = self.variance.reshape(width)
+        if self._mean_view is not None:  # the weights; the floored variance: _prepare
+            self._variance_row = self._variance_view.reshape(width)
             self._floored = self._backend.empty((width,), dtype)
-            return ones, zeros, self.mean.reshape(width), self._floored
+            return ones, zeros, self._mean_view.reshape(width), self._floored
         return (ones, zeros, self._constant(np.broadcast_to(self.input_mean, (width,)), dtype),
                 self._constant(np.maximum(np.broadcast_to(self.input_variance, (width,)),
                                           VARIANCE_FLOOR), dtype))
 
     def _prepare(self, backend):
-        if self.mean is not None:
+        if self._mean_view is not None:
             backend.floor_into(self._variance_row, VARIANCE_FLOOR, self._floored)
 
     def adapt(self, data):
         """Learn the mean and the (biased) variance of ``data``: an array of samples, or an
         iterable of batches (a list of arrays, a generator, a PyDataset; ``(x, y)`` batches
-        give their x), combined batch by batch as Keras combines them. They become the
-        layer's weights at once if it is in a built model, else when its model builds."""
+        give their x), combined batch by batch as Keras combines them: ``layer.mean`` and
+        ``layer.variance`` at once, the layer's weights in its model's buffer now if it is in
+        a built model, else when a model builds with it."""
         if self.input_mean is not None:
             raise InvalidInputError(f"Normalization {self.name!r} was given its mean and "
                                     f"variance; adapt() is for a layer made without them")
@@ -178,10 +202,9 @@ class Normalization(_Affine):
         self._adapted = (mean, variance)
         if self.axis == -1 and self.input_dim is None:  # as Keras's adapt builds the layer: a
             self.input_dim, self.input_shape = mean.size, (mean.size,)  # model of it can build
-        if self.mean is not None and self._backend is not None:
-            self._backend.copy_into(self.mean, mean.astype(self.mean.dtype).reshape(self.mean.shape))
-            self._backend.copy_into(self.variance,
-                                    variance.astype(self.variance.dtype).reshape(self.variance.shape))
+        for view, values in ((self._mean_view, mean), (self._variance_view, variance)):
+            if view is not None and self._backend is not None:
+                self._backend.copy_into(view, values.astype(view.dtype).reshape(view.shape))
 
     def declared_width(self):
         if self._adapted is not None and self.axis == -1:

@@ -61,6 +61,13 @@ class KerasTensor:
     __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = __getitem__ = _refuse
 
 
+def is_symbolic(inputs):
+    """A KerasTensor, or a list or tuple holding KerasTensors (the functional API)."""
+    if isinstance(inputs, (list, tuple)):
+        return any(isinstance(item, KerasTensor) for item in inputs)
+    return isinstance(inputs, KerasTensor)
+
+
 def call(layer, inputs, training, output_shape):
     """The KerasTensor of ``layer`` called on ``inputs`` (checked to be one), of output sample
     shape ``output_shape(sample_shape)``."""

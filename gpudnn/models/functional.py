@@ -114,6 +114,9 @@ class Functional(Sequential):
             raise
         self._sealed = True
 
+    def _trace_graph(self):
+        """Nothing: a functional model's graph is the one it was made from."""
+
     input = property(lambda self: self._tensors[0])
     output = property(lambda self: self._tensors[1])
     inputs = property(lambda self: [self._tensors[0]])

@@ -4,18 +4,27 @@ feature-extraction pattern works on a Sequential too::
 
     features = gpudnn.Model(inputs=model.inputs, outputs=model.layers[-2].output)
 
-The graph is traced when first asked for (each layer called on the KerasTensor of the one
-before, from an Input of the model's sample shape): no weight moves. A model built from those
+The graph is traced when the model builds, and again when asked for after a change (each
+layer called on the KerasTensor of the one before, from an Input of the model's sample shape):
+no weight moves. A model built from those
 tensors shares the layers: their weights move to its buffer (see nesting.py), so train the
 first model before making the second.
 """
 
-from ..errors import InvalidInputError
+from ..errors import GpudnnError, InvalidInputError
 from ..layers.input_layer import InputLayer
 
 
 class SymbolicGraph:
     """Mixin of ``Sequential``: the graph of its chain (a Functional has its own tensors)."""
+
+    def _trace_graph(self):
+        """Trace the graph when the model builds, so that ``layer.output`` is there at once;
+        a chain the symbolic calls refuse keeps no graph (its tensors then say why)."""
+        try:
+            self._traced()
+        except (GpudnnError, TypeError, ValueError):
+            self.__dict__.pop("_graph", None)
 
     def _traced(self):
         """``(input, output)`` KerasTensors of the model's chain, traced for its current

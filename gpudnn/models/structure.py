@@ -146,7 +146,7 @@ class ModelStructure(nesting.Nestable):
         leaves = nesting.leaves(self._layers)
         if not leaves:
             raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
-        shape = (int(input_shape),) if np.ndim(input_shape) == 0 else tuple(map(int, input_shape))
+        shape = _sample_shape(input_shape)
         if len(shape) > 1 and not isinstance(leaves[0], Flatten):
             raise InvalidInputError(
                 f"the model's samples have shape {shape} but its first layer {leaves[0].name!r} "
@@ -193,6 +193,7 @@ class ModelStructure(nesting.Nestable):
         if self.optimizer is not None:
             self._build_optimizer(self.optimizer)
         nesting.adopt_nested(self, starts + [total])
+        self._trace_graph()
 
     def _build_optimizer(self, optimizer):
         """Fix what the step trains (Keras's rule: ``trainable`` as it is now, at compile) and
@@ -332,3 +333,21 @@ class ModelStructure(nesting.Nestable):
         self._require_built("summary")
         text = summary_text(self, line_length, show_trainable, layer_range, expand_nested)
         (print_fn or print)(text)
+
+
+def _sample_shape(input_shape):
+    """``build``'s argument as the sample shape: an int, a sample shape ``(28, 28)``, or
+    Keras's ``(None, *sample_shape)`` with the batch dimension first."""
+    if np.ndim(input_shape) == 0 and input_shape is not None:
+        return (inputs.positive_int(input_shape, "build's input_shape"),)
+    try:
+        dims = list(input_shape)
+    except TypeError:
+        dims = None
+    if dims and dims[0] is None:
+        dims = dims[1:]
+    if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
+                           for d in dims):
+        raise InvalidInputError(f"build takes the sample shape, e.g. (784,) or Keras's "
+                                f"(None, 784), not {input_shape!r}")
+    return tuple(int(d) for d in dims)

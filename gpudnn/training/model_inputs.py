@@ -1,6 +1,8 @@
 """What a model takes as data: (x, y) checked and converted on the host for this model (building
 it on first use), and the loss checked against the model's output layer."""
 
+import numpy as np
+
 from ..errors import InvalidInputError
 from ..layers.reshaping import Flatten
 from ..utils import inputs
@@ -23,8 +25,17 @@ class ModelInputs:
         leaves = self._leaves()
         return bool(leaves) and isinstance(leaves[0], Flatten)
 
+    def _one_feature(self, x):
+        """``x`` of shape (samples,) as (samples, 1) when the model takes one feature per
+        sample (Keras does the same for an input of shape (None, 1)); else ``x`` as it is."""
+        shape = self.sample_shape if self.built else self._declared_input_shape()
+        if shape == (1,) and getattr(x, "ndim", np.ndim(x) if isinstance(x, list) else None) == 1:
+            return x.reshape(-1, 1) if hasattr(x, "reshape") else np.asarray(x).reshape(-1, 1)
+        return x
+
     def _prepare_features(self, x, what=""):
         """x checked and converted on the host to (samples, input_dim); builds the model."""
+        x = self._one_feature(x)
         x_host = inputs.features(x, self.sample_shape if self.built else None, self.dtype,
                                  "x" + what, any_rank=self._flattens())
         if not self.built:
@@ -44,6 +55,7 @@ class ModelInputs:
         dtype: no copy when it is C-contiguous in that dtype, else one conversion on the
         device. Builds the model."""
         name = "x" + what
+        x_dev = self._one_feature(x_dev)
         inputs.check_feature_shape(tuple(x_dev.shape), self.sample_shape if self.built else None,
                                    name, any_rank=self._flattens())
         if not self.built:
