@@ -5,6 +5,7 @@ unchanged."""
 import numpy as np
 import pytest
 
+import gpudnn
 from gpudnn import Input, layers, models
 from gpudnn.errors import InvalidInputError
 from gpudnn.utils import to_categorical
@@ -64,7 +65,7 @@ def test_trailing_shape_mismatch_is_a_clear_error():
 
 
 def test_dense_first_with_image_input_asks_for_flatten():
-    with pytest.raises(InvalidInputError, match=r"shape \(28, 28\).*add layers.Flatten\(\) first"):
+    with pytest.raises(InvalidInputError, match=r"shape \(28, 28\).*add layers.Flatten\(\) before"):
         models.Sequential([Input((28, 28)), layers.Dense(10)])
     with pytest.raises(InvalidInputError, match="input_shape must be a positive feature count"):
         layers.Dense(10, input_shape=(28, 28))  # unchanged for Dense
@@ -131,3 +132,31 @@ def test_flatten_in_the_middle_is_the_identity_and_backprop_passes_through():
         m.compile(optimizer="sgd", loss="categorical_crossentropy")
     for g, h in zip(model.gradients(x, y), plain.gradients(x, y)):
         np.testing.assert_array_equal(g, h)
+
+
+def test_elementwise_layers_may_come_before_flatten_as_in_keras():
+    """``Input((28, 28)), Rescaling(1 / 255), Flatten(), ...``: the element-wise layers run on
+    the flattened samples (the same numbers), the summary shows Keras's shapes."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 20)
+    gpudnn.set_seed(0)
+    model = models.Sequential([Input((28, 28)), layers.Rescaling(1 / 255), layers.Dropout(0.2),
+                               layers.Activation("relu"), layers.Flatten(),
+                               layers.Dense(10, activation="softmax")])
+    gpudnn.set_seed(0)
+    flat = models.Sequential([Input((28, 28)), layers.Flatten(), layers.Rescaling(1 / 255),
+                              layers.Dropout(0.2), layers.Activation("relu"),
+                              layers.Dense(10, activation="softmax")])
+    for m in (model, flat):
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), flat.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "(None, 28, 28)" in lines[0] and "(None, 784)" in lines[0]
+    lazy = models.Sequential([layers.Rescaling(0.5, input_shape=(4, 4))])
+    assert not lazy.built  # waits for its Flatten
+    lazy.add(layers.Flatten())
+    assert lazy.built and lazy.predict(np.ones((1, 4, 4)), verbose=0).shape == (1, 16)

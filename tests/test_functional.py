@@ -268,7 +268,8 @@ def test_refusals_leave_nothing_half_done_and_arguments_are_checked():
     with pytest.raises(InvalidInputError, match="at least one layer"):
         gpudnn.Model(a, a)
     with pytest.raises(InvalidInputError, match="Flatten"):
-        layers.Dropout(0.5)(gpudnn.Input((28, 28)))
+        layers.BatchNormalization()(gpudnn.Input((28, 28)))
+    assert layers.Dropout(0.5)(gpudnn.Input((28, 28))).shape == (None, 28, 28)  # element-wise
     with pytest.raises(InvalidInputError, match="trainable"):
         gpudnn.Model(a, layers.Dense(2)(a), trainable="no")
     with pytest.raises(InvalidInputError, match="inputs and outputs"):

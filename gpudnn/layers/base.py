@@ -117,6 +117,10 @@ class Layer(Trainable, Watched):
 
     #: True for Flatten: the one layer that takes samples of any rank and makes them flat
     flattens_input = False
+    #: True for a layer whose every output element is a function of the same input element
+    #: alone (Rescaling by a scalar, an element-wise Activation, the noise layers): it may come
+    #: before Flatten, on samples of any shape, which the model has flattened already
+    elementwise = False
 
     def __call__(self, inputs, training=None):
         """Keras's functional API: the layer called on a KerasTensor (``gpudnn.Input(...)`` or

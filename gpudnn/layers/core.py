@@ -107,6 +107,11 @@ class Activation(Layer):
     """Applies an activation to its input: ``Activation("relu")``, ``Activation("softmax")``."""
 
     computes_in_half = True
+    accepts_any_rank = True
+
+    @property
+    def elementwise(self):
+        return self.activation_spec.kind != "softmax"
 
     def __init__(self, activation, name=None, input_shape=None, dtype=None):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)

@@ -84,6 +84,12 @@ class _Affine(Layer):
 
 
 class Normalization(_Affine):
+    accepts_any_rank = True
+
+    @property
+    def elementwise(self):
+        return self.axis is None
+
     """Shifts and scales each feature to mean 0 and variance 1 by statistics given or learned
     with :meth:`adapt` (see the module docstring).
 
@@ -221,6 +227,12 @@ class Normalization(_Affine):
 
 class Rescaling(_Affine):
     """``y = x * scale + offset`` (scalars, or one value per feature)."""
+
+    accepts_any_rank = True
+
+    @property
+    def elementwise(self):
+        return self.scale.size == 1 and self.offset.size == 1
 
     def __init__(self, scale, offset=0.0, name=None, input_shape=None, dtype=None):
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)

@@ -76,6 +76,10 @@ class NoiseLayer(Layer):
     """A layer of random noise while training, the identity otherwise (see the module)."""
 
     accepts_any_rank = True
+
+    @property
+    def elementwise(self):
+        return getattr(self, "noise_shape", None) is None
     stochastic = True
 
     def _config(self, **arguments):

@@ -38,3 +38,14 @@ class Flatten(Layer):
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
         return config
+
+
+def flattens_first(leaves):
+    """True when the leaves start with a Flatten, after element-wise layers only (Rescaling,
+    an Activation, Dropout...): the model then takes samples of any shape."""
+    for layer in leaves:
+        if isinstance(layer, Flatten):
+            return True
+        if not layer.elementwise:
+            return False
+    return False

@@ -110,6 +110,12 @@ def dense_output_shape(layer, sample_shape):
     """A layer's output sample shape for inputs of ``sample_shape``; builds the layer for that
     width (as its model will), after checking it takes it."""
     width = int(np.prod(sample_shape))
+    if len(sample_shape) > 1 and layer.elementwise:  # on the flat data, shape kept
+        if layer.input_dim is not None and layer.input_dim != width:
+            raise InvalidInputError(f"{layer.name!r} takes {layer.input_dim} elements but was "
+                                    f"called on samples of shape {sample_shape}")
+        layer.build(width)
+        return tuple(sample_shape)
     if len(sample_shape) > 1 and not layer.flattens_input:
         raise InvalidInputError(
             f"{layer.name!r} takes flat feature vectors but was called on samples of shape "

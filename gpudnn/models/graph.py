@@ -42,6 +42,19 @@ class SymbolicGraph:
             graph = self._graph = (key, source, x)
         return graph[1], graph[2]
 
+    def _output_shapes(self):
+        """``{id(layer): Keras's output shape}`` along the model's graph (``(None, 28, 28)``
+        for a Rescaling before Flatten), empty when it has none."""
+        try:
+            tensor = self.output
+        except GpudnnError:
+            return {}
+        shapes = {}
+        while tensor is not None and tensor._parent is not None:
+            shapes[id(tensor._layer)] = tensor.shape
+            tensor = tensor._parent
+        return shapes
+
     input = property(lambda self: self._traced()[0],
                      doc="The model's input KerasTensor (Keras's ``model.input``).")
     output = property(lambda self: self._traced()[1],

@@ -18,7 +18,7 @@ from ..initializers import draw
 from ..layers.base import Layer
 from ..layers import symbolic
 from ..layers.input_layer import InputLayer
-from ..layers.reshaping import Flatten
+from ..layers.reshaping import flattens_first
 from ..training.recorded_steps import RecordedSteps
 from ..utils import inputs
 from . import nesting
@@ -80,8 +80,15 @@ class ModelStructure(nesting.Nestable):
             layer._owner = self
         self.built = False
         shape = self._declared_input_shape()
-        if shape is not None:
+        if shape is not None and self._buildable(shape):
             self.build(shape)
+
+    def _buildable(self, shape):
+        """False while samples of ``shape`` (several dimensions) meet only element-wise layers
+        so far: the Flatten they wait for comes later (``Input((28, 28)), Rescaling(1 / 255),
+        Flatten(), ...``)."""
+        return len(shape) <= 1 or not all(layer.elementwise
+                                          for layer in nesting.leaves(self._layers))
 
     def pop(self, rebuild=True):
         """Keras's ``pop``: remove the last layer and return it. The other layers keep their
@@ -100,7 +107,7 @@ class ModelStructure(nesting.Nestable):
         self.built = False
         if shape is not None and self._input is None:
             self._input = InputLayer(shape)  # the first layer's input_shape may have gone
-        if self._layers and shape is not None and rebuild:
+        if self._layers and shape is not None and rebuild and self._buildable(shape):
             self.build(shape)
         return layer
 
@@ -147,10 +154,11 @@ class ModelStructure(nesting.Nestable):
         if not leaves:
             raise InvalidInputError("the model has no layers; add some with model.add(Dense(...))")
         shape = _sample_shape(input_shape)
-        if len(shape) > 1 and not isinstance(leaves[0], Flatten):
+        if len(shape) > 1 and not flattens_first(leaves):
+            first = next((layer for layer in leaves if not layer.elementwise), leaves[-1])
             raise InvalidInputError(
-                f"the model's samples have shape {shape} but its first layer {leaves[0].name!r} "
-                f"takes flat feature vectors; add layers.Flatten() first, or pass x reshaped to "
+                f"the model's samples have shape {shape} but its layer {first.name!r} takes "
+                f"flat feature vectors; add layers.Flatten() before it, or pass x reshaped to "
                 f"(samples, {int(np.prod(shape))})")
         kept = self._current_weights(leaves)
         self.sample_shape = shape

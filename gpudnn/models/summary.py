@@ -113,10 +113,12 @@ def summary_text(model, line_length=None, show_trainable=False, layer_range=None
              _row(cols, [title for title, _, _ in cols], "┃"),
              _rule(cols, "┡", "━", "╇", "┩")]
     rows = list(_rows(_in_range(model.layers, layer_range), expand_nested))
+    shapes = model._output_shapes()
     for i, (layer, depth) in enumerate(rows):
         if i:
             lines.append(_rule(cols, "├", "─", "┼", "┤"))
-        shape = getattr(layer, "shape", (None, layer.units))  # an InputLayer has its own
+        # the graph's shape; an InputLayer has its own; a nested model's inner layers are flat
+        shape = shapes.get(id(layer), getattr(layer, "shape", (None, layer.units)))
         cells = ["└ " * depth + _layer_cell(layer), str(shape), f"{layer.count_params():,}"]
         if show_trainable:
             cells.append(("Y" if layer.trainable else "N") if layer.count_params() else "-")

@@ -4,7 +4,7 @@ it on first use), and the loss checked against the model's output layer."""
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..layers.reshaping import Flatten
+from ..layers.reshaping import flattens_first
 from ..utils import inputs
 
 
@@ -22,8 +22,7 @@ class ModelInputs:
         return x_host, y_host
 
     def _flattens(self):
-        leaves = self._leaves()
-        return bool(leaves) and isinstance(leaves[0], Flatten)
+        return flattens_first(self._leaves())
 
     def _one_feature(self, x):
         """``x`` of shape (samples,) as (samples, 1) when the model takes one feature per
