@@ -13,6 +13,10 @@ of each lives in the backend (``activation_forward`` / ``activation_backward``):
   the activations of a deep stack near zero mean and unit variance; softplus ``log(1 + e^x)``,
   derivative ``sigmoid(x) = 1 - e^-y``. Each derivative is computed from the output y.
 - softmax over each row ``e^x_j / sum_k e^x_k``.
+- Keras's others: softsign ``x / (1 + |x|)``, hard_sigmoid ``relu6(x + 3) / 6``, relu6
+  ``min(max(x, 0), 6)``, exponential ``e^x``, silu (swish) ``x sigmoid(x)`` and gelu
+  ``0.5 x (1 + erf(x / sqrt 2))``; silu's and gelu's derivatives are computed from the input x,
+  which the layers keep for them (``FROM_INPUT``).
 
 Keras's activation functions are here too (``keras.activations.relu`` ...): each computes its
 activation on an array (NumPy, float64 for Python numbers), and a layer given one
@@ -24,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import config
+from .backend.base import FROM_INPUT  # noqa: F401 (the layers read it here)
 from .backend.numpy_backend import NumpyBackend
 from .errors import InvalidInputError, unknown_name
 
@@ -43,6 +48,13 @@ _BY_NAME = {
     "elu": Spec("elu", 1.0),
     "selu": Spec("selu"),
     "softplus": Spec("softplus"),
+    "softsign": Spec("softsign"),
+    "hard_sigmoid": Spec("hard_sigmoid"),
+    "relu6": Spec("relu6"),
+    "exponential": Spec("exponential"),
+    "silu": Spec("silu"),
+    "swish": Spec("silu"),
+    "gelu": Spec("gelu"),
     "softmax": Spec("softmax"),
 }
 
@@ -138,6 +150,51 @@ def sigmoid(x):
 def tanh(x):
     """``tanh(x)``."""
     return _on_host("tanh", x)
+
+
+@_activation("softsign")
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    return _on_host("softsign", x)
+
+
+@_activation("hard_sigmoid")
+def hard_sigmoid(x):
+    """Keras 3's ``relu6(x + 3) / 6``: 0 below -3, 1 above 3, linear between."""
+    return _on_host("hard_sigmoid", x)
+
+
+@_activation("relu6")
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return _on_host("relu6", x)
+
+
+@_activation("exponential")
+def exponential(x):
+    """``e^x``."""
+    return _on_host("exponential", x)
+
+
+@_activation("silu")
+def silu(x):
+    """``x sigmoid(x)`` (also ``swish``)."""
+    return _on_host("silu", x)
+
+
+swish = silu
+
+
+@_activation("gelu")
+def gelu(x, approximate=False):
+    """``0.5 x (1 + erf(x / sqrt 2))``; ``approximate=True``: Keras's tanh form, ``0.5 x (1 +
+    tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`` (a layer given this function runs the exact one,
+    Keras's default)."""
+    if not approximate:
+        return _on_host("gelu", x)
+    x = _array(x)
+    inner = x.dtype.type(0.7978845608028654) * (x + x.dtype.type(0.044715) * x * x * x)
+    return x.dtype.type(0.5) * x * (x.dtype.type(1) + np.tanh(inner))
 
 
 @_activation("softmax")

@@ -1,5 +1,6 @@
 // gpudnn CUDA kernels: activations. Forward passes fuse the bias add; backward passes use the
-// retained output y = f(x), never x.
+// retained output y = f(x), except silu's and gelu's, which take the input x (see
+// activations.FROM_INPUT: the layers keep it for them).
 //
 // File format (parsed by gpudnn/backend/kernel_source.py; the same in every kernels/*.cu):
 //   * Everything before the first kernel header is the file's preamble (comments, __device__
@@ -62,6 +63,40 @@ y = x < (T)0 ? (T)((T)1.0507009873554805 * (T)((T)1.6732632423543772 * (T)expm1(
 T x = z + bias[i % k];
 y = (x > (T)0 ? x : (T)0) + (T)log1p((T)exp(-(T)fabs(x)));
 
+// kernel: softsign_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// y = x / (1 + |x|)
+T x = z + bias[i % k];
+y = x / ((T)1 + (x < (T)0 ? (T)(-x) : x));
+
+// kernel: hard_sigmoid_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// Keras 3's hard_sigmoid: y = relu6(x + 3) / 6 = clip(x + 3, 0, 6) / 6
+T x = z + bias[i % k];
+T r = x + (T)3;
+r = r < (T)0 ? (T)0 : (r > (T)6 ? (T)6 : r);
+y = r / (T)6;
+
+// kernel: relu6_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// y = min(max(x, 0), 6)
+T x = z + bias[i % k];
+y = x < (T)0 ? (T)0 : (x > (T)6 ? (T)6 : x);
+
+// kernel: exponential_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// y = exp(x)
+T x = z + bias[i % k];
+y = (T)exp(x);
+
+// kernel: silu_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// Keras's silu (swish): y = x sigmoid(x), sigmoid from e = exp(-|x|) as 1 / (1 + e) for x >= 0
+// and e / (1 + e) below: accurate in relative terms for large |x| (no cancellation)
+T x = z + bias[i % k];
+const T e = (T)exp(x < (T)0 ? x : (T)(-x));
+y = x * (x >= (T)0 ? (T)((T)1 / ((T)1 + e)) : (T)(e / ((T)1 + e)));
+
+// kernel: gelu_fwd | in: T z, raw T bias, int32 k | out: T y | scalars: k
+// Keras's gelu (approximate=False): y = 0.5 x (1 + erf(x / sqrt(2)))
+T x = z + bias[i % k];
+y = (T)0.5 * x * ((T)1 + (T)erf(x * (T)0.7071067811865476));
+
 // kernel: softmax_fwd | in: raw T z, raw T bias, int32 k | out: raw T y | scalars: k
 // One thread per row i: x = z[i, :] + bias; y[i, :] = exp(x - max x) / sum exp(x - max x).
 // y may be z: each element is read before it is overwritten.
@@ -113,6 +148,37 @@ dx = dy * (y > (T)0 ? (T)1.0507009873554805 : (T)(y + (T)1.7580993408473766));
 // kernel: softplus_bwd | in: T y, T dy | out: T dx
 // dx = dy sigmoid(x) = dy (1 - exp(-y)), computed as -expm1(-y): exact for small y
 dx = dy * (T)(-(T)expm1(-y));
+
+// kernel: softsign_bwd | in: T y, T dy | out: T dx
+// dx = dy (1 - |y|)^2, since 1 / (1 + |x|)^2 = (1 - |y|)^2
+const T s = (T)1 - (y < (T)0 ? (T)(-y) : y);
+dx = dy * (s * s);
+
+// kernel: hard_sigmoid_bwd | in: T y, T dy | out: T dx
+// dx = dy / 6 where 0 < y < 1 (the clip is inactive), else 0
+dx = dy * ((y > (T)0 && y < (T)1) ? (T)((T)1 / (T)6) : (T)0);
+
+// kernel: relu6_bwd | in: T y, T dy | out: T dx
+// dx = dy where 0 < y < 6, else 0
+dx = dy * (T)(y > (T)0 && y < (T)6);
+
+// kernel: exponential_bwd | in: T y, T dy | out: T dx
+// dx = dy y
+dx = dy * y;
+
+// kernel: silu_bwd | in: T y, T dy | out: T dx
+// From the INPUT x (passed as y: silu is not invertible from its output): with s = sigmoid(x)
+// (as silu_fwd computes it), dx = dy s (1 + x (1 - s))
+const T e = (T)exp(y < (T)0 ? y : (T)(-y));
+const T s = y >= (T)0 ? (T)((T)1 / ((T)1 + e)) : (T)(e / ((T)1 + e));
+dx = dy * (s * ((T)1 + y * ((T)1 - s)));
+
+// kernel: gelu_bwd | in: T y, T dy | out: T dx
+// From the INPUT x (passed as y): dx = dy (Phi(x) + x phi(x)), Phi(x) = 0.5 (1 + erf(x /
+// sqrt(2))), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+const T cdf = (T)0.5 * ((T)1 + (T)erf(y * (T)0.7071067811865476));
+const T pdf = (T)exp((T)-0.5 * (y * y)) * (T)0.3989422804014327;
+dx = dy * (cdf + y * pdf);
 
 // kernel: softmax_bwd | in: raw T y, raw T dy, int32 k | out: raw T dx | scalars: k
 // One thread per row i: dx[i, :] = y[i, :] (dy[i, :] - sum_j dy[i, j] y[i, j]). dx may be dy.

@@ -5,7 +5,8 @@ import pytest
 from gpudnn.backend import kernel_source
 from gpudnn.backend.kernel_source import FAMILIES, load_kernels, parse
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "softmax",
+               "softsign", "hard_sigmoid", "relu6", "exponential", "silu", "gelu")
 UPDATES = ("sgd", "momentum", "rmsprop", "rmsprop_momentum", "rmsprop_centered", "adam", "amsgrad",
            "nadam", "adamax", "adagrad")
 CLIPS = ("clip_by_value", "clip_by_norm", "clip_by_global_norm")

@@ -37,7 +37,9 @@ DTYPES = (np.float32, np.float64)
 EDGES = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e30, -1e30, 88.0, -88.0, np.inf, -np.inf, np.nan]
 #: ulp allowed: 0 where the kernel does NumPy's arithmetic; glibc's tanh/expm1 against NumPy's
 #: own; softmax sums a row in order where NumPy sums pairwise, an error growing with k (4 + k/4).
-FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 4, "selu": 4, "softplus": 4, "tanh": 4}
+FORWARD_ULP = {"linear": 0, "relu": 0, "leaky_relu": 0, "elu": 4, "selu": 4, "softplus": 4, "tanh": 4,
+               "softsign": 0, "hard_sigmoid": 0, "relu6": 0, "exponential": 4, "silu": 4,
+               "gelu": 4}
 #: (rows, columns): 117 elements run serially; 520 x 257 = 133,640 >= TEST_PARALLEL_MIN on both
 #: threads (the tests build with a lower threshold than the default, to keep the arrays small).
 SHAPES = {"small": (9, 13), "large": (520, 257)}

@@ -52,7 +52,9 @@ from .totals import DeviceTotals
 from .update_ops import UpdateOps
 
 ACTIVATION_KINDS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
-                    "softmax")
+                    "softsign", "hard_sigmoid", "relu6", "exponential", "silu", "gelu", "softmax")
+#: The activations whose backward pass takes the input x, not the output y (not invertible)
+FROM_INPUT = ("silu", "gelu")
 #: Keras's selu constants (kernels/activations.cu writes them as literals)
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 LOSS_KINDS = ("mse", "mae", "bce", "cce", "bce_logits", "cce_logits", "huber", "log_cosh", "kld",
@@ -108,6 +110,10 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
     is_gpu = False
 
     # ----------------------------------------------------------------- arrays and transfers
+    def unrecorded(self):
+        """This backend (a recording of a step stands in for it: see capture.py)."""
+        return self
+
     @abstractmethod
     def empty(self, shape, dtype):
         """An uninitialised array of ``shape`` and ``dtype`` on this device."""

@@ -27,6 +27,11 @@ class RecordingBackend:
         self.calls = []
         self.unusable = None  # the reason, once a call cannot be replayed
 
+    def unrecorded(self):
+        """The backend itself: for a buffer a layer allocates once and keeps (not a call of
+        the step)."""
+        return self._backend
+
     def __getattr__(self, name):
         attr = getattr(self._backend, name)
         if not callable(attr):

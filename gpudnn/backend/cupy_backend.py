@@ -44,7 +44,8 @@ from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_b
 KERNEL_OPTIONS = ("--fmad=false",)
 
 _ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
-                            "softplus")
+                            "softplus", "softsign", "hard_sigmoid", "relu6", "exponential",
+                            "silu", "gelu")
 #: The dtypes the vector forms of kernels load 16 bytes at a time (4 float32, 2 float64).
 _VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -42,7 +42,10 @@ from .kernel_source import KernelSpec, load_kernels, vector_form
 HALF_FORM_KERNELS = ("linear_fwd", "relu_fwd", "sigmoid_fwd", "tanh_fwd", "leaky_relu_fwd",
                      "elu_fwd", "selu_fwd", "softplus_fwd", "linear_bwd", "relu_bwd",
                      "sigmoid_bwd", "tanh_bwd", "leaky_relu_bwd", "elu_bwd", "selu_bwd",
-                     "softplus_bwd", "dropout", "dropout_shared")
+                     "softplus_bwd", "softsign_fwd", "hard_sigmoid_fwd", "relu6_fwd",
+                     "exponential_fwd", "silu_fwd", "gelu_fwd", "softsign_bwd",
+                     "hard_sigmoid_bwd", "relu6_bwd", "exponential_bwd", "silu_bwd", "gelu_bwd",
+                     "dropout", "dropout_shared")
 #: The optimizer updates that get a master form.
 MASTER_FORM_KERNELS = ("sgd_update", "momentum_update", "rmsprop_update",
                        "rmsprop_momentum_update", "rmsprop_centered_update", "adam_update",

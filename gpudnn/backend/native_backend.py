@@ -38,7 +38,8 @@ from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
-_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus")
+_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus",
+                "softsign", "hard_sigmoid", "relu6", "exponential", "silu", "gelu")
 _WITH_ALPHA = ("leaky_relu", "elu")
 #: without a bias, NumPy's: linear (a copy) and the activations left to it (native_routing)
 _UNBIASED_NUMPY = ("linear",) + native_routing.LIBM_FORWARD

@@ -12,5 +12,6 @@ call costs more than NumPy's extra passes.
 #: one run (docs/performance.md has another): sigmoid 1233 / 70, tanh 1250 / 42, elu 738 / 111,
 #: selu 716 / 123, softplus 1138 / 133, softplus backward 790 / 53 (their other backward passes
 #: are arithmetic on y and stay compiled: 10-15 us).
-LIBM_FORWARD = ("sigmoid", "tanh", "elu", "selu", "softplus")
-LIBM_BACKWARD = ("softplus",)
+LIBM_FORWARD = ("sigmoid", "tanh", "elu", "selu", "softplus", "exponential", "silu")
+LIBM_BACKWARD = ("softplus", "silu")
+# gelu stays compiled both ways: NumPy has no erf (its reference calls math.erf per element).

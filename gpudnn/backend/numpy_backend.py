@@ -20,6 +20,7 @@ from .counter_rng import GOLDEN, random_bits
 from .flushing import FlushedArray, emulating, flush_in_place
 from .numpy_losses import NumpyLosses
 from .numpy_metrics import NumpyMetrics
+from .numpy_more_activations import MORE_ACTIVATIONS, MoreActivations
 from .numpy_mixed import NumpyMixedPrecision, quiet_overflow, mixed
 from .numpy_noise import NumpyNoise
 from .numpy_updates import NumpyUpdates
@@ -33,7 +34,8 @@ STAGGER = 17 * 64
 _U64 = np.uint64
 
 
-class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates, Backend):
+class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, NumpyUpdates,
+                   MoreActivations, Backend):
     name = "cpu"
     is_gpu = False
 
@@ -152,6 +154,8 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
             x += tail
         elif kind == "softmax":
             self._row_softmax(x, x)
+        elif kind in MORE_ACTIVATIONS:
+            self._more_forward(kind, x)
         else:
             raise ValueError(f"unknown activation kind {kind!r}")
 
@@ -194,6 +198,8 @@ class NumpyBackend(NumpyMixedPrecision, NumpyNoise, NumpyLosses, NumpyMetrics, N
             np.multiply(y, y, out=slope)
             np.subtract(1, slope, out=slope)
             np.multiply(dy, slope, out=out)
+        elif kind in MORE_ACTIVATIONS:
+            self._more_backward(kind, y, dy, out)
         elif kind == "softmax":
             prod = self._scratch(y.shape, y.dtype)
             row = self._scratch((y.shape[0], 1), y.dtype)

@@ -87,14 +87,31 @@ class Dense(Layer):
     def forward(self, backend, x, out):
         backend.matmul(x, self.operand("kernel"), out=out)
         spec = self.activation_spec
+        if spec.kind in activations.FROM_INPUT:  # keep x W + b for backward, then f of it
+            pre = self._preactivation(backend, out)
+            backend.activation_forward("linear", out, self.bias, out=pre)
+            backend.activation_forward(spec.kind, pre, None, out=out, alpha=spec.alpha)
+            return
         # the bias is added in float32 from the master weights (a GEMM epilogue's bias)
         backend.activation_forward(spec.kind, out, self.bias, out=out, alpha=spec.alpha)
+
+    def _preactivation(self, backend, out):
+        """The buffer of ``x W + b`` for an activation whose derivative needs its input
+        (silu, gelu): one per output shape and dtype, kept (a recorded step reuses it)."""
+        buffers = self.__dict__.setdefault("_preactivations", {})
+        backend = backend.unrecorded()  # allocated once, outside a recorded step's calls
+        key = (id(backend), out.shape, str(out.dtype))
+        if key not in buffers:
+            buffers[key] = backend.empty(out.shape, out.dtype)
+        return buffers[key]
 
     def backward(self, backend, x, y, dy, dx, skip_activation=False, param_grads=True):
         """``param_grads`` False (a frozen layer): ``dx`` only, no kernel or bias gradient."""
         spec = self.activation_spec
         if not skip_activation and spec.kind != "linear":  # linear's, in place, is nothing
-            backend.activation_backward(spec.kind, y, dy, out=dy, alpha=spec.alpha)
+            source = self._preactivation(backend, y) if spec.kind in activations.FROM_INPUT \
+                else y
+            backend.activation_backward(spec.kind, source, dy, out=dy, alpha=spec.alpha)
         if param_grads:
             backend.matmul(x.T, dy, out=self.kernel_grad)
             if self.use_bias:
@@ -142,7 +159,8 @@ class Activation(Layer):
             backend.copy_into(dx, dy)
         else:
             spec = self.activation_spec
-            backend.activation_backward(spec.kind, y, dy, out=dx, alpha=spec.alpha)
+            source = x if spec.kind in activations.FROM_INPUT else y  # silu, gelu: from x
+            backend.activation_backward(spec.kind, source, dy, out=dx, alpha=spec.alpha)
 
 
 def _serialized(regularizer):
