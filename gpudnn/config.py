@@ -53,6 +53,11 @@ def floatx():
     return _state["floatx"]
 
 
+def backend():
+    """Keras's ``keras.config.backend()``: the name of the library computing, ``"gpudnn"``."""
+    return "gpudnn"
+
+
 def set_dtype_policy(policy):
     """Keras 3's ``keras.config.set_dtype_policy``: the policy layers created without ``dtype=``
     take (``"mixed_bfloat16"``, ``"mixed_float16"``, ``"float32"``, ``"float64"`` or a

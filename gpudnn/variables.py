@@ -62,6 +62,11 @@ class Variable:
         return var
 
     @property
+    def path(self):
+        """Keras 3's ``variable.path``: ``"<layer>/<weight>"`` (gpudnn's name is the path)."""
+        return self.name
+
+    @property
     def shape(self):
         return tuple(self.value.shape)
 

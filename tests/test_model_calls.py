@@ -266,3 +266,15 @@ def test_one_feature_models_take_1d_x_as_keras():
     assert sorted(history) == ["loss", "val_loss"]
     np.testing.assert_array_equal(model.predict(x, verbose=0),
                                   model.predict(x.reshape(-1, 1), verbose=0))
+
+
+def test_keras_backend_names_variable_paths_and_clear_refusals():
+    import gpudnn
+    assert gpudnn.backend.floatx() == "float32" and gpudnn.backend.epsilon() == 1e-7
+    assert gpudnn.backend.backend() == gpudnn.config.backend() == "gpudnn"
+    model = models.Sequential([layers.Dense(2, input_shape=(8,), name="d")])
+    assert model.weights[0].path == "d/kernel"
+    with pytest.raises(InvalidInputError, match=r"reshape\(1, -1\)"):
+        model.predict(np.ones(8, np.float32), verbose=0)  # one sample given as a vector
+    with pytest.raises(InvalidInputError, match="activity_regularizer"):
+        layers.Dense(2, activity_regularizer="l2")

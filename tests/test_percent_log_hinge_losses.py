@@ -114,3 +114,17 @@ def test_a_binary_classifier_learns_with_a_hinge_and_tanh_output(loss):
     history = model.fit(x, y, epochs=30, batch_size=32, verbose=0).history
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert np.mean(np.sign(model.predict(x, verbose=0)[:, 0]) == y) > 0.95
+
+
+def test_keras_loss_functions_give_each_sample_and_compile_as_their_class():
+    y_true, y_pred = [[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]]
+    np.testing.assert_allclose(losses.mean_squared_error(y_true, y_pred), [0.5, 1.0])
+    assert losses.mse([0.0, 1.0], [1.0, 1.0]) == pytest.approx(0.5)  # one sample: a float
+    np.testing.assert_allclose(losses.binary_crossentropy([[1.0]], [[0.9]]), [-np.log(0.9)],
+                               rtol=1e-6)
+    np.testing.assert_allclose(losses.huber([[0.0]], [[3.0]], delta=2.0), [2 * 3 - 2])
+    model = models.Sequential([layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer="sgd", loss=losses.mean_absolute_error)
+    assert type(model.loss) is losses.MeanAbsoluteError
+    with pytest.raises(gpudnn.errors.InvalidInputError, match="function of your own"):
+        model.compile(optimizer="sgd", loss=lambda y_true, y_pred: 0.0)

@@ -12,14 +12,20 @@ at import) when it builds; otherwise plain :class:`NumpyBackend`, with one warni
 
 import warnings
 
-from ..config import env_flag
+from ..config import backend, env_flag, floatx, set_floatx  # noqa: F401 (Keras's keras.backend.*)
 from ..errors import DeviceUnavailableError, InvalidInputError, KernelCompileError
 from ..utils.naming import clear_session  # Keras's keras.backend.clear_session
 from .base import ACTIVATION_KINDS, EPSILON, LOSS_KINDS, Backend
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "NumpyBackend", "backend_for", "clear_session", "cpu_backend",
-           "cuda_problem", "parse_device", "ACTIVATION_KINDS", "LOSS_KINDS", "EPSILON"]
+           "cuda_problem", "parse_device", "ACTIVATION_KINDS", "LOSS_KINDS", "EPSILON",
+           "backend", "floatx", "set_floatx", "epsilon"]
+
+
+def epsilon():
+    """Keras's ``keras.backend.epsilon()``: the fuzz factor of the losses' clips, 1e-7."""
+    return EPSILON
 
 _backends = {}
 

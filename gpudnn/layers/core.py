@@ -38,11 +38,15 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, input_shape=None, input_dim=None,
-                 name=None, dtype=None):
+                 kernel_constraint=None, bias_constraint=None, activity_regularizer=None,
+                 input_shape=None, input_dim=None, name=None, dtype=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
         units = int(units)
+        if activity_regularizer is not None:
+            raise InvalidInputError(
+                "Dense activity_regularizer is not supported by gpudnn (a penalty on the "
+                "layer's outputs); penalize its weights with kernel_regularizer, or leave it out")
         super().__init__(name=name, input_shape=input_shape if input_dim is None else input_dim,
                          dtype=dtype)
         self.units = units

@@ -43,10 +43,16 @@ float (computed in float64), has ``get_config()``, and round-trips through ``ser
 ``deserialize``.
 """
 
+from ..errors import InvalidInputError
 from ..utils.identifiers import from_serialized, instance, serialized
 from .base import REDUCTION, REDUCTIONS, TRAINABLE_REDUCTIONS, Loss
 from .probabilistic import (BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, Poisson,
                             SparseCategoricalCrossentropy)
+from .functions import (CLASS_OF, binary_crossentropy, categorical_crossentropy, hinge, huber,
+                        kl_divergence, kld, log_cosh, mae, mape, mean_absolute_error,
+                        mean_absolute_percentage_error, mean_squared_error,
+                        mean_squared_logarithmic_error, mse, msle, poisson,
+                        sparse_categorical_crossentropy, squared_hinge)
 from .hinge import Hinge, SquaredHinge
 from .regression import (Huber, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
                          MeanSquaredError, MeanSquaredLogarithmicError)
@@ -55,7 +61,11 @@ __all__ = ["Loss", "REDUCTION", "REDUCTIONS", "TRAINABLE_REDUCTIONS", "MeanSquar
            "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
            "Huber", "LogCosh", "KLDivergence", "Poisson", "Hinge", "SquaredHinge",
            "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-           "get", "serialize", "deserialize"]
+           "get", "serialize", "deserialize", "mean_squared_error", "mean_absolute_error",
+           "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "huber",
+           "log_cosh", "kl_divergence", "poisson", "hinge", "squared_hinge",
+           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "mse", "mae", "mape", "msle", "kld"]
 
 _CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, LogCosh,
                                           KLDivergence, Poisson, BinaryCrossentropy,
@@ -90,6 +100,16 @@ def get(identifier):
     """A Loss from a name, a Loss class, a Loss instance or a serialized dict."""
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if callable(identifier) and not isinstance(identifier, type) and \
+            not isinstance(identifier, Loss):
+        cls = CLASS_OF.get(identifier)
+        if cls is None:
+            raise InvalidInputError(
+                f"loss {identifier!r} is a function of your own: gpudnn computes a loss and its "
+                f"gradient with device kernels, so it takes one of its own losses, by name "
+                f"('mse', 'binary_crossentropy', ...), as a gpudnn.losses object or function "
+                f"(losses.mean_squared_error)")
+        return cls()
     return instance("loss", identifier, _BY_NAME, Loss)
 
 

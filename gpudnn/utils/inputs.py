@@ -63,7 +63,12 @@ def check_feature_shape(shape, input_shape, what="x", any_rank=False):
         return
     input_dim = None if input_shape is None else input_shape[0]
     if len(shape) != 2:
-        fix = (f"{what}.reshape(len({what}), -1)" if len(shape) > 2 else f"{what}.reshape(-1, 1)")
+        if len(shape) > 2:
+            fix = f"{what}.reshape(len({what}), -1)"
+        elif input_dim is not None and input_dim > 1 and shape[0] == input_dim:
+            fix = f"{what}.reshape(1, -1) (one sample of {input_dim} features)"
+        else:
+            fix = f"{what}.reshape(-1, 1) (one feature per sample)"
         raise InvalidInputError(
             f"{what} has shape {shape} but Dense networks take a matrix (samples, features); "
             f"reshape it with {fix}")
