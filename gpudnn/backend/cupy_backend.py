@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, KernelCompileError
 from ..config import env_flag
-from .base import Backend, dropout_threshold
+from .base import ACTIVATION_KINDS, Backend, dropout_threshold
 from .cupy_noise import CupyNoise
 from .cupy_losses import CCE_STEP_THREADS, CupyLosses  # noqa: F401 (tests read it here)
 from .cupy_metrics import CupyMetrics
@@ -43,9 +43,7 @@ from .tf32 import enable_tf32, tf32_enabled  # noqa: F401 (gpudnn.backend.cupy_b
 #: the CPU reference's operation for operation (the updates are memory-bound: FMA buys nothing).
 KERNEL_OPTIONS = ("--fmad=false",)
 
-_ELEMENTWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
-                            "softplus", "softsign", "hard_sigmoid", "relu6", "exponential",
-                            "silu", "gelu")
+_ELEMENTWISE_ACTIVATIONS = tuple(kind for kind in ACTIVATION_KINDS if kind != "softmax")
 #: The dtypes the vector forms of kernels load 16 bytes at a time (4 float32, 2 float64).
 _VECTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -29,7 +29,7 @@ from ..dtype_policies import is_half
 from ..errors import KernelCompileError
 from . import host_kernels, native_routing
 from .mixed_precision import is_half_cast
-from .base import dropout_threshold, smoothing_terms
+from .base import ACTIVATION_KINDS, dropout_threshold, smoothing_terms
 from .native_metrics import NativeMetrics
 from .native_normalization import NativeBatchNorm
 from .native_noise import NativeNoise
@@ -38,8 +38,7 @@ from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
-_ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus",
-                "softsign", "hard_sigmoid", "relu6", "exponential", "silu", "gelu")
+_ELEMENTWISE = tuple(kind for kind in ACTIVATION_KINDS if kind != "softmax")
 _WITH_ALPHA = ("leaky_relu", "elu")
 #: without a bias, NumPy's: linear (a copy) and the activations left to it (native_routing)
 _UNBIASED_NUMPY = ("linear",) + native_routing.LIBM_FORWARD
