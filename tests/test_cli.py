@@ -184,7 +184,7 @@ def test_bad_flags_are_argparse_errors(argv, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; valid optimizer names are"),
-    (["compare", "activations", "--choices", "relu", "swish"], "unknown activation 'swish'"),
+    (["compare", "activations", "--choices", "relu", "mish"], "unknown activation 'mish'"),
     (["compare", "optimizers", "--lr", "-1"], "learning_rate must be a positive"),
     (["lr", "--optimizer", "adadelta"], "unknown optimizer 'adadelta'"),
 ])

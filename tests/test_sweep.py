@@ -68,7 +68,7 @@ def _assert_png(path):
     (["--learning-rates", "1e-1:1e-4:log:4"], "the range is empty"),
     (["--learning-rates", "1e-4:1e-1:cubic:4"], "LOW:HIGH:log:N"),
     (["--learning-rates", ","], "is empty"),
-    (["--activations", "swish"], "swish"),
+    (["--activations", "mish"], "mish"),
     (["--search", "optuna"], "give --samples"),
     (["--gpus-per-trial", "2"], "at most 1"),
     (["--gpus-per-trial", "0.25"], "needs a GPU"),
