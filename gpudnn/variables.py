@@ -196,6 +196,8 @@ def apply_gradients(optimizer, grads_and_vars):
         for v, g in zip(variables, grads):
             backend.copy_into(model.grads[v._owner[1]:v._owner[2]].reshape(v.shape), g)
         optimizer.apply(backend, model.params, model.grads)
+        for param, constraint in model._constrained():  # Keras's optimizer.apply projects too
+            constraint.apply(backend, param)
         return
     key = tuple(id(v) for v in variables)
     group = getattr(optimizer, "_group", None)

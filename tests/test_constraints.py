@@ -143,3 +143,24 @@ def test_an_axis_the_weight_lacks_is_refused_before_any_weight_moves():
         model.fit(x, y, epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_apply_gradients_projects_as_train_on_batch():
+    """A custom loop (gradients, then apply_gradients on the model's weights) equals
+    train_on_batch, constraints included (Keras's optimizer.apply projects)."""
+    x, y = data()
+    y = y[:, :3]
+    results = []
+    for custom in (False, True):
+        gpudnn.set_seed(0)
+        model = models.Sequential([layers.Dense(3, input_shape=(6,), kernel_constraint="non_neg")])
+        model.compile(optimizer=optimizers.SGD(0.5), loss="mse")
+        if custom:
+            grads = model.gradients(x, y)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        else:
+            model.train_on_batch(x, y)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert results[1][0].min() >= 0

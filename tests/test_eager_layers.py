@@ -76,3 +76,17 @@ def test_bad_data_is_refused(data, message):
     dense(np.ones((1, 3), np.float32))
     with pytest.raises(InvalidInputError, match=message):
         dense(data)
+
+
+def test_noise_is_new_at_each_call_and_mixed_models_use_their_latest_weights():
+    dropout = layers.Dropout(0.5)
+    first = dropout(np.ones((4, 16), np.float32), training=True)
+    assert not np.array_equal(first, dropout(np.ones((4, 16), np.float32), training=True))
+    pytest.importorskip("ml_dtypes")
+    x = features(64)
+    gpudnn.set_seed(0)
+    model = models.Sequential([gpudnn.Input((3,)), layers.Dense(1, dtype="mixed_bfloat16")])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.ones((64, 1), np.float32), epochs=1, batch_size=64, verbose=0)
+    np.testing.assert_allclose(model.layers[0](x[:3]), model.predict(x[:3], verbose=0),
+                               rtol=1e-2)

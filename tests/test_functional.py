@@ -400,3 +400,12 @@ def test_data_as_dicts_keyed_by_the_input_and_output_names():
         model.fit({"feat": x}, y, verbose=0)
     with pytest.raises(InvalidInputError, match="'out'"):
         model.evaluate(x, {"outputs": y}, verbose=0)
+
+
+def test_a_dict_y_is_keyed_by_a_nested_output_models_name():
+    inputs = gpudnn.Input((3,), name="x_in")
+    inner = models.Sequential([layers.Dense(2, name="d2")], name="inner")
+    model = gpudnn.Model(inputs, inner(inputs))
+    model.compile(optimizer="sgd", loss="mse", metrics=[gpudnn.losses.mae])
+    history = model.fit({"x_in": np.ones((4, 3))}, {"inner": np.ones((4, 2))}, verbose=0).history
+    assert sorted(history) == ["loss", "mean_absolute_error"]

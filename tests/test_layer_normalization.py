@@ -99,6 +99,8 @@ def test_dx_may_be_dy_and_each_output_is_optional():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_compiled_cpu_backend_gives_numpys_results(compiled, dtype):
+    """It inherits NumPy's row ops (NumPy's row-wise passes are the fast form on a CPU): this
+    holds it to them should it get kernels of its own."""
     x, gamma, beta = inputs(dtype, n=64, k=33)
     dy = np.random.default_rng(4).standard_normal(x.shape).astype(dtype)
     results = []

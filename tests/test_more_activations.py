@@ -103,3 +103,10 @@ def test_a_mixed_policy_trains_with_them(kind):
     m.compile(optimizer="adam", loss="mse")
     history = m.fit(x, y, epochs=10, batch_size=16, verbose=0).history["loss"]
     assert np.isfinite(history).all() and history[-1] < history[0]
+
+
+def test_dense_keeps_a_bounded_number_of_preactivation_buffers():
+    m = model("gelu", as_layer=False, dtype="float32")
+    for n in range(1, 20):
+        m.predict(np.ones((n, 3), np.float32), verbose=0)
+    assert len(m.layers[0].__dict__["_preactivations"]) <= 6

@@ -56,7 +56,8 @@ def test_epoch_scalars_as_keras_writes_them(tmp_path):
                         callbacks=[callbacks.TensorBoard(log_dir=tmp_path / "logs")])
     train, validation = events(tmp_path / "logs" / "train"), events(tmp_path / "logs" / "validation")
     assert [step for step, _ in train] == [0, 1, 2] == [step for step, _ in validation]
-    assert set(train[0][1]) == {"epoch_loss", "epoch_accuracy"}
+    assert set(train[0][1]) == {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}
+    assert train[0][1]["epoch_learning_rate"] == pytest.approx(0.001)  # Adam's, as Keras logs
     assert set(validation[0][1]) == {"epoch_loss", "epoch_accuracy"}
     np.testing.assert_allclose([s["epoch_loss"] for _, s in train], history.history["loss"],
                                rtol=1e-6)

@@ -20,7 +20,7 @@ NumPy (CPU) or CuPy (GPU). Conventions, shared by every backend:
   ``hyper[1]`` the decay ``lr * weight_decay`` (applied first, ``param -= param * decay``),
   ``hyper[2:]`` op-specific factors. The host computes them in double precision.
 
-Activation kinds: ``linear sigmoid tanh relu leaky_relu elu softmax`` (``alpha`` is used by
+Activation kinds: ``ACTIVATION_KINDS`` (``alpha`` is used by
 ``leaky_relu`` and ``elu``). Loss kinds: ``mse mae bce cce bce_logits cce_logits huber
 log_cosh kld poisson mape msle hinge squared_hinge`` (the ``_logits`` kinds take raw scores x; the others predictions p:
 probabilities for bce, cce and kld, rates for poisson, real numbers for the regression kinds). The loss ops' ``smoothing`` argument is the kind's one parameter: the label
@@ -216,6 +216,8 @@ class Backend(LossScaleOps, ForeignArrays, DeviceTotals, BatchStaging, NoiseOps,
     @abstractmethod
     def activation_backward(self, kind, y, dy, out, alpha=0.0):
         """``out = dL/dx`` from the retained output ``y = f(x)`` and ``dy = dL/dy``; all (n, k).
+        For the kinds of ``FROM_INPUT`` (silu, gelu) ``y`` is the input x instead (their
+        derivative is not a function of the output; numpy_more_activations.py has the math).
 
         relu ``dy * (y > 0)``; leaky_relu ``dy * (y > 0 ? 1 : alpha)``; elu ``dy * (y > 0 ? 1 :
         y + alpha)``; sigmoid ``dy * y * (1 - y)``; tanh ``dy * (1 - y*y)``; linear ``dy``;

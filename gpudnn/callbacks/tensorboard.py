@@ -67,6 +67,9 @@ class TensorBoard(Callback):
         logs = logs or {}
         train = {f"epoch_{k}": float(v) for k, v in logs.items()
                  if not k.startswith("val_") and _is_scalar(v)}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and _is_scalar(getattr(optimizer, "learning_rate", None)):
+            train["epoch_learning_rate"] = float(optimizer.learning_rate)  # as Keras, always
         validation = {f"epoch_{k[4:]}": float(v) for k, v in logs.items()
                       if k.startswith("val_") and _is_scalar(v)}
         if train:

@@ -18,6 +18,10 @@ from ..errors import InvalidInputError
 from .base import Layer
 
 
+#: Pre-activation buffers a Dense keeps (one per batch size in use, as the model's workspaces)
+_PREACTIVATION_BUFFERS = 6
+
+
 class Dense(Layer):
     """Fully connected layer ``f(x W + b)``.
 
@@ -38,7 +42,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, activity_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  input_shape=None, input_dim=None, name=None, dtype=None):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise InvalidInputError(f"Dense units must be a positive integer, not {units!r}")
@@ -106,6 +110,8 @@ class Dense(Layer):
         backend = backend.unrecorded()  # allocated once, outside a recorded step's calls
         key = (id(backend), out.shape, str(out.dtype))
         if key not in buffers:
+            while len(buffers) >= _PREACTIVATION_BUFFERS:  # the oldest first (a recorded step
+                buffers.pop(next(iter(buffers)))  # keeps its own by reference)
             buffers[key] = backend.empty(out.shape, out.dtype)
         return buffers[key]
 

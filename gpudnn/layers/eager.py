@@ -68,17 +68,24 @@ def call(layer, inputs, training=None):
     if layer._backend is None or any(v is None for v in views):
         bind_standalone(layer, layer._backend or current_backend())
     be = layer._backend
+    owner = layer.__dict__.get("_weights_model")
+    model = owner() if owner is not None else None
+    if model is not None and getattr(model, "built", False):
+        model._refresh_half_weights()  # its 16-bit copies follow the latest update
     training = bool(training)
     if layer.identity_in(training):
         return x.copy()
     x_dev = be.from_host(x)
     out = be.empty((x.shape[0], layer.units), x.dtype)
     if layer.stochastic:
-        step = be.zeros((1,), np.int64) if training else None
-        if training:
-            layer.forward(be, x_dev, out, step)
-        else:
+        if not training:
             return x.copy()
+        step = layer.__dict__.get("_eager_step")
+        if step is None or layer.__dict__.get("_eager_backend") is not be:
+            step = layer._eager_step = be.zeros((1,), np.int64)
+            layer._eager_backend = be
+        layer.forward(be, x_dev, out, step)
+        be.increment(step)  # the next call draws new noise, as Keras's seed generator does
     elif layer.mode_dependent:
         layer.forward(be, x_dev, out, training=training and layer.trainable)
     else:

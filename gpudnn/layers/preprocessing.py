@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..utils.py_dataset import PyDataset
+from ..variables import Variable
 from .base import Layer
 
 #: the variance's floor: sqrt(1e-14) = 1e-7, Keras's backend.epsilon() under its square root
@@ -84,12 +85,6 @@ class _Affine(Layer):
 
 
 class Normalization(_Affine):
-    accepts_any_rank = True
-
-    @property
-    def elementwise(self):
-        return self.axis is None
-
     """Shifts and scales each feature to mean 0 and variance 1 by statistics given or learned
     with :meth:`adapt` (see the module docstring).
 
@@ -99,6 +94,12 @@ class Normalization(_Affine):
             Given, they are constants of the layer (no weights), as in Keras.
         invert: False (True, the inverse map, is refused).
     """
+
+    accepts_any_rank = True
+
+    @property
+    def elementwise(self):
+        return self.axis is None
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, name=None,
                  input_shape=None, dtype=None):
@@ -155,22 +156,26 @@ class Normalization(_Affine):
 
     @property
     def mean(self):
-        """The mean the layer normalizes by: its weight once bound, the adapted one before
-        (Keras's ``layer.mean`` after ``adapt``), or the one given; None before adapt."""
-        return self._statistic(self._mean_view, 0, self.input_mean)
+        """The mean the layer normalizes by, as a Variable (``.numpy()``, ``np.array(...)``):
+        its weight once bound, the adapted one before (Keras's ``layer.mean`` after
+        ``adapt``), or the one given; None before adapt."""
+        return self._statistic("mean", self._mean_view, 0, self.input_mean)
 
     @property
     def variance(self):
         """The variance, as ``mean``."""
-        return self._statistic(self._variance_view, 1, self.input_variance)
+        return self._statistic("variance", self._variance_view, 1, self.input_variance)
 
-    def _statistic(self, view, index, given):
+    def _statistic(self, name, view, index, given):
+        path = f"{self.name}/{name}"
         if view is not None:
-            return view
-        if self._adapted is not None:
-            shape = (self.input_dim,) if self.axis == -1 else ()
-            return self._adapted[index].astype(self.variable_dtype).reshape(shape)
-        return given
+            return Variable.view_of(self._backend, view, path, None, 0, 0)
+        values = given if self._adapted is None else self._adapted[index]
+        if values is None:
+            return None
+        shape = (self.input_dim,) if self.axis == -1 and self.input_dim else values.shape
+        return Variable(np.asarray(values, self.variable_dtype).reshape(shape), name=path,
+                        trainable=False, device="cpu")
 
     def bind(self, params, grads):
         if params:

@@ -33,7 +33,8 @@ chain of the loss's and the activation's derivatives: after a softmax (categoric
 ``(sigmoid(x) - t) / (n k)``.
 
 Per-sample weights (Keras 3's ``sample_weight``): with L_i the loss of sample i alone (the mean
-over its outputs for MSE, MAE, Huber, LogCosh, Poisson and binary cross-entropy, the sum over its
+over its outputs for MSE, MAE, MAPE, MSLE, Huber, LogCosh, Poisson, the hinges and binary
+cross-entropy, the sum over its
 classes for the categorical ones and KLDivergence) and w_i its weight, the weighted loss is ``sum_i
 w_i L_i / n``: Keras's ``sum_over_batch_size`` divides by the number of samples, not by the sum of
 the weights.

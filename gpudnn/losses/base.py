@@ -25,8 +25,8 @@ _HOST = NumpyBackend()  # the standalone ``loss(y_true, y_pred)`` computes here,
 class Loss(Configurable, Watched):
     """Base class. ``kind`` is the backend's loss kind (see gpudnn.backend.base)."""
 
-    #: backend loss kind: ``mse``, ``mae``, ``huber``, ``log_cosh``, ``kld``, ``poisson``,
-    #: ``bce``, ``cce``, ``bce_logits`` or ``cce_logits``
+    #: backend loss kind: one of gpudnn.backend.LOSS_KINDS (``mse``, ``mape``, ``hinge``,
+    #: ``bce``, ``cce_logits``, ...)
     kind = None
     #: the output activation whose derivative is fused into this loss's gradient (None: none)
     fused_activation = None

@@ -24,6 +24,7 @@ def _function(cls, doc):
     def loss(y_true, y_pred):
         return _per_sample(cls, y_true, y_pred)
     loss.__doc__ = doc
+    loss.__name__ = loss.__qualname__ = cls.default_name  # Keras's function names
     CLASS_OF[loss] = cls
     return loss
 

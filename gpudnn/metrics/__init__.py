@@ -58,6 +58,8 @@ _BY_NAME = {**_CLASSES, **{cls.default_name: cls for cls in _CLASSES.values()},
             "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
             "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
             "kld": KLDivergence, "KLD": KLDivergence, "log_cosh": LogCoshError}
+#: where Keras's loss functions live (losses.mean_absolute_error as a metric is its class)
+_LOSS_FUNCTIONS = "gpudnn.losses.functions"
 #: Every name ``get`` knows, with its class (compile lists them in its errors).
 NAMES = dict(_BY_NAME)
 
@@ -73,6 +75,9 @@ def get(identifier):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    if callable(identifier) and getattr(identifier, "__module__", "") == _LOSS_FUNCTIONS and \
+            getattr(identifier, "__name__", None) in _BY_NAME:  # metrics=[losses.mae], as Keras
+        return _BY_NAME[identifier.__name__]()
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier)
         if cls is None:

@@ -17,13 +17,21 @@ def columns(line_length=None, show_trainable=False):
     cols = COLUMNS + ((TRAINABLE,) if show_trainable else ())
     if line_length is None:
         return cols
-    if isinstance(line_length, bool) or not isinstance(line_length, int) or line_length < 40:
-        raise InvalidInputError(f"summary line_length must be an int >= 40, not {line_length!r}")
+    minimum = [8] + [len(title) for title, _, _ in cols[1:]]  # the narrowest readable table
+    least = sum(w + 3 for w in minimum) + 1
+    if isinstance(line_length, bool) or not isinstance(line_length, int) or \
+            line_length < least:
+        raise InvalidInputError(f"summary line_length must be an int >= {least} (for these "
+                                f"columns), not {line_length!r}")
     natural = sum(width + 3 for _, width, _ in cols) + 1
     scale = line_length / natural
-    widths = [max(len(title) if i else 8, int(width * scale)) for i, (title, width, _)
-              in enumerate(cols)]
+    widths = [max(low, int(width * scale)) for low, (_, width, _) in zip(minimum, cols)]
     widths[0] += line_length - (sum(w + 3 for w in widths) + 1)  # the rest to the first
+    if widths[0] < minimum[0]:  # the others took too much: narrow the widest of them
+        for _ in range(minimum[0] - widths[0]):
+            j = max(range(1, len(widths)), key=lambda i: widths[i] - minimum[i])
+            widths[j] -= 1
+            widths[0] += 1
     return tuple((title, width, align) for (title, _, align), width in zip(cols, widths))
 
 
@@ -44,6 +52,7 @@ def _row(cols, cells, edge):
 
 
 def _wrap(text, width):
+    width = max(width, 1)
     words, lines = text.split(" "), [""]
     for word in words:
         while len(word) > width:  # a word longer than the column is cut, as rich folds it

@@ -77,9 +77,9 @@ def unwrap_named(model, data, which):
     if which == "x":
         source = getattr(model, "_input", None)
         name = source.name if source is not None else None
-    else:
-        leaves = model._leaf_layers
-        name = leaves[model._output_index].name if leaves else None
+    else:  # the output layer of model.layers (a nested model's own name, as Keras's)
+        outer = model.layers
+        name = outer[-1].name if outer else None
     if len(data) == 1 and (name is None or next(iter(data)) == name):
         return next(iter(data.values()))
     expected = f"{{{name!r}: ...}}" if name else "one entry"
