@@ -110,3 +110,21 @@ def test_dense_keeps_a_bounded_number_of_preactivation_buffers():
     for n in range(1, 20):
         m.predict(np.ones((n, 3), np.float32), verbose=0)
     assert len(m.layers[0].__dict__["_preactivations"]) <= 6
+
+
+def test_relu_layer_arguments_map_to_gpudnns_kinds():
+    x = np.array([[-2.0, 3.0, 8.0]], np.float32)
+    np.testing.assert_array_equal(layers.ReLU(max_value=6)(x), [[0, 3, 6]])
+    np.testing.assert_allclose(layers.ReLU(negative_slope=0.1)(x), [[-0.2, 3, 8]], rtol=1e-6)
+    again = layers.deserialize(layers.serialize(layers.ReLU(max_value=6.0)))
+    assert again.activation_spec.kind == "relu6"
+    for bad in ({"max_value": 2}, {"threshold": 1.0}, {"max_value": 6, "negative_slope": 0.1}):
+        with pytest.raises(gpudnn.errors.InvalidInputError, match="ReLU"):
+            layers.ReLU(**bad)
+
+
+def test_the_learning_rate_takes_kerass_variable_calls():
+    optimizer = gpudnn.optimizers.Adam(1e-3)
+    assert optimizer.learning_rate.numpy() == np.float32(1e-3)
+    optimizer.learning_rate.assign(5e-4)
+    assert optimizer.learning_rate == 5e-4 and type(optimizer.get_config()["learning_rate"]) is float

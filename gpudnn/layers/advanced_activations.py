@@ -76,13 +76,32 @@ class ELU(_SlopeActivation):
 
 
 class ReLU(Activation):
-    """``max(x, 0)`` as a layer."""
+    """``max(x, 0)`` as a layer, with Keras's arguments where gpudnn has their activation:
+    ``max_value=6`` is relu6, ``negative_slope=a`` (without max_value) is leaky_relu(a); other
+    combinations (and any ``threshold``) are refused with the reason."""
 
-    def __init__(self, name=None, input_shape=None, dtype=None):
-        super().__init__(Spec("relu"), name=name, input_shape=input_shape, dtype=dtype)
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None,
+                 input_shape=None, dtype=None):
+        slope = _slope(negative_slope, "ReLU negative_slope")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold:
+            raise InvalidInputError(f"ReLU threshold={threshold!r} is not supported (gpudnn's "
+                                    f"relu kinds switch at 0); leave threshold=0")
+        if max_value is None:
+            spec = Spec("leaky_relu", slope) if slope else Spec("relu")
+        elif max_value == 6 and not slope and not isinstance(max_value, bool):
+            spec = Spec("relu6")
+        else:
+            raise InvalidInputError(
+                f"ReLU(max_value={max_value!r}, negative_slope={negative_slope!r}) is not "
+                f"supported: gpudnn has max(x, 0), relu6 (max_value=6) and leaky_relu "
+                f"(negative_slope without max_value)")
+        super().__init__(spec, name=name, input_shape=input_shape, dtype=dtype)
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope = slope
 
     def get_config(self):
-        return Layer.get_config(self)
+        return {**Layer.get_config(self), "max_value": self.max_value,
+                "negative_slope": self.negative_slope, "threshold": 0.0}
 
 
 class Softmax(Activation):

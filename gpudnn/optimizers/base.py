@@ -53,6 +53,26 @@ def _optional_nonnegative(value, what):
 _QUIET = {("use_ema", False), ("ema_momentum", 0.99)}
 
 
+class LearningRate(float):
+    """An optimizer's learning rate as a Python float that also answers the calls Keras code
+    makes on Keras's learning-rate Variable: ``assign(value)`` (sets the optimizer's rate, as
+    ``optimizer.learning_rate = value`` does) and ``numpy()``."""
+
+    def __new__(cls, value, optimizer):
+        rate = super().__new__(cls, value)
+        rate._optimizer = weakref.ref(optimizer)
+        return rate
+
+    def assign(self, value):
+        self._optimizer().learning_rate = value
+
+    def numpy(self):
+        return np.float32(self)
+
+    def __reduce__(self):  # copies and pickles are the plain number
+        return (float, (float(self),))
+
+
 class Optimizer(OptimizerOptions, Watched):
     """Base class. Subclasses set ``slot_names``, ``hyper_size`` and implement ``_update`` (and
     ``_step_size`` / ``_extras`` when the step size is not the learning rate)."""
@@ -108,7 +128,9 @@ class Optimizer(OptimizerOptions, Watched):
     # ------------------------------------------------------------------ learning rate
     @property
     def learning_rate(self):
-        """The learning rate of the next step: the schedule at ``step_count``, or the float."""
+        """The learning rate of the next step: the schedule at ``step_count``, or the float;
+        a float that also takes Keras's Variable calls, ``optimizer.learning_rate.assign(v)``
+        and ``.numpy()``."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             value = real_number(self._learning_rate(self.step_count))
             if value is None or not 0 <= value < math.inf:
@@ -116,8 +138,8 @@ class Optimizer(OptimizerOptions, Watched):
                     f"the learning-rate schedule {self._learning_rate!r} gave "
                     f"{self._learning_rate(self.step_count)!r} at step {self.step_count}; a "
                     f"learning rate must be a finite number >= 0")
-            return float(value)
-        return self._learning_rate
+            return LearningRate(value, self)
+        return LearningRate(self._learning_rate, self)
 
     @learning_rate.setter
     def learning_rate(self, value):
