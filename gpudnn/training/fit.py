@@ -214,7 +214,7 @@ def _fit_epochs(model, data, epochs, verbose, cbs, shuffle, initial_epoch, val, 
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
-            if verbose:
+            if verbose and epochs > 1:  # Keras prints no "Epoch 1/1"
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             logs = train_epoch(model, data, epoch, verbose, shuffle, cbs, watch, interrupted,
                                val if validates(epoch) else None, record)
