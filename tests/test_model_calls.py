@@ -278,3 +278,15 @@ def test_keras_backend_names_variable_paths_and_clear_refusals():
         model.predict(np.ones(8, np.float32), verbose=0)  # one sample given as a vector
     with pytest.raises(InvalidInputError, match="activity_regularizer"):
         layers.Dense(2, activity_regularizer="l2")
+
+
+def test_an_unbuilt_model_summary_prints_keras_unbuilt_rows():
+    model = models.Sequential([layers.Dense(3, name="a"), layers.Dense(1, name="b")])
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = lines[0]
+    assert text.count("0 (unbuilt)") == 2 and "│ ?" in text and "Total params: 0 " in text
+    model.build((None, 4))
+    lines.clear()
+    model.summary(print_fn=lines.append)
+    assert "(unbuilt)" not in lines[0] and "Total params: 19 " in lines[0]

@@ -337,8 +337,8 @@ class ModelStructure(nesting.Nestable):
                 show_trainable=False, layer_range=None):
         """Print Keras's summary table (layer, output shape, parameter count, totals), with
         Keras's options (models/summary.py); ``positions`` is accepted and the columns keep
-        their proportions. ``print_fn`` gets the whole text once, as Keras 3 gives it."""
-        self._require_built("summary")
+        their proportions. ``print_fn`` gets the whole text once, as Keras 3 gives it. An
+        unbuilt model's rows read ``?`` and ``0 (unbuilt)``, as Keras 3's."""
         text = summary_text(self, line_length, show_trainable, layer_range, expand_nested)
         (print_fn or print)(text)
 

@@ -83,6 +83,16 @@ def _layer_cell(layer):
     return f"{layer.name} ({type(layer).__name__}{shown})"
 
 
+def _layer_count(layer):
+    """The parameters a layer has now, or None when it is not built (no weights yet)."""
+    if getattr(layer, "built", True) is False:
+        views = getattr(layer, "parameter_views", lambda: [])()
+        if not views or any(view is None for view in views):
+            return None
+        return sum(int(view.size) for view in views)
+    return layer.count_params()
+
+
 def _rows(layers, expand_nested, depth=0):
     """``(layer, indent)`` of each row: the layers, and with ``expand_nested`` each nested
     model's layers after it, one level deeper."""
@@ -122,20 +132,30 @@ def summary_text(model, line_length=None, show_trainable=False, layer_range=None
              _row(cols, [title for title, _, _ in cols], "┃"),
              _rule(cols, "┡", "━", "╇", "┩")]
     rows = list(_rows(_in_range(model.layers, layer_range), expand_nested))
-    shapes = model._output_shapes()
+    shapes = model._output_shapes() if model.built else {}
     for i, (layer, depth) in enumerate(rows):
         if i:
             lines.append(_rule(cols, "├", "─", "┼", "┤"))
-        # the graph's shape; an InputLayer has its own; a nested model's inner layers are flat
-        shape = shapes.get(id(layer), getattr(layer, "shape", (None, layer.units)))
-        cells = ["└ " * depth + _layer_cell(layer), str(shape), f"{layer.count_params():,}"]
+        count = _layer_count(layer)
+        if model.built or getattr(layer, "built", False) and count is not None:
+            # the graph's shape; an InputLayer has its own; a nested model's inner layers flat
+            shape = str(shapes.get(id(layer), getattr(layer, "shape", (None, layer.units))))
+        else:
+            shape = "?"  # Keras's unbuilt row
+        params = "0 (unbuilt)" if count is None else f"{count:,}"
+        cells = ["└ " * depth + _layer_cell(layer), shape, params]
         if show_trainable:
-            cells.append(("Y" if layer.trainable else "N") if layer.count_params() else "-")
+            cells.append(("Y" if layer.trainable else "N") if count else "-")
         lines.append(_row(cols, cells, "│"))
     lines.append(_rule(cols, "└", "─", "┴", "┘"))
-    total = model.count_params()
-    trainable = sum(view.size for (_, _, view), on in zip(model._views(), model._view_trainable())
-                    if on)
+    if model.built:
+        total = model.count_params()
+        trainable = sum(view.size for (_, _, view), on
+                        in zip(model._views(), model._view_trainable()) if on)
+    else:  # the weights layers have already (an adapted Normalization), as Keras counts them
+        total = sum(_layer_count(layer) or 0 for layer in model.layers)
+        trainable = sum(int(v.value.size) for layer in model.layers
+                        for v in getattr(layer, "trainable_weights", []))
     itemsize = model.dtype.itemsize
     lines += [f" Total params: {total:,} ({_bytes(total * itemsize)})",
               f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})",
