@@ -143,9 +143,10 @@ class Loops:
                                     "that is already exhausted?)")
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for x as a host NumPy array (samples, outputs); x as fit takes it
-        (a generator's batches may be x alone); ``callbacks``: their predict hooks run."""
+        (a generator's batches may be x alone); ``callbacks``: their predict hooks run.
+        ``verbose`` as Keras's: "auto" (1) draws the progress bar, 0 is silent."""
         verbose = _verbosity(verbose)
         self._check_weights_here("predict()", training=False)
         data = adapt(self, "predict", x, batch_size=_batch_size(batch_size),
