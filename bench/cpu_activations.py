@@ -1,4 +1,4 @@
-"""Why the compiled CPU backend leaves tanh, sigmoid, elu, selu and softplus to NumPy
+"""Why the compiled CPU backend leaves tanh, sigmoid, elu, selu, softplus, exponential and silu to NumPy
 (gpudnn/backend/native_routing.py): each activation's forward and backward pass at (batch,
 width) float32, by its compiled kernel (the CUDA body built for the host) and by NumPy, side by
 side in one run.
@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-KINDS = ("relu", "sigmoid", "tanh", "elu", "selu", "softplus")
+KINDS = ("relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "hard_sigmoid", "relu6",
+         "exponential", "silu", "gelu")
 
 
 def kernel_calls(be, kind, z, bias, out, y, dy, dx):

@@ -159,8 +159,8 @@ dx = dy * (s * s);
 dx = dy * ((y > (T)0 && y < (T)1) ? (T)((T)1 / (T)6) : (T)0);
 
 // kernel: relu6_bwd | in: T y, T dy | out: T dx
-// dx = dy where 0 < y < 6, else 0
-dx = dy * (T)(y > (T)0 && y < (T)6);
+// dx = dy where 0 < y < 6, else 0 (a select, as hard_sigmoid_bwd: the compiler vectorizes it)
+dx = dy * ((y > (T)0 && y < (T)6) ? (T)1 : (T)0);
 
 // kernel: exponential_bwd | in: T y, T dy | out: T dx
 // dx = dy y
