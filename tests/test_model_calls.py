@@ -290,3 +290,14 @@ def test_an_unbuilt_model_summary_prints_keras_unbuilt_rows():
     lines.clear()
     model.summary(print_fn=lines.append)
     assert "(unbuilt)" not in lines[0] and "Total params: 19 " in lines[0]
+
+
+def test_unbuilt_summaries_with_a_nested_model_or_an_adapted_normalization():
+    lines = []
+    models.Sequential([models.Sequential([layers.Dense(3)]), layers.Dense(1)]).summary(
+        print_fn=lines.append)
+    assert lines[0].count("0 (unbuilt)") == 2
+    norm = layers.Normalization()
+    norm.adapt(np.ones((4, 9), np.float32))
+    models.Sequential([layers.Flatten(), norm, layers.Dense(1)]).summary(print_fn=lines.append)
+    assert "Total params: 19 " in lines[1] and "Non-trainable params: 19 " in lines[1]

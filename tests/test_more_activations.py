@@ -118,7 +118,8 @@ def test_relu_layer_arguments_map_to_gpudnns_kinds():
     np.testing.assert_allclose(layers.ReLU(negative_slope=0.1)(x), [[-0.2, 3, 8]], rtol=1e-6)
     again = layers.deserialize(layers.serialize(layers.ReLU(max_value=6.0)))
     assert again.activation_spec.kind == "relu6"
-    for bad in ({"max_value": 2}, {"threshold": 1.0}, {"max_value": 6, "negative_slope": 0.1}):
+    for bad in ({"max_value": 2}, {"threshold": 1.0}, {"max_value": 6, "negative_slope": 0.1},
+                {"negative_slope": -0.5}):
         with pytest.raises(gpudnn.errors.InvalidInputError, match="ReLU"):
             layers.ReLU(**bad)
 
@@ -126,5 +127,6 @@ def test_relu_layer_arguments_map_to_gpudnns_kinds():
 def test_the_learning_rate_takes_kerass_variable_calls():
     optimizer = gpudnn.optimizers.Adam(1e-3)
     assert optimizer.learning_rate.numpy() == np.float32(1e-3)
-    optimizer.learning_rate.assign(5e-4)
+    assert optimizer.learning_rate.assign(5e-4) == 5e-4
+    assert gpudnn.optimizers.SGD().learning_rate.assign(0.5) == 0.5  # an optimizer unreferenced
     assert optimizer.learning_rate == 5e-4 and type(optimizer.get_config()["learning_rate"]) is float

@@ -83,6 +83,8 @@ class ReLU(Activation):
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None,
                  input_shape=None, dtype=None):
         slope = _slope(negative_slope, "ReLU negative_slope")
+        if slope < 0:  # as LeakyReLU's alpha: the backward reads the slope from y's sign
+            raise InvalidInputError(f"ReLU negative_slope must be >= 0, not {negative_slope!r}")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold:
             raise InvalidInputError(f"ReLU threshold={threshold!r} is not supported (gpudnn's "
                                     f"relu kinds switch at 0); leave threshold=0")
@@ -96,8 +98,12 @@ class ReLU(Activation):
                 f"supported: gpudnn has max(x, 0), relu6 (max_value=6) and leaky_relu "
                 f"(negative_slope without max_value)")
         super().__init__(spec, name=name, input_shape=input_shape, dtype=dtype)
-        self.max_value = None if max_value is None else float(max_value)
-        self.negative_slope = slope
+        self._max_value = None if max_value is None else float(max_value)
+        self._negative_slope = slope
+
+    # read-only: the activation the layer computes is fixed when it is made
+    max_value = property(lambda self: self._max_value)
+    negative_slope = property(lambda self: self._negative_slope)
 
     def get_config(self):
         return {**Layer.get_config(self), "max_value": self.max_value,

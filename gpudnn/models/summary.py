@@ -4,7 +4,10 @@ a layer without weights), ``layer_range`` (the rows from the first layer named
 ``layer_range[0]`` to the last named ``layer_range[1]``) and ``expand_nested`` (a nested model's
 layers under it, each marked "└ ")."""
 
+import numpy as np
+
 from ..errors import InvalidInputError
+from .nesting import Nestable
 
 COLUMNS = (("Layer (type)", 31, "<"), ("Output Shape", 22, "<"), ("Param #", 13, ">"))
 #: the default table's width, its columns with their padding and borders
@@ -84,12 +87,15 @@ def _layer_cell(layer):
 
 
 def _layer_count(layer):
-    """The parameters a layer has now, or None when it is not built (no weights yet)."""
+    """The parameters a layer has now, or None when it is not built (its shapes unknown): an
+    adapted Normalization, which knows its width, counts as Keras's (built by adapt)."""
     if getattr(layer, "built", True) is False:
         views = getattr(layer, "parameter_views", lambda: [])()
-        if not views or any(view is None for view in views):
+        if views and all(view is not None for view in views):
+            return sum(int(view.size) for view in views)
+        if getattr(layer, "input_dim", None) is None or isinstance(layer, Nestable):
             return None
-        return sum(int(view.size) for view in views)
+        return sum(int(np.prod(shape)) for _, shape, *_ in layer.param_specs())
     return layer.count_params()
 
 
@@ -153,9 +159,11 @@ def summary_text(model, line_length=None, show_trainable=False, layer_range=None
         trainable = sum(view.size for (_, _, view), on
                         in zip(model._views(), model._view_trainable()) if on)
     else:  # the weights layers have already (an adapted Normalization), as Keras counts them
-        total = sum(_layer_count(layer) or 0 for layer in model.layers)
-        trainable = sum(int(v.value.size) for layer in model.layers
-                        for v in getattr(layer, "trainable_weights", []))
+        counted = [layer for layer in model.layers if _layer_count(layer) is not None]
+        total = sum(_layer_count(layer) for layer in counted)
+        trainable = sum(int(np.prod(shape)) for layer in counted if layer.trainable
+                        for name, shape, *_ in getattr(layer, "param_specs", lambda: [])()
+                        if layer.weight_trainable(name))
     itemsize = model.dtype.itemsize
     lines += [f" Total params: {total:,} ({_bytes(total * itemsize)})",
               f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})",

@@ -60,11 +60,14 @@ class LearningRate(float):
 
     def __new__(cls, value, optimizer):
         rate = super().__new__(cls, value)
-        rate._optimizer = weakref.ref(optimizer)
+        rate._optimizer = optimizer  # not stored by the optimizer: no reference cycle
         return rate
 
     def assign(self, value):
-        self._optimizer().learning_rate = value
+        """Set the optimizer's learning rate (read ``optimizer.learning_rate`` again for the
+        new value: this number keeps the one it was read as); returns the new rate."""
+        self._optimizer.learning_rate = value
+        return self._optimizer.learning_rate
 
     def numpy(self):
         return np.float32(self)
