@@ -301,3 +301,24 @@ def test_unbuilt_summaries_with_a_nested_model_or_an_adapted_normalization():
     norm.adapt(np.ones((4, 9), np.float32))
     models.Sequential([layers.Flatten(), norm, layers.Dense(1)]).summary(print_fn=lines.append)
     assert "Total params: 19 " in lines[1] and "Non-trainable params: 19 " in lines[1]
+
+
+def test_summary_after_training_counts_the_optimizer_as_keras():
+    """Keras 3.15 (JAX) printed, for this model after one epoch of Adam: Total params: 14,616
+    (57.09 KB), Optimizer params: 9,732 (38.02 KB) (m and v of 4,865 weights, the step counter
+    and the learning rate)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 9)).astype(np.float32)
+    y = rng.normal(size=300).astype(np.float32)
+    norm = layers.Normalization()
+    norm.adapt(x)
+    model = models.Sequential([norm, layers.Dense(64, activation="relu"),
+                               layers.Dense(64, activation="relu"), layers.Dense(1)])
+    model.compile(loss="mean_absolute_error", optimizer="adam")
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Optimizer params" not in lines[0]  # not built before its first update, as Keras
+    model.fit(x, y, epochs=1, verbose=0)
+    model.summary(print_fn=lines.append)
+    assert " Total params: 14,616 (57.09 KB)" in lines[1]
+    assert " Optimizer params: 9,732 (38.02 KB)" in lines[1]

@@ -86,6 +86,23 @@ def _layer_cell(layer):
     return f"{layer.name} ({type(layer).__name__}{shown})"
 
 
+def _optimizer_params(model):
+    """Keras's "Optimizer params", ``(count, bytes)``, once the optimizer has taken a step
+    (Keras builds it at its first update), else None: its slots (one value per trained weight:
+    moments, EMA, accumulators), the step counter (4 bytes: int32, as Keras on JAX makes it;
+    TensorFlow's is int64), the learning rate when it is a number, Nadam's running product, a
+    LossScaleOptimizer's scale and counter."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "step_count", 0):
+        return None
+    inner = getattr(optimizer, "_inner", None)
+    base = optimizer if inner is None else inner
+    values = sum(int(array.size) for array in (base.slots or {}).values())
+    count, size = values + 1, values * model.dtype.itemsize + 4
+    scalars = (base.schedule is None) + base.scalar_variables + (0 if inner is None else 2)
+    return count + scalars, size + 4 * scalars
+
+
 def _layer_count(layer):
     """The parameters a layer has now, or None when it is not built (its shapes unknown): an
     adapted Normalization, which knows its width, counts as Keras's (built by adapt)."""
@@ -165,8 +182,12 @@ def summary_text(model, line_length=None, show_trainable=False, layer_range=None
                         for name, shape, *_ in getattr(layer, "param_specs", lambda: [])()
                         if layer.weight_trainable(name))
     itemsize = model.dtype.itemsize
-    lines += [f" Total params: {total:,} ({_bytes(total * itemsize)})",
+    optimizer = _optimizer_params(model) if model.built else None
+    extra, extra_bytes = optimizer or (0, 0)
+    lines += [f" Total params: {total + extra:,} ({_bytes(total * itemsize + extra_bytes)})",
               f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})",
               f" Non-trainable params: {total - trainable:,} "
               f"({_bytes((total - trainable) * itemsize)})"]
+    if optimizer is not None:
+        lines.append(f" Optimizer params: {extra:,} ({_bytes(extra_bytes)})")
     return "\n".join(lines)

@@ -69,6 +69,7 @@ class AdamW(Adam):
 
 class Nadam(_Moments):
     slot_names = ("m", "v")
+    scalar_variables = 1  # Keras's u_product
     hyper_size = 5
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):

@@ -82,6 +82,9 @@ class Optimizer(OptimizerOptions, Watched):
 
     #: names of the flat slot buffers this optimizer keeps (each the size of the parameters)
     slot_names = ()
+    #: Keras's scalar optimizer variables besides ``iterations`` and the learning rate
+    #: (Nadam's running product), counted in the summary's "Optimizer params"
+    scalar_variables = 0
     #: length of the device array of per-step values (step size, decay, extras)
     hyper_size = 2
 
