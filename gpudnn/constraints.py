@@ -24,8 +24,8 @@ import numbers
 import numpy as np
 
 from .backend.numpy_backend import NumpyBackend
-from .errors import InvalidInputError, unknown_name
-from .utils.identifiers import Configurable, from_serialized, serialized
+from .errors import InvalidInputError
+from .utils.identifiers import Configurable, from_serialized, instance, serialized
 from .utils.inputs import finite_number, nonnegative_number
 from .utils.watched import Watched
 
@@ -127,29 +127,22 @@ max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNo
 
 _CLASSES = {"MaxNorm": MaxNorm, "MinMaxNorm": MinMaxNorm, "NonNeg": NonNeg,
             "UnitNorm": UnitNorm}
+#: Keras's names, and the class names (any case)
 _BY_NAME = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
-            "unit_norm": UnitNorm, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
+            "unit_norm": UnitNorm, "maxnorm": MaxNorm, "minmaxnorm": MinMaxNorm,
+            "nonneg": NonNeg, "unitnorm": UnitNorm}
 
 
 def get(identifier):
     """A Constraint from None (None), a name ("max_norm", "non_neg", ...), a class, an
     instance or a serialized dict."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
+    if identifier is None:
+        return None
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise unknown_name("constraint", identifier, list(_BY_NAME) + list(_CLASSES))
-        return cls()
-    raise InvalidInputError(
-        f"a constraint must be None, a name ('max_norm', 'non_neg', 'unit_norm', "
-        f"'min_max_norm') or a gpudnn.constraints object such as constraints.MaxNorm(3), not "
-        f"{identifier!r} (gpudnn runs the projection on the device, so arbitrary functions "
-        f"are not accepted)")
+    return instance("constraint", identifier, _BY_NAME, Constraint,
+                    " such as constraints.MaxNorm(3) (gpudnn runs the projection on the "
+                    "device, so arbitrary functions are not accepted)")
 
 
 def serialize(constraint):

@@ -12,8 +12,7 @@ Both are device ops (``Backend.penalty_value``, ``Backend.add_penalty_grad``): n
 
 import numpy as np
 
-from .errors import InvalidInputError, unknown_name
-from .utils.identifiers import Configurable, from_serialized, serialized
+from .utils.identifiers import Configurable, from_serialized, instance, serialized
 from .utils.inputs import nonnegative_number
 from .utils.watched import Watched
 
@@ -77,32 +76,25 @@ l1_l2 = L1L2
 
 _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
 #: String identifiers. "l1_l2" has l1 = l2 = 0.01, as Keras documents for the string form.
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(0.01, 0.01), "l1l2": L1L2}
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(0.01, 0.01), "l1l2": L1L2}  # any case
 
 
 def get(identifier):
     """A Regularizer from None (None), a name ("l1", "l2", "l1_l2"), a class, an instance or a
     serialized dict."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
+    if identifier is None:
+        return None
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    if isinstance(identifier, str):
-        make = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
-        if make is None:
-            raise unknown_name("regularizer", identifier, list(_BY_NAME) + list(_CLASSES))
-        return make()
-    raise InvalidInputError(
-        f"a regularizer must be None, a name ('l1', 'l2', 'l1_l2') or a gpudnn.regularizers "
-        f"object such as regularizers.l2(0.01), not {identifier!r} (gpudnn runs the L1/L2 "
-        f"penalty as a device kernel, so arbitrary functions are not accepted)")
+    return instance("regularizer", identifier, _BY_NAME, Regularizer,
+                    " such as regularizers.l2(0.01) (gpudnn runs the L1/L2 penalty as a device "
+                    "kernel, so arbitrary functions are not accepted)")
 
 
 def serialize(regularizer):
-    """``{"class_name": ..., "config": ...}`` of a gpudnn regularizer (JSON-able)."""
-    return serialized("regularizer", regularizer, Regularizer)
+    """``{"class_name": ..., "config": ...}`` of a gpudnn regularizer (JSON-able); None for
+    None (no regularizer), as Keras's."""
+    return None if regularizer is None else serialized("regularizer", regularizer, Regularizer)
 
 
 def deserialize(data):

@@ -76,8 +76,8 @@ class Dense(Layer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": _serialized(self.kernel_regularizer),
-                "bias_regularizer": _serialized(self.bias_regularizer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint)}
 
@@ -171,7 +171,3 @@ class Activation(Layer):
             spec = self.activation_spec
             source = x if spec.kind in activations.FROM_INPUT else y  # silu, gelu: from x
             backend.activation_backward(spec.kind, source, dy, out=dx, alpha=spec.alpha)
-
-
-def _serialized(regularizer):
-    return None if regularizer is None else regularizers.serialize(regularizer)

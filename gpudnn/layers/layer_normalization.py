@@ -121,8 +121,8 @@ class LayerNormalization(_RowNormalization):
                 "center": self.center, "scale": self.scale, "rms_scaling": False,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": _serialized(self.beta_regularizer),
-                "gamma_regularizer": _serialized(self.gamma_regularizer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
@@ -155,7 +155,3 @@ class RMSNormalization(_RowNormalization):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
-
-
-def _serialized(regularizer):
-    return None if regularizer is None else regularizers.serialize(regularizer)

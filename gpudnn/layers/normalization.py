@@ -165,15 +165,11 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
                 "moving_variance_initializer":
                     initializers.serialize(self.moving_variance_initializer),
-                "beta_regularizer": _serialized(self.beta_regularizer),
-                "gamma_regularizer": _serialized(self.gamma_regularizer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 def _filled(k, value, dtype):
     return np.full(k, value, dtype=dtype)
-
-
-def _serialized(regularizer):
-    return None if regularizer is None else regularizers.serialize(regularizer)

@@ -3,10 +3,11 @@
 from ..errors import InvalidInputError, unknown_name
 
 
-def instance(kind, identifier, by_name, base):
+def instance(kind, identifier, by_name, base, why=""):
     """``identifier`` as an instance of ``base``: an instance is returned as is, a subclass of
     ``base`` or a name in ``by_name`` (case-insensitive) is instantiated with its defaults.
-    Anything else is an error naming the valid names of ``kind``."""
+    Anything else is an error naming the valid names of ``kind`` (and ``why`` others are
+    not)."""
     if isinstance(identifier, base):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, base):
@@ -17,8 +18,9 @@ def instance(kind, identifier, by_name, base):
             raise unknown_name(kind, identifier, by_name)
         return cls()
     raise InvalidInputError(
-        f"{kind} must be a name ({', '.join(by_name)}) or a gpudnn.{_module_of(base)} "
-        f"object, not {identifier!r}")
+        f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} must be a name "
+        f"({', '.join(by_name)}) or a gpudnn.{_module_of(base)} "
+        f"object, not {identifier!r}{why}")
 
 
 def _module_of(base):
