@@ -96,8 +96,11 @@ class MoreActivations:
         np.exp(e, out=e)
         s = self._scratch(x.shape, x.dtype, slot="more-sigmoid")
         np.add(e, one, out=s)
-        below = x < 0
-        np.divide(np.where(below, e, one), s, out=s)
+        below = self._scratch(x.shape, np.bool_, slot="more-sigmoid-below")
+        np.less(x, 0, out=below)
+        np.divide(e, s, out=e, where=below)  # e / (1 + e) below 0, in place of e
+        np.divide(one, s, out=s)  # 1 / (1 + e): kept from 0 up
+        np.copyto(s, e, where=below)
         return s
 
     def _erf(self, x):

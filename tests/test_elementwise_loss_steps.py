@@ -1,8 +1,9 @@
-"""Keras's MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge and SquaredHinge in
-training: one SGD step of a linear model equals the step worked out by hand from Keras's
-formulas (float64, Keras's {0, 1} -> -1 / 1 label conversion for the hinges), on the NumPy
-reference and the compiled CPU backend, with and without sample weights; names, saving, a
-binary classifier trained with the hinge. (The kernels against NumPy, the weighted forms and
+"""Keras's element-wise losses in training -- Huber (with its delta), LogCosh,
+MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge and SquaredHinge: one SGD step
+of a linear model equals the step worked out by hand from Keras's formulas (float64, Keras's
+{0, 1} -> -1 / 1 label conversion for the hinges), on the NumPy reference and the compiled CPU
+backend, with and without sample weights; names, saving, a binary classifier trained with the
+hinge. (The kernels against NumPy, the weighted forms and
 the host call are in the parametrized backend tests.)"""
 
 import numpy as np
@@ -15,9 +16,17 @@ from gpudnn.backend import NumpyBackend
 EPS = 1e-7
 
 
-def keras_value_and_grad(kind, p, y):
+def keras_value_and_grad(kind, p, y, delta=1.0):
     """Keras's mean loss of p (n, k) and its gradient dL/dp, in float64."""
     size = p.size
+    if kind == "huber":
+        d = p - y
+        a = np.abs(d)
+        value = np.where(a <= delta, 0.5 * d ** 2, delta * a - 0.5 * delta ** 2)
+        return value.mean(), np.clip(d, -delta, delta) / size
+    if kind == "log_cosh":
+        d = p - y
+        return np.log(np.cosh(d)).mean(), np.tanh(d) / size
     if kind == "mape":
         m = np.maximum(np.abs(y), EPS)
         return 100 * np.mean(np.abs((y - p) / m)), 100 * np.sign(p - y) / m / size
@@ -44,16 +53,20 @@ def data(kind):
     return x, y
 
 
-CASES = [(losses.MeanAbsolutePercentageError(), "mape"), ("mape", "mape"),
-         (losses.MeanSquaredLogarithmicError(), "msle"), ("msle", "msle"),
-         (losses.Hinge(), "hinge"), ("hinge", "hinge"),
-         (losses.SquaredHinge(), "squared_hinge"), ("squared_hinge", "squared_hinge")]
+CASES = [(losses.Huber(), "huber", 1.0), (losses.Huber(delta=0.4), "huber", 0.4),
+         ("huber", "huber", 1.0), (losses.LogCosh(), "log_cosh", 1.0),
+         ("log_cosh", "log_cosh", 1.0),
+         (losses.MeanAbsolutePercentageError(), "mape", 1.0), ("mape", "mape", 1.0),
+         (losses.MeanSquaredLogarithmicError(), "msle", 1.0), ("msle", "msle", 1.0),
+         (losses.Hinge(), "hinge", 1.0), ("hinge", "hinge", 1.0),
+         (losses.SquaredHinge(), "squared_hinge", 1.0),
+         ("squared_hinge", "squared_hinge", 1.0)]
 
 
-@pytest.mark.parametrize("loss,kind", CASES)
+@pytest.mark.parametrize("loss,kind,delta", CASES)
 @pytest.mark.parametrize("backend", ["compiled", "numpy"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_one_step_is_the_hand_computed_step(loss, kind, backend, weighted):
+def test_one_step_is_the_hand_computed_step(loss, kind, delta, backend, weighted):
     x, y = data(kind)
     gpudnn.set_seed(0)
     model = models.Sequential([layers.Dense(2, input_shape=(3,))], dtype="float64")
@@ -63,14 +76,15 @@ def test_one_step_is_the_hand_computed_step(loss, kind, backend, weighted):
     kernel, bias = model.get_weights()
     w = np.random.default_rng(1).uniform(0.2, 2.0, 16) if weighted else np.ones(16)
     p = x @ kernel + bias
-    per_sample = [keras_value_and_grad(kind, p[i:i + 1], y[i:i + 1])[0] for i in range(16)]
-    _, g = keras_value_and_grad(kind, p, y)
+    per_sample = [keras_value_and_grad(kind, p[i:i + 1], y[i:i + 1], delta)[0]
+                  for i in range(16)]
+    _, g = keras_value_and_grad(kind, p, y, delta)
     g = g * w[:, None]  # the weighted mean's gradient: row i times w_i
     history = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
                         sample_weight=w if weighted else None).history
     want = kernel - 0.1 * x.T @ g, bias - 0.1 * g.sum(axis=0)
     for got, expected in zip(model.get_weights(), want):
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
     assert history["loss"][0] == pytest.approx(np.dot(w, per_sample) / 16, rel=1e-12)
 
 
