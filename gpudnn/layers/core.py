@@ -12,10 +12,11 @@ Under a mixed policy both layers compute in 16 bits: Dense's GEMMs read the 16-b
 
 import numpy as np
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations
 from ..backend.normalization import FUSED_ACTIVATIONS
 from ..errors import InvalidInputError
 from .base import Layer
+from .weight_settings import set_weight_settings, weight_settings_config
 
 
 #: Pre-activation buffers a Dense keeps (one per batch size in use, as the model's workspaces)
@@ -56,12 +57,11 @@ class Dense(Layer):
         self.units = units
         self.activation_spec = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.check(kernel_initializer)
-        self.bias_initializer = initializers.check(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_settings(self, kernel_initializer=kernel_initializer,
+                            bias_initializer=bias_initializer,
+                            kernel_regularizer=kernel_regularizer,
+                            bias_regularizer=bias_regularizer,
+                            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
 
     computes_in_half = True
@@ -74,12 +74,7 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation_spec),
                 "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint)}
+                **weight_settings_config(self, ("kernel", "bias"))}
 
     def param_specs(self):
         specs = [("kernel", (self.input_dim, self.units), self.kernel_initializer)]

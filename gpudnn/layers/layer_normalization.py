@@ -13,9 +13,10 @@ gradient are in gpudnn/backend/row_normalization.py.
 
 import numbers
 
-from .. import constraints, initializers, regularizers
+from .. import initializers
 from ..errors import InvalidInputError
 from .base import Layer
+from .weight_settings import set_weight_settings, weight_settings_config
 
 
 def _check_axis(cls_name, axis):
@@ -93,12 +94,11 @@ class LayerNormalization(_RowNormalization):
         self.epsilon = _check_epsilon("LayerNormalization", epsilon)
         super().__init__(name=name, input_shape=input_shape, dtype=dtype)
         self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.check(beta_initializer)
-        self.gamma_initializer = initializers.check(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_weight_settings(self, beta_initializer=beta_initializer,
+                            gamma_initializer=gamma_initializer,
+                            beta_regularizer=beta_regularizer,
+                            gamma_regularizer=gamma_regularizer,
+                            beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.gamma = self.beta = self.gamma_grad = self.beta_grad = None
 
     def param_specs(self):
@@ -119,12 +119,7 @@ class LayerNormalization(_RowNormalization):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "rms_scaling": False,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                **weight_settings_config(self, ("beta", "gamma"))}
 
 
 class RMSNormalization(_RowNormalization):

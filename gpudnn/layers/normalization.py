@@ -16,9 +16,9 @@ import numbers
 
 import numpy as np
 
-from .. import constraints, initializers, regularizers
 from ..errors import InvalidInputError
 from .base import Layer
+from .weight_settings import set_weight_settings, weight_settings_config
 
 _STATISTICS = ("moving_mean", "moving_variance")
 
@@ -63,14 +63,13 @@ class BatchNormalization(Layer):
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.check(beta_initializer)
-        self.gamma_initializer = initializers.check(gamma_initializer)
-        self.moving_mean_initializer = initializers.check(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.check(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_weight_settings(self, beta_initializer=beta_initializer,
+                            gamma_initializer=gamma_initializer,
+                            moving_mean_initializer=moving_mean_initializer,
+                            moving_variance_initializer=moving_variance_initializer,
+                            beta_regularizer=beta_regularizer,
+                            gamma_regularizer=gamma_regularizer,
+                            beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self.gamma_grad = self.beta_grad = None
         self._mean = self._inv_std = None  # the batch's statistics, kept for backward
@@ -160,15 +159,8 @@ class BatchNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer":
-                    initializers.serialize(self.moving_variance_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                **weight_settings_config(self, ("beta", "gamma", "moving_mean",
+                                                "moving_variance"))}
 
 
 def _filled(k, value, dtype):
