@@ -136,13 +136,9 @@ _BY_NAME = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
 def get(identifier):
     """A Constraint from None (None), a name ("max_norm", "non_neg", ...), a class, an
     instance or a serialized dict."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
     return instance("constraint", identifier, _BY_NAME, Constraint,
                     " such as constraints.MaxNorm(3) (gpudnn runs the projection on the "
-                    "device, so arbitrary functions are not accepted)")
+                    "device, so arbitrary functions are not accepted)", deserialize)
 
 
 def serialize(constraint):

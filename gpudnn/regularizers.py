@@ -82,13 +82,9 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(0.01, 0.01), "l1l2": L1L2}
 def get(identifier):
     """A Regularizer from None (None), a name ("l1", "l2", "l1_l2"), a class, an instance or a
     serialized dict."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
     return instance("regularizer", identifier, _BY_NAME, Regularizer,
                     " such as regularizers.l2(0.01) (gpudnn runs the L1/L2 penalty as a device "
-                    "kernel, so arbitrary functions are not accepted)")
+                    "kernel, so arbitrary functions are not accepted)", deserialize)
 
 
 def serialize(regularizer):

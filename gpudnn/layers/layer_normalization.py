@@ -16,7 +16,7 @@ import numbers
 from .. import initializers
 from ..errors import InvalidInputError
 from .base import Layer
-from .weight_settings import set_weight_settings, weight_settings_config
+from .weight_settings import gamma_beta_specs, set_weight_settings, weight_settings_config
 
 
 def _check_axis(cls_name, axis):
@@ -102,13 +102,7 @@ class LayerNormalization(_RowNormalization):
         self.gamma = self.beta = self.gamma_grad = self.beta_grad = None
 
     def param_specs(self):
-        k = self.input_dim
-        specs = []
-        if self.scale:
-            specs.append(("gamma", (k,), self.gamma_initializer))
-        if self.center:
-            specs.append(("beta", (k,), self.beta_initializer))
-        return specs
+        return gamma_beta_specs(self)
 
     def _weights(self):
         return (self.gamma if self.scale else None), (self.beta if self.center else None)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .base import Layer
-from .weight_settings import set_weight_settings, weight_settings_config
+from .weight_settings import gamma_beta_specs, set_weight_settings, weight_settings_config
 
 _STATISTICS = ("moving_mean", "moving_variance")
 
@@ -80,14 +80,9 @@ class BatchNormalization(Layer):
 
     def param_specs(self):
         k = self.input_dim
-        specs = []
-        if self.scale:
-            specs.append(("gamma", (k,), self.gamma_initializer))
-        if self.center:
-            specs.append(("beta", (k,), self.beta_initializer))
-        specs.append(("moving_mean", (k,), self.moving_mean_initializer))
-        specs.append(("moving_variance", (k,), self.moving_variance_initializer))
-        return specs
+        return gamma_beta_specs(self) + [
+            ("moving_mean", (k,), self.moving_mean_initializer),
+            ("moving_variance", (k,), self.moving_variance_initializer)]
 
     def weight_trainable(self, name):
         return name not in _STATISTICS

@@ -18,6 +18,14 @@ def set_weight_settings(layer, **settings):
         setattr(layer, name, _CHECK[name.rsplit("_", 1)[1]](value))
 
 
+def gamma_beta_specs(layer):
+    """The param specs of a normalization layer's ``gamma`` (with ``scale``) and ``beta``
+    (with ``center``), one value per feature, in Keras's order."""
+    k = layer.input_dim
+    return ([("gamma", (k,), layer.gamma_initializer)] if layer.scale else []) + \
+        ([("beta", (k,), layer.beta_initializer)] if layer.center else [])
+
+
 def weight_settings_config(layer, weights):
     """The config entries of the settings the layer has for ``weights`` (names, in order)."""
     return {f"{weight}_{kind}": serialize(getattr(layer, f"{weight}_{kind}"))

@@ -3,11 +3,16 @@
 from ..errors import InvalidInputError, unknown_name
 
 
-def instance(kind, identifier, by_name, base, why=""):
+def instance(kind, identifier, by_name, base, why="", deserialize=None):
     """``identifier`` as an instance of ``base``: an instance is returned as is, a subclass of
     ``base`` or a name in ``by_name`` (case-insensitive) is instantiated with its defaults.
-    Anything else is an error naming the valid names of ``kind`` (and ``why`` others are
-    not)."""
+    With ``deserialize`` (an optional setting's: a regularizer, a constraint), None stays None
+    and a dict is given to it. Anything else is an error naming the valid names of ``kind``
+    (and ``why`` others are not)."""
+    if deserialize is not None and identifier is None:
+        return None
+    if deserialize is not None and isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, base):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, base):
