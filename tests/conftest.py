@@ -71,6 +71,22 @@ def kernels_only(monkeypatch):
     assert not unexpected, f"the compiled backend fell back to NumPy for {sorted(set(unexpected))}"
 
 
+def assert_recorded_equals_eager(make_model, x, y, monkeypatch, **fit):
+    """Train a model from ``make_model()`` with recorded steps (checked to have replayed) and
+    another eagerly (``GPUDNN_RECORD_STEPS=0``): their weights must agree bit for bit. Returns
+    the recorded model's weights."""
+    results = []
+    for record in ("1", "0"):
+        monkeypatch.setenv("GPUDNN_RECORD_STEPS", record)
+        model = make_model()
+        model.fit(x, y, verbose=0, **fit)
+        assert (model._steps.replays > 0) == (record == "1"), "the step was not replayed"
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    return results[0]
+
+
 def step_peak_bytes(model, ws, totals, feed=None, steps=4, record=False):
     """Peak bytes of host memory allocated by ``steps`` training steps, above what was allocated
     before them: on the batches of ``feed`` (what fit's loop does per batch), or without a

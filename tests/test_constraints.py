@@ -10,6 +10,7 @@ import gpudnn
 from gpudnn import constraints, layers, models, optimizers
 from gpudnn.backend import NumpyBackend
 from gpudnn.errors import InvalidInputError
+from conftest import assert_recorded_equals_eager
 
 EPS = 1e-7
 
@@ -80,15 +81,9 @@ def data():
 
 def test_trained_weights_satisfy_their_constraints_and_recorded_equals_eager(monkeypatch):
     x, y = data()
-    results = []
-    for record in ("1", "0"):
-        monkeypatch.setenv("GPUDNN_RECORD_STEPS", record)
-        model = model_with_constraints()
-        model.fit(x, y, epochs=3, batch_size=24, verbose=0)
-        results.append(model.get_weights())
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
-    kernel0, _, gamma, *_, kernel2, _ = results[0]
+    weights = assert_recorded_equals_eager(model_with_constraints, x, y, monkeypatch, epochs=3,
+                                           batch_size=24)
+    kernel0, _, gamma, *_, kernel2, _ = weights
     assert np.linalg.norm(kernel0, axis=0).max() <= 2 + 1e-5
     assert gamma.min() >= 0
     np.testing.assert_allclose(np.linalg.norm(kernel2, axis=0), 1, rtol=1e-5)
